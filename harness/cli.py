@@ -1,0 +1,337 @@
+"""``bench``: the command line. Heavy imports (TensorFlow, MLflow) happen inside the commands
+that need them, so ``bench --help`` and ``bench list`` answer at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from harness.config import BenchConfig, ConfigError, load_config
+
+DEFAULT_CONFIG = "benchmarks.toml"
+
+
+@dataclass
+class Context:
+    config_path: Path
+    tracking_uri: str | None
+    data_path: str | None
+    experiment: str
+    debug: bool
+    _config: BenchConfig | None = None
+
+    @property
+    def config(self) -> BenchConfig:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def tracker(self):
+        from harness.tracking import Tracker, resolve_tracking_uri
+
+        uri = resolve_tracking_uri(self.tracking_uri)
+        try:
+            return Tracker(uri, self.experiment)
+        except Exception as error:  # noqa: BLE001  any store failure is the same message to a user
+            raise click.ClickException(f"cannot use tracking store {uri}: {error}") from error
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+class BenchGroup(click.Group):
+    """Turns the harness's own errors into one clear line (tracebacks only with --debug)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, KeyError) as error:
+            if ctx.obj is not None and ctx.obj.debug:
+                raise
+            message = error.args[0] if error.args else str(error)
+            raise click.ClickException(str(message)) from None
+        except Exception as error:
+            from harness.data import DataError
+
+            if isinstance(error, DataError) and not (ctx.obj and ctx.obj.debug):
+                raise click.ClickException(str(error)) from None
+            raise
+
+
+@click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_CONFIG,
+    envvar="BENCH_CONFIG",
+    show_default=True,
+    help="The benchmarks file: recipes, profiles, suites.",
+)
+@click.option(
+    "--tracking-uri",
+    envvar="MLFLOW_TRACKING_URI",
+    help="MLflow tracking URI [default: sqlite:///mlflow.db in the current directory, artifacts in ./mlruns].",
+)
+@click.option(
+    "--data",
+    "data_path",
+    envvar="BENCH_DATA",
+    help="CIFAR-10 as .npz (x_train, y_train, x_test, y_test), cifar-10-python.tar.gz, or "
+    "cifar-10-batches-py/ [default: $BENCH_DATA, else Keras' download].",
+)
+@click.option("--experiment", default="cifar10-bench", show_default=True, help="MLflow experiment name.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.version_option(package_name="cifar10-bench")
+@click.pass_context
+def main(ctx: click.Context, config_path, tracking_uri, data_path, experiment, debug) -> None:
+    """Benchmark the CIFAR-10 CNNs of five reports over several seeds, tracked in MLflow."""
+    ctx.obj = Context(config_path, tracking_uri, data_path, experiment, debug)
+
+
+def _rich_console(stderr: bool = False):
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    # A pipe or file gets the full table, not one squeezed into 80 columns.
+    return Console(stderr=stderr, width=None if stream.isatty() else 220)
+
+
+def _count_params(architecture: str) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import architectures
+
+    return int(architectures.build(architecture).count_params())
+
+
+@main.command("list")
+@click.option(
+    "--params", "with_params", is_flag=True, help="Build each model and count its parameters (imports Keras)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per recipe) instead of a table.")
+@click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
+@click.option("--only", metavar="GLOB", help="Only recipes whose name matches this glob, e.g. 'r004-*'.")
+@pass_context
+def list_command(context: Context, with_params: bool, as_json: bool, suite: str | None, only: str | None) -> None:
+    """List the registered recipes, their source and what their report claims."""
+    recipes = context.config.select(suite=suite, only=only)
+    counted = {}
+    if with_params:
+        for architecture in dict.fromkeys(r.architecture for r in recipes):
+            counted[architecture] = _count_params(architecture)
+    records = []
+    for recipe in recipes:
+        record = {
+            "name": recipe.name,
+            "architecture": recipe.architecture,
+            "summary": recipe.summary,
+            "source": {"report": recipe.source.report, "section": recipe.source.section},
+            "reported": {"test_accuracy": recipe.reported.test_accuracy, "params": recipe.reported.params},
+            "training": {
+                "optimizer": recipe.training.optimizer,
+                "learning_rate": recipe.training.learning_rate,
+                "loss": recipe.training.loss,
+                "batch_size": recipe.training.batch_size,
+                "epochs": recipe.training.epochs,
+            },
+            "callbacks": [{"kind": c.kind, **dict(c.options)} for c in recipe.callbacks],
+            "augmentation": recipe.augmentation,
+        }
+        if with_params:
+            record["params"] = counted[recipe.architecture]
+            record["params_match"] = recipe.reported.params is None or recipe.reported.params == record["params"]
+        records.append(record)
+    if as_json:
+        click.echo(json.dumps(records, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(records)} recipes in {context.config_path}")
+    for column in ("recipe", "architecture", "report § section", "reported acc", "reported params"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("recipe", "architecture"))
+    if with_params:
+        table.add_column("built params", justify="right")
+    table.add_column("what changed", overflow="fold")
+    for record in records:
+        accuracy = record["reported"]["test_accuracy"]
+        params = record["reported"]["params"]
+        cells = [
+            record["name"],
+            record["architecture"],
+            f"{record['source']['report'][:3]} § {record['source']['section']}",
+            "–" if accuracy is None else f"{100 * accuracy:.2f}%",
+            "–" if params is None else f"{params:,}",
+        ]
+        if with_params:
+            mark = "" if record["params_match"] else " ✗"
+            cells.append(f"{record['params']:,}{mark}")
+        cells.append(record["summary"])
+        table.add_row(*cells)
+    _rich_console().print(table)
+
+
+@main.command("data")
+@pass_context
+def data_command(context: Context) -> None:
+    """Show where CIFAR-10 comes from, its shapes, class counts, split and fingerprint."""
+    import numpy as np
+
+    from harness.data import CLASS_NAMES, load_cifar10, split_train_validation
+
+    data = load_cifar10(context.data_path)
+    split = context.config.data
+    train, validation = split_train_validation(
+        data.y_train, split.validation_size, seed=split.split_seed, stratified=split.stratified
+    )
+    from rich.table import Table
+
+    console = _rich_console()
+    console.print(f"source:      {data.source}")
+    console.print(f"fingerprint: {data.fingerprint}")
+    console.print(f"x_train {data.x_train.shape} {data.x_train.dtype}   x_test {data.x_test.shape} {data.x_test.dtype}")
+    console.print(
+        f"split:       {len(train):,} train / {len(validation):,} validation "
+        f"({'stratified' if split.stratified else 'random'}, split seed {split.split_seed}) / {len(data.y_test):,} test"
+    )
+    table = Table(title="images per class")
+    for column in ("class", "train", "validation", "test"):
+        table.add_column(column, justify="right")
+    counts = [
+        np.bincount(y, minlength=len(CLASS_NAMES)) for y in (data.y_train[train], data.y_train[validation], data.y_test)
+    ]
+    for index, name in enumerate(CLASS_NAMES):
+        table.add_row(f"{index} {name}", *(f"{c[index]:,}" for c in counts))
+    console.print(table)
+
+
+def _seed_list(seeds: int) -> list[int]:
+    return list(range(seeds))
+
+
+def _sweep(context: Context, recipes, *, profile: str, seeds: int) -> None:
+    """Plan, run and report a sweep; exit non-zero if any run failed."""
+    from harness.data import load_cifar10
+    from harness.executors import LocalExecutor, plan
+    from harness.progress import RichProgress
+
+    if not recipes:
+        raise click.UsageError("no recipe matches the selection")
+    context.config.profile(profile)
+    tracker = context.tracker()
+    console = _rich_console(stderr=True)
+    console.print("Checking the dataset …")
+    data = load_cifar10(context.data_path)
+    specs = plan(context.config, recipes, profile=profile, seeds=_seed_list(seeds), data_fingerprint=data.fingerprint)
+    del data
+    with RichProgress(console) as progress:
+        executor = LocalExecutor(context.config, tracker, data_path=context.data_path, progress=progress)
+        report = executor.sweep(specs)
+    skipped = len(report.by_status("SKIPPED"))
+    finished = report.by_status("FINISHED")
+    failed = report.by_status("FAILED")
+    killed = report.by_status("KILLED")
+    console.print(
+        f"{len(finished)} trained, {skipped} already finished (skipped), {len(failed)} failed"
+        + (f", {len(killed)} interrupted" if killed else "")
+        + f"; tracking store: {tracker.tracking_uri}"
+    )
+    _print_leaderboard(context, tracker, profile=profile, recipes={r.name for r in recipes})
+    for outcome in failed:
+        console.print(f"[red]FAILED[/red] {outcome.spec.recipe.name} seed {outcome.spec.seed}: {outcome.reason}")
+    if killed:
+        console.print("Interrupted: rerun the same command to train the unfinished runs.")
+        sys.exit(130)
+    if failed:
+        sys.exit(1)
+
+
+def _current_hashes(context: Context, profile: str | None) -> dict[str, str]:
+    if profile is None or profile not in context.config.profiles:
+        return {}
+    chosen = context.config.profiles[profile]
+    return {name: context.config.config_hash(r, chosen) for name, r in context.config.recipes.items()}
+
+
+def _print_leaderboard(context: Context, tracker, *, profile: str, recipes: set[str] | None = None) -> None:
+    from harness.leaderboard import collect_rows, to_rich_table
+
+    rows = collect_rows(tracker, profile=profile, current_hashes=_current_hashes(context, profile))
+    if recipes is not None:
+        rows = [r for r in rows if r.recipe in recipes]
+    _rich_console().print(to_rich_table(rows, title=f"Leaderboard, profile '{profile}'"))
+
+
+PROFILE_HELP = "Budget to train under (see [profiles] in the benchmarks file: full, quick, smoke)."
+
+
+@main.command("run")
+@click.argument("names", nargs=-1, required=True)
+@click.option(
+    "--seeds", type=click.IntRange(1, 1000), default=3, show_default=True, help="Number of seeds (0 … N-1) per recipe."
+)
+@click.option("--profile", default="full", show_default=True, help=PROFILE_HELP)
+@pass_context
+def run_command(context: Context, names: tuple[str, ...], seeds: int, profile: str) -> None:
+    """Train the named recipes, each seed in its own process; finished runs are skipped."""
+    recipes = [context.config.recipe(name) for name in dict.fromkeys(names)]
+    _sweep(context, recipes, profile=profile, seeds=seeds)
+
+
+@main.command("all")
+@click.option(
+    "--seeds", type=click.IntRange(1, 1000), default=3, show_default=True, help="Number of seeds (0 … N-1) per recipe."
+)
+@click.option("--profile", default="full", show_default=True, help=PROFILE_HELP)
+@click.option("--only", metavar="GLOB", help="Only recipes whose name matches this glob, e.g. 'r004-*'.")
+@click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
+@pass_context
+def all_command(context: Context, seeds: int, profile: str, only: str | None, suite: str | None) -> None:
+    """Train every recipe (or a suite / glob of them) with N seeds, then show the leaderboard."""
+    _sweep(context, context.config.select(suite=suite, only=only), profile=profile, seeds=seeds)
+
+
+@main.command("leaderboard")
+@click.option("--profile", default=None, help="Only this profile [default: every profile, each ranked on its own].")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "markdown", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout.")
+@pass_context
+def leaderboard_command(context: Context, profile: str | None, output_format: str, output: Path | None) -> None:
+    """Rank recipes by mean test accuracy over seeds, read back from MLflow."""
+    from harness import leaderboard
+
+    tracker = context.tracker()
+    rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=_current_hashes(context, profile))
+    if output_format == "table" and output is None:
+        profiles = sorted({r.profile for r in rows}) or [profile or "(none)"]
+        for name in profiles:
+            subset = [r for r in rows if r.profile == name]
+            _rich_console().print(leaderboard.to_rich_table(subset, title=f"Leaderboard, profile '{name}'"))
+        return
+    render = {
+        "table": leaderboard.to_markdown,
+        "markdown": leaderboard.to_markdown,
+        "csv": leaderboard.to_csv,
+        "json": leaderboard.to_json,
+    }[output_format]
+    text = render(rows)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        click.echo(f"wrote {len(rows)} rows to {output}", err=True)
+
+
+if __name__ == "__main__":
+    main()

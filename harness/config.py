@@ -1,0 +1,453 @@
+"""benchmarks.toml → validated, frozen configuration.
+
+Every validation error names the entry and the field (``ConfigError``), so a typo in a
+50-recipe file is found at once. Loading needs only the standard library: ``bench list``
+stays instant. Architecture and augmentation names are checked against the registries here,
+before any training starts.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import fnmatch
+import hashlib
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+RECIPE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad", "adadelta")
+LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy")
+MODES = ("auto", "min", "max")
+AUGMENTATION_KEYS = {
+    "rotation_range": (int, float),
+    "width_shift_range": (int, float),
+    "height_shift_range": (int, float),
+    "shear_range": (int, float),
+    "zoom_range": (int, float, list),
+    "channel_shift_range": (int, float),
+    "brightness_range": (list,),
+    "horizontal_flip": (bool,),
+    "vertical_flip": (bool,),
+    "fill_mode": (str,),
+    "cval": (int, float),
+    "featurewise_center": (bool,),
+    "featurewise_std_normalization": (bool,),
+    "samplewise_center": (bool,),
+    "samplewise_std_normalization": (bool,),
+    "zca_whitening": (bool,),
+    "rescale": (int, float),
+}
+FILL_MODES = ("nearest", "constant", "reflect", "wrap")
+NO_AUGMENTATION = "none"
+
+
+class ConfigError(ValueError):
+    """benchmarks.toml is malformed; the message names the entry and field."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    validation_size: int = 10_000
+    stratified: bool = True
+    split_seed: int = 1234
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A budget: caps on epochs and data, never a change of recipe."""
+
+    name: str
+    description: str
+    max_epochs: int | None = None
+    train_size: int | None = None
+    validation_size: int | None = None
+    test_size: int | None = None
+
+
+@dataclass(frozen=True)
+class Training:
+    optimizer: str
+    learning_rate: float
+    loss: str
+    batch_size: int
+    epochs: int
+    optimizer_options: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Callback:
+    """One training callback; ``options`` holds its keyword arguments (monitor, patience, …)."""
+
+    kind: str
+    options: tuple[tuple[str, Any], ...]
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return dict(self.options).get(key, default)
+
+
+CALLBACK_OPTIONS: dict[str, dict[str, tuple[type, ...]]] = {
+    "early_stopping": {
+        "monitor": (str,),
+        "patience": (int,),
+        "min_delta": (int, float),
+        "mode": (str,),
+        "restore_best_weights": (bool,),
+        "start_from_epoch": (int,),
+    },
+    "reduce_lr_on_plateau": {
+        "monitor": (str,),
+        "factor": (int, float),
+        "patience": (int,),
+        "min_delta": (int, float),
+        "min_lr": (int, float),
+        "cooldown": (int,),
+        "mode": (str,),
+    },
+    "keep_best": {"monitor": (str,), "mode": (str,)},
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    report: str
+    section: str
+
+
+@dataclass(frozen=True)
+class Reported:
+    """What the report claims; ``None`` where it states nothing."""
+
+    test_accuracy: float | None = None
+    params: int | None = None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Architecture + the training its report used + where it comes from and what it claims."""
+
+    name: str
+    architecture: str
+    summary: str
+    source: Source
+    reported: Reported
+    training: Training
+    callbacks: tuple[Callback, ...] = ()
+    augmentation: str = NO_AUGMENTATION
+    notes: str = ""
+    base: str | None = None
+
+    def training_identity(self) -> dict[str, Any]:
+        """Everything that changes what gets trained (not where it came from or what it claims)."""
+        return {
+            "architecture": self.architecture,
+            "training": asdict(self.training),
+            "callbacks": [asdict(c) for c in self.callbacks],
+            "augmentation": self.augmentation,
+        }
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    path: Path
+    data: DataConfig
+    profiles: dict[str, Profile]
+    suites: dict[str, tuple[str, ...]]
+    augmentations: dict[str, dict[str, Any]]
+    recipes: dict[str, Recipe] = field(default_factory=dict)
+
+    def recipe(self, name: str) -> Recipe:
+        """The recipe called ``name``; ``ConfigError`` suggesting the closest names if none."""
+        if name not in self.recipes:
+            raise ConfigError(f"unknown recipe {name!r}.{_suggest(name, self.recipes)}")
+        return self.recipes[name]
+
+    def profile(self, name: str) -> Profile:
+        if name not in self.profiles:
+            raise ConfigError(f"unknown profile {name!r}.{_suggest(name, self.profiles)}")
+        return self.profiles[name]
+
+    def select(self, *, suite: str | None = None, only: str | None = None) -> list[Recipe]:
+        """Recipes in file order, filtered by a suite and/or a glob over names."""
+        recipes = list(self.recipes.values())
+        if suite is not None:
+            if suite not in self.suites:
+                raise ConfigError(f"unknown suite {suite!r}.{_suggest(suite, self.suites)}")
+            patterns = self.suites[suite]
+            recipes = [r for r in recipes if any(fnmatch.fnmatchcase(r.name, p) for p in patterns)]
+        if only is not None:
+            recipes = [r for r in recipes if fnmatch.fnmatchcase(r.name, only)]
+        return recipes
+
+    def augmentation(self, name: str) -> dict[str, Any]:
+        return {} if name == NO_AUGMENTATION else dict(self.augmentations[name])
+
+    def config_hash(self, recipe: Recipe, profile: Profile) -> str:
+        """Hash of all that decides a run's result except the seed and the data itself.
+
+        Covers the recipe's training identity, the augmentation preset's values, the profile's
+        caps and the data split settings. Changing any of them gives the recipe a new identity,
+        so old results are never reused for it.
+        """
+        payload = {
+            "recipe": recipe.training_identity(),
+            "augmentation_values": self.augmentation(recipe.augmentation),
+            "profile": {k: v for k, v in asdict(profile).items() if k != "description"},
+            "data": asdict(self.data),
+        }
+        blob = json.dumps(payload, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _suggest(name: str, known: Any) -> str:
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    return f" Did you mean: {', '.join(close)}?" if close else f" Known: {', '.join(sorted(known))}."
+
+
+def _check_keys(where: str, table: dict[str, Any], allowed: set[str], required: set[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(f"{where}: unknown field {key!r}.{_suggest(key, allowed)}")
+    for key in sorted(required - set(table)):
+        raise ConfigError(f"{where}: missing field {key!r}")
+
+
+def _typed(where: str, key: str, value: Any, types: tuple[type, ...]) -> Any:
+    if isinstance(value, bool) and bool not in types:
+        ok = False
+    else:
+        ok = isinstance(value, types)
+    if not ok:
+        names = " or ".join(t.__name__ for t in types)
+        raise ConfigError(f"{where}: field {key!r} must be {names}, got {value!r}")
+    return value
+
+
+def _positive_int(where: str, key: str, value: Any, *, optional: bool = False) -> int | None:
+    if value is None and optional:
+        return None
+    _typed(where, key, value, (int,))
+    if value <= 0:
+        raise ConfigError(f"{where}: field {key!r} must be > 0, got {value!r}")
+    return value
+
+
+def _parse_data(table: dict[str, Any]) -> DataConfig:
+    where = "[data]"
+    _check_keys(where, table, {"validation_size", "stratified", "split_seed"}, set())
+    data = DataConfig(**table)
+    _positive_int(where, "validation_size", data.validation_size)
+    _typed(where, "stratified", data.stratified, (bool,))
+    _typed(where, "split_seed", data.split_seed, (int,))
+    return data
+
+
+def _parse_profiles(table: dict[str, Any]) -> dict[str, Profile]:
+    if not table:
+        raise ConfigError("[profiles]: at least one profile is required (e.g. [profiles.full])")
+    profiles = {}
+    allowed = {"description", "max_epochs", "train_size", "validation_size", "test_size"}
+    for name, body in table.items():
+        where = f"[profiles.{name}]"
+        _check_keys(where, body, allowed, {"description"})
+        for key in allowed - {"description"}:
+            _positive_int(where, key, body.get(key), optional=True)
+        profiles[name] = Profile(name=name, **body)
+    return profiles
+
+
+def _parse_suites(table: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    suites = {}
+    for name, patterns in table.items():
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            raise ConfigError(f"[suites]: suite {name!r} must be a list of name globs")
+        suites[name] = tuple(patterns)
+    return suites
+
+
+def _parse_augmentations(table: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    presets = {}
+    for name, body in table.items():
+        where = f"[augmentations.{name}]"
+        if name == NO_AUGMENTATION:
+            raise ConfigError(f"{where}: the name {NO_AUGMENTATION!r} is reserved for no augmentation")
+        _check_keys(where, body, set(AUGMENTATION_KEYS), set())
+        for key, value in body.items():
+            _typed(where, key, value, AUGMENTATION_KEYS[key])
+        if body.get("fill_mode", "nearest") not in FILL_MODES:
+            raise ConfigError(f"{where}: fill_mode must be one of {FILL_MODES}, got {body['fill_mode']!r}")
+        if "brightness_range" in body and len(body["brightness_range"]) != 2:
+            raise ConfigError(f"{where}: brightness_range must be [low, high]")
+        presets[name] = dict(body)
+    return presets
+
+
+def _parse_training(where: str, table: dict[str, Any]) -> Training:
+    where = f"{where} training"
+    allowed = {"optimizer", "learning_rate", "loss", "batch_size", "epochs", "optimizer_options"}
+    _check_keys(where, table, allowed, allowed - {"optimizer_options"})
+    if table["optimizer"] not in OPTIMIZERS:
+        raise ConfigError(
+            f"{where}: unknown optimizer {table['optimizer']!r}.{_suggest(table['optimizer'], OPTIMIZERS)}"
+        )
+    if table["loss"] not in LOSSES:
+        raise ConfigError(f"{where}: loss must be one of {LOSSES}, got {table['loss']!r}")
+    learning_rate = _typed(where, "learning_rate", table["learning_rate"], (int, float))
+    if not (0 < learning_rate < 10):
+        raise ConfigError(f"{where}: learning_rate must be in (0, 10), got {learning_rate!r}")
+    options = table.get("optimizer_options", {})
+    if not isinstance(options, dict):
+        raise ConfigError(f"{where}: optimizer_options must be a table, got {options!r}")
+    return Training(
+        optimizer=table["optimizer"],
+        learning_rate=float(learning_rate),
+        loss=table["loss"],
+        batch_size=_positive_int(where, "batch_size", table["batch_size"]),
+        epochs=_positive_int(where, "epochs", table["epochs"]),
+        optimizer_options=tuple(sorted(options.items())),
+    )
+
+
+def _parse_callbacks(where: str, entries: Any) -> tuple[Callback, ...]:
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}: callbacks must be a list of tables")
+    callbacks = []
+    for index, entry in enumerate(entries):
+        at = f"{where} callbacks[{index}]"
+        if not isinstance(entry, dict) or "kind" not in entry:
+            raise ConfigError(f"{at}: each callback is a table with a 'kind'")
+        kind = entry["kind"]
+        if kind not in CALLBACK_OPTIONS:
+            raise ConfigError(f"{at}: unknown kind {kind!r}.{_suggest(kind, CALLBACK_OPTIONS)}")
+        options = {k: v for k, v in entry.items() if k != "kind"}
+        spec = CALLBACK_OPTIONS[kind]
+        _check_keys(at, options, set(spec), {"monitor"})
+        for key, value in options.items():
+            _typed(at, key, value, spec[key])
+        if options.get("mode", "auto") not in MODES:
+            raise ConfigError(f"{at}: mode must be one of {MODES}, got {options['mode']!r}")
+        callbacks.append(Callback(kind=kind, options=tuple(sorted(options.items()))))
+    return tuple(callbacks)
+
+
+RECIPE_FIELDS = {
+    "name",
+    "base",
+    "architecture",
+    "summary",
+    "source",
+    "reported",
+    "training",
+    "callbacks",
+    "augmentation",
+    "notes",
+}
+INHERITED = ("architecture", "training", "callbacks", "augmentation")
+
+
+def _resolve_base(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Apply ``base`` inheritance: a recipe copies its base's trained fields, then overrides."""
+    by_name: dict[str, dict[str, Any]] = {}
+    resolved = []
+    for index, entry in enumerate(raw):
+        where = f"[[benchmark]] #{index + 1} ({entry.get('name', '?')})"
+        entry = copy.deepcopy(entry)
+        base_name = entry.get("base")
+        if base_name is not None:
+            if base_name not in by_name:
+                hint = _suggest(base_name, by_name) if by_name else ""
+                raise ConfigError(f"{where}: base {base_name!r} is not a recipe defined above it.{hint}")
+            base = by_name[base_name]
+            for key in INHERITED:
+                if key not in base:
+                    continue
+                if key == "training" and key in entry:
+                    if not isinstance(entry[key], dict):
+                        raise ConfigError(f"{where}: field 'training' must be a table")
+                    entry[key] = {**base[key], **entry[key]}
+                elif key not in entry:
+                    entry[key] = copy.deepcopy(base[key])
+        resolved.append(entry)
+        if isinstance(entry.get("name"), str):
+            by_name[entry["name"]] = entry
+    return resolved
+
+
+def _parse_recipe(
+    index: int, entry: dict[str, Any], augmentations: dict[str, Any], architectures: set[str] | None
+) -> Recipe:
+    name = entry.get("name")
+    where = f"[[benchmark]] #{index + 1} ({name or '?'})"
+    _check_keys(where, entry, RECIPE_FIELDS, {"name", "architecture", "summary", "source", "training"})
+    _typed(where, "name", name, (str,))
+    if not RECIPE_NAME.match(name):
+        raise ConfigError(f"{where}: name must be lower-case letters, digits and '-', got {name!r}")
+    architecture = _typed(where, "architecture", entry["architecture"], (str,))
+    if architectures is not None and architecture not in architectures:
+        raise ConfigError(f"{where}: unknown architecture {architecture!r}.{_suggest(architecture, architectures)}")
+    augmentation = entry.get("augmentation", NO_AUGMENTATION)
+    if augmentation != NO_AUGMENTATION and augmentation not in augmentations:
+        raise ConfigError(f"{where}: unknown augmentation {augmentation!r}.{_suggest(augmentation, augmentations)}")
+    source = entry["source"]
+    if not isinstance(source, dict):
+        raise ConfigError(f"{where}: source must be a table {{report, section}}")
+    _check_keys(f"{where} source", source, {"report", "section"}, {"report", "section"})
+    reported = entry.get("reported", {})
+    _check_keys(f"{where} reported", reported, {"test_accuracy", "params"}, set())
+    accuracy = reported.get("test_accuracy")
+    if accuracy is not None:
+        _typed(f"{where} reported", "test_accuracy", accuracy, (int, float))
+        if not (0 <= accuracy <= 1) or math.isnan(accuracy):
+            raise ConfigError(f"{where} reported: test_accuracy is a fraction in [0, 1], got {accuracy!r}")
+    params = _positive_int(f"{where} reported", "params", reported.get("params"), optional=True)
+    return Recipe(
+        name=name,
+        architecture=architecture,
+        summary=_typed(where, "summary", entry["summary"], (str,)),
+        source=Source(**source),
+        reported=Reported(test_accuracy=None if accuracy is None else float(accuracy), params=params),
+        training=_parse_training(where, entry["training"]),
+        callbacks=_parse_callbacks(where, entry.get("callbacks", [])),
+        augmentation=augmentation,
+        notes=_typed(where, "notes", entry.get("notes", ""), (str,)),
+        base=entry.get("base"),
+    )
+
+
+def load_config(path: str | Path, *, check_architectures: bool = True) -> BenchConfig:
+    """Read and validate benchmarks.toml. Raises ``ConfigError`` naming the entry and field."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file (pass --config PATH)") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    _check_keys(str(path), raw, {"data", "profiles", "suites", "augmentations", "benchmark"}, {"benchmark"})
+    augmentations = _parse_augmentations(raw.get("augmentations", {}))
+    known_architectures = None
+    if check_architectures:
+        import architectures
+
+        known_architectures = set(architectures.names())
+    recipes: dict[str, Recipe] = {}
+    for index, entry in enumerate(_resolve_base(raw["benchmark"])):
+        recipe = _parse_recipe(index, entry, augmentations, known_architectures)
+        if recipe.name in recipes:
+            raise ConfigError(f"[[benchmark]] #{index + 1}: duplicate recipe name {recipe.name!r}")
+        recipes[recipe.name] = recipe
+    suites = _parse_suites(raw.get("suites", {}))
+    return BenchConfig(
+        path=path,
+        data=_parse_data(raw.get("data", {})),
+        profiles=_parse_profiles(raw.get("profiles", {})),
+        suites=suites,
+        augmentations=augmentations,
+        recipes=recipes,
+    )

@@ -1,0 +1,234 @@
+"""The leaderboard: rebuilt from MLflow runs alone, one row per (recipe, profile).
+
+Rows aggregate the FINISHED seeds of one group (recipe, profile, config hash, data
+fingerprint). Where a recipe was changed and so has several groups, the group matching the
+current benchmarks.toml wins, else the most recently run one. Profiles are never pooled.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from harness.stats import describe
+from harness.tracking import (
+    TAG_CONFIG_HASH,
+    TAG_DATA,
+    TAG_GROUP,
+    TAG_KIND,
+    TAG_PROFILE,
+    TAG_RECIPE,
+    TAG_REPORT,
+    TAG_SEED,
+    Tracker,
+)
+
+
+@dataclass
+class Row:
+    rank: int
+    recipe: str
+    profile: str
+    n: int
+    mean: float | None
+    std: float | None
+    ci_low: float | None
+    ci_high: float | None
+    minimum: float | None
+    maximum: float | None
+    reported: float | None
+    difference: float | None
+    reported_in_ci: bool | None
+    params: int | None
+    train_seconds: float | None
+    images_per_second: float | None
+    epochs_run: float | None
+    failed: int
+    seeds: list[int]
+    report: str
+    config_hash: str
+    data_fingerprint: str
+
+
+def _mean(values: list[float]) -> float | None:
+    return math.fsum(values) / len(values) if values else None
+
+
+def collect_rows(
+    tracker: Tracker, *, profile: str | None = None, current_hashes: dict[str, str] | None = None
+) -> list[Row]:
+    """Aggregate child runs into ranked rows (by mean test accuracy, best first)."""
+    query = f"tags.`{TAG_KIND}` = 'child'"
+    if profile:
+        query += f" and tags.`{TAG_PROFILE}` = '{profile}'"
+    runs = tracker.search(query)
+    groups: dict[str, list] = {}
+    for run in runs:
+        groups.setdefault(run.data.tags.get(TAG_GROUP, ""), []).append(run)
+
+    chosen: dict[tuple[str, str], list] = {}
+    for members in groups.values():
+        tags = members[0].data.tags
+        key = (tags[TAG_RECIPE], tags[TAG_PROFILE])
+        if key in chosen:
+            current = (current_hashes or {}).get(key[0])
+            incumbent = chosen[key][0].data.tags[TAG_CONFIG_HASH]
+            if current == incumbent:
+                continue
+            if current != tags[TAG_CONFIG_HASH]:
+                latest = max(r.info.start_time for r in members)
+                if latest <= max(r.info.start_time for r in chosen[key]):
+                    continue
+        chosen[key] = members
+
+    rows = []
+    for (recipe, profile_name), members in chosen.items():
+        finished = [r for r in members if r.info.status == "FINISHED" and "test_accuracy" in r.data.metrics]
+        failed = sum(1 for r in members if r.info.status == "FAILED")
+        accuracies = [r.data.metrics["test_accuracy"] for r in finished]
+        summary = describe(accuracies)
+        reported_text = members[0].data.params.get("reported.test_accuracy", "None")
+        reported = None if reported_text in ("None", "", None) else float(reported_text)
+        params = next((int(r.data.metrics["params"]) for r in finished if "params" in r.data.metrics), None)
+
+        def metric_mean(name: str, runs: list = finished) -> float | None:
+            return _mean([r.data.metrics[name] for r in runs if name in r.data.metrics])
+
+        in_ci = None
+        if reported is not None and summary.ci_low is not None:
+            in_ci = bool(summary.ci_low <= reported <= summary.ci_high)
+        tags = members[0].data.tags
+        rows.append(
+            Row(
+                rank=0,
+                recipe=recipe,
+                profile=profile_name,
+                n=summary.n,
+                mean=summary.mean,
+                std=summary.std,
+                ci_low=summary.ci_low,
+                ci_high=summary.ci_high,
+                minimum=summary.minimum,
+                maximum=summary.maximum,
+                reported=reported,
+                difference=None if reported is None or summary.mean is None else summary.mean - reported,
+                reported_in_ci=in_ci,
+                params=params,
+                train_seconds=metric_mean("train_seconds"),
+                images_per_second=metric_mean("images_per_second"),
+                epochs_run=metric_mean("epochs_run"),
+                failed=failed,
+                seeds=sorted(int(r.data.tags.get(TAG_SEED, -1)) for r in finished),
+                report=tags.get(TAG_REPORT, ""),
+                config_hash=tags.get(TAG_CONFIG_HASH, ""),
+                data_fingerprint=tags.get(TAG_DATA, ""),
+            )
+        )
+    rows.sort(key=lambda r: (r.profile, -(r.mean if r.mean is not None else -1.0), r.recipe))
+    rank_by_profile: dict[str, int] = {}
+    for row in rows:
+        rank_by_profile[row.profile] = rank_by_profile.get(row.profile, 0) + 1
+        row.rank = rank_by_profile[row.profile]
+    return rows
+
+
+def _percent(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{100 * value:.{digits}f}"
+
+
+def _accuracy_cell(row: Row) -> str:
+    if row.mean is None:
+        return "no finished run"
+    if row.std is None:
+        return f"{_percent(row.mean)} (n=1, no spread)"
+    return f"{_percent(row.mean)} ± {_percent(row.std)}"
+
+
+def _ci_cell(row: Row) -> str:
+    if row.ci_low is None:
+        return "n<2"
+    return f"[{_percent(row.ci_low)}, {_percent(row.ci_high)}]"
+
+
+def _reported_cell(row: Row) -> str:
+    if row.reported is None:
+        return "–"
+    mark = "" if row.reported_in_ci is None else (" ✓" if row.reported_in_ci else " ✗")
+    return f"{_percent(row.reported)}{mark}"
+
+
+COLUMNS = (
+    "#",
+    "recipe",
+    "n",
+    "acc % mean ± std",
+    "95% CI",
+    "min–max",
+    "reported %",
+    "Δ pp",
+    "params",
+    "s/run",
+    "img/s",
+    "epochs",
+)
+
+
+def table_cells(row: Row) -> list[str]:
+    return [
+        str(row.rank),
+        row.recipe,
+        str(row.n) + (f" (+{row.failed} failed)" if row.failed else ""),
+        _accuracy_cell(row),
+        _ci_cell(row),
+        "–" if row.minimum is None else f"{_percent(row.minimum)}–{_percent(row.maximum)}",
+        _reported_cell(row),
+        "–" if row.difference is None else f"{100 * row.difference:+.2f}",
+        "–" if row.params is None else f"{row.params:,}",
+        "–" if row.train_seconds is None else f"{row.train_seconds:.0f}",
+        "–" if row.images_per_second is None else f"{row.images_per_second:,.0f}",
+        "–" if row.epochs_run is None else f"{row.epochs_run:.1f}",
+    ]
+
+
+LEGEND = (
+    "mean ± sample std over seeds; 95% CI is t-based; reported = the report's single-run claim, "
+    "✓ inside our CI, ✗ outside; Δ = mean − reported in percentage points; s/run = training "
+    "seconds per run."
+)
+
+
+def to_markdown(rows: list[Row]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
+    lines += ["| " + " | ".join(table_cells(r)) + " |" for r in rows]
+    return "\n".join(lines) + "\n\n" + LEGEND + "\n"
+
+
+def to_csv(rows: list[Row]) -> str:
+    buffer = io.StringIO()
+    fields = [k for k in asdict(rows[0])] if rows else list(Row.__dataclass_fields__)
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        record: dict[str, Any] = asdict(row)
+        record["seeds"] = " ".join(map(str, row.seeds))
+        writer.writerow(record)
+    return buffer.getvalue()
+
+
+def to_json(rows: list[Row]) -> str:
+    return json.dumps([asdict(r) for r in rows], indent=2)
+
+
+def to_rich_table(rows: list[Row], *, title: str):
+    from rich.table import Table
+
+    table = Table(title=title, caption=LEGEND, caption_justify="left")
+    for column in COLUMNS:
+        table.add_column(column, justify="left" if column == "recipe" else "right", no_wrap=column == "recipe")
+    for row in rows:
+        table.add_row(*table_cells(row))
+    return table

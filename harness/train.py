@@ -1,0 +1,227 @@
+"""One training run: seed everything, build, compile, fit, evaluate once on the test set.
+
+Keras APIs only, so it runs under any Keras backend. This module does no tracking and no I/O;
+``harness.worker`` calls it inside a fresh process and logs what it returns.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from harness.config import Callback, Profile, Recipe
+from harness.data import NUM_CLASSES, Split
+
+EVALUATION_BATCH = 1024  # images per step when predicting the test set (no gradients, so large)
+PROBABILITY_FLOOR = 1e-7  # Keras' epsilon: cross-entropy clips probabilities here
+
+
+class Diverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class RunResult:
+    """Everything a run measured; plain Python types so it serialises as JSON."""
+
+    history: dict[str, list[float]]
+    epoch_seconds: list[float]
+    test_loss: float
+    test_accuracy: float
+    confusion: list[list[int]]
+    params: int
+    trainable_params: int
+    epochs_run: int
+    epochs_planned: int
+    train_seconds: float
+    evaluation_seconds: float
+    train_images: int
+    images_per_second: float
+    model_summary: str
+    best_epoch: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def planned_epochs(recipe: Recipe, profile: Profile) -> int:
+    """The recipe's epochs, capped by the profile's budget."""
+    if profile.max_epochs is None:
+        return recipe.training.epochs
+    return min(recipe.training.epochs, profile.max_epochs)
+
+
+def make_optimizer(recipe: Recipe):
+    import keras
+
+    config = {"learning_rate": recipe.training.learning_rate, **dict(recipe.training.optimizer_options)}
+    return keras.optimizers.get({"class_name": recipe.training.optimizer, "config": config})
+
+
+def _keras_callbacks(callbacks: tuple[Callback, ...]) -> list:
+    import keras
+
+    built = []
+    for callback in callbacks:
+        options = dict(callback.options)
+        if callback.kind == "early_stopping":
+            built.append(keras.callbacks.EarlyStopping(**options))
+        elif callback.kind == "reduce_lr_on_plateau":
+            built.append(keras.callbacks.ReduceLROnPlateau(**options))
+        elif callback.kind == "keep_best":
+            built.append(_keep_best(**options))
+        else:  # config validation makes this unreachable; keep the error explicit anyway
+            raise ValueError(f"unknown callback kind {callback.kind!r}")
+    return built
+
+
+def _keep_best(monitor: str, mode: str = "auto"):
+    """ModelCheckpoint(save_best_only=True) followed by loading the best: kept in memory."""
+    import keras
+
+    class KeepBest(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.monitor = monitor
+            maximise = mode == "max" or (mode == "auto" and "acc" in monitor)
+            self.better = (lambda a, b: a > b) if maximise else (lambda a, b: a < b)
+            self.best: float | None = None
+            self.best_weights = None
+            self.best_epoch: int | None = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get(self.monitor)
+            if value is None or not math.isfinite(value):
+                return
+            if self.best is None or self.better(value, self.best):
+                self.best, self.best_epoch = value, epoch + 1
+                self.best_weights = self.model.get_weights()
+
+        def on_train_end(self, logs=None):
+            if self.best_weights is not None:
+                self.model.set_weights(self.best_weights)
+
+    return KeepBest()
+
+
+def _bookkeeping_callback(on_epoch: Callable[[int, dict[str, float]], None] | None, epoch_seconds: list[float]):
+    """Records epoch time and learning rate, stops on NaN, and reports each epoch."""
+    import keras
+
+    class Bookkeeping(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs if logs is not None else {}
+            epoch_seconds.append(time.perf_counter() - self.started)
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            logs["epoch_seconds"] = epoch_seconds[-1]
+            finite = all(math.isfinite(float(v)) for k, v in logs.items() if "loss" in k)
+            if on_epoch is not None:
+                on_epoch(epoch + 1, {k: float(v) for k, v in logs.items()})
+            if not finite:
+                self.model.stop_training = True
+
+    return Bookkeeping()
+
+
+def _summary_text(model) -> str:
+    buffer = io.StringIO()
+    model.summary(print_fn=lambda line, **_: buffer.write(line + "\n"), line_length=100)
+    return buffer.getvalue()
+
+
+def train_and_evaluate(
+    recipe: Recipe,
+    profile: Profile,
+    split: Split,
+    *,
+    seed: int,
+    augmentation: dict[str, Any],
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    build_kwargs: dict[str, Any] | None = None,
+) -> RunResult:
+    """Train ``recipe`` on ``split`` with ``seed`` under ``profile``'s budget; evaluate once."""
+    import keras
+
+    import architectures
+    from harness.augment import build_augmentation
+
+    keras.utils.set_random_seed(seed)
+    model = architectures.build(recipe.architecture, **(build_kwargs or {}))
+    params = int(model.count_params())
+    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    summary = _summary_text(model)
+
+    preprocessing = build_augmentation(augmentation, seed=seed, x_train=split.x_train)
+    if preprocessing:
+        trained = keras.Sequential(
+            [keras.Input(shape=split.x_train.shape[1:]), *preprocessing, model], name=f"{model.name}_augmented"
+        )
+    else:
+        trained = model
+
+    one_hot = recipe.training.loss == "categorical_crossentropy"
+
+    def labels(y: np.ndarray) -> np.ndarray:
+        return keras.utils.to_categorical(y, NUM_CLASSES) if one_hot else y
+
+    trained.compile(optimizer=make_optimizer(recipe), loss=recipe.training.loss, metrics=["accuracy"])
+
+    epochs = planned_epochs(recipe, profile)
+    epoch_seconds: list[float] = []
+    callbacks = _keras_callbacks(recipe.callbacks)
+    callbacks.append(_bookkeeping_callback(on_epoch, epoch_seconds))
+
+    started = time.perf_counter()
+    fitted = trained.fit(
+        split.x_train,
+        labels(split.y_train),
+        batch_size=recipe.training.batch_size,
+        epochs=epochs,
+        validation_data=(split.x_validation, labels(split.y_validation)),
+        shuffle=True,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    train_seconds = time.perf_counter() - started
+    history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
+    for epoch, loss in enumerate(history.get("loss", []), start=1):
+        if not math.isfinite(loss):
+            raise Diverged(f"diverged at epoch {epoch} (loss={loss})")
+
+    started = time.perf_counter()
+    probabilities = np.asarray(trained.predict(split.x_test, batch_size=EVALUATION_BATCH, verbose=0))
+    evaluation_seconds = time.perf_counter() - started
+    predictions = probabilities.argmax(axis=1)
+    picked = probabilities[np.arange(len(split.y_test)), split.y_test]
+    test_loss = float(-np.log(np.clip(picked, PROBABILITY_FLOOR, 1.0)).mean())
+    test_accuracy = float((predictions == split.y_test).mean())
+
+    from sklearn.metrics import confusion_matrix
+
+    confusion = confusion_matrix(split.y_test, predictions, labels=list(range(NUM_CLASSES)))
+    epochs_run = len(history.get("loss", []))
+    best = next((c.best_epoch for c in callbacks if hasattr(c, "best_epoch")), None)
+    return RunResult(
+        history=history,
+        epoch_seconds=epoch_seconds,
+        test_loss=test_loss,
+        test_accuracy=test_accuracy,
+        confusion=confusion.tolist(),
+        params=params,
+        trainable_params=trainable,
+        epochs_run=epochs_run,
+        epochs_planned=epochs,
+        train_seconds=train_seconds,
+        evaluation_seconds=evaluation_seconds,
+        train_images=len(split.y_train),
+        images_per_second=len(split.y_train) * epochs_run / train_seconds if train_seconds else 0.0,
+        model_summary=summary,
+        best_epoch=best,
+    )

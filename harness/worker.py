@@ -1,0 +1,196 @@
+"""The process one run trains in: ``python -m harness.worker`` with a JSON spec on stdin.
+
+The parent (``harness.executors``) has already created the MLflow child run; this process
+loads the data, trains, and logs params, per-epoch metrics, test metrics and artifacts into
+that run, then marks it FINISHED. Progress goes to the parent as JSON lines on the original
+stdout; everything else written to stdout (Keras, TensorFlow) is sent to stderr, which the
+parent keeps as the run's log. Any exception marks the run FAILED with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TextIO
+
+
+def flatten(prefix: str, value: Any) -> dict[str, str]:
+    """Nested dicts/lists → flat ``a.b.c`` params, the form MLflow compares across runs."""
+    if isinstance(value, dict):
+        flat: dict[str, str] = {}
+        for key, inner in value.items():
+            flat.update(flatten(f"{prefix}.{key}" if prefix else str(key), inner))
+        return flat
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, dict) for v in value):
+        flat = {}
+        for index, inner in enumerate(value):
+            flat.update(flatten(f"{prefix}.{index}", inner))
+        return flat
+    return {prefix: json.dumps(value) if isinstance(value, (list, tuple)) else str(value)}
+
+
+def run_params(recipe, profile, seed: int, augmentation: dict, data_config, data_source: str) -> dict[str, str]:
+    training = asdict(recipe.training)
+    training["optimizer_options"] = dict(recipe.training.optimizer_options)
+    params = {
+        "recipe": recipe.name,
+        "architecture": recipe.architecture,
+        "seed": str(seed),
+        "augmentation": recipe.augmentation,
+        **flatten("training", training),
+        **flatten("callbacks", [{"kind": c.kind, **dict(c.options)} for c in recipe.callbacks]),
+        **flatten("augmentation_values", augmentation),
+        **flatten("profile", asdict(profile)),
+        **flatten("data", asdict(data_config)),
+        "data.source": data_source,
+        "source.report": recipe.source.report,
+        "source.section": recipe.source.section,
+        "reported.test_accuracy": str(recipe.reported.test_accuracy),
+        "reported.params": str(recipe.reported.params),
+    }
+    return {key: value[:6000] for key, value in params.items()}
+
+
+def library_versions() -> dict[str, str]:
+    import keras
+    import mlflow
+    import numpy
+
+    versions = {
+        "keras_backend": keras.backend.backend(),
+        "version.keras": keras.__version__,
+        "version.mlflow": mlflow.__version__,
+        "version.numpy": numpy.__version__,
+        "version.python": platform.python_version(),
+        "machine": platform.machine(),
+        "hostname": platform.node(),
+    }
+    if versions["keras_backend"] == "tensorflow":
+        import tensorflow as tf
+
+        versions["version.tensorflow"] = tf.__version__
+        versions["devices"] = ",".join(d.device_type for d in tf.config.list_physical_devices())
+    return versions
+
+
+def run(spec: dict[str, Any], events: TextIO) -> None:
+    def emit(event: str, **fields: Any) -> None:
+        events.write(json.dumps({"event": event, **fields}) + "\n")
+        events.flush()
+
+    from harness.config import load_config
+    from harness.data import CLASS_NAMES, load_cifar10, prepare_split
+    from harness.plots import confusion_matrix_png
+    from harness.tracking import Tracker
+    from harness.train import planned_epochs, train_and_evaluate
+
+    config = load_config(spec["config_path"])
+    recipe = config.recipe(spec["recipe"])
+    profile = config.profile(spec["profile"])
+    if config.config_hash(recipe, profile) != spec["config_hash"]:
+        raise RuntimeError(f"{config.path} changed during the sweep: {recipe.name} has a new config hash")
+    tracker = Tracker(spec["tracking_uri"], spec["experiment"])
+    client, run_id = tracker.client, spec["run_id"]
+
+    data = load_cifar10(spec["data_path"])
+    if data.fingerprint != spec["data_fingerprint"]:
+        raise RuntimeError(f"dataset changed during the sweep (fingerprint {data.fingerprint})")
+    split = prepare_split(
+        data,
+        validation_size=config.data.validation_size,
+        split_seed=config.data.split_seed,
+        stratified=config.data.stratified,
+        train_size=profile.train_size,
+        validation_subset=profile.validation_size,
+        test_size=profile.test_size,
+    )
+    augmentation = config.augmentation(recipe.augmentation)
+    params = run_params(recipe, profile, spec["seed"], augmentation, config.data, data.source)
+    params.update(library_versions())
+    params["data.train_images"] = str(len(split.y_train))
+    params["data.validation_images"] = str(len(split.y_validation))
+    params["data.test_images"] = str(len(split.y_test))
+    from mlflow.entities import Param
+
+    items = [Param(k, v) for k, v in params.items()]
+    for start in range(0, len(items), 100):
+        client.log_batch(run_id, params=items[start : start + 100])
+    emit("start", epochs=planned_epochs(recipe, profile))
+
+    def on_epoch(epoch: int, logs: dict[str, float]) -> None:
+        tracker.log_metrics(run_id, logs, step=epoch)
+        emit("epoch", epoch=epoch, logs=logs)
+
+    result = train_and_evaluate(
+        recipe,
+        profile,
+        split,
+        seed=spec["seed"],
+        augmentation=augmentation,
+        on_epoch=on_epoch,
+    )
+    final = {
+        "test_accuracy": result.test_accuracy,
+        "test_loss": result.test_loss,
+        "params": result.params,
+        "trainable_params": result.trainable_params,
+        "epochs_run": result.epochs_run,
+        "train_seconds": result.train_seconds,
+        "evaluation_seconds": result.evaluation_seconds,
+        "images_per_second": result.images_per_second,
+        "seconds_per_epoch": result.train_seconds / max(result.epochs_run, 1),
+    }
+    if result.best_epoch is not None:
+        final["best_epoch"] = result.best_epoch
+    tracker.log_metrics(run_id, final)
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        (folder / "model_summary.txt").write_text(result.model_summary)
+        (folder / "result.json").write_text(json.dumps(asdict(result), indent=1))
+        header = "true\\predicted," + ",".join(CLASS_NAMES)
+        rows = [f"{name}," + ",".join(map(str, row)) for name, row in zip(CLASS_NAMES, result.confusion, strict=True)]
+        (folder / "confusion_matrix.csv").write_text("\n".join([header, *rows]) + "\n")
+        confusion_matrix_png(
+            result.confusion,
+            CLASS_NAMES,
+            folder / "confusion_matrix.png",
+            title=f"{recipe.name} seed {spec['seed']} [{profile.name}]: test accuracy {result.test_accuracy:.2%}",
+        )
+        client.log_artifacts(run_id, str(folder))
+    client.set_terminated(run_id, status="FINISHED")
+    emit("done", test_accuracy=result.test_accuracy, train_seconds=result.train_seconds, epochs_run=result.epochs_run)
+
+
+def main() -> int:
+    # Keep the protocol channel clean: events go to a private copy of stdout, and fd 1 (where
+    # Keras and C++ libraries print) is pointed at stderr.
+    events = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    spec = json.loads(sys.stdin.read())
+    try:
+        run(spec, events)
+    except BaseException as error:  # noqa: BLE001  every failure must reach MLflow
+        reason = f"{type(error).__name__}: {error}".strip()
+        traceback.print_exc()
+        events.write(json.dumps({"event": "error", "reason": reason}) + "\n")
+        events.flush()
+        try:
+            from harness.tracking import Tracker
+
+            status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+            Tracker(spec["tracking_uri"], spec["experiment"]).fail(spec["run_id"], reason, status=status)
+        except Exception:  # noqa: BLE001  the parent marks it from the exit code instead
+            traceback.print_exc()
+        return 130 if isinstance(error, KeyboardInterrupt) else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Shared fixtures: small synthetic CIFAR-shaped data and a compact benchmarks file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_CONFIG = REPO / "benchmarks.toml"
+REAL_DATA = REPO.parent / "shared" / "data" / "cifar10.npz"
+
+TEST_CONFIG = """
+[data]
+validation_size = 100
+stratified = true
+split_seed = 7
+
+[profiles.smoke]
+description = "test budget: 200 train / 50 validation / 100 test images, 1 epoch"
+max_epochs = 1
+train_size = 200
+validation_size = 50
+test_size = 100
+
+[suites]
+small = ["tiny-*"]
+
+[augmentations.flips]
+horizontal_flip = true
+rotation_range = 10
+
+[[benchmark]]
+name = "tiny-a"
+architecture = "r004_step1"
+summary = "baseline"
+source = { report = "004_ad376a161039476f.txt", section = "1)" }
+reported = { test_accuracy = 0.6207, params = 92074 }
+training = { optimizer = "adam", learning_rate = 0.001, loss = "sparse_categorical_crossentropy", batch_size = 64, epochs = 30 }
+
+[[benchmark]]
+name = "tiny-b"
+base = "tiny-a"
+summary = "augmented, one-hot loss, early stopping"
+source = { report = "004_ad376a161039476f.txt", section = "10)" }
+augmentation = "flips"
+training = { loss = "categorical_crossentropy" }
+callbacks = [{ kind = "early_stopping", monitor = "val_loss", patience = 2 }]
+"""
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch):
+    """Tests never write to a user's store or read their dataset setting."""
+    for name in ("MLFLOW_TRACKING_URI", "BENCH_DATA", "BENCH_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def synthetic_npz(tmp_path: Path) -> Path:
+    from harness.data import save_npz, synthetic_cifar10
+
+    return save_npz(synthetic_cifar10(train=400, test=150, seed=3), tmp_path / "synthetic.npz")
+
+
+@pytest.fixture
+def test_config(tmp_path: Path) -> Path:
+    path = tmp_path / "benchmarks.toml"
+    path.write_text(TEST_CONFIG)
+    return path

@@ -1,0 +1,116 @@
+"""The command line through click's CliRunner, and its import discipline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import main
+from tests.conftest import REAL_CONFIG
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def test_help_lists_commands(runner):
+    result = runner.invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for command in ("all", "run", "list", "leaderboard", "data"):
+        assert command in result.output
+
+
+def test_every_option_has_help(runner):
+    for command in main.commands.values():
+        for parameter in command.params:
+            if parameter.param_type_name == "option":
+                assert parameter.help, f"{command.name} {parameter.opts} has no help"
+    for parameter in main.params:
+        if parameter.param_type_name == "option" and parameter.name not in ("help", "version"):
+            assert parameter.help, f"{parameter.opts} has no help"
+
+
+@pytest.mark.parametrize("arguments", [["--help"], ["list"], ["list", "--json"]])
+def test_no_tensorflow_or_mlflow_at_start(arguments):
+    code = (
+        "import sys; from harness.cli import main\n"
+        f"try:\n    main({arguments!r} + [], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'mlflow', 'torch', 'jax') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    args = ["--config", str(REAL_CONFIG), *arguments] if arguments != ["--help"] else arguments
+    code = code.replace(repr(arguments), repr(args))
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_list_json_with_params(runner, test_config):
+    result = runner.invoke(main, ["--config", str(test_config), "list", "--params", "--json"])
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.output)
+    assert [r["name"] for r in records] == ["tiny-a", "tiny-b"]
+    first = records[0]
+    assert first["source"] == {"report": "004_ad376a161039476f.txt", "section": "1)"}
+    assert first["reported"] == {"test_accuracy": 0.6207, "params": 92074}
+    assert first["params"] == 92074 and first["params_match"] is True
+    assert records[1]["reported"]["test_accuracy"] is None
+
+
+def test_real_config_lists_report_004(runner):
+    result = runner.invoke(main, ["--config", str(REAL_CONFIG), "list", "--json", "--suite", "report-004"])
+    assert result.exit_code == 0
+    assert [r["name"] for r in json.loads(result.output)] == [f"r004-step{i}" for i in range(1, 11)]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["run", "tiny-c"], "unknown recipe 'tiny-c'. Did you mean: tiny-b, tiny-a?"),
+        (["all", "--suite", "big"], "unknown suite 'big'"),
+        (["all", "--profile", "smok"], "unknown profile 'smok'. Did you mean: smoke"),
+        (["all", "--only", "nothing-*"], "no recipe matches the selection"),
+        (["all", "--seeds", "0"], "0 is not in the range"),
+        (["leaderboard", "--format", "xml"], "'xml' is not one of"),
+    ],
+)
+def test_bad_input_is_one_clear_line(runner, test_config, tmp_path, arguments, message):
+    result = runner.invoke(
+        main, ["--config", str(test_config), "--tracking-uri", f"sqlite:///{tmp_path}/m.db", *arguments]
+    )
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_config_is_one_clear_line(runner, tmp_path):
+    bad = tmp_path / "b.toml"
+    bad.write_text("[[benchmark]]\nname = 'x'\n")
+    result = runner.invoke(main, ["--config", str(bad), "list"])
+    assert result.exit_code == 1
+    assert "missing field 'architecture'" in result.output
+
+
+def test_data_command(runner, synthetic_npz, test_config):
+    result = runner.invoke(main, ["--config", str(test_config), "--data", str(synthetic_npz), "data"])
+    assert result.exit_code == 0, result.output
+    assert "fingerprint" in result.output and "300 train / 100 validation" in result.output
+
+
+def test_leaderboard_on_empty_store(runner, tmp_path, test_config):
+    result = runner.invoke(
+        main,
+        [
+            "--config",
+            str(test_config),
+            "--tracking-uri",
+            f"sqlite:///{tmp_path}/m.db",
+            "leaderboard",
+            "--format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0 and json.loads(result.output) == []

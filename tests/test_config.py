@@ -1,0 +1,96 @@
+"""benchmarks.toml validation: the real file loads; every error names the entry and field."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.config import ConfigError, load_config
+from tests.conftest import REAL_CONFIG, TEST_CONFIG
+
+
+def write(tmp_path, text):
+    path = tmp_path / "b.toml"
+    path.write_text(text)
+    return path
+
+
+def test_real_benchmarks_file_loads():
+    config = load_config(REAL_CONFIG)
+    assert "r004-step7" in config.recipes
+    assert {"full", "quick", "smoke"} <= set(config.profiles)
+    assert config.data.validation_size == 10_000
+
+
+def test_base_inherits_training_and_overrides_key_by_key(test_config):
+    config = load_config(test_config)
+    a, b = config.recipes["tiny-a"], config.recipes["tiny-b"]
+    assert b.architecture == a.architecture
+    assert b.training.batch_size == 64 and b.training.loss == "categorical_crossentropy"
+    assert b.reported.test_accuracy is None  # reported numbers are never inherited
+    assert b.callbacks[0].option("patience") == 2
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            'optimizer = "adam"',
+            'optimizer = "adamm"',
+            "tiny-a) training: unknown optimizer 'adamm'. Did you mean: adam",
+        ),
+        ("batch_size = 64", "batch_size = 0", "(tiny-a) training: field 'batch_size' must be > 0"),
+        ("batch_size = 64", 'batch_size = "64"', "(tiny-a) training: field 'batch_size' must be int"),
+        ('architecture = "r004_step1"', 'architecture = "r004_stepl"', "(tiny-a): unknown architecture 'r004_stepl'"),
+        (
+            'augmentation = "flips"',
+            'augmentation = "flip"',
+            "(tiny-b): unknown augmentation 'flip'. Did you mean: flips",
+        ),
+        ('base = "tiny-a"', 'base = "tiny-z"', "(tiny-b): base 'tiny-z' is not a recipe defined above it"),
+        ("test_accuracy = 0.6207", "test_accuracy = 62.07", "test_accuracy is a fraction in [0, 1]"),
+        ('name = "tiny-b"', 'name = "tiny-a"', "duplicate recipe name 'tiny-a'"),
+        ('name = "tiny-b"', 'name = "Tiny B"', "name must be lower-case letters, digits and '-'"),
+        ('summary = "baseline"', 'sumary = "baseline"', "(tiny-a): unknown field 'sumary'. Did you mean: summary"),
+        ("patience = 2", "patience = 2, monitr = 'x'", "callbacks[0]: unknown field 'monitr'"),
+        ('kind = "early_stopping"', 'kind = "early_stop"', "callbacks[0]: unknown kind 'early_stop'"),
+        (
+            "horizontal_flip = true",
+            "horizontal_flips = true",
+            "[augmentations.flips]: unknown field 'horizontal_flips'",
+        ),
+        ("max_epochs = 1", "max_epochs = -1", "[profiles.smoke]: field 'max_epochs' must be > 0"),
+        ('[[benchmark]]\nname = "tiny-b"', '[[benchmark]\nname = "tiny-b"', "not valid TOML"),
+    ],
+)
+def test_errors_name_entry_and_field(tmp_path, old, new, message):
+    assert old in TEST_CONFIG
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, TEST_CONFIG.replace(old, new, 1)))
+    assert message in str(error.value)
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_config_hash_tracks_training_not_metadata(tmp_path, test_config):
+    base = load_config(test_config)
+    profile = base.profiles["smoke"]
+    original = base.config_hash(base.recipes["tiny-a"], profile)
+    relabelled = load_config(write(tmp_path, TEST_CONFIG.replace('summary = "baseline"', 'summary = "other words"')))
+    assert relabelled.config_hash(relabelled.recipes["tiny-a"], profile) == original
+    retrained = load_config(write(tmp_path, TEST_CONFIG.replace("learning_rate = 0.001", "learning_rate = 0.01")))
+    assert retrained.config_hash(retrained.recipes["tiny-a"], profile) != original
+    # tiny-b inherits the learning rate, so its identity changes too
+    assert retrained.config_hash(retrained.recipes["tiny-b"], profile) != base.config_hash(
+        base.recipes["tiny-b"], profile
+    )
+
+
+def test_select_by_suite_and_glob(test_config):
+    config = load_config(test_config)
+    assert [r.name for r in config.select(suite="small")] == ["tiny-a", "tiny-b"]
+    assert [r.name for r in config.select(only="*-b")] == ["tiny-b"]
+    with pytest.raises(ConfigError, match="unknown suite 'smal'. Did you mean: small"):
+        config.select(suite="smal")

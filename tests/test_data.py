@@ -1,0 +1,121 @@
+"""Loading, verification, split determinism and stratification of CIFAR-10."""
+
+from __future__ import annotations
+
+import pickle
+import tarfile
+
+import numpy as np
+import pytest
+
+from harness import data as data_module
+from harness.data import DataError, load_cifar10, prepare_split, split_train_validation, synthetic_cifar10
+from tests.conftest import REAL_DATA
+
+
+def test_npz_round_trip_and_fingerprint(synthetic_npz):
+    loaded = load_cifar10(synthetic_npz)
+    again = load_cifar10(synthetic_npz)
+    assert loaded.x_train.shape == (400, 32, 32, 3) and loaded.x_train.dtype == np.uint8
+    assert loaded.y_train.dtype == np.int32 and loaded.y_test.shape == (150,)
+    assert loaded.fingerprint == again.fingerprint
+    other = synthetic_cifar10(train=400, test=150, seed=4)
+    assert other.fingerprint != loaded.fingerprint
+
+
+def test_environment_variable_is_used(synthetic_npz, monkeypatch):
+    monkeypatch.setenv("BENCH_DATA", str(synthetic_npz))
+    assert load_cifar10().source.endswith("synthetic.npz")
+
+
+def test_split_is_deterministic_stratified_and_disjoint():
+    labels = np.repeat(np.arange(10), 500)
+    train, validation = split_train_validation(labels, 1000, seed=5)
+    train2, validation2 = split_train_validation(labels, 1000, seed=5)
+    assert np.array_equal(train, train2) and np.array_equal(validation, validation2)
+    assert len(train) == 4000 and len(validation) == 1000
+    assert not set(train) & set(validation)
+    assert np.all(np.bincount(labels[validation]) == 100)
+    _, other = split_train_validation(labels, 1000, seed=6)
+    assert not np.array_equal(validation, other)
+
+
+def test_prepare_split_scales_once_and_subsamples_stratified():
+    data = synthetic_cifar10(train=1000, test=300)
+    split = prepare_split(data, validation_size=200, split_seed=1, train_size=500, validation_subset=100, test_size=200)
+    assert split.x_train.dtype == np.float32 and 0.0 <= split.x_train.min() and split.x_train.max() <= 1.0
+    assert (
+        split.x_train.shape == (500, 32, 32, 3) and split.x_validation.shape[0] == 100 and split.x_test.shape[0] == 200
+    )
+    assert np.all(np.bincount(split.y_train, minlength=10) == 50)
+    expected = data.x_train.astype(np.float32) / 255
+    assert any(np.array_equal(split.x_train[0], image) for image in expected[:600])
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [(b"not a zip", "not a readable .npz"), (None, "lacks y_test")],
+)
+def test_bad_npz(tmp_path, payload, message):
+    path = tmp_path / "bad.npz"
+    if payload is None:
+        np.savez(path, x_train=np.zeros((1, 32, 32, 3), np.uint8), y_train=np.zeros(1), x_test=np.zeros((1, 32, 32, 3)))
+    else:
+        path.write_bytes(payload)
+    with pytest.raises(DataError, match=message):
+        load_cifar10(path)
+
+
+def test_wrong_shape_is_rejected(tmp_path):
+    path = tmp_path / "shape.npz"
+    np.savez(
+        path,
+        x_train=np.zeros((2, 28, 28), np.uint8),
+        y_train=np.zeros(2),
+        x_test=np.zeros((1, 28, 28)),
+        y_test=np.zeros(1),
+    )
+    with pytest.raises(DataError, match="expected"):
+        load_cifar10(path)
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        load_cifar10(tmp_path / "absent.npz")
+
+
+def _refuse_unpickling(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("unpickled a file that failed its checksum")
+
+    monkeypatch.setattr(pickle, "loads", refuse)
+
+
+def test_tampered_batches_directory_is_never_unpickled(tmp_path, monkeypatch):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in data_module.BATCH_MD5:
+        (folder / name).write_bytes(pickle.dumps({b"data": [], b"labels": []}))
+    _refuse_unpickling(monkeypatch)
+    with pytest.raises(DataError, match="does not match the published"):
+        load_cifar10(tmp_path)
+
+
+def test_tampered_archive_is_never_unpickled(tmp_path, monkeypatch):
+    payload = tmp_path / "data_batch_1"
+    payload.write_bytes(b"evil")
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(payload, arcname="cifar-10-batches-py/data_batch_1")
+    _refuse_unpickling(monkeypatch)
+    with pytest.raises(DataError, match="md5 .* does not match the published c58f30108f718f92721af3b95e74349a"):
+        load_cifar10(archive)
+
+
+@pytest.mark.skipif(not REAL_DATA.exists(), reason=f"{REAL_DATA} not present")
+def test_real_dataset_is_cifar10():
+    data = load_cifar10(REAL_DATA)
+    assert data.x_train.shape == (50000, 32, 32, 3) and data.x_test.shape == (10000, 32, 32, 3)
+    assert np.all(np.bincount(data.y_train) == 5000) and np.all(np.bincount(data.y_test) == 1000)
+    # Published per-channel training mean ×255 (see shared/data/SOURCE.md)
+    assert np.allclose(data.x_train.reshape(-1, 3).mean(axis=0), [125.30691805, 122.95039414, 113.86538318])

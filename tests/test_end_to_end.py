@@ -1,0 +1,62 @@
+"""`bench all --profile smoke --seeds 2` on synthetic data: processes, MLflow, leaderboard, skip."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
+
+from harness.cli import main
+
+
+def test_smoke_sweep_logs_ranks_and_skips(tmp_path, synthetic_npz, test_config, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # default store: ./mlflow.db and ./mlruns
+    runner = CliRunner()
+    base = ["--config", str(test_config), "--data", str(synthetic_npz)]
+    result = runner.invoke(main, [*base, "all", "--profile", "smoke", "--seeds", "2"])
+    assert result.exit_code == 0, result.output
+    assert "4 trained, 0 already finished" in result.output
+    assert (tmp_path / "mlflow.db").exists() and (tmp_path / "mlruns").is_dir()
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("cifar10-bench")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if r.data.tags["bench.kind"] == "parent"]
+    children = [r for r in runs if r.data.tags["bench.kind"] == "child"]
+    assert sorted(r.data.tags["bench.recipe"] for r in parents) == ["tiny-a", "tiny-b"]
+    assert len(children) == 4 and all(r.info.status == "FINISHED" for r in children)
+    for child in children:
+        tags, metrics, params = child.data.tags, child.data.metrics, child.data.params
+        assert tags["mlflow.parentRunId"] in {p.info.run_id for p in parents}
+        assert {"bench.seed", "bench.config_hash", "bench.data_fingerprint", "bench.report"} <= set(tags)
+        assert {
+            "test_accuracy",
+            "test_loss",
+            "params",
+            "train_seconds",
+            "images_per_second",
+            "val_accuracy",
+            "learning_rate",
+        } <= set(metrics)
+        assert params["profile.name"] == "smoke" and params["data.train_images"] == "200"
+        assert params["keras_backend"] and params["training.batch_size"] == "64"
+        artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+        assert {"confusion_matrix.png", "confusion_matrix.csv", "model_summary.txt", "worker.log"} <= artifacts
+        history = client.get_metric_history(child.info.run_id, "val_loss")
+        assert [m.step for m in history] == [1]
+    for parent in parents:
+        assert parent.data.metrics["n"] == 2 and "test_accuracy_std" in parent.data.metrics
+
+    board = runner.invoke(main, [*base, "leaderboard", "--profile", "smoke", "--format", "json"])
+    assert board.exit_code == 0, board.output
+    rows = json.loads(board.stdout)
+    assert {r["recipe"]: r["n"] for r in rows} == {"tiny-a": 2, "tiny-b": 2}
+    for row in rows:
+        assert 0 <= row["mean"] <= 1 and row["std"] is not None and row["seeds"] == [0, 1]
+    assert rows[0]["mean"] >= rows[1]["mean"]
+
+    again = runner.invoke(main, [*base, "all", "--profile", "smoke", "--seeds", "2"])
+    assert again.exit_code == 0, again.output
+    assert "0 trained, 4 already finished" in again.output
+    assert len(client.search_runs([experiment.experiment_id])) == len(runs)
