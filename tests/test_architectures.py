@@ -44,8 +44,8 @@ def test_duplicate_name_is_an_error():
 
 
 def test_unknown_name_suggests_close_ones():
-    with pytest.raises(KeyError, match="Did you mean: .*r004_step1"):
-        architectures.get("r004_stepl")
+    with pytest.raises(KeyError, match="Did you mean: r004_step1"):
+        architectures.get("r004-step1")
 
 
 def test_bad_name_is_rejected():
