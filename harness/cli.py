@@ -306,13 +306,51 @@ def all_command(context: Context, seeds: int, profile: str, only: str | None, su
     help="Output format.",
 )
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout.")
+@click.option(
+    "--update-readme",
+    "readme",
+    is_flag=False,
+    flag_value="README.md",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Rewrite the block between <!-- leaderboard:start --> and <!-- leaderboard:end --> in README.md "
+    "(or the file given) with this leaderboard as markdown. Needs --profile.",
+)
+@click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
 @pass_context
-def leaderboard_command(context: Context, profile: str | None, output_format: str, output: Path | None) -> None:
-    """Rank recipes by mean test accuracy over seeds, read back from MLflow."""
+def leaderboard_command(
+    context: Context,
+    profile: str | None,
+    output_format: str,
+    output: Path | None,
+    readme: Path | None,
+    suite: str | None,
+) -> None:
+    """Rank recipes by mean test accuracy over seeds, read back from MLflow.
+
+    Rows marked ≈ are not distinguishable from the leader (Welch's t-test, p >= 0.05).
+    """
     from harness import leaderboard
 
+    if readme is not None and profile is None:
+        raise click.UsageError("--update-readme needs --profile: a README table shows one profile")
     tracker = context.tracker()
     rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=_current_hashes(context, profile))
+    if suite is not None:
+        names = {r.name for r in context.config.select(suite=suite)}
+        rows = [r for r in rows if r.recipe in names]
+        for name in {r.profile for r in rows}:
+            subset = [r for r in rows if r.profile == name]
+            for rank, row in enumerate(subset, start=1):
+                row.rank, row.tied_with_leader, row.p_vs_leader = rank, None, None
+            leaderboard.compare_with_leader(subset)
+    if readme is not None:
+        if not rows:
+            raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to put in {readme}")
+        command = f"bench leaderboard --profile {profile}" + (f" --suite {suite}" if suite else "") + " --update-readme"
+        changed = leaderboard.update_readme(readme, rows, command=command)
+        click.echo(f"{readme}: {'updated' if changed else 'already up to date'} ({len(rows)} rows)", err=True)
+        return
     if output_format == "table" and output is None:
         profiles = sorted({r.profile for r in rows}) or [profile or "(none)"]
         for name in profiles:

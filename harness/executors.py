@@ -110,6 +110,9 @@ class LocalExecutor:
         self.data_path = data_path
         self.progress = progress or Progress()
         self.python = python
+        from harness.environment import git_commit
+
+        self.commit = git_commit(Path(__file__).resolve().parent)
 
     def sweep(self, specs: list[RunSpec], *, on_group_done: Callable[[str, str], None] | None = None) -> SweepReport:
         """Run every spec not already FINISHED; update each parent run as its seeds end."""
@@ -149,6 +152,7 @@ class LocalExecutor:
             "tracking_uri": self.tracker.tracking_uri,
             "experiment": self.tracker.client.get_experiment(self.tracker.experiment_id).name,
             "run_id": run_id,
+            "commit": self.commit,
         }
         started = time.perf_counter()
         outcome = Outcome(spec=spec, status="FAILED", run_id=run_id)

@@ -49,9 +49,18 @@ class Row:
     epochs_run: float | None
     failed: int
     seeds: list[int]
+    values: list[float]
+    p_vs_leader: float | None
+    tied_with_leader: bool | None
     report: str
     config_hash: str
     data_fingerprint: str
+    hardware: str
+    commit: str
+    finished_at: int | None
+
+
+SIGNIFICANCE = 0.05  # Welch's t-test threshold for "distinguishable from the leader"
 
 
 def _mean(values: list[float]) -> float | None:
@@ -123,9 +132,18 @@ def collect_rows(
                 epochs_run=metric_mean("epochs_run"),
                 failed=failed,
                 seeds=sorted(int(r.data.tags.get(TAG_SEED, -1)) for r in finished),
+                values=[
+                    r.data.metrics["test_accuracy"]
+                    for r in sorted(finished, key=lambda r: int(r.data.tags.get(TAG_SEED, -1)))
+                ],
+                p_vs_leader=None,
+                tied_with_leader=None,
                 report=tags.get(TAG_REPORT, ""),
                 config_hash=tags.get(TAG_CONFIG_HASH, ""),
                 data_fingerprint=tags.get(TAG_DATA, ""),
+                hardware=_most_common([r.data.params.get("hardware", "") for r in finished]),
+                commit=_most_common([r.data.params.get("code_commit", "") for r in finished]),
+                finished_at=max((r.info.end_time or 0 for r in finished), default=None),
             )
         )
     rows.sort(key=lambda r: (r.profile, -(r.mean if r.mean is not None else -1.0), r.recipe))
@@ -133,7 +151,37 @@ def collect_rows(
     for row in rows:
         rank_by_profile[row.profile] = rank_by_profile.get(row.profile, 0) + 1
         row.rank = rank_by_profile[row.profile]
+    for name in rank_by_profile:
+        compare_with_leader([r for r in rows if r.profile == name])
     return rows
+
+
+def _most_common(values: list[str]) -> str:
+    values = [v for v in values if v]
+    return max(set(values), key=values.count) if values else ""
+
+
+def compare_with_leader(rows: list[Row]) -> None:
+    """Welch's t-test (unequal variances) of each row against the leader of its profile.
+
+    ``tied_with_leader`` is True where p >= SIGNIFICANCE: the difference from the leader is
+    not distinguishable from seed noise at that level. Needs n >= 2 on both sides.
+    """
+    if not rows or rows[0].n < 2:
+        return
+    from scipy import stats
+
+    leader = rows[0]
+    leader.tied_with_leader, leader.p_vs_leader = True, 1.0
+    for row in rows[1:]:
+        if row.n < 2:
+            continue
+        if max(row.values) == min(row.values) and max(leader.values) == min(leader.values):
+            p_value = 1.0 if row.values[0] == leader.values[0] else 0.0
+        else:
+            p_value = float(stats.ttest_ind(leader.values, row.values, equal_var=False).pvalue)
+        row.p_vs_leader = p_value
+        row.tied_with_leader = p_value >= SIGNIFICANCE
 
 
 def _percent(value: float | None, digits: int = 2) -> str:
@@ -179,7 +227,7 @@ COLUMNS = (
 
 def table_cells(row: Row) -> list[str]:
     return [
-        str(row.rank),
+        str(row.rank) + (" ≈" if row.tied_with_leader and row.rank > 1 else ""),
         row.recipe,
         str(row.n) + (f" (+{row.failed} failed)" if row.failed else ""),
         _accuracy_cell(row),
@@ -195,10 +243,53 @@ def table_cells(row: Row) -> list[str]:
 
 
 LEGEND = (
-    "mean ± sample std over seeds; 95% CI is t-based; reported = the report's single-run claim, "
-    "✓ inside our CI, ✗ outside; Δ = mean − reported in percentage points; s/run = training "
-    "seconds per run."
+    "mean ± sample std over seeds; 95% CI is t-based; ≈ = not distinguishable from the leader "
+    f"(Welch's t-test, p ≥ {SIGNIFICANCE}); reported = the report's single-run claim, ✓ inside our "
+    "CI, ✗ outside; Δ = mean − reported in percentage points; s/run = training seconds per run."
 )
+
+
+def header_line(rows: list[Row]) -> str:
+    """Profile, seeds, hardware, date and commit, all taken from the runs themselves."""
+    import datetime
+
+    profiles = sorted({r.profile for r in rows})
+    seeds = sorted({len(r.seeds) for r in rows})
+    seed_text = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
+    stamps = [r.finished_at for r in rows if r.finished_at]
+    date = datetime.datetime.fromtimestamp(max(stamps) / 1000, datetime.UTC).strftime("%Y-%m-%d") if stamps else "–"
+    hardware = sorted({r.hardware for r in rows if r.hardware}) or ["unknown"]
+    commits = sorted({r.commit for r in rows if r.commit}) or ["unknown"]
+    return (
+        f"Profile `{', '.join(profiles)}`, {seed_text} seeds per recipe, {len(rows)} recipes; "
+        f"hardware: {'; '.join(hardware)}; last run finished {date}; code commit {', '.join(commits)}."
+    )
+
+
+README_START = "<!-- leaderboard:start -->"
+README_END = "<!-- leaderboard:end -->"
+
+
+def update_readme(path, rows: list[Row], *, command: str) -> bool:
+    """Rewrite only the block between the leaderboard markers; True if the file changed."""
+    from pathlib import Path
+
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if (
+        text.count(README_START) != 1
+        or text.count(README_END) != 1
+        or text.index(README_START) > text.index(README_END)
+    ):
+        raise ValueError(f"{path}: needs exactly one {README_START} … {README_END} block")
+    before, rest = text.split(README_START)
+    _, after = rest.split(README_END)
+    block = f"{README_START}\n{header_line(rows)} Produced by `{command}`.\n\n{to_markdown(rows)}{README_END}"
+    updated = before + block + after
+    if updated == text:
+        return False
+    path.write_text(updated, encoding="utf-8")
+    return True
 
 
 def to_markdown(rows: list[Row]) -> str:

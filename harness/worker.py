@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sys
 import tempfile
 import traceback
@@ -57,28 +56,6 @@ def run_params(recipe, profile, seed: int, augmentation: dict, data_config, data
     return {key: value[:6000] for key, value in params.items()}
 
 
-def library_versions() -> dict[str, str]:
-    import keras
-    import mlflow
-    import numpy
-
-    versions = {
-        "keras_backend": keras.backend.backend(),
-        "version.keras": keras.__version__,
-        "version.mlflow": mlflow.__version__,
-        "version.numpy": numpy.__version__,
-        "version.python": platform.python_version(),
-        "machine": platform.machine(),
-        "hostname": platform.node(),
-    }
-    if versions["keras_backend"] == "tensorflow":
-        import tensorflow as tf
-
-        versions["version.tensorflow"] = tf.__version__
-        versions["devices"] = ",".join(d.device_type for d in tf.config.list_physical_devices())
-    return versions
-
-
 def run(spec: dict[str, Any], events: TextIO) -> None:
     def emit(event: str, **fields: Any) -> None:
         events.write(json.dumps({"event": event, **fields}) + "\n")
@@ -86,6 +63,7 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
 
     from harness.config import load_config
     from harness.data import CLASS_NAMES, load_cifar10, prepare_split
+    from harness.environment import library_versions
     from harness.plots import confusion_matrix_png
     from harness.tracking import Tracker
     from harness.train import planned_epochs, train_and_evaluate
@@ -113,6 +91,7 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
     augmentation = config.augmentation(recipe.augmentation)
     params = run_params(recipe, profile, spec["seed"], augmentation, config.data, data.source)
     params.update(library_versions())
+    params["code_commit"] = spec.get("commit", "unknown")
     params["data.train_images"] = str(len(split.y_train))
     params["data.validation_images"] = str(len(split.y_validation))
     params["data.test_images"] = str(len(split.y_test))

@@ -60,3 +60,23 @@ def test_smoke_sweep_logs_ranks_and_skips(tmp_path, synthetic_npz, test_config, 
     assert again.exit_code == 0, again.output
     assert "0 trained, 4 already finished" in again.output
     assert len(client.search_runs([experiment.experiment_id])) == len(runs)
+
+
+def test_update_readme_is_idempotent_and_touches_only_the_block(tmp_path, synthetic_npz, test_config, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    base = ["--config", str(test_config), "--data", str(synthetic_npz)]
+    assert runner.invoke(main, [*base, "run", "tiny-a", "--profile", "smoke", "--seeds", "2"]).exit_code == 0
+    readme = tmp_path / "README.md"
+    readme.write_text("# Title\n\nintro\n\n<!-- leaderboard:start -->\nold\n<!-- leaderboard:end -->\n\nfooter\n")
+    first = runner.invoke(main, [*base, "leaderboard", "--profile", "smoke", "--update-readme"])
+    assert first.exit_code == 0, first.output
+    text = readme.read_text()
+    assert text.startswith("# Title\n\nintro\n\n<!-- leaderboard:start -->\nProfile `smoke`, 2 seeds per recipe")
+    assert text.endswith("<!-- leaderboard:end -->\n\nfooter\n") and "old" not in text
+    assert "| 1 | tiny-a | 2 |" in text and "code commit" in text and "hardware:" in text
+    second = runner.invoke(main, [*base, "leaderboard", "--profile", "smoke", "--update-readme"])
+    assert "already up to date" in second.output
+    assert readme.read_text() == text
+    no_profile = runner.invoke(main, [*base, "leaderboard", "--update-readme"])
+    assert no_profile.exit_code != 0 and "needs --profile" in no_profile.output
