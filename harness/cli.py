@@ -317,6 +317,15 @@ def all_command(context: Context, seeds: int, profile: str, only: str | None, su
     "(or the file given) with this leaderboard as markdown. Needs --profile.",
 )
 @click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
+@click.option(
+    "--plots",
+    "plots_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write leaderboard.{md,csv,json} and the comparison plots (seed spread, accuracy vs "
+    "parameters with Pareto front, claimed vs measured) to this folder, and log them to the "
+    "profile's 'leaderboard' MLflow run. Needs --profile.",
+)
 @pass_context
 def leaderboard_command(
     context: Context,
@@ -325,6 +334,7 @@ def leaderboard_command(
     output: Path | None,
     readme: Path | None,
     suite: str | None,
+    plots_dir: Path | None,
 ) -> None:
     """Rank recipes by mean test accuracy over seeds, read back from MLflow.
 
@@ -332,8 +342,8 @@ def leaderboard_command(
     """
     from harness import leaderboard
 
-    if readme is not None and profile is None:
-        raise click.UsageError("--update-readme needs --profile: a README table shows one profile")
+    if (readme is not None or plots_dir is not None) and profile is None:
+        raise click.UsageError("--update-readme and --plots need --profile: they show one profile")
     tracker = context.tracker()
     rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=_current_hashes(context, profile))
     if suite is not None:
@@ -344,6 +354,11 @@ def leaderboard_command(
             for rank, row in enumerate(subset, start=1):
                 row.rank, row.tied_with_leader, row.p_vs_leader = rank, None, None
             leaderboard.compare_with_leader(subset)
+    if plots_dir is not None:
+        from harness.publish import publish_leaderboard
+
+        files = publish_leaderboard(tracker, rows, plots_dir, profile=profile)
+        click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} and logged them to MLflow", err=True)
     if readme is not None:
         if not rows:
             raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to put in {readme}")

@@ -133,11 +133,20 @@ class LocalExecutor:
             last_of_group = all(s.identity.group != group for s in todo[index + 1 :])
             if last_of_group:
                 self.tracker.update_parent(parents[group], group)
+                self._publish(spec, parents[group], group)
                 if on_group_done:
                     on_group_done(group, parents[group])
             if outcome.status == "KILLED":
                 break
         return report
+
+    def _publish(self, spec: RunSpec, parent_run_id: str, group: str) -> None:
+        from harness.publish import publish_parent_plots
+
+        try:
+            publish_parent_plots(self.tracker, parent_run_id, group, title=f"{spec.recipe.name} [{spec.profile}]")
+        except Exception as error:  # noqa: BLE001  a plot must never cost the sweep its results
+            self.tracker.client.set_tag(parent_run_id, "bench.plot_error", str(error)[:500])
 
     def run_one(self, spec: RunSpec, parent_run_id: str) -> Outcome:
         run_id = self.tracker.child_run(spec.identity, parent_run_id)

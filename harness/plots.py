@@ -49,3 +49,189 @@ def confusion_matrix_png(
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def learning_curves_png(histories: list[dict[str, list[float]]], path: Path, *, title: str) -> Path:
+    """Mean ± std across seeds per epoch of loss and accuracy (train and validation).
+
+    Seeds that stopped early contribute only to the epochs they ran; each panel says n.
+    """
+    plt = _pyplot()
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid")
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        for key, colour, label in ((metric, "tab:blue", "train"), (f"val_{metric}", "tab:orange", "validation")):
+            series = [h[key] for h in histories if h.get(key)]
+            if not series:
+                continue
+            length = max(len(s) for s in series)
+            epochs, means, stds = [], [], []
+            for index in range(length):
+                values = [s[index] for s in series if len(s) > index]
+                epochs.append(index + 1)
+                means.append(float(np.mean(values)))
+                stds.append(float(np.std(values, ddof=1)) if len(values) > 1 else 0.0)
+            means_a, stds_a = np.array(means), np.array(stds)
+            ax.plot(
+                epochs, means_a, color=colour, label=f"{label} (n={len(series)})", marker="o" if length < 4 else None
+            )
+            ax.fill_between(epochs, means_a - stds_a, means_a + stds_a, color=colour, alpha=0.25, linewidth=0)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.legend()
+    figure.suptitle(f"{title}: mean ± std across seeds")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    sns.reset_orig()
+    return path
+
+
+def mean_confusion_png(confusions: list[np.ndarray], class_names: Sequence[str], path: Path, *, title: str) -> Path:
+    """Mean row-normalised confusion matrix across seeds, and per-class accuracy ± std."""
+    plt = _pyplot()
+    import seaborn as sns
+
+    normalised = []
+    for counts in confusions:
+        counts = np.asarray(counts, dtype=float)
+        rows = counts.sum(axis=1, keepdims=True)
+        normalised.append(np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0))
+    stack = np.stack(normalised)
+    mean = stack.mean(axis=0)
+    per_class = np.stack([np.diag(m) for m in stack])
+    figure, (left, right) = plt.subplots(1, 2, figsize=(14, 6), gridspec_kw={"width_ratios": [1.25, 1]})
+    sns.heatmap(
+        mean * 100,
+        annot=True,
+        fmt=".0f",
+        cmap="Blues",
+        vmin=0,
+        vmax=100,
+        square=True,
+        xticklabels=class_names,
+        yticklabels=class_names,
+        cbar_kws={"label": "% of true class"},
+        ax=left,
+    )
+    left.set_xlabel("predicted")
+    left.set_ylabel("true")
+    left.set_title(f"mean normalised confusion (n={len(confusions)} seeds)")
+    errors = per_class.std(axis=0, ddof=1) * 100 if len(confusions) > 1 else None
+    right.barh(list(class_names), per_class.mean(axis=0) * 100, xerr=errors, color="tab:blue", alpha=0.8, capsize=3)
+    right.invert_yaxis()
+    right.set_xlim(0, 100)
+    right.set_xlabel("per-class accuracy % (mean ± std)" if errors is not None else "per-class accuracy % (n=1)")
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def _recipe_frame(rows):
+    import pandas as pd
+
+    records = []
+    for row in rows:
+        for seed, value in zip(row.seeds, row.values, strict=True):
+            records.append({"recipe": row.recipe, "seed": seed, "test accuracy %": 100 * value})
+    return pd.DataFrame.from_records(records)
+
+
+def seed_spread_png(rows, path: Path, *, title: str) -> Path:
+    """Box plot of each recipe's seed accuracies with the seeds drawn as points, leader on top."""
+    plt = _pyplot()
+    import seaborn as sns
+
+    frame = _recipe_frame(rows)
+    order = [r.recipe for r in rows]
+    figure, axes = plt.subplots(figsize=(9, 0.32 * len(order) + 1.6))
+    sns.boxplot(data=frame, y="recipe", x="test accuracy %", order=order, color="0.9", showfliers=False, ax=axes)
+    sns.stripplot(data=frame, y="recipe", x="test accuracy %", order=order, color="tab:blue", size=4, ax=axes)
+    reported = [(i, 100 * r.reported) for i, r in enumerate(rows) if r.reported is not None]
+    if reported:
+        axes.scatter(
+            [v for _, v in reported],
+            [i for i, _ in reported],
+            marker="x",
+            color="tab:red",
+            zorder=5,
+            label="reported (one run)",
+        )
+        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    axes.set_title(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def pareto_png(rows, path: Path, *, title: str) -> Path:
+    """Mean accuracy against parameter count (log scale), error bars = std, Pareto front drawn."""
+    plt = _pyplot()
+    points = [(r.params, 100 * r.mean, 100 * (r.std or 0), r.recipe) for r in rows if r.params and r.mean is not None]
+    figure, axes = plt.subplots(figsize=(9, 6))
+    if points:
+        params, means, stds, names = zip(*points, strict=True)
+        axes.errorbar(
+            params, means, yerr=stds, fmt="o", color="tab:blue", ecolor="0.6", capsize=3, label="recipe (mean ± std)"
+        )
+        front, best = [], -1.0
+        for p, m, _, n in sorted(points):
+            if m > best:
+                front.append((p, m, n))
+                best = m
+        axes.plot([p for p, _, _ in front], [m for _, m, _ in front], "-", color="tab:red", label="Pareto front")
+        for p, m, n in front:
+            axes.annotate(n, (p, m), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        axes.set_xscale("log")
+        axes.legend()
+    axes.set_xlabel("parameters")
+    axes.set_ylabel("test accuracy % (mean over seeds)")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def claimed_vs_measured_png(rows, path: Path, *, title: str) -> Path:
+    """Each report's single-run claim against our mean with its 95% CI; the diagonal is agreement."""
+    plt = _pyplot()
+    points = [r for r in rows if r.reported is not None and r.mean is not None]
+    figure, axes = plt.subplots(figsize=(7, 7))
+    if points:
+        claimed = np.array([100 * r.reported for r in points])
+        measured = np.array([100 * r.mean for r in points])
+        low = np.array([100 * (r.mean - r.ci_low) if r.ci_low is not None else 0 for r in points])
+        high = np.array([100 * (r.ci_high - r.mean) if r.ci_high is not None else 0 for r in points])
+        axes.errorbar(
+            claimed,
+            measured,
+            yerr=[low, high],
+            fmt="o",
+            color="tab:blue",
+            ecolor="0.6",
+            capsize=3,
+            label="mean, 95% CI",
+        )
+        for r, x, y in zip(points, claimed, measured, strict=True):
+            axes.annotate(r.recipe, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+        lo = min(claimed.min(), (measured - low).min()) - 2
+        hi = max(claimed.max(), (measured + high).max()) + 2
+        axes.plot([lo, hi], [lo, hi], "--", color="tab:red", label="measured = claimed")
+        axes.set_xlim(lo, hi)
+        axes.set_ylim(lo, hi)
+        axes.legend()
+    axes.set_xlabel("claimed test accuracy % (report, one run)")
+    axes.set_ylabel("measured test accuracy % (this harness)")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

@@ -47,6 +47,9 @@ def test_smoke_sweep_logs_ranks_and_skips(tmp_path, synthetic_npz, test_config, 
         assert [m.step for m in history] == [1]
     for parent in parents:
         assert parent.data.metrics["n"] == 2 and "test_accuracy_std" in parent.data.metrics
+        bands = {a.path: a.file_size for a in client.list_artifacts(parent.info.run_id, "seed_bands")}
+        assert set(bands) == {"seed_bands/learning_curves.png", "seed_bands/mean_confusion.png"}
+        assert all(size > 10_000 for size in bands.values())
 
     board = runner.invoke(main, [*base, "leaderboard", "--profile", "smoke", "--format", "json"])
     assert board.exit_code == 0, board.output
@@ -56,10 +59,29 @@ def test_smoke_sweep_logs_ranks_and_skips(tmp_path, synthetic_npz, test_config, 
         assert 0 <= row["mean"] <= 1 and row["std"] is not None and row["seeds"] == [0, 1]
     assert rows[0]["mean"] >= rows[1]["mean"]
 
+    plotted = runner.invoke(main, [*base, "leaderboard", "--profile", "smoke", "--plots", str(tmp_path / "board")])
+    assert plotted.exit_code == 0, plotted.output
+    expected = {
+        "leaderboard.md",
+        "leaderboard.csv",
+        "leaderboard.json",
+        "seed_spread.png",
+        "accuracy_vs_params.png",
+        "claimed_vs_measured.png",
+    }
+    assert {p.name for p in (tmp_path / "board").iterdir()} == expected
+    assert all((tmp_path / "board" / name).stat().st_size > 200 for name in expected)
+    board_runs = [
+        r for r in client.search_runs([experiment.experiment_id]) if r.data.tags["bench.kind"] == "leaderboard"
+    ]
+    assert len(board_runs) == 1
+    assert {a.path for a in client.list_artifacts(board_runs[0].info.run_id)} == expected
+    runs = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags["bench.kind"] != "leaderboard"]
+
     again = runner.invoke(main, [*base, "all", "--profile", "smoke", "--seeds", "2"])
     assert again.exit_code == 0, again.output
     assert "0 trained, 4 already finished" in again.output
-    assert len(client.search_runs([experiment.experiment_id])) == len(runs)
+    assert len(client.search_runs([experiment.experiment_id])) == len(runs) + 1
 
 
 def test_update_readme_is_idempotent_and_touches_only_the_block(tmp_path, synthetic_npz, test_config, monkeypatch):
@@ -79,4 +101,4 @@ def test_update_readme_is_idempotent_and_touches_only_the_block(tmp_path, synthe
     assert "already up to date" in second.output
     assert readme.read_text() == text
     no_profile = runner.invoke(main, [*base, "leaderboard", "--update-readme"])
-    assert no_profile.exit_code != 0 and "needs --profile" in no_profile.output
+    assert no_profile.exit_code != 0 and "need --profile" in no_profile.output

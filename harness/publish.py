@@ -1,0 +1,100 @@
+"""Figures built from MLflow runs and logged back: seed bands on each parent run, the
+leaderboard's plots and tables on a ``leaderboard`` run (one per profile)."""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from harness.data import CLASS_NAMES
+from harness.tracking import TAG_KIND, TAG_PROFILE, Tracker
+
+CURVE_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def _history(tracker: Tracker, run_id: str) -> dict[str, list[float]]:
+    history = {}
+    for key in CURVE_METRICS:
+        points = sorted(tracker.client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))
+        history[key] = [m.value for m in points]
+    return history
+
+
+def _confusion(tracker: Tracker, run_id: str, scratch: Path) -> np.ndarray | None:
+    try:
+        local = tracker.client.download_artifacts(run_id, "confusion_matrix.csv", str(scratch))
+    except Exception:  # noqa: BLE001  a run without the artifact simply contributes no matrix
+        return None
+    with open(local, newline="") as handle:
+        rows = list(csv.reader(handle))[1:]
+    return np.array([[int(v) for v in row[1:]] for row in rows])
+
+
+def publish_parent_plots(tracker: Tracker, parent_run_id: str, group: str, *, title: str) -> list[str]:
+    """Learning curves (mean ± std bands) and the mean confusion matrix of a group's seeds."""
+    from harness.plots import learning_curves_png, mean_confusion_png
+
+    children = tracker.group_children(group)
+    if not children:
+        return []
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        histories = [_history(tracker, c.info.run_id) for c in children]
+        made = [learning_curves_png(histories, folder / "learning_curves.png", title=title)]
+        confusions = [
+            m for c in children if (m := _confusion(tracker, c.info.run_id, folder / c.info.run_id)) is not None
+        ]
+        if confusions:
+            made.append(mean_confusion_png(confusions, CLASS_NAMES, folder / "mean_confusion.png", title=title))
+        for path in made:
+            tracker.client.log_artifact(parent_run_id, str(path), artifact_path="seed_bands")
+        return [p.name for p in made]
+
+
+def leaderboard_run(tracker: Tracker, profile: str) -> str:
+    """The run that holds a profile's leaderboard files (created on first use)."""
+    found = tracker.search(f"tags.`{TAG_KIND}` = 'leaderboard' and tags.`{TAG_PROFILE}` = '{profile}'")
+    if found:
+        return found[0].info.run_id
+    run = tracker.client.create_run(
+        tracker.experiment_id, run_name=f"leaderboard [{profile}]", tags={TAG_KIND: "leaderboard", TAG_PROFILE: profile}
+    )
+    tracker.client.set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id
+
+
+def write_leaderboard_files(rows, folder: Path, *, profile: str) -> list[Path]:
+    """leaderboard.{md,csv,json} and the three comparison plots, for one profile's rows."""
+    from harness import leaderboard
+    from harness.plots import claimed_vs_measured_png, pareto_png, seed_spread_png
+
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name, render in (
+        ("leaderboard.md", leaderboard.to_markdown),
+        ("leaderboard.csv", leaderboard.to_csv),
+        ("leaderboard.json", leaderboard.to_json),
+    ):
+        path = folder / name
+        path.write_text(render(rows))
+        files.append(path)
+    label = f"profile '{profile}'"
+    with_values = [r for r in rows if r.n > 0]
+    files.append(seed_spread_png(with_values, folder / "seed_spread.png", title=f"Test accuracy per seed, {label}"))
+    files.append(pareto_png(with_values, folder / "accuracy_vs_params.png", title=f"Accuracy vs parameters, {label}"))
+    files.append(
+        claimed_vs_measured_png(with_values, folder / "claimed_vs_measured.png", title=f"Claimed vs measured, {label}")
+    )
+    return files
+
+
+def publish_leaderboard(tracker: Tracker, rows, folder: Path, *, profile: str) -> list[Path]:
+    """Write the leaderboard files to ``folder`` and log them to the profile's leaderboard run."""
+    files = write_leaderboard_files(rows, folder, profile=profile)
+    run_id = leaderboard_run(tracker, profile)
+    for path in files:
+        tracker.client.log_artifact(run_id, str(path))
+    return files
