@@ -102,8 +102,24 @@ def _rich_console(stderr: bool = False):
     return Console(stderr=stderr, width=None if stream.isatty() else 220)
 
 
-def _count_params(architecture: str) -> int:
+def _import_keras_quietly() -> None:
+    """Import Keras with the backend's native start-up log lines (CUDA probes, oneDNN notes)
+    kept off the terminal; Python errors still surface once stderr is restored."""
+    if "keras" in sys.modules:
+        return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _count_params(architecture: str) -> int:
+    _import_keras_quietly()
     import architectures
 
     return int(architectures.build(architecture).count_params())
@@ -214,7 +230,21 @@ def _seed_list(seeds: int) -> list[int]:
 
 
 def _sweep(context: Context, recipes, *, profile: str, seeds: int) -> None:
-    """Plan, run and report a sweep; exit non-zero if any run failed."""
+    """Plan, run and report a sweep; exit non-zero if any run failed or it was interrupted."""
+    import signal
+
+    def terminate(signum, frame):
+        raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, terminate)  # a scheduler's SIGTERM stops the sweep like Ctrl-C
+    try:
+        _run_sweep(context, recipes, profile=profile, seeds=seeds)
+    except KeyboardInterrupt:
+        click.echo("Interrupted before any run started: nothing was trained.", err=True)
+        sys.exit(130)
+
+
+def _run_sweep(context: Context, recipes, *, profile: str, seeds: int) -> None:
     from harness.data import load_cifar10
     from harness.executors import LocalExecutor, plan
     from harness.progress import RichProgress
@@ -235,6 +265,7 @@ def _sweep(context: Context, recipes, *, profile: str, seeds: int) -> None:
     finished = report.by_status("FINISHED")
     failed = report.by_status("FAILED")
     killed = report.by_status("KILLED")
+    interrupted = any(o.interrupted for o in report.outcomes)
     console.print(
         f"{len(finished)} trained, {skipped} already finished (skipped), {len(failed)} failed"
         + (f", {len(killed)} interrupted" if killed else "")
@@ -243,7 +274,7 @@ def _sweep(context: Context, recipes, *, profile: str, seeds: int) -> None:
     _print_leaderboard(context, tracker, profile=profile, recipes={r.name for r in recipes})
     for outcome in failed:
         console.print(f"[red]FAILED[/red] {outcome.spec.recipe.name} seed {outcome.spec.seed}: {outcome.reason}")
-    if killed:
+    if interrupted:
         console.print("Interrupted: rerun the same command to train the unfinished runs.")
         sys.exit(130)
     if failed:

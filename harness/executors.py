@@ -41,6 +41,7 @@ class Outcome:
     reason: str = ""
     test_accuracy: float | None = None
     seconds: float = 0.0
+    interrupted: bool = False  # the user stopped the sweep while this run was in flight
 
 
 @dataclass
@@ -122,12 +123,26 @@ class LocalExecutor:
         report.outcomes.extend(Outcome(spec=s, status="SKIPPED") for s in specs if s not in todo)
         self.progress.sweep_planned(len(specs), len(todo))
         parents: dict[str, str] = {}
+        try:
+            self._run_all(todo, parents, report, on_group_done)
+        finally:
+            # Whatever happened, every parent touched shows the seeds that did finish.
+            for group, parent in parents.items():
+                if not any(o.spec.identity.group == group and o.interrupted for o in report.outcomes):
+                    continue
+                self.tracker.update_parent(parent, group)
+        return report
+
+    def _run_all(self, todo, parents, report, on_group_done) -> None:
         for index, spec in enumerate(todo):
             group = spec.identity.group
             if group not in parents:
                 parents[group] = self.tracker.parent_run(spec.identity, description=spec.recipe.summary)
             self.progress.run_started(spec, index, len(todo))
-            outcome = self.run_one(spec, parents[group])
+            try:
+                outcome = self.run_one(spec, parents[group])
+            except KeyboardInterrupt:  # arrived outside the worker's lifetime (e.g. while logging)
+                outcome = Outcome(spec=spec, status="KILLED", reason="interrupted", interrupted=True)
             report.outcomes.append(outcome)
             self.progress.run_ended(outcome)
             last_of_group = all(s.identity.group != group for s in todo[index + 1 :])
@@ -136,9 +151,8 @@ class LocalExecutor:
                 self._publish(spec, parents[group], group)
                 if on_group_done:
                     on_group_done(group, parents[group])
-            if outcome.status == "KILLED":
+            if outcome.interrupted:
                 break
-        return report
 
     def _publish(self, spec: RunSpec, parent_run_id: str, group: str) -> None:
         from harness.publish import publish_parent_plots
@@ -186,14 +200,18 @@ class LocalExecutor:
                         self._handle(spec, line, outcome)
                     returncode = process.wait()
                 except KeyboardInterrupt:
-                    process.send_signal(signal.SIGINT)
+                    # SIGTERM, not SIGINT: a worker started from a background job inherits an
+                    # ignored SIGINT; the worker turns SIGTERM into a clean KILLED run.
+                    process.send_signal(signal.SIGTERM)
                     try:
                         process.wait(timeout=30)
                     except subprocess.TimeoutExpired:
                         process.kill()
                         process.wait()
-                    outcome.status, outcome.reason = "KILLED", "interrupted by the user"
-                    self.tracker.fail(run_id, outcome.reason, status="KILLED")
+                    outcome.interrupted = True
+                    if outcome.status != "FINISHED":  # it may have finished just before the signal
+                        outcome.status, outcome.reason = "KILLED", "interrupted by the user"
+                        self.tracker.fail(run_id, outcome.reason, status="KILLED")
                     returncode = None
                 if returncode is not None and outcome.status != "FINISHED":
                     log.seek(0)

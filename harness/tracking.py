@@ -168,7 +168,9 @@ class Tracker:
         children = self.group_children(group)
         accuracies = [c.data.metrics["test_accuracy"] for c in children if "test_accuracy" in c.data.metrics]
         summary = describe(accuracies)
-        metrics = {"n": summary.n, "test_accuracy_mean": summary.mean}
+        metrics: dict[str, float] = {"n": summary.n}
+        if summary.mean is not None:
+            metrics["test_accuracy_mean"] = summary.mean
         if summary.std is not None:
             metrics["test_accuracy_std"] = summary.std
         self.log_metrics(parent_run_id, metrics, step=summary.n)

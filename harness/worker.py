@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import tempfile
 import traceback
@@ -146,9 +147,15 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
     emit("done", test_accuracy=result.test_accuracy, train_seconds=result.train_seconds, epochs_run=result.epochs_run)
 
 
+def _interrupt(signum, frame):
+    """SIGTERM ends a run the way Ctrl-C does: KILLED in MLflow, not a silent disappearance."""
+    raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
+
+
 def main() -> int:
     # Keep the protocol channel clean: events go to a private copy of stdout, and fd 1 (where
     # Keras and C++ libraries print) is pointed at stderr.
+    signal.signal(signal.SIGTERM, _interrupt)
     events = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
