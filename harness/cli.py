@@ -417,5 +417,23 @@ def leaderboard_command(
         click.echo(f"wrote {len(rows)} rows to {output}", err=True)
 
 
+@main.command("ui")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes the UI to your network."
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True, help="Port to listen on.")
+@pass_context
+def ui_command(context: Context, host: str, port: int) -> None:
+    """Open the MLflow UI on this harness's store (the same --tracking-uri resolution as runs)."""
+    from harness.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(context.tracking_uri)
+    if uri.startswith(("http://", "https://")):
+        raise click.UsageError(f"{uri} is a tracking server: open it in a browser instead")
+    click.echo(f"MLflow UI for {uri} on http://{host}:{port} (Ctrl-C to stop)", err=True)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+    os.execvp(command[0], command)  # noqa: S606  replaces this process: Ctrl-C reaches mlflow directly
+
+
 if __name__ == "__main__":
     main()

@@ -58,6 +58,7 @@ def learning_curves_png(histories: list[dict[str, list[float]]], path: Path, *, 
     """
     plt = _pyplot()
     import seaborn as sns
+    from matplotlib.ticker import MaxNLocator
 
     sns.set_theme(style="whitegrid")
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -79,6 +80,7 @@ def learning_curves_png(histories: list[dict[str, list[float]]], path: Path, *, 
             )
             ax.fill_between(epochs, means_a - stds_a, means_a + stds_a, color=colour, alpha=0.25, linewidth=0)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(metric)
         ax.legend()
     figure.suptitle(f"{title}: mean ± std across seeds")
