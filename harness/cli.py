@@ -229,7 +229,7 @@ def _seed_list(seeds: int) -> list[int]:
     return list(range(seeds))
 
 
-def _sweep(context: Context, recipes, *, profile: str, seeds: int) -> None:
+def _sweep(context: Context, recipes, *, profile: str, seeds: int, jobs: int = 1) -> None:
     """Plan, run and report a sweep; exit non-zero if any run failed or it was interrupted."""
     import signal
 
@@ -238,13 +238,13 @@ def _sweep(context: Context, recipes, *, profile: str, seeds: int) -> None:
 
     signal.signal(signal.SIGTERM, terminate)  # a scheduler's SIGTERM stops the sweep like Ctrl-C
     try:
-        _run_sweep(context, recipes, profile=profile, seeds=seeds)
+        _run_sweep(context, recipes, profile=profile, seeds=seeds, jobs=jobs)
     except KeyboardInterrupt:
         click.echo("Interrupted before any run started: nothing was trained.", err=True)
         sys.exit(130)
 
 
-def _run_sweep(context: Context, recipes, *, profile: str, seeds: int) -> None:
+def _run_sweep(context: Context, recipes, *, profile: str, seeds: int, jobs: int) -> None:
     from harness.data import load_cifar10
     from harness.executors import LocalExecutor, plan
     from harness.progress import RichProgress
@@ -259,13 +259,13 @@ def _run_sweep(context: Context, recipes, *, profile: str, seeds: int) -> None:
     specs = plan(context.config, recipes, profile=profile, seeds=_seed_list(seeds), data_fingerprint=data.fingerprint)
     del data
     with RichProgress(console) as progress:
-        executor = LocalExecutor(context.config, tracker, data_path=context.data_path, progress=progress)
+        executor = LocalExecutor(context.config, tracker, data_path=context.data_path, progress=progress, jobs=jobs)
         report = executor.sweep(specs)
     skipped = len(report.by_status("SKIPPED"))
     finished = report.by_status("FINISHED")
     failed = report.by_status("FAILED")
     killed = report.by_status("KILLED")
-    interrupted = any(o.interrupted for o in report.outcomes)
+    interrupted = report.interrupted or any(o.interrupted for o in report.outcomes)
     console.print(
         f"{len(finished)} trained, {skipped} already finished (skipped), {len(failed)} failed"
         + (f", {len(killed)} interrupted" if killed else "")
@@ -298,6 +298,7 @@ def _print_leaderboard(context: Context, tracker, *, profile: str, recipes: set[
 
 
 PROFILE_HELP = "Budget to train under (see [profiles] in the benchmarks file: full, quick, smoke)."
+JOBS_HELP = "How many runs train at once, each in its own process (e.g. small CNNs sharing one big GPU)."
 
 
 @main.command("run")
@@ -306,11 +307,12 @@ PROFILE_HELP = "Budget to train under (see [profiles] in the benchmarks file: fu
     "--seeds", type=click.IntRange(1, 1000), default=3, show_default=True, help="Number of seeds (0 … N-1) per recipe."
 )
 @click.option("--profile", default="full", show_default=True, help=PROFILE_HELP)
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help=JOBS_HELP)
 @pass_context
-def run_command(context: Context, names: tuple[str, ...], seeds: int, profile: str) -> None:
+def run_command(context: Context, names: tuple[str, ...], seeds: int, profile: str, jobs: int) -> None:
     """Train the named recipes, each seed in its own process; finished runs are skipped."""
     recipes = [context.config.recipe(name) for name in dict.fromkeys(names)]
-    _sweep(context, recipes, profile=profile, seeds=seeds)
+    _sweep(context, recipes, profile=profile, seeds=seeds, jobs=jobs)
 
 
 @main.command("all")
@@ -318,12 +320,13 @@ def run_command(context: Context, names: tuple[str, ...], seeds: int, profile: s
     "--seeds", type=click.IntRange(1, 1000), default=3, show_default=True, help="Number of seeds (0 … N-1) per recipe."
 )
 @click.option("--profile", default="full", show_default=True, help=PROFILE_HELP)
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help=JOBS_HELP)
 @click.option("--only", metavar="GLOB", help="Only recipes whose name matches this glob, e.g. 'r004-*'.")
 @click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
 @pass_context
-def all_command(context: Context, seeds: int, profile: str, only: str | None, suite: str | None) -> None:
+def all_command(context: Context, seeds: int, profile: str, jobs: int, only: str | None, suite: str | None) -> None:
     """Train every recipe (or a suite / glob of them) with N seeds, then show the leaderboard."""
-    _sweep(context, context.config.select(suite=suite, only=only), profile=profile, seeds=seeds)
+    _sweep(context, context.config.select(suite=suite, only=only), profile=profile, seeds=seeds, jobs=jobs)
 
 
 @main.command("leaderboard")

@@ -8,14 +8,17 @@ out-of-memory, ``kill -9``). A failure never stops the sweep.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +39,7 @@ class RunSpec:
 @dataclass
 class Outcome:
     spec: RunSpec
-    status: str  # FINISHED | FAILED | KILLED | SKIPPED
+    status: str  # FINISHED | FAILED | KILLED | SKIPPED (| NOT_STARTED, internal)
     run_id: str | None = None
     reason: str = ""
     test_accuracy: float | None = None
@@ -47,6 +50,7 @@ class Outcome:
 @dataclass
 class SweepReport:
     outcomes: list[Outcome] = field(default_factory=list)
+    interrupted: bool = False
 
     def by_status(self, status: str) -> list[Outcome]:
         return [o for o in self.outcomes if o.status == status]
@@ -95,7 +99,7 @@ def _describe_exit(returncode: int) -> str:
 
 
 class LocalExecutor:
-    """One worker process at a time on this machine."""
+    """Runs on this machine, ``jobs`` worker processes at a time (1 by default)."""
 
     def __init__(
         self,
@@ -104,55 +108,98 @@ class LocalExecutor:
         *,
         data_path: str | None,
         progress: Progress | None = None,
+        jobs: int = 1,
         python: str = sys.executable,
     ) -> None:
         self.config = config
         self.tracker = tracker
         self.data_path = data_path
         self.progress = progress or Progress()
+        self.jobs = jobs
         self.python = python
         from harness.environment import git_commit
 
         self.commit = git_commit(Path(__file__).resolve().parent)
+        self._stopping = threading.Event()
+        self._live: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
 
     def sweep(self, specs: list[RunSpec], *, on_group_done: Callable[[str, str], None] | None = None) -> SweepReport:
-        """Run every spec not already FINISHED; update each parent run as its seeds end."""
+        """Run every spec not already FINISHED; update each parent run when its seeds have ended.
+
+        Ctrl-C or SIGTERM (as KeyboardInterrupt in this thread) stops the sweep: in-flight
+        runs are terminated and marked KILLED, nothing new starts, finished runs are kept.
+        """
         report = SweepReport()
         finished = self.tracker.finished_identities()
         todo = [s for s in specs if s.identity.identity not in finished]
         report.outcomes.extend(Outcome(spec=s, status="SKIPPED") for s in specs if s not in todo)
         self.progress.sweep_planned(len(specs), len(todo))
         parents: dict[str, str] = {}
+        remaining: dict[str, int] = {}
+        for spec in todo:
+            remaining[spec.identity.group] = remaining.get(spec.identity.group, 0) + 1
+
+        def parent_of(spec: RunSpec) -> str:
+            with self._lock:  # created when the group's first run starts, once
+                group = spec.identity.group
+                if group not in parents:
+                    parents[group] = self.tracker.parent_run(spec.identity, description=spec.recipe.summary)
+                return parents[group]
+
+        def supervise(index: int, spec: RunSpec) -> Outcome:
+            if self._stopping.is_set():
+                return Outcome(spec=spec, status="NOT_STARTED", interrupted=True)
+            self.progress.run_started(spec, index, len(todo))
+            outcome = self.run_one(spec, parent_of(spec))
+            self.progress.run_ended(outcome)
+            return outcome
+
+        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="bench-run")
+        futures = {pool.submit(supervise, index, spec): spec for index, spec in enumerate(todo)}
+        pending = set(futures)
         try:
-            self._run_all(todo, parents, report, on_group_done)
-        finally:
-            # Whatever happened, every parent touched shows the seeds that did finish.
-            for group, parent in parents.items():
-                if not any(o.spec.identity.group == group and o.interrupted for o in report.outcomes):
-                    continue
+            while pending:
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    outcome = future.result()
+                    if outcome.status == "NOT_STARTED":
+                        continue
+                    report.outcomes.append(outcome)
+                    group = outcome.spec.identity.group
+                    remaining[group] -= 1
+                    if remaining[group] == 0 and not self._stopping.is_set():
+                        self._close_group(outcome.spec, parents[group], group, on_group_done)
+        except KeyboardInterrupt:
+            self.stop()
+            for future in pending:
+                outcome = future.result()
+                if outcome.status != "NOT_STARTED":
+                    report.outcomes.append(outcome)
+            # Every parent touched shows the seeds that did finish.
+            for group, parent in list(parents.items()):
                 self.tracker.update_parent(parent, group)
+            report.interrupted = True
+        finally:
+            pool.shutdown(wait=True)
         return report
 
-    def _run_all(self, todo, parents, report, on_group_done) -> None:
-        for index, spec in enumerate(todo):
-            group = spec.identity.group
-            if group not in parents:
-                parents[group] = self.tracker.parent_run(spec.identity, description=spec.recipe.summary)
-            self.progress.run_started(spec, index, len(todo))
-            try:
-                outcome = self.run_one(spec, parents[group])
-            except KeyboardInterrupt:  # arrived outside the worker's lifetime (e.g. while logging)
-                outcome = Outcome(spec=spec, status="KILLED", reason="interrupted", interrupted=True)
-            report.outcomes.append(outcome)
-            self.progress.run_ended(outcome)
-            last_of_group = all(s.identity.group != group for s in todo[index + 1 :])
-            if last_of_group:
-                self.tracker.update_parent(parents[group], group)
-                self._publish(spec, parents[group], group)
-                if on_group_done:
-                    on_group_done(group, parents[group])
-            if outcome.interrupted:
-                break
+    def stop(self) -> None:
+        """Start nothing new and terminate every live worker (each marks its run KILLED)."""
+        self._stopping.set()
+        with self._lock:
+            live = list(self._live)
+        for process in live:
+            # SIGTERM, not SIGINT: a worker started from a background job inherits an ignored
+            # SIGINT; the worker turns SIGTERM into a clean KILLED run.
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+
+    def _close_group(self, spec: RunSpec, parent_run_id: str, group: str, on_group_done) -> None:
+        self.tracker.update_parent(parent_run_id, group)
+        self._publish(spec, parent_run_id, group)
+        if on_group_done:
+            on_group_done(group, parent_run_id)
 
     def _publish(self, spec: RunSpec, parent_run_id: str, group: str) -> None:
         from harness.publish import publish_parent_plots
@@ -173,7 +220,7 @@ class LocalExecutor:
             "data_path": self.data_path,
             "data_fingerprint": spec.identity.data_fingerprint,
             "tracking_uri": self.tracker.tracking_uri,
-            "experiment": self.tracker.client.get_experiment(self.tracker.experiment_id).name,
+            "experiment": self.tracker.experiment_name,
             "run_id": run_id,
             "commit": self.commit,
         }
@@ -193,27 +240,23 @@ class LocalExecutor:
                     text=True,
                     start_new_session=True,  # Ctrl-C reaches the parent only; it decides
                 )
+                with self._lock:
+                    self._live.add(process)
+                if self._stopping.is_set():  # stop() ran between the check and Popen
+                    process.send_signal(signal.SIGTERM)
                 try:
                     process.stdin.write(json.dumps(payload))
                     process.stdin.close()
                     for line in process.stdout:
                         self._handle(spec, line, outcome)
                     returncode = process.wait()
-                except KeyboardInterrupt:
-                    # SIGTERM, not SIGINT: a worker started from a background job inherits an
-                    # ignored SIGINT; the worker turns SIGTERM into a clean KILLED run.
-                    process.send_signal(signal.SIGTERM)
-                    try:
-                        process.wait(timeout=30)
-                    except subprocess.TimeoutExpired:
-                        process.kill()
-                        process.wait()
-                    outcome.interrupted = True
-                    if outcome.status != "FINISHED":  # it may have finished just before the signal
-                        outcome.status, outcome.reason = "KILLED", "interrupted by the user"
-                        self.tracker.fail(run_id, outcome.reason, status="KILLED")
-                    returncode = None
-                if returncode is not None and outcome.status != "FINISHED":
+                finally:
+                    with self._lock:
+                        self._live.discard(process)
+                if self._stopping.is_set() and outcome.status != "FINISHED":
+                    outcome.status, outcome.reason, outcome.interrupted = "KILLED", "interrupted by the user", True
+                    self.tracker.fail(run_id, outcome.reason, status="KILLED")
+                elif outcome.status != "FINISHED":
                     log.seek(0)
                     tail = log.read().decode(errors="replace")[-STDERR_TAIL:]
                     if not outcome.reason:

@@ -30,7 +30,7 @@ class RichProgress(Progress):
             console=console,
         )
         self.sweep_task = None
-        self.run_task = None
+        self.run_tasks: dict[str, object] = {}  # one bar per run in flight (several with --jobs)
 
     def __enter__(self) -> RichProgress:
         self.bars.__enter__()
@@ -47,17 +47,15 @@ class RichProgress(Progress):
             self.console.print(f"All {total} runs already finished: nothing to train.")
 
     def run_started(self, spec: RunSpec, index: int, total: int) -> None:
-        if self.run_task is not None:
-            self.bars.remove_task(self.run_task)
         label = f"{spec.recipe.name} seed {spec.seed}"
-        self.run_task = self.bars.add_task(label, total=None, detail="starting")
+        self.run_tasks[spec.identity.identity] = self.bars.add_task(label, total=None, detail="starting")
 
     def epochs_planned(self, spec: RunSpec, epochs: int) -> None:
-        self.bars.update(self.run_task, total=epochs, detail="")
+        self.bars.update(self.run_tasks[spec.identity.identity], total=epochs, detail="")
 
     def epoch_done(self, spec: RunSpec, epoch: int, logs: dict[str, float]) -> None:
         detail = f"val_acc {logs['val_accuracy']:.3f}" if "val_accuracy" in logs else ""
-        self.bars.update(self.run_task, completed=epoch, detail=detail)
+        self.bars.update(self.run_tasks[spec.identity.identity], completed=epoch, detail=detail)
 
     def run_ended(self, outcome: Outcome) -> None:
         name = f"{outcome.spec.recipe.name} seed {outcome.spec.seed}"
@@ -67,4 +65,7 @@ class RichProgress(Progress):
             )
         else:
             self.console.print(f"[red]✗ {outcome.status}[/red] {name}: {outcome.reason}")
+        task = self.run_tasks.pop(outcome.spec.identity.identity, None)
+        if task is not None:
+            self.bars.remove_task(task)
         self.bars.advance(self.sweep_task)

@@ -96,6 +96,7 @@ class Tracker:
         # No mlflow.set_tracking_uri(): it would leak into os.environ and every child process.
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri=tracking_uri)
+        self.experiment_name = experiment
         self.experiment_id = self._experiment(experiment)
 
     def _experiment(self, name: str) -> str:

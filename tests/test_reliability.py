@@ -57,8 +57,10 @@ def wait_for_training(tmp_path: Path, timeout: float = 120) -> None:
 
 
 def worker_pids(parent: int) -> list[int]:
-    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-    return [int(pid) for pid in children]
+    # Workers are started by pool threads: each thread's task lists its own children.
+    return [
+        int(pid) for task in Path(f"/proc/{parent}/task").iterdir() for pid in (task / "children").read_text().split()
+    ]
 
 
 def children_by_status(tmp_path: Path) -> dict[str, list[str]]:
@@ -98,3 +100,42 @@ def test_sigterm_marks_the_run_killed_and_a_rerun_resumes(tmp_path, synthetic_np
     statuses = children_by_status(tmp_path)
     assert sorted(statuses["FINISHED"]) == ["tiny-a", "tiny-b"]  # exactly one FINISHED per identity
     assert statuses["KILLED"] == ["tiny-a"]
+
+
+def test_parallel_workers_lose_no_run_and_no_metric(tmp_path, synthetic_npz, monkeypatch):
+    """--jobs 4 against the default sqlite store: every run finishes with every epoch logged."""
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    config = tmp_path / "benchmarks.toml"
+    config.write_text(TEST_CONFIG.replace("max_epochs = 1", "max_epochs = 3").replace("patience = 2", "patience = 50"))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        main,
+        [
+            "--config",
+            str(config),
+            "--data",
+            str(synthetic_npz),
+            "all",
+            "--profile",
+            "smoke",
+            "--seeds",
+            "2",
+            "--jobs",
+            "4",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    children = [r for r in runs(tmp_path) if r.data.tags.get("bench.kind") == "child"]
+    assert len(children) == 4 and {r.info.status for r in children} == {"FINISHED"}
+    for child in children:
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds"):
+            steps = [m.step for m in client.get_metric_history(child.info.run_id, key)]
+            assert sorted(steps) == [1, 2, 3], (key, steps)
+        assert {"test_accuracy", "test_loss", "train_seconds", "params"} <= set(child.data.metrics)
+    # the four runs overlapped in time: they really ran in parallel
+    spans = sorted((r.info.start_time, r.info.end_time) for r in children)
+    assert any(later_start < earlier_end for (_, earlier_end), (later_start, _) in zip(spans, spans[1:], strict=False))
