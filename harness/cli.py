@@ -32,9 +32,13 @@ class Context:
         return self._config
 
     def tracker(self):
-        from harness.tracking import Tracker, resolve_tracking_uri
+        from harness.tracking import Tracker, TrackingUnreachable, check_reachable, resolve_tracking_uri
 
         uri = resolve_tracking_uri(self.tracking_uri)
+        try:
+            check_reachable(uri)
+        except TrackingUnreachable as error:
+            raise click.ClickException(str(error)) from None
         try:
             return Tracker(uri, self.experiment)
         except Exception as error:  # noqa: BLE001  any store failure is the same message to a user

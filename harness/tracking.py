@@ -41,6 +41,28 @@ def resolve_tracking_uri(option: str | None) -> str:
     return option or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
 
 
+class TrackingUnreachable(RuntimeError):
+    """The tracking server does not answer; raised before anything is trained."""
+
+
+def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
+    """For an HTTP tracking server, one quick GET of ``/health`` (MLflow's own client would
+    retry for minutes before failing). Local stores need no check."""
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    url = tracking_uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310  http(s) only, checked above
+            if response.status != 200:
+                raise TrackingUnreachable(f"tracking server {tracking_uri} answered {response.status} on /health")
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise TrackingUnreachable(f"cannot reach tracking server {tracking_uri}: {reason}") from None
+
+
 def group_key(recipe: str, profile: str, config_hash: str, data_fingerprint: str) -> str:
     """What a parent run aggregates: all seeds of one recipe under one config, profile, data."""
     return hashlib.sha256(f"{recipe}|{profile}|{config_hash}|{data_fingerprint}".encode()).hexdigest()[:16]

@@ -114,3 +114,27 @@ def test_leaderboard_on_empty_store(runner, tmp_path, test_config):
         ],
     )
     assert result.exit_code == 0 and json.loads(result.output) == []
+
+
+def test_unreachable_tracking_server_fails_before_training(runner, test_config, synthetic_npz):
+    import time
+
+    started = time.monotonic()
+    result = runner.invoke(
+        main,
+        [
+            "--config",
+            str(test_config),
+            "--data",
+            str(synthetic_npz),
+            "--tracking-uri",
+            "http://127.0.0.1:9",
+            "all",
+            "--profile",
+            "smoke",
+        ],
+    )
+    assert result.exit_code == 1
+    assert "cannot reach tracking server http://127.0.0.1:9" in result.output
+    assert "Traceback" not in result.output and "Checking the dataset" not in result.output
+    assert time.monotonic() - started < 30
