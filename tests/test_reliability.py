@@ -102,7 +102,59 @@ def test_sigterm_marks_the_run_killed_and_a_rerun_resumes(tmp_path, synthetic_np
     assert statuses["KILLED"] == ["tiny-a"]
 
 
-def test_parallel_workers_lose_no_run_and_no_metric(tmp_path, synthetic_npz, monkeypatch):
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """A real MLflow tracking server on loopback, stopped after the test."""
+    import urllib.request
+
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "server-artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2):
+                break
+        except OSError:
+            time.sleep(1)
+    else:
+        server.kill()
+        pytest.fail("mlflow server did not start within 120 s")
+    yield uri
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("store", ["sqlite", "server"])
+def test_parallel_workers_lose_no_run_and_no_metric(tmp_path, synthetic_npz, monkeypatch, store, request):
     """--jobs 4 against the default sqlite store: every run finishes with every epoch logged."""
     from click.testing import CliRunner
 
@@ -136,6 +188,7 @@ def test_parallel_workers_lose_no_run_and_no_metric(tmp_path, synthetic_npz, mon
             steps = [m.step for m in client.get_metric_history(child.info.run_id, key)]
             assert sorted(steps) == [1, 2, 3], (key, steps)
         assert {"test_accuracy", "test_loss", "train_seconds", "params"} <= set(child.data.metrics)
+        assert "confusion_matrix.png" in {a.path for a in client.list_artifacts(child.info.run_id)}
     # the four runs overlapped in time: they really ran in parallel
     spans = sorted((r.info.start_time, r.info.end_time) for r in children)
     assert any(later_start < earlier_end for (_, earlier_end), (later_start, _) in zip(spans, spans[1:], strict=False))

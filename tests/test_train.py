@@ -30,6 +30,7 @@ def test_same_seed_same_result_different_seed_different_result(config, split):
     first = train_and_evaluate(recipe, profile, split, seed=3, augmentation={})
     again = train_and_evaluate(recipe, profile, split, seed=3, augmentation={})
     other = train_and_evaluate(recipe, profile, split, seed=4, augmentation={})
+
     def learned(result):
         return {k: v for k, v in result.history.items() if k != "epoch_seconds"}
 
