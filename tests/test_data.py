@@ -119,3 +119,14 @@ def test_real_dataset_is_cifar10():
     assert np.all(np.bincount(data.y_train) == 5000) and np.all(np.bincount(data.y_test) == 1000)
     # Published per-channel training mean ×255 (see shared/data/SOURCE.md)
     assert np.allclose(data.x_train.reshape(-1, 3).mean(axis=0), [125.30691805, 122.95039414, 113.86538318])
+
+
+def test_offline_without_local_data_is_a_clear_error(monkeypatch):
+    import keras
+
+    def offline():
+        raise Exception("URL fetch failure on https://example.invalid: Name or service not known")
+
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
+    with pytest.raises(DataError, match=r"no local dataset given \(--data PATH or \$BENCH_DATA\)"):
+        load_cifar10(None)
