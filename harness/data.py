@@ -192,8 +192,7 @@ def load_cifar10(path: str | os.PathLike | None = None) -> Dataset:
             (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
         except Exception as error:  # noqa: BLE001  Keras raises a bare Exception when offline
             raise DataError(
-                f"no local dataset given (--data PATH or ${DATA_ENV}) and Keras could not download "
-                f"CIFAR-10: {error}"
+                f"no local dataset given (--data PATH or ${DATA_ENV}) and Keras could not download CIFAR-10: {error}"
             ) from None
         return _validate(Dataset(x_train, y_train, x_test, y_test, source="keras.datasets.cifar10"))
     if not resolved.exists():

@@ -17,18 +17,16 @@ def _pyplot():
     return plt
 
 
-def confusion_matrix_png(
-    confusion: Sequence[Sequence[int]], class_names: Sequence[str], path: Path, *, title: str
-) -> Path:
-    """Row-normalised confusion matrix (recall per class) annotated in percent, raw counts in
-    the CSV beside it."""
-    import seaborn as sns
-
-    plt = _pyplot()
+def _row_normalised(confusion) -> np.ndarray:
+    """Each row divided by its total: the share of a true class given to each prediction."""
     counts = np.asarray(confusion, dtype=float)
     rows = counts.sum(axis=1, keepdims=True)
-    normalised = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
-    figure, axes = plt.subplots(figsize=(8, 6.5))
+    return np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+
+
+def _confusion_heatmap(axes, normalised: np.ndarray, class_names: Sequence[str]) -> None:
+    import seaborn as sns
+
     sns.heatmap(
         normalised * 100,
         annot=True,
@@ -44,6 +42,18 @@ def confusion_matrix_png(
     )
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
+
+
+def confusion_matrix_png(
+    confusion: Sequence[Sequence[int]], class_names: Sequence[str], path: Path, *, title: str
+) -> Path:
+    """Row-normalised confusion matrix (recall per class) annotated in percent, raw counts in
+    the CSV beside it."""
+
+    plt = _pyplot()
+    normalised = _row_normalised(confusion)
+    figure, axes = plt.subplots(figsize=(8, 6.5))
+    _confusion_heatmap(axes, normalised, class_names)
     axes.set_title(title)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
@@ -94,32 +104,12 @@ def learning_curves_png(histories: list[dict[str, list[float]]], path: Path, *, 
 def mean_confusion_png(confusions: list[np.ndarray], class_names: Sequence[str], path: Path, *, title: str) -> Path:
     """Mean row-normalised confusion matrix across seeds, and per-class accuracy ± std."""
     plt = _pyplot()
-    import seaborn as sns
 
-    normalised = []
-    for counts in confusions:
-        counts = np.asarray(counts, dtype=float)
-        rows = counts.sum(axis=1, keepdims=True)
-        normalised.append(np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0))
-    stack = np.stack(normalised)
+    stack = np.stack([_row_normalised(counts) for counts in confusions])
     mean = stack.mean(axis=0)
     per_class = np.stack([np.diag(m) for m in stack])
     figure, (left, right) = plt.subplots(1, 2, figsize=(14, 6), gridspec_kw={"width_ratios": [1.25, 1]})
-    sns.heatmap(
-        mean * 100,
-        annot=True,
-        fmt=".0f",
-        cmap="Blues",
-        vmin=0,
-        vmax=100,
-        square=True,
-        xticklabels=class_names,
-        yticklabels=class_names,
-        cbar_kws={"label": "% of true class"},
-        ax=left,
-    )
-    left.set_xlabel("predicted")
-    left.set_ylabel("true")
+    _confusion_heatmap(left, mean, class_names)
     left.set_title(f"mean normalised confusion (n={len(confusions)} seeds)")
     errors = per_class.std(axis=0, ddof=1) * 100 if len(confusions) > 1 else None
     right.barh(list(class_names), per_class.mean(axis=0) * 100, xerr=errors, color="tab:blue", alpha=0.8, capsize=3)
