@@ -59,8 +59,11 @@ def run_params(recipe, profile, seed: int, augmentation: dict, data_config, data
 
 def run(spec: dict[str, Any], events: TextIO) -> None:
     def emit(event: str, **fields: Any) -> None:
-        events.write(json.dumps({"event": event, **fields}) + "\n")
-        events.flush()
+        try:
+            events.write(json.dumps({"event": event, **fields}) + "\n")
+            events.flush()
+        except BrokenPipeError:
+            raise RuntimeError("the bench process that started this run is gone (killed?)") from None
 
     from harness.config import load_config
     from harness.data import CLASS_NAMES, load_cifar10, prepare_split
