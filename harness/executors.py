@@ -171,17 +171,20 @@ class LocalExecutor:
                     if remaining[group] == 0 and not self._stopping.is_set():
                         self._close_group(outcome.spec, parents[group], group, on_group_done)
         except KeyboardInterrupt:
+            report.interrupted = True
             self.stop()
             for future in pending:
-                outcome = future.result()
+                try:
+                    outcome = future.result()
+                except Exception:  # noqa: BLE001  e.g. a closed terminal; the run is in MLflow already
+                    continue
                 if outcome.status != "NOT_STARTED":
                     report.outcomes.append(outcome)
-            # Every parent touched shows the seeds that did finish.
-            for group, parent in list(parents.items()):
-                self.tracker.update_parent(parent, group)
-            report.interrupted = True
         finally:
             pool.shutdown(wait=True)
+            if report.interrupted:  # every parent touched shows the seeds that did finish
+                for group, parent in list(parents.items()):
+                    self.tracker.update_parent(parent, group)
         return report
 
     def stop(self) -> None:
