@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -24,6 +25,8 @@ from pathlib import Path
 
 from harness.config import BenchConfig, Recipe
 from harness.tracking import RunIdentity, Tracker
+
+log = logging.getLogger(__name__)
 
 STDERR_TAIL = 2000  # characters of a dead worker's stderr kept as its failure reason
 
@@ -176,7 +179,8 @@ class LocalExecutor:
             for future in pending:
                 try:
                     outcome = future.result()
-                except Exception:  # noqa: BLE001  e.g. a closed terminal; the run is in MLflow already
+                except Exception as exc:  # noqa: BLE001  e.g. a closed terminal; the run is in MLflow already
+                    log.debug("pending run ended with %r while stopping", exc)
                     continue
                 if outcome.status != "NOT_STARTED":
                     report.outcomes.append(outcome)
