@@ -9,11 +9,14 @@ parent keeps as the run's log. Any exception marks the run FAILED with its reaso
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import sys
 import tempfile
+import threading
+import time
 import traceback
 from dataclasses import asdict
 from pathlib import Path
@@ -63,7 +66,8 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
             events.write(json.dumps({"event": event, **fields}) + "\n")
             events.flush()
         except BrokenPipeError:
-            raise RuntimeError("the bench process that started this run is gone (killed?)") from None
+            _orphaned.set()
+            raise KeyboardInterrupt(ORPHANED) from None
 
     from harness.config import load_config
     from harness.data import CLASS_NAMES, load_cifar10, prepare_split
@@ -150,15 +154,31 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
     emit("done", test_accuracy=result.test_accuracy, train_seconds=result.train_seconds, epochs_run=result.epochs_run)
 
 
+_orphaned = threading.Event()
+ORPHANED = "the bench process that started this run died"
+
+
 def _interrupt(signum, frame):
     """SIGTERM ends a run the way Ctrl-C does: KILLED in MLflow, not a silent disappearance."""
+    if _orphaned.is_set():
+        raise KeyboardInterrupt(ORPHANED)
     raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Stop this run when the bench process dies (even by ``kill -9``): an orphan that trained on
+    would race the rerun for the same identity. It becomes KILLED, and the rerun trains it."""
+    while os.getppid() == parent_pid:
+        time.sleep(1.0)
+    _orphaned.set()
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def main() -> int:
     # Keep the protocol channel clean: events go to a private copy of stdout, and fd 1 (where
     # Keras and C++ libraries print) is pointed at stderr.
     signal.signal(signal.SIGTERM, _interrupt)
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), name="watch-parent", daemon=True).start()
     events = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
@@ -168,8 +188,9 @@ def main() -> int:
     except BaseException as error:  # noqa: BLE001  every failure must reach MLflow
         reason = f"{type(error).__name__}: {error}".strip()
         traceback.print_exc()
-        events.write(json.dumps({"event": "error", "reason": reason}) + "\n")
-        events.flush()
+        with contextlib.suppress(OSError):  # the bench process may be gone: MLflow still hears
+            events.write(json.dumps({"event": "error", "reason": reason}) + "\n")
+            events.flush()
         try:
             from harness.tracking import Tracker
 

@@ -102,6 +102,28 @@ def test_sigterm_marks_the_run_killed_and_a_rerun_resumes(tmp_path, synthetic_np
     assert statuses["KILLED"] == ["tiny-a"]
 
 
+@pytest.mark.skipif(not Path("/proc").exists(), reason="needs Linux /proc to find the worker")
+def test_kill_9_of_bench_itself_stops_its_worker_and_a_rerun_resumes(tmp_path, synthetic_npz):
+    sweep = start_sweep(tmp_path, synthetic_npz, "--only", "tiny-a")
+    wait_for_training(tmp_path)
+    [worker] = worker_pids(sweep.pid)
+    sweep.kill()  # SIGKILL: no handler of bench runs, its worker is orphaned mid-training
+    sweep.wait(timeout=30)
+    deadline = time.monotonic() + 60
+    while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    # Gone or a zombie waiting for init to reap it: either way, not training on.
+    assert not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text().split()[2]
+    [killed] = [r for r in runs(tmp_path) if r.data.tags.get("bench.kind") == "child"]
+    assert killed.info.status == "KILLED"
+    assert "bench process that started this run died" in killed.data.tags["bench.error"]
+
+    rerun = start_sweep(tmp_path, synthetic_npz, "--only", "tiny-a")
+    output = finish(rerun, tmp_path, 300)
+    assert rerun.returncode == 0, output
+    assert children_by_status(tmp_path) == {"FINISHED": ["tiny-a"], "KILLED": ["tiny-a"]}
+
+
 def free_port() -> int:
     import socket
 
