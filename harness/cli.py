@@ -111,7 +111,7 @@ def _import_keras_quietly() -> None:
     kept off the terminal; Python errors still surface once stderr is restored."""
     if "keras" in sys.modules:
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # 3: also the cuInit error a GPU-less machine logs on first use
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as devnull:
