@@ -214,3 +214,30 @@ def test_parallel_workers_lose_no_run_and_no_metric(tmp_path, synthetic_npz, mon
     # the four runs overlapped in time: they really ran in parallel
     spans = sorted((r.info.start_time, r.info.end_time) for r in children)
     assert any(later_start < earlier_end for (_, earlier_end), (later_start, _) in zip(spans, spans[1:], strict=False))
+
+
+def test_a_diverging_run_fails_alone_and_the_sweep_goes_on(tmp_path, synthetic_npz):
+    """NaN loss in one recipe: FAILED with "diverged at epoch k"; the other recipe still trains;
+    the command lists the failure and exits 1. Adam with epsilon 0 computes 0/0 for any weight whose
+    gradient is still zero, so tiny-a's loss is NaN within its first epoch."""
+    config = tmp_path / "benchmarks.toml"
+    exploding = 'training = { optimizer = "adam", learning_rate = 0.001, optimizer_options = { epsilon = 0.0 }, loss'
+    text = TEST_CONFIG.replace('training = { optimizer = "adam", learning_rate = 0.001, loss', exploding, 1)
+    healthy = 'training = { optimizer_options = { epsilon = 1e-7 }, loss = "categorical_crossentropy" }'
+    config.write_text(text.replace('training = { loss = "categorical_crossentropy" }', healthy, 1))
+    assert exploding in config.read_text() and healthy in config.read_text()
+    sweep = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "--config", str(config), "--data", str(synthetic_npz)]
+        + ["all", "--profile", "smoke", "--seeds", "1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = sweep.stdout + sweep.stderr
+    assert sweep.returncode == 1, output
+    assert "diverged at epoch 1" in output and "1 failed" in output
+    statuses = {r.data.tags["bench.recipe"]: r for r in runs(tmp_path) if r.data.tags.get("bench.kind") == "child"}
+    assert statuses["tiny-a"].info.status == "FAILED"
+    assert "diverged at epoch 1" in statuses["tiny-a"].data.tags["bench.error"]
+    assert statuses["tiny-b"].info.status == "FINISHED"
