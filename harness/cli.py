@@ -301,7 +301,7 @@ def _print_leaderboard(context: Context, tracker, *, profile: str, recipes: set[
     _rich_console().print(to_rich_table(rows, title=f"Leaderboard, profile '{profile}'"))
 
 
-PROFILE_HELP = "Budget to train under (see [profiles] in the benchmarks file: full, quick, smoke)."
+PROFILE_HELP = "Budget to train under (see [profiles] in the benchmarks file: full, quick, cpu, smoke)."
 JOBS_HELP = "How many runs train at once, each in its own process (e.g. small CNNs sharing one big GPU)."
 
 

@@ -35,6 +35,15 @@ def test_every_option_has_help(runner):
             assert parameter.help, f"{parameter.opts} has no help"
 
 
+def test_profile_help_names_every_profile_of_the_real_config():
+    from harness.cli import PROFILE_HELP
+    from harness.config import load_config
+    from tests.conftest import REAL_CONFIG
+
+    for name in load_config(REAL_CONFIG).profiles:
+        assert name in PROFILE_HELP
+
+
 @pytest.mark.parametrize("arguments", [["--help"], ["list"], ["list", "--json"]])
 def test_no_tensorflow_or_mlflow_at_start(arguments):
     code = (
