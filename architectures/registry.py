@@ -29,6 +29,7 @@ class Architecture:
     builder: Builder
     summary: str
     module: str
+    backbone: str | None = None  # a Keras application whose ImageNet weights the builder loads
 
     def build(self, **kwargs: Any) -> keras.Model:
         """Build a fresh, uncompiled model."""
@@ -38,11 +39,14 @@ class Architecture:
 _REGISTRY: dict[str, Architecture] = {}
 
 
-def register(name: str | None = None) -> Callable[[Builder], Builder]:
+def register(name: str | None = None, *, backbone: str | None = None) -> Callable[[Builder], Builder]:
     """Decorator that registers a builder under ``name`` (default: the function's name).
 
     The first line of the builder's docstring becomes its summary. A name that is already
     registered raises ``ValueError``: two builders must never silently share a name.
+    ``backbone`` names the pretrained Keras application a transfer builder wraps (a key of
+    ``harness.weights.BACKBONES``); such a builder takes ``weights`` (a verified weights file,
+    or None for random initialisation, which only tests and ``--random-weights`` ask for).
     """
 
     def decorate(builder: Builder) -> Builder:
@@ -53,7 +57,7 @@ def register(name: str | None = None) -> Callable[[Builder], Builder]:
             raise ValueError(f"An entry is already registered under the name '{key}'.")
         doc = (builder.__doc__ or "").strip().splitlines()
         _REGISTRY[key] = Architecture(
-            name=key, builder=builder, summary=doc[0] if doc else "", module=builder.__module__
+            name=key, builder=builder, summary=doc[0] if doc else "", module=builder.__module__, backbone=backbone
         )
         return builder
 
