@@ -23,6 +23,7 @@ class Context:
     data_path: str | None
     experiment: str
     debug: bool
+    weights_dir: str | None = None
     _config: BenchConfig | None = None
 
     @property
@@ -89,13 +90,20 @@ class BenchGroup(click.Group):
     help="CIFAR-10 as .npz (x_train, y_train, x_test, y_test), cifar-10-python.tar.gz, or "
     "cifar-10-batches-py/ [default: $BENCH_DATA, else Keras' download].",
 )
+@click.option(
+    "--weights-dir",
+    envvar="BENCH_WEIGHTS_DIR",
+    type=click.Path(file_okay=False, path_type=str),
+    help="Folder holding the backbones' ImageNet *_notop.h5 files for transfer recipes, e.g. offline "
+    "[default: $BENCH_WEIGHTS_DIR, then the Keras cache, then Keras' download].",
+)
 @click.option("--experiment", default="cifar10-bench", show_default=True, help="MLflow experiment name.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 @click.version_option(package_name="cifar10-bench")
 @click.pass_context
-def main(ctx: click.Context, config_path, tracking_uri, data_path, experiment, debug) -> None:
+def main(ctx: click.Context, config_path, tracking_uri, data_path, weights_dir, experiment, debug) -> None:
     """Benchmark the CIFAR-10 CNNs of five reports over several seeds, tracked in MLflow."""
-    ctx.obj = Context(config_path, tracking_uri, data_path, experiment, debug)
+    ctx.obj = Context(config_path, tracking_uri, data_path, experiment, debug, weights_dir)
 
 
 def _rich_console(stderr: bool = False):
@@ -233,7 +241,7 @@ def _seed_list(seeds: int) -> list[int]:
     return list(range(seeds))
 
 
-def _sweep(context: Context, recipes, *, profile: str, seeds: int, jobs: int = 1) -> None:
+def _sweep(context: Context, recipes, *, profile: str, seeds: int, jobs: int = 1, random_weights: bool = False) -> None:
     """Plan, run and report a sweep; exit non-zero if any run failed or it was interrupted."""
     import signal
 
@@ -242,13 +250,31 @@ def _sweep(context: Context, recipes, *, profile: str, seeds: int, jobs: int = 1
 
     signal.signal(signal.SIGTERM, terminate)  # a scheduler's SIGTERM stops the sweep like Ctrl-C
     try:
-        _run_sweep(context, recipes, profile=profile, seeds=seeds, jobs=jobs)
+        _run_sweep(context, recipes, profile=profile, seeds=seeds, jobs=jobs, random_weights=random_weights)
     except KeyboardInterrupt:
         click.echo("Interrupted before any run started: nothing was trained.", err=True)
         sys.exit(130)
 
 
-def _run_sweep(context: Context, recipes, *, profile: str, seeds: int, jobs: int) -> None:
+def _check_weights(context: Context, recipes, console) -> None:
+    """Every transfer recipe's pretrained weights are here (or downloaded now), verified, before
+    anything trains; else one line naming the file, its hash and where it is published."""
+    import architectures
+    from harness.weights import WeightsMissing, resolve
+
+    backbones = sorted({b for r in recipes if (b := architectures.get(r.architecture).backbone) is not None})
+    if not backbones:
+        return
+    console.print(f"Checking pretrained weights ({', '.join(backbones)}) …")
+    _import_keras_quietly()
+    for backbone in backbones:
+        try:
+            resolve(backbone, context.weights_dir, download=True)
+        except WeightsMissing as error:
+            raise click.ClickException(f"{error} (or pass --random-weights to test the plumbing)") from None
+
+
+def _run_sweep(context: Context, recipes, *, profile: str, seeds: int, jobs: int, random_weights: bool) -> None:
     from harness.data import load_cifar10
     from harness.executors import LocalExecutor, plan
     from harness.progress import RichProgress
@@ -258,12 +284,29 @@ def _run_sweep(context: Context, recipes, *, profile: str, seeds: int, jobs: int
     context.config.profile(profile)
     tracker = context.tracker()
     console = _rich_console(stderr=True)
+    if not random_weights:
+        _check_weights(context, recipes, console)
     console.print("Checking the dataset …")
     data = load_cifar10(context.data_path)
-    specs = plan(context.config, recipes, profile=profile, seeds=_seed_list(seeds), data_fingerprint=data.fingerprint)
+    specs = plan(
+        context.config,
+        recipes,
+        profile=profile,
+        seeds=_seed_list(seeds),
+        data_fingerprint=data.fingerprint,
+        random_weights=random_weights,
+    )
     del data
     with RichProgress(console) as progress:
-        executor = LocalExecutor(context.config, tracker, data_path=context.data_path, progress=progress, jobs=jobs)
+        executor = LocalExecutor(
+            context.config,
+            tracker,
+            data_path=context.data_path,
+            progress=progress,
+            jobs=jobs,
+            weights_dir=context.weights_dir,
+            random_weights=random_weights,
+        )
         report = executor.sweep(specs)
     skipped = len(report.by_status("SKIPPED"))
     finished = report.by_status("FINISHED")
@@ -303,6 +346,10 @@ def _print_leaderboard(context: Context, tracker, *, profile: str, recipes: set[
 
 PROFILE_HELP = "Budget to train under (see [profiles] in the benchmarks file: full, quick, cpu, smoke)."
 JOBS_HELP = "How many runs train at once, each in its own process (e.g. small CNNs sharing one big GPU)."
+RANDOM_WEIGHTS_HELP = (
+    "For tests of the plumbing only: build transfer backbones WITHOUT their ImageNet weights. "
+    "Such runs get their own identity, are tagged, and never join a real recipe's statistics."
+)
 
 
 @main.command("run")
@@ -312,11 +359,14 @@ JOBS_HELP = "How many runs train at once, each in its own process (e.g. small CN
 )
 @click.option("--profile", default="full", show_default=True, help=PROFILE_HELP)
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help=JOBS_HELP)
+@click.option("--random-weights", is_flag=True, help=RANDOM_WEIGHTS_HELP)
 @pass_context
-def run_command(context: Context, names: tuple[str, ...], seeds: int, profile: str, jobs: int) -> None:
+def run_command(
+    context: Context, names: tuple[str, ...], seeds: int, profile: str, jobs: int, random_weights: bool
+) -> None:
     """Train the named recipes, each seed in its own process; finished runs are skipped."""
     recipes = [context.config.recipe(name) for name in dict.fromkeys(names)]
-    _sweep(context, recipes, profile=profile, seeds=seeds, jobs=jobs)
+    _sweep(context, recipes, profile=profile, seeds=seeds, jobs=jobs, random_weights=random_weights)
 
 
 @main.command("all")
@@ -327,10 +377,14 @@ def run_command(context: Context, names: tuple[str, ...], seeds: int, profile: s
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help=JOBS_HELP)
 @click.option("--only", metavar="GLOB", help="Only recipes whose name matches this glob, e.g. 'r004-*'.")
 @click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
+@click.option("--random-weights", is_flag=True, help=RANDOM_WEIGHTS_HELP)
 @pass_context
-def all_command(context: Context, seeds: int, profile: str, jobs: int, only: str | None, suite: str | None) -> None:
+def all_command(
+    context: Context, seeds: int, profile: str, jobs: int, only: str | None, suite: str | None, random_weights: bool
+) -> None:
     """Train every recipe (or a suite / glob of them) with N seeds, then show the leaderboard."""
-    _sweep(context, context.config.select(suite=suite, only=only), profile=profile, seeds=seeds, jobs=jobs)
+    recipes = context.config.select(suite=suite, only=only)
+    _sweep(context, recipes, profile=profile, seeds=seeds, jobs=jobs, random_weights=random_weights)
 
 
 @main.command("leaderboard")

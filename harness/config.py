@@ -142,15 +142,19 @@ class Recipe:
     augmentation: str = NO_AUGMENTATION
     notes: str = ""
     base: str | None = None
+    architecture_options: tuple[tuple[str, Any], ...] = ()  # keyword arguments for the builder
 
     def training_identity(self) -> dict[str, Any]:
         """Everything that changes what gets trained (not where it came from or what it claims)."""
-        return {
+        identity = {
             "architecture": self.architecture,
             "training": asdict(self.training),
             "callbacks": [asdict(c) for c in self.callbacks],
             "augmentation": self.augmentation,
         }
+        if self.architecture_options:  # only when set: recipes without options keep their identity
+            identity["architecture_options"] = dict(self.architecture_options)
+        return identity
 
 
 @dataclass(frozen=True)
@@ -188,19 +192,22 @@ class BenchConfig:
     def augmentation(self, name: str) -> dict[str, Any]:
         return {} if name == NO_AUGMENTATION else dict(self.augmentations[name])
 
-    def config_hash(self, recipe: Recipe, profile: Profile) -> str:
+    def config_hash(self, recipe: Recipe, profile: Profile, *, random_weights: bool = False) -> str:
         """Hash of all that decides a run's result except the seed and the data itself.
 
         Covers the recipe's training identity, the augmentation preset's values, the profile's
         caps and the data split settings. Changing any of them gives the recipe a new identity,
-        so old results are never reused for it.
+        so old results are never reused for it. ``random_weights`` (a backbone built without its
+        pretrained weights, for tests) is a different identity too: never pooled with real runs.
         """
-        payload = {
+        payload: dict[str, Any] = {
             "recipe": recipe.training_identity(),
             "augmentation_values": self.augmentation(recipe.augmentation),
             "profile": {k: v for k, v in asdict(profile).items() if k != "description"},
             "data": asdict(self.data),
         }
+        if random_weights:
+            payload["random_weights"] = True
         blob = json.dumps(payload, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -346,9 +353,10 @@ RECIPE_FIELDS = {
     "training",
     "callbacks",
     "augmentation",
+    "architecture_options",
     "notes",
 }
-INHERITED = ("architecture", "training", "callbacks", "augmentation")
+INHERITED = ("architecture", "architecture_options", "training", "callbacks", "augmentation")
 
 
 def _resolve_base(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -406,6 +414,7 @@ def _parse_recipe(
         if not (0 <= accuracy <= 1) or math.isnan(accuracy):
             raise ConfigError(f"{where} reported: test_accuracy is a fraction in [0, 1], got {accuracy!r}")
     params = _positive_int(f"{where} reported", "params", reported.get("params"), optional=True)
+    options = _parse_architecture_options(where, architecture, entry.get("architecture_options", {}), architectures)
     return Recipe(
         name=name,
         architecture=architecture,
@@ -417,7 +426,30 @@ def _parse_recipe(
         augmentation=augmentation,
         notes=_typed(where, "notes", entry.get("notes", ""), (str,)),
         base=entry.get("base"),
+        architecture_options=options,
     )
+
+
+def _parse_architecture_options(
+    where: str, architecture: str, options: Any, architectures: set[str] | None
+) -> tuple[tuple[str, Any], ...]:
+    """Keyword arguments for the builder: scalars, and (when builders are known) parameters it takes."""
+    if not isinstance(options, dict):
+        raise ConfigError(f"{where}: field 'architecture_options' must be a table")
+    accepted = None
+    if architectures is not None:
+        import inspect
+
+        import architectures as registry
+
+        signature = inspect.signature(registry.get(architecture).builder).parameters
+        accepted = {name for name in signature if name not in ("input_shape", "num_classes", "weights")}
+    for key, value in options.items():
+        if accepted is not None and key not in accepted:
+            hint = _suggest(key, accepted) if accepted else f" {architecture} takes no options."
+            raise ConfigError(f"{where} architecture_options: unknown option {key!r} for {architecture}.{hint}")
+        _typed(f"{where} architecture_options", key, value, (str, int, float, bool))
+    return tuple(sorted(options.items()))
 
 
 def load_config(path: str | Path, *, check_architectures: bool = True) -> BenchConfig:

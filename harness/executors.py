@@ -60,13 +60,19 @@ class SweepReport:
 
 
 def plan(
-    config: BenchConfig, recipes: list[Recipe], *, profile: str, seeds: list[int], data_fingerprint: str
+    config: BenchConfig,
+    recipes: list[Recipe],
+    *,
+    profile: str,
+    seeds: list[int],
+    data_fingerprint: str,
+    random_weights: bool = False,
 ) -> list[RunSpec]:
     """Every (recipe, seed) under ``profile``, in file order then seed order."""
     chosen = config.profile(profile)
     specs = []
     for recipe in recipes:
-        config_hash = config.config_hash(recipe, chosen)
+        config_hash = config.config_hash(recipe, chosen, random_weights=random_weights and is_transfer(recipe))
         for seed in seeds:
             identity = RunIdentity(
                 recipe=recipe.name,
@@ -78,6 +84,13 @@ def plan(
             )
             specs.append(RunSpec(recipe=recipe, profile=profile, seed=seed, identity=identity))
     return specs
+
+
+def is_transfer(recipe: Recipe) -> bool:
+    """Whether the recipe's architecture wraps a pretrained backbone."""
+    import architectures
+
+    return architectures.get(recipe.architecture).backbone is not None
 
 
 class Progress:
@@ -113,6 +126,8 @@ class LocalExecutor:
         progress: Progress | None = None,
         jobs: int = 1,
         python: str = sys.executable,
+        weights_dir: str | None = None,
+        random_weights: bool = False,
     ) -> None:
         self.config = config
         self.tracker = tracker
@@ -120,6 +135,8 @@ class LocalExecutor:
         self.progress = progress or Progress()
         self.jobs = jobs
         self.python = python
+        self.weights_dir = weights_dir
+        self.random_weights = random_weights
         from harness.environment import git_commit
 
         self.commit = git_commit(Path(__file__).resolve().parent)
@@ -230,6 +247,8 @@ class LocalExecutor:
             "experiment": self.tracker.experiment_name,
             "run_id": run_id,
             "commit": self.commit,
+            "weights_dir": self.weights_dir,
+            "random_weights": self.random_weights and is_transfer(spec.recipe),
         }
         started = time.perf_counter()
         outcome = Outcome(spec=spec, status="FAILED", run_id=run_id)

@@ -153,7 +153,7 @@ def train_and_evaluate(
     from harness.augment import build_augmentation
 
     keras.utils.set_random_seed(seed)
-    model = architectures.build(recipe.architecture, **(build_kwargs or {}))
+    model = architectures.build(recipe.architecture, **dict(recipe.architecture_options), **(build_kwargs or {}))
     params = int(model.count_params())
     trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     summary = _summary_text(model)

@@ -60,6 +60,22 @@ def run_params(recipe, profile, seed: int, augmentation: dict, data_config, data
     return {key: value[:6000] for key, value in params.items()}
 
 
+def backbone_weights(architecture: str, weights_dir: str | None, random_weights: bool) -> tuple[dict, str | None]:
+    """Builder keyword arguments and the logged ``weights`` param for a transfer architecture
+    (nothing for a CNN). The sweep already fetched the file; here it is only found and verified."""
+    import architectures
+    from harness.weights import BACKBONES, resolve
+
+    backbone = architectures.get(architecture).backbone
+    if backbone is None:
+        return {}, None
+    if random_weights:
+        return {"weights": None}, "random initialisation (--random-weights, for tests only)"
+    path = resolve(backbone, weights_dir, download=False)
+    published = BACKBONES[backbone].file_hash or "no published hash"
+    return {"weights": str(path)}, f"imagenet: {path.name} ({published})"
+
+
 def run(spec: dict[str, Any], events: TextIO) -> None:
     def emit(event: str, **fields: Any) -> None:
         try:
@@ -79,10 +95,13 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
     config = load_config(spec["config_path"])
     recipe = config.recipe(spec["recipe"])
     profile = config.profile(spec["profile"])
-    if config.config_hash(recipe, profile) != spec["config_hash"]:
+    random_weights = bool(spec.get("random_weights", False))
+    if config.config_hash(recipe, profile, random_weights=random_weights) != spec["config_hash"]:
         raise RuntimeError(f"{config.path} changed during the sweep: {recipe.name} has a new config hash")
     tracker = Tracker(spec["tracking_uri"], spec["experiment"])
     client, run_id = tracker.client, spec["run_id"]
+
+    build_kwargs, weights_param = backbone_weights(recipe.architecture, spec.get("weights_dir"), random_weights)
 
     data = load_cifar10(spec["data_path"])
     if data.fingerprint != spec["data_fingerprint"]:
@@ -100,6 +119,9 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
     params = run_params(recipe, profile, spec["seed"], augmentation, config.data, data.source)
     params.update(library_versions())
     params["code_commit"] = spec.get("commit", "unknown")
+    if weights_param is not None:
+        params["weights"] = weights_param
+        client.set_tag(run_id, "bench.weights", "random" if random_weights else "imagenet")
     params["data.train_images"] = str(len(split.y_train))
     params["data.validation_images"] = str(len(split.y_validation))
     params["data.test_images"] = str(len(split.y_test))
@@ -121,6 +143,7 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
         seed=spec["seed"],
         augmentation=augmentation,
         on_epoch=on_epoch,
+        build_kwargs=build_kwargs,
     )
     final = {
         "test_accuracy": result.test_accuracy,
