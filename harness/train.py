@@ -153,15 +153,27 @@ def train_and_evaluate(
     from harness.augment import build_augmentation
 
     keras.utils.set_random_seed(seed)
-    model = architectures.build(recipe.architecture, **dict(recipe.architecture_options), **(build_kwargs or {}))
-    params = int(model.count_params())
+    kwargs = {**dict(recipe.architecture_options), **(build_kwargs or {})}
+    extra: dict[str, Any] = {}
+    x_train, x_validation, x_test = split.x_train, split.x_validation, split.x_test
+    parts = None if augmentation else _frozen_parts(recipe.architecture, kwargs, seed)
+    if parts is not None:
+        # Frozen backbone, no augmentation: its features are the same in every seed. Compute them
+        # once (or read them from the cache) and train only the head on them.
+        backbone, model, weights_id = parts
+        params = int(backbone.count_params() + model.count_params())
+        summary = _summary_text(backbone) + "\n" + _summary_text(model)
+        x_train, x_validation, x_test = _features(backbone, weights_id, (x_train, x_validation, x_test), extra)
+    else:
+        model = architectures.build(recipe.architecture, **kwargs)
+        params = int(model.count_params())
+        summary = _summary_text(model)
     trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
-    summary = _summary_text(model)
 
     preprocessing = build_augmentation(augmentation, seed=seed, x_train=split.x_train)
     if preprocessing:
         trained = keras.Sequential(
-            [keras.Input(shape=split.x_train.shape[1:]), *preprocessing, model], name=f"{model.name}_augmented"
+            [keras.Input(shape=x_train.shape[1:]), *preprocessing, model], name=f"{model.name}_augmented"
         )
     else:
         trained = model
@@ -180,11 +192,11 @@ def train_and_evaluate(
 
     started = time.perf_counter()
     fitted = trained.fit(
-        split.x_train,
+        x_train,
         labels(split.y_train),
         batch_size=recipe.training.batch_size,
         epochs=epochs,
-        validation_data=(split.x_validation, labels(split.y_validation)),
+        validation_data=(x_validation, labels(split.y_validation)),
         shuffle=True,
         callbacks=callbacks,
         verbose=0,
@@ -196,7 +208,7 @@ def train_and_evaluate(
             raise Diverged(f"diverged at epoch {epoch} (loss={loss})")
 
     started = time.perf_counter()
-    probabilities = np.asarray(trained.predict(split.x_test, batch_size=EVALUATION_BATCH, verbose=0))
+    probabilities = np.asarray(trained.predict(x_test, batch_size=EVALUATION_BATCH, verbose=0))
     evaluation_seconds = time.perf_counter() - started
     predictions = probabilities.argmax(axis=1)
     picked = probabilities[np.arange(len(split.y_test)), split.y_test]
@@ -224,4 +236,73 @@ def train_and_evaluate(
         images_per_second=len(split.y_train) * epochs_run / train_seconds if train_seconds else 0.0,
         model_summary=summary,
         best_epoch=best,
+        extra=extra,
     )
+
+
+FEATURE_BATCH = 128  # images per backbone forward pass when extracting features
+
+
+def _frozen_parts(architecture: str, kwargs: dict[str, Any], seed: int):
+    """(backbone, head, weights id) for a builder that can be split at its frozen backbone (it
+    takes ``part``), else None. A backbone built without pretrained weights (tests,
+    ``--random-weights``) is drawn with a fixed seed, so it stands for one fixed set of weights
+    that every seed shares, as real ones would."""
+    import inspect
+
+    import keras
+
+    import architectures
+
+    entry = architectures.get(architecture)
+    if "part" not in inspect.signature(entry.builder).parameters:
+        return None
+    weights = kwargs.get("weights")
+    if weights is None:
+        keras.utils.set_random_seed(0)
+    backbone = entry.build(part="features", **kwargs)
+    keras.utils.set_random_seed(seed)
+    head = entry.build(part="head", **kwargs)
+    weights_id = "random-seed-0" if weights is None else _file_sha256(weights)
+    return backbone, head, weights_id
+
+
+def _file_sha256(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _features(backbone, weights_id: str, arrays: tuple[np.ndarray, ...], extra: dict[str, Any]) -> tuple:
+    """Backbone features of each array, from the on-disk cache where present."""
+    import hashlib
+    import json
+
+    from harness.features import cached_features
+
+    def unnamed(value: Any) -> Any:  # layer names are auto-numbered per process: not identity
+        if isinstance(value, dict):
+            return {k: unnamed(v) for k, v in value.items() if k not in ("name", "inbound_nodes")}
+        if isinstance(value, list):
+            return [unnamed(v) for v in value]
+        return value
+
+    config = json.dumps(unnamed(backbone.get_config()), sort_keys=True, default=str)
+    key = hashlib.sha256(config.encode()).hexdigest()[:12]
+    feature_key = f"{backbone.name}-{key}"
+    started = time.perf_counter()
+    hits, out = 0, []
+    for x in arrays:
+        features, hit = cached_features(
+            feature_key, weights_id, x, lambda a: backbone.predict(a, batch_size=FEATURE_BATCH, verbose=0)
+        )
+        hits += hit
+        out.append(features)
+    extra["feature_seconds"] = time.perf_counter() - started
+    extra["feature_cache_hits"] = hits
+    extra["feature_cache_misses"] = len(arrays) - hits
+    return tuple(out)

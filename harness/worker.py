@@ -158,6 +158,7 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
     }
     if result.best_epoch is not None:
         final["best_epoch"] = result.best_epoch
+    final.update({k: float(v) for k, v in result.extra.items() if isinstance(v, int | float)})  # feature cache
     tracker.log_metrics(run_id, final)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)

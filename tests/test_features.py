@@ -1,0 +1,110 @@
+"""Frozen-backbone recipes: features computed once, cached on disk, reused by every seed."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from architectures import registry
+from harness.config import load_config
+from harness.data import prepare_split, synthetic_cifar10
+from harness.features import cache_root, cached_features
+from harness.train import train_and_evaluate
+
+
+def frozen_toy(*, input_shape=(32, 32, 3), num_classes=10, weights=None, part="model"):
+    """A small frozen conv 'backbone' and a trainable Dense head, splittable like the transfer builders."""
+    import keras
+    from keras import layers
+
+    def features():
+        backbone = keras.Sequential(
+            [keras.Input(shape=input_shape), layers.Conv2D(4, 3, strides=4, activation="relu"), layers.Flatten()],
+            name="toy_backbone",
+        )
+        backbone.trainable = False
+        return backbone
+
+    def head(shape):
+        return keras.Sequential(
+            [keras.Input(shape=shape), layers.Dense(num_classes, activation="softmax")], name="toy_head"
+        )
+
+    if part == "features":
+        return features()
+    if part == "head":
+        return head((8 * 8 * 4,))
+    backbone = features()
+    return keras.Sequential([backbone, head(backbone.output_shape[1:])], name="frozen_toy")
+
+
+@pytest.fixture
+def toy(monkeypatch, tmp_path):
+    monkeypatch.setitem(
+        registry._REGISTRY,
+        "frozen_toy",
+        registry.Architecture("frozen_toy", frozen_toy, "toy", __name__, backbone="vgg16"),
+    )
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def split():
+    return prepare_split(synthetic_cifar10(train=300, test=100, seed=2), validation_size=60, split_seed=0)
+
+
+def test_first_seed_fills_the_cache_and_later_seeds_reuse_it(toy, split, tmp_path):
+    from tests.conftest import TEST_CONFIG
+
+    path = tmp_path / "benchmarks.toml"
+    path.write_text(TEST_CONFIG)
+    config = load_config(path)
+    recipe = dataclasses.replace(config.recipes["tiny-a"], architecture="frozen_toy")
+    profile = config.profiles["smoke"]
+
+    first = train_and_evaluate(recipe, profile, split, seed=0, augmentation={})
+    assert (first.extra["feature_cache_misses"], first.extra["feature_cache_hits"]) == (3, 0)
+    assert len(list(cache_root().glob("*.npy"))) == 3
+    again = train_and_evaluate(recipe, profile, split, seed=0, augmentation={})
+    assert (again.extra["feature_cache_misses"], again.extra["feature_cache_hits"]) == (0, 3)
+    # Same seed from cached features: the identical result.
+    assert again.test_accuracy == first.test_accuracy and again.history["loss"] == first.history["loss"]
+    assert first.params == frozen_toy().count_params() and first.trainable_params == 256 * 10 + 10
+
+    other = train_and_evaluate(recipe, profile, split, seed=1, augmentation={})
+    assert other.extra["feature_cache_hits"] == 3
+    assert other.history["loss"] != first.history["loss"]  # the head still depends on the seed
+
+
+def test_augmented_recipes_never_use_cached_features(toy, split, tmp_path):
+    from tests.conftest import TEST_CONFIG
+
+    path = tmp_path / "benchmarks.toml"
+    path.write_text(TEST_CONFIG)
+    config = load_config(path)
+    recipe = dataclasses.replace(config.recipes["tiny-b"], architecture="frozen_toy")
+    result = train_and_evaluate(
+        recipe, config.profiles["smoke"], split, seed=0, augmentation=config.augmentation("flips")
+    )
+    assert "feature_cache_hits" not in result.extra
+    assert not cache_root().exists() or not list(cache_root().glob("*.npy"))
+
+
+def test_a_different_array_or_weights_is_a_different_entry(monkeypatch, tmp_path):
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+    calls = []
+
+    def compute(x):
+        calls.append(len(x))
+        return x.reshape(len(x), -1)[:, :3]
+
+    a = np.zeros((4, 32, 32, 3), np.float32)
+    b = np.ones((4, 32, 32, 3), np.float32)
+    cached_features("k", "w1", a, compute)
+    cached_features("k", "w1", a, compute)
+    cached_features("k", "w1", b, compute)
+    cached_features("k", "w2", a, compute)
+    assert calls == [4, 4, 4]
+    assert not list(tmp_path.rglob("*.partial"))  # written atomically
