@@ -130,6 +130,13 @@ def _import_keras_quietly() -> None:
         os.close(saved)
 
 
+def _source_cell(source: dict[str, str]) -> str:
+    """'004 § 7)' for a report file named 004_….txt; the whole name for anything else."""
+    report = source["report"]
+    short = report[:3] if report[:3].isdigit() and report[3:4] == "_" else report
+    return f"{short} § {source['section']}"
+
+
 def _count_params(architecture: str) -> int:
     _import_keras_quietly()
     import architectures
@@ -191,7 +198,7 @@ def list_command(context: Context, with_params: bool, as_json: bool, suite: str 
         cells = [
             record["name"],
             record["architecture"],
-            f"{record['source']['report'][:3]} § {record['source']['section']}",
+            _source_cell(record["source"]),
             "–" if accuracy is None else f"{100 * accuracy:.2f}%",
             "–" if params is None else f"{params:,}",
         ]

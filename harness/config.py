@@ -183,8 +183,7 @@ class BenchConfig:
         if suite is not None:
             if suite not in self.suites:
                 raise ConfigError(f"unknown suite {suite!r}.{_suggest(suite, self.suites)}")
-            patterns = self.suites[suite]
-            recipes = [r for r in recipes if any(fnmatch.fnmatchcase(r.name, p) for p in patterns)]
+            recipes = [r for r in recipes if in_suite(r.name, self.suites[suite])]
         if only is not None:
             recipes = [r for r in recipes if fnmatch.fnmatchcase(r.name, only)]
         return recipes
@@ -267,6 +266,12 @@ def _parse_profiles(table: dict[str, Any]) -> dict[str, Profile]:
             _positive_int(where, key, body.get(key), optional=True)
         profiles[name] = Profile(name=name, **body)
     return profiles
+
+
+def in_suite(name: str, patterns: tuple[str, ...]) -> bool:
+    """A name is in a suite if it matches one of its globs and none of its '!glob' exclusions."""
+    included = any(fnmatch.fnmatchcase(name, p) for p in patterns if not p.startswith("!"))
+    return included and not any(fnmatch.fnmatchcase(name, p[1:]) for p in patterns if p.startswith("!"))
 
 
 def _parse_suites(table: dict[str, Any]) -> dict[str, tuple[str, ...]]:
@@ -443,7 +448,8 @@ def _parse_architecture_options(
         import architectures as registry
 
         signature = inspect.signature(registry.get(architecture).builder).parameters
-        accepted = {name for name in signature if name not in ("input_shape", "num_classes", "weights")}
+        harness_owned = ("input_shape", "num_classes", "weights", "part")  # set by the harness, not a recipe
+        accepted = {name for name in signature if name not in harness_owned}
     for key, value in options.items():
         if accepted is not None and key not in accepted:
             hint = _suggest(key, accepted) if accepted else f" {architecture} takes no options."

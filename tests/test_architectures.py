@@ -51,3 +51,42 @@ def test_unknown_name_suggests_close_ones():
 def test_bad_name_is_rejected():
     with pytest.raises(ValueError, match="Received: name='Bad-Name'"):
         register("Bad-Name")(lambda **_: None)
+
+
+TRANSFER = [name for name in architectures.names() if architectures.get(name).backbone is not None]
+# Non-trainable parameter counts as report 003 prints them (the frozen part of each fine-tuned model).
+PRINTED_NON_TRAINABLE = {"r003_vgg16_finetune": 7_636_032, "r003_densenet121_finetune": 6_398_656}
+
+
+def test_transfer_models_are_registered_with_a_known_backbone():
+    from harness.weights import BACKBONES
+
+    assert len(TRANSFER) == 7
+    assert all(architectures.get(name).backbone in BACKBONES for name in TRANSFER)
+
+
+@pytest.mark.parametrize("name", sorted(PRINTED_NON_TRAINABLE))
+def test_fine_tuned_models_freeze_what_the_report_froze(name):
+    model = architectures.build(name)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert model.count_params() - trainable == PRINTED_NON_TRAINABLE[name]
+
+
+@pytest.mark.parametrize("name", ["r002_proyecto_10", "r003_tl_basic"])
+def test_frozen_models_split_into_backbone_features_and_head(name):
+    entry = architectures.get(name)
+    whole = entry.build()
+    features, head = entry.build(part="features"), entry.build(part="head")
+    assert features.count_params() + head.count_params() == whole.count_params()
+    assert not features.trainable_weights
+    assert tuple(features.output_shape[1:]) == tuple(head.input_shape[1:])
+    with pytest.raises(ValueError, match="part must be one of"):
+        entry.build(part="backbone")
+
+
+def test_imagenet_preprocessing_adds_no_parameters():
+    plain = architectures.build("r002_proyecto_10")
+    imagenet = architectures.build("r002_proyecto_10", preprocessing="imagenet")
+    assert plain.count_params() == imagenet.count_params()
+    x = np.full((1, 32, 32, 3), 0.5, dtype=np.float32)
+    assert not np.allclose(plain.predict(x, verbose=0), imagenet.predict(x, verbose=0))

@@ -147,3 +147,26 @@ def test_unreachable_tracking_server_fails_before_training(runner, test_config, 
     assert "cannot reach tracking server http://127.0.0.1:9" in result.output
     assert "Traceback" not in result.output and "Checking the dataset" not in result.output
     assert time.monotonic() - started < 30
+
+
+def test_transfer_recipe_without_weights_stops_before_training(runner, synthetic_npz, tmp_path, monkeypatch):
+    """Offline and no --weights-dir: one line naming the file and its published hash; nothing trains."""
+    import keras.utils
+
+    def offline(*args, **kwargs):  # never download in tests, even on a machine that could
+        raise Exception("URL fetch failure (offline)")
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    store = tmp_path / "m.db"
+    base = ["--config", str(REAL_CONFIG), "--data", str(synthetic_npz), "--tracking-uri", f"sqlite:///{store}"]
+    result = runner.invoke(main, [*base, "all", "--only", "r003-tl-basic", "--profile", "smoke"])
+    assert result.exit_code == 1
+    assert "no ImageNet weights for VGG16: vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in result.output
+    assert "md5 6d6bbae143d832006294945121d1f1fc" in result.output and "--weights-dir" in result.output
+    assert "Traceback" not in result.output and "Checking the dataset" not in result.output
+
+    from mlflow.tracking import MlflowClient
+
+    experiment = MlflowClient(f"sqlite:///{store}").get_experiment_by_name("cifar10-bench")
+    assert experiment is None or not MlflowClient(f"sqlite:///{store}").search_runs([experiment.experiment_id])

@@ -94,3 +94,41 @@ def test_select_by_suite_and_glob(test_config):
     assert [r.name for r in config.select(only="*-b")] == ["tiny-b"]
     with pytest.raises(ConfigError, match="unknown suite 'smal'. Did you mean: small"):
         config.select(suite="smal")
+
+
+def test_real_suites_split_cnns_from_transfer_models():
+    import architectures
+
+    config = load_config(REAL_CONFIG)
+    cnn = {r.name for r in config.select(suite="cnn")}
+    transfer = {r.name for r in config.select(suite="transfer")}
+    assert len(cnn) == 48 and not cnn & transfer and cnn | transfer == set(config.recipes)
+    assert all(architectures.get(config.recipes[n].architecture).backbone is None for n in cnn)
+    assert all(architectures.get(config.recipes[n].architecture).backbone is not None for n in transfer)
+    per_report = [len(config.select(suite=f"report-00{i}")) for i in range(5)]
+    assert per_report == [10, 12, 11, 13, 10]  # 002 and 003 include their transfer steps (and variants)
+
+
+def test_suite_exclusions(tmp_path):
+    config = load_config(write(tmp_path, TEST_CONFIG.replace('small = ["tiny-*"]', 'small = ["tiny-*", "!*-a"]')))
+    assert [r.name for r in config.select(suite="small")] == ["tiny-b"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ("{ part = 'head' }", "unknown option 'part' for r004_step1"),
+        (
+            "{ preprocessing = 'imagenet' }",
+            "unknown option 'preprocessing' for r004_step1. r004_step1 takes no options",
+        ),
+        ("'imagenet'", "field 'architecture_options' must be a table"),
+    ],
+)
+def test_architecture_options_are_checked_against_the_builder(tmp_path, options, message):
+    text = TEST_CONFIG.replace(
+        'architecture = "r004_step1"', f'architecture = "r004_step1"\narchitecture_options = {options}'
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, text))
+    assert message in str(error.value)

@@ -102,3 +102,44 @@ def test_update_readme_is_idempotent_and_touches_only_the_block(tmp_path, synthe
     assert readme.read_text() == text
     no_profile = runner.invoke(main, [*base, "leaderboard", "--update-readme"])
     assert no_profile.exit_code != 0 and "need --profile" in no_profile.output
+
+
+def test_frozen_transfer_recipe_with_random_weights_reuses_cached_features(tmp_path, synthetic_npz, monkeypatch):
+    """Report 002's frozen VGG16 (32×32 input, cheap): seed 0 computes the backbone features,
+    seed 1 reads them from the cache; the runs are tagged as random-weights runs."""
+    from tests.conftest import TEST_CONFIG
+
+    config = tmp_path / "benchmarks.toml"
+    config.write_text(
+        TEST_CONFIG
+        + """
+[[benchmark]]
+name = "tiny-vgg"
+architecture = "r002_proyecto_10"
+summary = "frozen VGG16 features, Dense head"
+source = { report = "002_89f48582401a5c62.txt", section = "PROYECTO 10:" }
+training = { optimizer = "adam", learning_rate = 0.001, loss = "categorical_crossentropy", batch_size = 64, epochs = 3 }
+"""
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    base = ["--config", str(config), "--data", str(synthetic_npz)]
+    result = CliRunner().invoke(
+        main, [*base, "all", "--only", "tiny-vgg", "--profile", "smoke", "--seeds", "2", "--random-weights"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Checking pretrained weights" not in result.output
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("cifar10-bench")
+    children = {
+        int(r.data.tags["bench.seed"]): r
+        for r in client.search_runs([experiment.experiment_id])
+        if r.data.tags["bench.kind"] == "child"
+    }
+    assert children[0].data.metrics["feature_cache_misses"] == 3 and children[0].data.metrics["feature_cache_hits"] == 0
+    assert children[1].data.metrics["feature_cache_hits"] == 3 and children[1].data.metrics["feature_cache_misses"] == 0
+    for child in children.values():
+        assert child.data.tags["bench.weights"] == "random"
+        assert child.data.params["weights"].startswith("random initialisation")
+        assert child.data.metrics["params"] == 16_819_530
