@@ -274,11 +274,16 @@ def _check_weights(context: Context, recipes, console) -> None:
         return
     console.print(f"Checking pretrained weights ({', '.join(backbones)}) …")
     _import_keras_quietly()
+    missing: list[tuple[str, WeightsMissing]] = []
     for backbone in backbones:
         try:
             resolve(backbone, context.weights_dir, download=True)
         except WeightsMissing as error:
-            raise click.ClickException(f"{error} (or pass --random-weights to test the plumbing)") from None
+            missing.append((backbone, error))
+    if missing:
+        (_, first), others = missing[0], [name for name, _ in missing[1:]]
+        also = f" Also missing: {', '.join(others)}." if others else ""
+        raise click.ClickException(f"{first} (or pass --random-weights to test the plumbing).{also}")
 
 
 def _run_sweep(context: Context, recipes, *, profile: str, seeds: int, jobs: int, random_weights: bool) -> None:
@@ -351,7 +356,7 @@ def _print_leaderboard(context: Context, tracker, *, profile: str, recipes: set[
     _rich_console().print(to_rich_table(rows, title=f"Leaderboard, profile '{profile}'"))
 
 
-PROFILE_HELP = "Budget to train under (see [profiles] in the benchmarks file: full, quick, cpu, smoke)."
+PROFILE_HELP = "Budget to train under (see [profiles] in the benchmarks file: full, quick, cpu, smoke, micro)."
 JOBS_HELP = "How many runs train at once, each in its own process (e.g. small CNNs sharing one big GPU)."
 RANDOM_WEIGHTS_HELP = (
     "For tests of the plumbing only: build transfer backbones WITHOUT their ImageNet weights. "

@@ -125,7 +125,7 @@ def resolve(backbone_name: str, weights_dir: str | Path | None = None, *, downlo
             raise
         except Exception as error:  # noqa: BLE001  offline, proxy, disk: all mean "not available"
             first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            reason = f"the download failed ({first_line[:100]})"
+            reason = f"the download failed ({first_line.split(' -- ')[-1][:100]})"
     published = "no published hash"
     if backbone.file_hash:
         published = f"{'sha256' if len(backbone.file_hash) == 64 else 'md5'} {backbone.file_hash}"
