@@ -59,7 +59,12 @@ def test_missing_offline_names_file_hash_and_origin(fake_backbone, tmp_path, mon
     with pytest.raises(WeightsMissing) as error:
         resolve("fakenet", tmp_path)
     message = str(error.value)
-    for part in (backbone.file_name, backbone.file_hash, backbone.origin, "the download failed ([Errno -2] Name or service not known)"):
+    for part in (
+        backbone.file_name,
+        backbone.file_hash,
+        backbone.origin,
+        "the download failed ([Errno -2] Name or service not known)",
+    ):
         assert part in message
 
 
