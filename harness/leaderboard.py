@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -179,7 +180,9 @@ def compare_with_leader(rows: list[Row]) -> None:
         if max(row.values) == min(row.values) and max(leader.values) == min(leader.values):
             p_value = 1.0 if row.values[0] == leader.values[0] else 0.0
         else:
-            p_value = float(stats.ttest_ind(leader.values, row.values, equal_var=False).pvalue)
+            with warnings.catch_warnings():  # one constant sample: scipy warns, the test is still defined
+                warnings.simplefilter("ignore", RuntimeWarning)
+                p_value = float(stats.ttest_ind(leader.values, row.values, equal_var=False).pvalue)
         row.p_vs_leader = p_value
         row.tied_with_leader = p_value >= SIGNIFICANCE
 

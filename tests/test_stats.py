@@ -83,3 +83,12 @@ def test_leader_comparison_is_welch_t_test():
     assert close.p_vs_leader == pytest.approx(stats.ttest_ind(leader.values, close.values, equal_var=False).pvalue)
     assert close.tied_with_leader is True and far.tied_with_leader is False
     assert single.tied_with_leader is None  # n < 2: no test
+
+    # A constant sample (e.g. a model stuck at chance in every seed) is compared without a warning.
+    import warnings
+
+    constant = row(5, [0.1, 0.1, 0.1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compare_with_leader([leader, constant])
+    assert constant.tied_with_leader is False
