@@ -248,7 +248,25 @@ def _seed_list(seeds: int) -> list[int]:
     return list(range(seeds))
 
 
-def _sweep(context: Context, recipes, *, profile: str, seeds: int, jobs: int = 1, random_weights: bool = False) -> None:
+@dataclass(frozen=True)
+class Execution:
+    """Where runs train: this machine (``local``) or a Ray cluster."""
+
+    executor: str = "local"
+    address: str | None = None
+    gpus_per_run: float = 0.0
+
+
+def _sweep(
+    context: Context,
+    recipes,
+    *,
+    profile: str,
+    seeds: int,
+    jobs: int = 1,
+    random_weights: bool = False,
+    execution: Execution = Execution(),
+) -> None:
     """Plan, run and report a sweep; exit non-zero if any run failed or it was interrupted."""
     import signal
 
@@ -257,7 +275,15 @@ def _sweep(context: Context, recipes, *, profile: str, seeds: int, jobs: int = 1
 
     signal.signal(signal.SIGTERM, terminate)  # a scheduler's SIGTERM stops the sweep like Ctrl-C
     try:
-        _run_sweep(context, recipes, profile=profile, seeds=seeds, jobs=jobs, random_weights=random_weights)
+        _run_sweep(
+            context,
+            recipes,
+            profile=profile,
+            seeds=seeds,
+            jobs=jobs,
+            random_weights=random_weights,
+            execution=execution,
+        )
     except KeyboardInterrupt:
         click.echo("Interrupted before any run started: nothing was trained.", err=True)
         sys.exit(130)
@@ -286,9 +312,11 @@ def _check_weights(context: Context, recipes, console) -> None:
         raise click.ClickException(f"{first} (or pass --random-weights to test the plumbing).{also}")
 
 
-def _run_sweep(context: Context, recipes, *, profile: str, seeds: int, jobs: int, random_weights: bool) -> None:
+def _run_sweep(
+    context: Context, recipes, *, profile: str, seeds: int, jobs: int, random_weights: bool, execution: Execution
+) -> None:
     from harness.data import load_cifar10
-    from harness.executors import LocalExecutor, plan
+    from harness.executors import LocalExecutor, RayExecutor, plan
     from harness.progress import RichProgress
 
     if not recipes:
@@ -310,15 +338,23 @@ def _run_sweep(context: Context, recipes, *, profile: str, seeds: int, jobs: int
     )
     del data
     with RichProgress(console) as progress:
-        executor = LocalExecutor(
-            context.config,
-            tracker,
+        options = dict(
             data_path=context.data_path,
             progress=progress,
             jobs=jobs,
             weights_dir=context.weights_dir,
             random_weights=random_weights,
         )
+        if execution.executor == "ray":
+            import importlib.util
+
+            if importlib.util.find_spec("ray") is None:
+                raise click.ClickException("--executor ray needs Ray: pip install 'cifar10-bench[ray]'")
+            executor = RayExecutor(
+                context.config, tracker, address=execution.address, gpus_per_run=execution.gpus_per_run, **options
+            )
+        else:
+            executor = LocalExecutor(context.config, tracker, **options)
         report = executor.sweep(specs)
     skipped = len(report.by_status("SKIPPED"))
     finished = report.by_status("FINISHED")
@@ -358,6 +394,30 @@ def _print_leaderboard(context: Context, tracker, *, profile: str, recipes: set[
 
 PROFILE_HELP = "Budget to train under (see [profiles] in the benchmarks file: full, quick, cpu, smoke, micro)."
 JOBS_HELP = "How many runs train at once, each in its own process (e.g. small CNNs sharing one big GPU)."
+
+
+def execution_options(command):
+    """--executor / --address / --gpus-per-run, shared by `run` and `all`."""
+    command = click.option(
+        "--gpus-per-run",
+        type=click.FloatRange(0, 8),
+        default=0.0,
+        show_default=True,
+        help="With --executor ray: the GPU share each run asks for (0.25 = four small CNNs per GPU).",
+    )(command)
+    command = click.option(
+        "--address",
+        help="With --executor ray: the cluster to join, e.g. ray://head:10001 [default: start a local one].",
+    )(command)
+    return click.option(
+        "--executor",
+        type=click.Choice(["local", "ray"]),
+        default="local",
+        show_default=True,
+        help="Where runs train: worker processes on this machine, or Ray tasks on a (local or remote) Ray cluster.",
+    )(command)
+
+
 RANDOM_WEIGHTS_HELP = (
     "For tests of the plumbing only: build transfer backbones WITHOUT their ImageNet weights. "
     "Such runs get their own identity, are tagged, and never join a real recipe's statistics."
@@ -372,13 +432,25 @@ RANDOM_WEIGHTS_HELP = (
 @click.option("--profile", default="full", show_default=True, help=PROFILE_HELP)
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help=JOBS_HELP)
 @click.option("--random-weights", is_flag=True, help=RANDOM_WEIGHTS_HELP)
+@execution_options
 @pass_context
 def run_command(
-    context: Context, names: tuple[str, ...], seeds: int, profile: str, jobs: int, random_weights: bool
+    context: Context,
+    names: tuple[str, ...],
+    seeds: int,
+    profile: str,
+    jobs: int,
+    random_weights: bool,
+    executor: str,
+    address: str | None,
+    gpus_per_run: float,
 ) -> None:
     """Train the named recipes, each seed in its own process; finished runs are skipped."""
     recipes = [context.config.recipe(name) for name in dict.fromkeys(names)]
-    _sweep(context, recipes, profile=profile, seeds=seeds, jobs=jobs, random_weights=random_weights)
+    execution = Execution(executor, address, gpus_per_run)
+    _sweep(
+        context, recipes, profile=profile, seeds=seeds, jobs=jobs, random_weights=random_weights, execution=execution
+    )
 
 
 @main.command("all")
@@ -390,13 +462,26 @@ def run_command(
 @click.option("--only", metavar="GLOB", help="Only recipes whose name matches this glob, e.g. 'r004-*'.")
 @click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
 @click.option("--random-weights", is_flag=True, help=RANDOM_WEIGHTS_HELP)
+@execution_options
 @pass_context
 def all_command(
-    context: Context, seeds: int, profile: str, jobs: int, only: str | None, suite: str | None, random_weights: bool
+    context: Context,
+    seeds: int,
+    profile: str,
+    jobs: int,
+    only: str | None,
+    suite: str | None,
+    random_weights: bool,
+    executor: str,
+    address: str | None,
+    gpus_per_run: float,
 ) -> None:
     """Train every recipe (or a suite / glob of them) with N seeds, then show the leaderboard."""
     recipes = context.config.select(suite=suite, only=only)
-    _sweep(context, recipes, profile=profile, seeds=seeds, jobs=jobs, random_weights=random_weights)
+    execution = Execution(executor, address, gpus_per_run)
+    _sweep(
+        context, recipes, profile=profile, seeds=seeds, jobs=jobs, random_weights=random_weights, execution=execution
+    )
 
 
 @main.command("leaderboard")

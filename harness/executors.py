@@ -233,9 +233,9 @@ class LocalExecutor:
         except Exception as error:  # noqa: BLE001  a plot must never cost the sweep its results
             self.tracker.client.set_tag(parent_run_id, "bench.plot_error", str(error)[:500])
 
-    def run_one(self, spec: RunSpec, parent_run_id: str) -> Outcome:
-        run_id = self.tracker.child_run(spec.identity, parent_run_id)
-        payload = {
+    def payload(self, spec: RunSpec, run_id: str) -> dict:
+        """What a worker needs to train one run (sent as JSON on its stdin)."""
+        return {
             "config_path": str(self.config.path.resolve()),
             "recipe": spec.recipe.name,
             "profile": spec.profile,
@@ -250,52 +250,60 @@ class LocalExecutor:
             "weights_dir": self.weights_dir,
             "random_weights": self.random_weights and is_transfer(spec.recipe),
         }
+
+    def run_one(self, spec: RunSpec, parent_run_id: str) -> Outcome:
+        run_id = self.tracker.child_run(spec.identity, parent_run_id)
+        payload = self.payload(spec, run_id)
         started = time.perf_counter()
         outcome = Outcome(spec=spec, status="FAILED", run_id=run_id)
         with tempfile.TemporaryDirectory(prefix="bench-run-") as scratch:
             log_path = Path(scratch) / "worker.log"
-            with open(log_path, "w+b") as log:
-                environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
-                environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-                process = subprocess.Popen(
-                    [self.python, "-m", "harness.worker"],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=log,
-                    env=environment,
-                    text=True,
-                    start_new_session=True,  # Ctrl-C reaches the parent only; it decides
-                )
-                with self._lock:
-                    self._live.add(process)
-                if self._stopping.is_set():  # stop() ran between the check and Popen
-                    process.send_signal(signal.SIGTERM)
-                try:
-                    process.stdin.write(json.dumps(payload))
-                    process.stdin.close()
-                    for line in process.stdout:
-                        self._handle(spec, line, outcome)
-                    returncode = process.wait()
-                finally:
-                    with self._lock:
-                        self._live.discard(process)
-                if self._stopping.is_set() and outcome.status != "FINISHED":
-                    outcome.status, outcome.reason, outcome.interrupted = "KILLED", "interrupted by the user", True
-                    self.tracker.fail(run_id, outcome.reason, status="KILLED")
-                elif outcome.status != "FINISHED":
-                    log.seek(0)
-                    tail = log.read().decode(errors="replace")[-STDERR_TAIL:]
-                    if not outcome.reason:
-                        outcome.reason = _describe_exit(returncode)
-                        if tail.strip():
-                            outcome.reason += f"; stderr ends: {tail.strip()[-500:]}"
-                    self.tracker.fail(run_id, outcome.reason)
+            returncode = self.execute(spec, payload, outcome, log_path)
+            if self._stopping.is_set() and outcome.status != "FINISHED":
+                outcome.status, outcome.reason, outcome.interrupted = "KILLED", "interrupted by the user", True
+                self.tracker.fail(run_id, outcome.reason, status="KILLED")
+            elif outcome.status != "FINISHED":
+                tail = log_path.read_bytes().decode(errors="replace")[-STDERR_TAIL:] if log_path.exists() else ""
+                if not outcome.reason:
+                    outcome.reason = _describe_exit(returncode)
+                    if tail.strip():
+                        outcome.reason += f"; stderr ends: {tail.strip()[-500:]}"
+                self.tracker.fail(run_id, outcome.reason)
             try:
                 self.tracker.client.log_artifact(run_id, str(log_path))
             except Exception:  # noqa: BLE001, S110  the log is a convenience; never fail the sweep on it
                 pass
         outcome.seconds = time.perf_counter() - started
         return outcome
+
+    def execute(self, spec: RunSpec, payload: dict, outcome: Outcome, log_path: Path) -> int:
+        """Run one worker process on this machine, relaying its events; its stderr goes to
+        ``log_path``. Returns its exit code (negative: the signal that killed it)."""
+        with open(log_path, "w+b") as log:
+            environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+            environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            process = subprocess.Popen(
+                [self.python, "-m", "harness.worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=environment,
+                text=True,
+                start_new_session=True,  # Ctrl-C reaches the parent only; it decides
+            )
+            with self._lock:
+                self._live.add(process)
+            if self._stopping.is_set():  # stop() ran between the check and Popen
+                process.send_signal(signal.SIGTERM)
+            try:
+                process.stdin.write(json.dumps(payload))
+                process.stdin.close()
+                for line in process.stdout:
+                    self._handle(spec, line, outcome)
+                return process.wait()
+            finally:
+                with self._lock:
+                    self._live.discard(process)
 
     def _handle(self, spec: RunSpec, line: str, outcome: Outcome) -> None:
         try:
@@ -313,3 +321,79 @@ class LocalExecutor:
         elif kind == "error":
             outcome.status = "FAILED"
             outcome.reason = str(event.get("reason", ""))
+
+
+def _worker_on_a_ray_node(payload: dict, environment: dict[str, str]) -> tuple[int, list[str], bytes]:
+    """Body of a Ray task: one ``python -m harness.worker`` process on whichever node Ray chose,
+    with the GPU share Ray gave this task (``CUDA_VISIBLE_DEVICES`` is inherited). Returns the
+    exit code, the event lines and the worker's stderr."""
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.run(
+            [sys.executable, "-m", "harness.worker"],
+            input=json.dumps(payload),
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env={**os.environ, **environment, "PYTHONUNBUFFERED": "1"},
+            text=True,
+            check=False,
+        )
+        log.seek(0)
+        return process.returncode, process.stdout.splitlines(), log.read()
+
+
+class RayExecutor(LocalExecutor):
+    """Each run is a Ray task (its own worker process, ``gpus_per_run`` of a GPU, so several
+    small CNNs share one GPU) on a local or remote Ray cluster; every task logs to the same
+    MLflow tracking store. Skips, parents, failures and interruption work as in LocalExecutor.
+    Across machines the tracking URI must be a server (``mlflow server``), not a sqlite file.
+    Per-epoch progress is not streamed back: a run's bar completes when its task returns."""
+
+    def __init__(
+        self,
+        *args,
+        address: str | None = None,
+        gpus_per_run: float = 0.0,
+        cpus_per_run: float = 1.0,
+        **kwargs,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        import ray
+
+        if not ray.is_initialized():
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        self._ray = ray
+        self._task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(_worker_on_a_ray_node)
+        self._refs: set = set()
+
+    def execute(self, spec: RunSpec, payload: dict, outcome: Outcome, log_path: Path) -> int:
+        environment = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        if self._stopping.is_set():
+            return -signal.SIGTERM
+        ref = self._task.remote(payload, environment)
+        with self._lock:
+            self._refs.add(ref)
+        try:
+            returncode, lines, log = self._ray.get(ref)
+        except Exception as error:  # noqa: BLE001  cancelled, worker died, node lost: the run failed
+            log_path.write_text(f"Ray task ended without a result: {error}\n")
+            outcome.reason = outcome.reason or f"Ray task ended without a result: {type(error).__name__}"
+            return -signal.SIGKILL
+        finally:
+            with self._lock:
+                self._refs.discard(ref)
+        log_path.write_bytes(log)
+        for line in lines:
+            self._handle(spec, line, outcome)
+        return returncode
+
+    def stop(self) -> None:
+        super().stop()
+        with self._lock:
+            refs = list(self._refs)
+        for ref in refs:  # the worker process sees its parent die and marks its run KILLED
+            with contextlib.suppress(Exception):
+                self._ray.cancel(ref, force=True)

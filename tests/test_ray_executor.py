@@ -1,0 +1,51 @@
+"""--executor ray against a local Ray instance: the same MLflow layout and results as local runs."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
+
+from harness.cli import main
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'cifar10-bench[ray]')")
+
+
+def layout(store: str) -> dict:
+    """Per (kind, recipe, seed): status, test accuracy, metric names and artifact names."""
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("cifar10-bench")
+    found = {}
+    for run in client.search_runs([experiment.experiment_id]):
+        tags = run.data.tags
+        key = (tags["bench.kind"], tags.get("bench.recipe"), tags.get("bench.seed"))
+        artifacts = sorted(a.path for a in client.list_artifacts(run.info.run_id))
+        found[key] = (run.info.status, run.data.metrics.get("test_accuracy"), sorted(run.data.metrics), artifacts)
+    return found
+
+
+@pytest.fixture
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def test_ray_sweep_matches_the_local_one(tmp_path, synthetic_npz, test_config, monkeypatch, local_ray):
+    runner = CliRunner()
+    stores = {}
+    for executor in ("local", "ray"):
+        folder = tmp_path / executor
+        folder.mkdir()
+        monkeypatch.chdir(folder)
+        arguments = ["--config", str(test_config), "--data", str(synthetic_npz), "all", "--profile", "smoke"]
+        result = runner.invoke(main, [*arguments, "--seeds", "2", "--executor", executor, "--jobs", "2"])
+        assert result.exit_code == 0, result.output
+        assert "4 trained" in result.output
+        stores[executor] = f"sqlite:///{folder / 'mlflow.db'}"
+    local, remote = layout(stores["local"]), layout(stores["ray"])
+    assert set(local) == set(remote) and len([k for k in local if k[0] == "child"]) == 4
+    for key, (status, accuracy, metrics, artifacts) in local.items():
+        assert remote[key][0] == status == "FINISHED"
+        assert remote[key][1] == accuracy  # same seed, same data, same numbers
+        assert remote[key][2] == metrics and remote[key][3] == artifacts
