@@ -255,6 +255,7 @@ class Execution:
     executor: str = "local"
     address: str | None = None
     gpus_per_run: float = 0.0
+    precision: str = "float32"
 
 
 def _sweep(
@@ -335,6 +336,7 @@ def _run_sweep(
         seeds=_seed_list(seeds),
         data_fingerprint=data.fingerprint,
         random_weights=random_weights,
+        precision=execution.precision,
     )
     del data
     with RichProgress(console) as progress:
@@ -344,6 +346,7 @@ def _run_sweep(
             jobs=jobs,
             weights_dir=context.weights_dir,
             random_weights=random_weights,
+            precision=execution.precision,
         )
         if execution.executor == "ray":
             import importlib.util
@@ -366,7 +369,9 @@ def _run_sweep(
         + (f", {len(killed)} interrupted" if killed else "")
         + f"; tracking store: {tracker.tracking_uri}"
     )
-    _print_leaderboard(context, tracker, profile=profile, recipes={r.name for r in recipes})
+    _print_leaderboard(
+        context, tracker, profile=profile, recipes={r.name for r in recipes}, precision=execution.precision
+    )
     for outcome in failed:
         console.print(f"[red]FAILED[/red] {outcome.spec.recipe.name} seed {outcome.spec.seed}: {outcome.reason}")
     if interrupted:
@@ -376,17 +381,20 @@ def _run_sweep(
         sys.exit(1)
 
 
-def _current_hashes(context: Context, profile: str | None) -> dict[str, str]:
+def _current_hashes(context: Context, profile: str | None, precision: str = "float32") -> dict[str, str]:
     if profile is None or profile not in context.config.profiles:
         return {}
     chosen = context.config.profiles[profile]
-    return {name: context.config.config_hash(r, chosen) for name, r in context.config.recipes.items()}
+    config = context.config
+    return {name: config.config_hash(r, chosen, precision=precision) for name, r in config.recipes.items()}
 
 
-def _print_leaderboard(context: Context, tracker, *, profile: str, recipes: set[str] | None = None) -> None:
+def _print_leaderboard(
+    context: Context, tracker, *, profile: str, recipes: set[str] | None = None, precision: str = "float32"
+) -> None:
     from harness.leaderboard import collect_rows, to_rich_table
 
-    rows = collect_rows(tracker, profile=profile, current_hashes=_current_hashes(context, profile))
+    rows = collect_rows(tracker, profile=profile, current_hashes=_current_hashes(context, profile, precision))
     if recipes is not None:
         rows = [r for r in rows if r.recipe in recipes]
     _rich_console().print(to_rich_table(rows, title=f"Leaderboard, profile '{profile}'"))
@@ -397,7 +405,15 @@ JOBS_HELP = "How many runs train at once, each in its own process (e.g. small CN
 
 
 def execution_options(command):
-    """--executor / --address / --gpus-per-run, shared by `run` and `all`."""
+    """--precision / --executor / --address / --gpus-per-run, shared by `run` and `all`."""
+    command = click.option(
+        "--precision",
+        type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]),
+        default="float32",
+        show_default=True,
+        help="Keras dtype policy for training (mixed_* for tensor-core GPUs / bf16 CPUs). A mixed run is its "
+        "own identity: never averaged with float32 runs.",
+    )(command)
     command = click.option(
         "--gpus-per-run",
         type=click.FloatRange(0, 8),
@@ -444,10 +460,11 @@ def run_command(
     executor: str,
     address: str | None,
     gpus_per_run: float,
+    precision: str,
 ) -> None:
     """Train the named recipes, each seed in its own process; finished runs are skipped."""
     recipes = [context.config.recipe(name) for name in dict.fromkeys(names)]
-    execution = Execution(executor, address, gpus_per_run)
+    execution = Execution(executor, address, gpus_per_run, precision)
     _sweep(
         context, recipes, profile=profile, seeds=seeds, jobs=jobs, random_weights=random_weights, execution=execution
     )
@@ -475,10 +492,11 @@ def all_command(
     executor: str,
     address: str | None,
     gpus_per_run: float,
+    precision: str,
 ) -> None:
     """Train every recipe (or a suite / glob of them) with N seeds, then show the leaderboard."""
     recipes = context.config.select(suite=suite, only=only)
-    execution = Execution(executor, address, gpus_per_run)
+    execution = Execution(executor, address, gpus_per_run, precision)
     _sweep(
         context, recipes, profile=profile, seeds=seeds, jobs=jobs, random_weights=random_weights, execution=execution
     )
@@ -507,6 +525,13 @@ def all_command(
 )
 @click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
 @click.option(
+    "--precision",
+    type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]),
+    default="float32",
+    show_default=True,
+    help="Rank the runs trained with this --precision (each precision is ranked on its own).",
+)
+@click.option(
     "--plots",
     "plots_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -523,6 +548,7 @@ def leaderboard_command(
     output: Path | None,
     readme: Path | None,
     suite: str | None,
+    precision: str,
     plots_dir: Path | None,
 ) -> None:
     """Rank recipes by mean test accuracy over seeds, read back from MLflow.
@@ -534,7 +560,8 @@ def leaderboard_command(
     if (readme is not None or plots_dir is not None) and profile is None:
         raise click.UsageError("--update-readme and --plots need --profile: they show one profile")
     tracker = context.tracker()
-    rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=_current_hashes(context, profile))
+    hashes = _current_hashes(context, profile, precision)
+    rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=hashes)
     if suite is not None:
         names = {r.name for r in context.config.select(suite=suite)}
         rows = [r for r in rows if r.recipe in names]

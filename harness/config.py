@@ -191,13 +191,16 @@ class BenchConfig:
     def augmentation(self, name: str) -> dict[str, Any]:
         return {} if name == NO_AUGMENTATION else dict(self.augmentations[name])
 
-    def config_hash(self, recipe: Recipe, profile: Profile, *, random_weights: bool = False) -> str:
+    def config_hash(
+        self, recipe: Recipe, profile: Profile, *, random_weights: bool = False, precision: str = "float32"
+    ) -> str:
         """Hash of all that decides a run's result except the seed and the data itself.
 
         Covers the recipe's training identity, the augmentation preset's values, the profile's
         caps and the data split settings. Changing any of them gives the recipe a new identity,
         so old results are never reused for it. ``random_weights`` (a backbone built without its
-        pretrained weights, for tests) is a different identity too: never pooled with real runs.
+        pretrained weights, for tests) and a mixed ``precision`` are different identities too:
+        never pooled with full-precision, pretrained runs.
         """
         payload: dict[str, Any] = {
             "recipe": recipe.training_identity(),
@@ -207,6 +210,8 @@ class BenchConfig:
         }
         if random_weights:
             payload["random_weights"] = True
+        if precision != "float32":
+            payload["precision"] = precision
         blob = json.dumps(payload, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

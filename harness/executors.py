@@ -67,12 +67,14 @@ def plan(
     seeds: list[int],
     data_fingerprint: str,
     random_weights: bool = False,
+    precision: str = "float32",
 ) -> list[RunSpec]:
     """Every (recipe, seed) under ``profile``, in file order then seed order."""
     chosen = config.profile(profile)
     specs = []
     for recipe in recipes:
-        config_hash = config.config_hash(recipe, chosen, random_weights=random_weights and is_transfer(recipe))
+        random = random_weights and is_transfer(recipe)
+        config_hash = config.config_hash(recipe, chosen, random_weights=random, precision=precision)
         for seed in seeds:
             identity = RunIdentity(
                 recipe=recipe.name,
@@ -128,6 +130,7 @@ class LocalExecutor:
         python: str = sys.executable,
         weights_dir: str | None = None,
         random_weights: bool = False,
+        precision: str = "float32",
     ) -> None:
         self.config = config
         self.tracker = tracker
@@ -137,6 +140,7 @@ class LocalExecutor:
         self.python = python
         self.weights_dir = weights_dir
         self.random_weights = random_weights
+        self.precision = precision
         from harness.environment import git_commit
 
         self.commit = git_commit(Path(__file__).resolve().parent)
@@ -249,6 +253,7 @@ class LocalExecutor:
             "commit": self.commit,
             "weights_dir": self.weights_dir,
             "random_weights": self.random_weights and is_transfer(spec.recipe),
+            "precision": self.precision,
         }
 
     def run_one(self, spec: RunSpec, parent_run_id: str) -> Outcome:

@@ -96,7 +96,8 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
     recipe = config.recipe(spec["recipe"])
     profile = config.profile(spec["profile"])
     random_weights = bool(spec.get("random_weights", False))
-    if config.config_hash(recipe, profile, random_weights=random_weights) != spec["config_hash"]:
+    precision = spec.get("precision", "float32")
+    if config.config_hash(recipe, profile, random_weights=random_weights, precision=precision) != spec["config_hash"]:
         raise RuntimeError(f"{config.path} changed during the sweep: {recipe.name} has a new config hash")
     tracker = Tracker(spec["tracking_uri"], spec["experiment"])
     client, run_id = tracker.client, spec["run_id"]
@@ -119,6 +120,7 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
     params = run_params(recipe, profile, spec["seed"], augmentation, config.data, data.source)
     params.update(library_versions())
     params["code_commit"] = spec.get("commit", "unknown")
+    params["precision"] = precision
     if weights_param is not None:
         params["weights"] = weights_param
         client.set_tag(run_id, "bench.weights", "random" if random_weights else "imagenet")
@@ -130,6 +132,10 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
     items = [Param(k, v) for k, v in params.items()]
     for start in range(0, len(items), 100):
         client.log_batch(run_id, params=items[start : start + 100])
+    if precision != "float32":
+        import keras
+
+        keras.mixed_precision.set_global_policy(precision)  # before the model is built
     emit("start", epochs=planned_epochs(recipe, profile))
 
     def on_epoch(epoch: int, logs: dict[str, float]) -> None:

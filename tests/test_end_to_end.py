@@ -143,3 +143,26 @@ training = { optimizer = "adam", learning_rate = 0.001, loss = "categorical_cros
         assert child.data.tags["bench.weights"] == "random"
         assert child.data.params["weights"].startswith("random initialisation")
         assert child.data.metrics["params"] == 16_819_530
+
+
+def test_mixed_precision_runs_are_their_own_identity(tmp_path, synthetic_npz, test_config, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    base = ["--config", str(test_config), "--data", str(synthetic_npz)]
+    result = runner.invoke(
+        main, [*base, "all", "--only", "tiny-a", "--profile", "smoke", "--seeds", "1", "--precision", "mixed_bfloat16"]
+    )
+    assert result.exit_code == 0, result.output
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("cifar10-bench")
+    [child] = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags["bench.kind"] == "child"]
+    assert child.info.status == "FINISHED" and child.data.params["precision"] == "mixed_bfloat16"
+
+    def ranked(*extra):
+        output = runner.invoke(main, [*base, "leaderboard", "--profile", "smoke", "--format", "json", *extra]).output
+        return {row["recipe"]: row["n"] for row in json.loads(output)}
+
+    assert ranked("--precision", "mixed_bfloat16") == {"tiny-a": 1}
+    # The float32 sweep does not reuse the mixed run: it trains its own.
+    result = runner.invoke(main, [*base, "all", "--only", "tiny-a", "--profile", "smoke", "--seeds", "1"])
+    assert "1 trained, 0 already finished" in result.output
