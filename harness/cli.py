@@ -256,6 +256,7 @@ class Execution:
     address: str | None = None
     gpus_per_run: float = 0.0
     precision: str = "float32"
+    jit_compile: str = "auto"
 
 
 def _sweep(
@@ -347,6 +348,7 @@ def _run_sweep(
             weights_dir=context.weights_dir,
             random_weights=random_weights,
             precision=execution.precision,
+            jit_compile=execution.jit_compile,
         )
         if execution.executor == "ray":
             import importlib.util
@@ -405,7 +407,15 @@ JOBS_HELP = "How many runs train at once, each in its own process (e.g. small CN
 
 
 def execution_options(command):
-    """--precision / --executor / --address / --gpus-per-run, shared by `run` and `all`."""
+    """--precision / --jit-compile / --executor / --address / --gpus-per-run, shared by `run` and `all`."""
+    command = click.option(
+        "--jit-compile",
+        type=click.Choice(["auto", "on", "off"]),
+        default="auto",
+        show_default=True,
+        help="XLA compilation of the train step: Keras decides (auto), or force it on/off; logged with each run. "
+        "On TensorFlow, 'on' fails for recipes with augmentation (their random image ops have no XLA kernel).",
+    )(command)
     command = click.option(
         "--precision",
         type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]),
@@ -461,10 +471,11 @@ def run_command(
     address: str | None,
     gpus_per_run: float,
     precision: str,
+    jit_compile: str,
 ) -> None:
     """Train the named recipes, each seed in its own process; finished runs are skipped."""
     recipes = [context.config.recipe(name) for name in dict.fromkeys(names)]
-    execution = Execution(executor, address, gpus_per_run, precision)
+    execution = Execution(executor, address, gpus_per_run, precision, jit_compile)
     _sweep(
         context, recipes, profile=profile, seeds=seeds, jobs=jobs, random_weights=random_weights, execution=execution
     )
@@ -493,10 +504,11 @@ def all_command(
     address: str | None,
     gpus_per_run: float,
     precision: str,
+    jit_compile: str,
 ) -> None:
     """Train every recipe (or a suite / glob of them) with N seeds, then show the leaderboard."""
     recipes = context.config.select(suite=suite, only=only)
-    execution = Execution(executor, address, gpus_per_run, precision)
+    execution = Execution(executor, address, gpus_per_run, precision, jit_compile)
     _sweep(
         context, recipes, profile=profile, seeds=seeds, jobs=jobs, random_weights=random_weights, execution=execution
     )

@@ -131,6 +131,7 @@ class LocalExecutor:
         weights_dir: str | None = None,
         random_weights: bool = False,
         precision: str = "float32",
+        jit_compile: str = "auto",
     ) -> None:
         self.config = config
         self.tracker = tracker
@@ -141,6 +142,7 @@ class LocalExecutor:
         self.weights_dir = weights_dir
         self.random_weights = random_weights
         self.precision = precision
+        self.jit_compile = jit_compile
         from harness.environment import git_commit
 
         self.commit = git_commit(Path(__file__).resolve().parent)
@@ -254,6 +256,7 @@ class LocalExecutor:
             "weights_dir": self.weights_dir,
             "random_weights": self.random_weights and is_transfer(spec.recipe),
             "precision": self.precision,
+            "jit_compile": self.jit_compile,
         }
 
     def run_one(self, spec: RunSpec, parent_run_id: str) -> Outcome:

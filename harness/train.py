@@ -145,6 +145,7 @@ def train_and_evaluate(
     augmentation: dict[str, Any],
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     build_kwargs: dict[str, Any] | None = None,
+    jit_compile: bool | str = "auto",
 ) -> RunResult:
     """Train ``recipe`` on ``split`` with ``seed`` under ``profile``'s budget; evaluate once."""
     import keras
@@ -183,7 +184,10 @@ def train_and_evaluate(
     def labels(y: np.ndarray) -> np.ndarray:
         return keras.utils.to_categorical(y, NUM_CLASSES) if one_hot else y
 
-    trained.compile(optimizer=make_optimizer(recipe), loss=recipe.training.loss, metrics=["accuracy"])
+    trained.compile(
+        optimizer=make_optimizer(recipe), loss=recipe.training.loss, metrics=["accuracy"], jit_compile=jit_compile
+    )
+    extra["jit_compile"] = int(bool(trained.jit_compile))  # what "auto" resolved to on this backend
 
     epochs = planned_epochs(recipe, profile)
     epoch_seconds: list[float] = []

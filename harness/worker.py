@@ -121,6 +121,7 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
     params.update(library_versions())
     params["code_commit"] = spec.get("commit", "unknown")
     params["precision"] = precision
+    params["jit_compile"] = spec.get("jit_compile", "auto")
     if weights_param is not None:
         params["weights"] = weights_param
         client.set_tag(run_id, "bench.weights", "random" if random_weights else "imagenet")
@@ -150,6 +151,7 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
         augmentation=augmentation,
         on_epoch=on_epoch,
         build_kwargs=build_kwargs,
+        jit_compile={"on": True, "off": False}.get(spec.get("jit_compile", "auto"), "auto"),
     )
     final = {
         "test_accuracy": result.test_accuracy,
