@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from architectures.common import INPUT_SHAPE
+from architectures.common import sequential as _sequential
 from architectures.registry import register
 
 if TYPE_CHECKING:
     import keras
-
-INPUT_SHAPE = (32, 32, 3)
 
 
 def _conv(filters: int, *, he: bool) -> keras.layers.Layer:
@@ -51,12 +51,6 @@ def _dense_head(units: tuple[int, ...], dropouts: tuple[float, ...], num_classes
         head += [layers.Dense(width, activation="relu", kernel_initializer="he_uniform"), layers.Dropout(rate)]
     head.append(layers.Dense(num_classes, activation="softmax"))
     return head
-
-
-def _sequential(name: str, input_shape: tuple[int, int, int], body: list) -> keras.Model:
-    import keras
-
-    return keras.Sequential([keras.Input(shape=input_shape), *body], name=name)
 
 
 @register()

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from architectures.common import INPUT_SHAPE
+from architectures.common import sequential as _sequential
 from architectures.registry import register
 
 if TYPE_CHECKING:
     import keras
-
-INPUT_SHAPE = (32, 32, 3)
 
 
 def _conv(filters: int):
@@ -50,12 +50,6 @@ def _dense_bn(units: int, dropout: float | None) -> list:
     if dropout:
         block.append(layers.Dropout(dropout))
     return block
-
-
-def _sequential(name: str, input_shape: tuple[int, int, int], body: list) -> keras.Model:
-    import keras
-
-    return keras.Sequential([keras.Input(shape=input_shape), *body], name=name)
 
 
 @register()

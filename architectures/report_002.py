@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from architectures.common import INPUT_SHAPE, sequential
 from architectures.registry import register
 
 if TYPE_CHECKING:
     import keras
-
-INPUT_SHAPE = (32, 32, 3)
 
 
 def _conv_block(filters: int, *, convs: int = 2, dropout: float | None = None, batch_norm: bool = False) -> list:
@@ -48,12 +47,9 @@ def _dense(units: int, *, dropout: float | None = None, batch_norm: bool = False
 
 def _sequential(name: str, input_shape: tuple[int, int, int], body: list, num_classes: int) -> keras.Model:
     """Input, the body, and the Dense(num_classes, softmax) output every model of the report ends with."""
-    import keras
     from keras import layers
 
-    return keras.Sequential(
-        [keras.Input(shape=input_shape), *body, layers.Dense(num_classes, activation="softmax")], name=name
-    )
+    return sequential(name, input_shape, [*body, layers.Dense(num_classes, activation="softmax")])
 
 
 def _vgg_bn(

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
+from architectures.common import INPUT_SHAPE
 from architectures.registry import register
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
     import keras
 
-INPUT_SHAPE = (32, 32, 3)
 RESIZED = 224  # the ImageNet input size every 224 builder resizes to
 PREPROCESSING = ("as_ran", "imagenet")
 PARTS = ("model", "features", "head")
