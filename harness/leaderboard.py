@@ -84,6 +84,9 @@ def collect_rows(
     for members in groups.values():
         tags = members[0].data.tags
         key = (tags[TAG_RECIPE], tags[TAG_PROFILE])
+        current = (current_hashes or {}).get(key[0])
+        if current is not None and tags[TAG_CONFIG_HASH] != current:
+            continue  # an older (or other-precision) configuration of the recipe: never shown as its result
         if key in chosen:
             current = (current_hashes or {}).get(key[0])
             incumbent = chosen[key][0].data.tags[TAG_CONFIG_HASH]

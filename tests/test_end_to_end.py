@@ -163,6 +163,7 @@ def test_mixed_precision_runs_are_their_own_identity(tmp_path, synthetic_npz, te
         return {row["recipe"]: row["n"] for row in json.loads(output)}
 
     assert ranked("--precision", "mixed_bfloat16") == {"tiny-a": 1}
+    assert ranked() == {}  # the float32 leaderboard never shows another configuration's runs
     # The float32 sweep does not reuse the mixed run: it trains its own.
     result = runner.invoke(main, [*base, "all", "--only", "tiny-a", "--profile", "smoke", "--seeds", "1"])
     assert "1 trained, 0 already finished" in result.output
