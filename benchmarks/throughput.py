@@ -3,7 +3,12 @@
     python benchmarks/throughput.py --data ../shared/data/cifar10.npz [--recipes r004-step7 ...]
 
 For each recipe, in one process and on the same images, it times steady-state epochs (the
-first epoch, which traces and compiles, is dropped) and prints each figure as a ratio:
+first epoch of every fit, which traces and compiles, is dropped). The four set-ups run in
+interleaved rounds (bare, harness, augmented, ImageDataGenerator, then again), and each figure
+is the fastest steady epoch over all rounds: on a shared virtual machine the same epoch can take
+up to twice as long from one minute to the next, and the minimum is the estimate least moved by
+that. The spread (slowest / fastest steady epoch of one set-up) is printed so the noise is seen.
+Each figure is a ratio:
 
 - harness / bare: ``harness.train.train_and_evaluate`` against a bare ``model.fit`` of the same
   model, optimizer, batch size and validation data (target ≤ 1.05);
@@ -25,7 +30,6 @@ import dataclasses
 import datetime
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -75,9 +79,9 @@ def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
     return 2 * size**3 / best
 
 
-def steady(epoch_seconds: list[float]) -> float:
-    """Median epoch time without the first (tracing/compilation) epoch."""
-    return statistics.median(epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds)
+def steady(epoch_seconds: list[float]) -> list[float]:
+    """Epoch times without the first (tracing/compilation) epoch."""
+    return list(epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds)
 
 
 def epoch_timer():
@@ -148,11 +152,11 @@ def idg_fit(recipe, split, preset: dict, epochs: int, seed: int) -> float:
     return steady(timer.seconds)
 
 
-def harness_fit(recipe, profile, split, preset: dict, seed: int) -> tuple[float, object]:
+def harness_fit(recipe, profile, split, preset: dict, seed: int) -> list[float]:
     from harness.train import train_and_evaluate
 
     result = train_and_evaluate(recipe, profile, split, seed=seed, augmentation=preset)
-    return steady(result.epoch_seconds), result
+    return steady(result.epoch_seconds)
 
 
 def cli_seconds(*arguments: str, repeats: int = 3) -> float:
@@ -172,6 +176,9 @@ def main() -> None:
     )
     parser.add_argument("--images", type=int, default=5000, help="Training images per epoch.")
     parser.add_argument("--epochs", type=int, default=3, help="Epochs per measurement (the first is dropped).")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="Interleaved repetitions of the four set-ups (fastest epoch wins)."
+    )
     parser.add_argument("--markdown", action="store_true", help="Print the table as markdown for the README.")
     args = parser.parse_args()
 
@@ -198,10 +205,14 @@ def main() -> None:
         recipe = config.recipe(name)
         plain = dataclasses.replace(recipe, callbacks=(), augmentation=NO_AUGMENTATION)  # time full epochs only
         preset = config.augmentation(recipe.augmentation) or config.augmentation(FALLBACK_PRESET)
-        bare = bare_fit(plain, split, args.epochs, seed=0)
-        harness, result = harness_fit(plain, profile, split, {}, seed=0)
-        augmented, _ = harness_fit(plain, profile, split, preset, seed=0)
-        idg = idg_fit(plain, split, preset, args.epochs, seed=0)
+        epochs: dict[str, list[float]] = {"bare": [], "harness": [], "augmented": [], "idg": []}
+        for _ in range(args.rounds):
+            epochs["bare"] += bare_fit(plain, split, args.epochs, seed=0)
+            epochs["harness"] += harness_fit(plain, profile, split, {}, seed=0)
+            epochs["augmented"] += harness_fit(plain, profile, split, preset, seed=0)
+            epochs["idg"] += idg_fit(plain, split, preset, args.epochs, seed=0)
+        bare, harness, augmented, idg = (min(epochs[key]) for key in ("bare", "harness", "augmented", "idg"))
+        spread = max(max(times) / min(times) for times in epochs.values())
         flops = forward_flops(architectures_model(plain))
         work = flops * (3 * len(split.y_train) + len(split.y_validation))
         rows.append(
@@ -215,15 +226,20 @@ def main() -> None:
                 "IDG / harness augmentation": idg / augmented,
                 "GFLOP/s": work / harness / 1e9,
                 "% of matmul peak": 100 * work / harness / peak,
+                "epoch spread": spread,
             }
         )
-        print(f"{name}: done", file=sys.stderr)
+        steady_epochs = "; ".join(f"{key} " + " ".join(f"{t:.2f}" for t in times) for key, times in epochs.items())
+        print(f"{name}: steady epochs (s): {steady_epochs}", file=sys.stderr)
     help_s, list_s = cli_seconds("--help"), cli_seconds("list")
     machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, Keras {keras.__version__} ({keras.backend.backend()})"
     when = datetime.date.today().isoformat()
     header = list(rows[0])
     if args.markdown:
-        print(f"Measured {when} on {machine}; {args.images} training images, {args.epochs} epochs (first dropped).\n")
+        print(
+            f"Measured {when} on {machine}; {args.images} training images; {args.rounds} interleaved rounds of"
+            f" {args.epochs} epochs per set-up (first epoch of each dropped; fastest steady epoch shown).\n"
+        )
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))
         for row in rows:
