@@ -244,6 +244,58 @@ def data_command(context: Context) -> None:
     console.print(table)
 
 
+@main.command("cache")
+@click.option(
+    "--clear",
+    is_flag=True,
+    help="Delete the files listed (all of them, or those --match selects); runs recompute them.",
+)
+@click.option(
+    "--match", metavar="GLOB", help="Only feature files whose backbone key matches this glob, e.g. 'r003_tl_basic*'."
+)
+def cache_command(clear: bool, match: str | None) -> None:
+    """List, or clear, the on-disk cache of frozen-backbone features (BENCH_CACHE)."""
+    import datetime
+    from collections import defaultdict
+
+    from rich.table import Table
+
+    from harness.features import cache_entries, cache_root, clear_cache
+
+    console = _rich_console()
+    root = cache_root()
+    if clear:
+        removed = clear_cache(match)
+        size = sum(e.size for e in removed)
+        console.print(f"deleted {len(removed)} file(s), {size / 1e6:,.1f} MB, from {root}")
+        return
+    entries = cache_entries(match)
+    if not entries:
+        console.print(f"no cached features{' matching ' + repr(match) if match else ''} in {root}")
+        return
+    groups: dict[str, list] = defaultdict(list)
+    for entry in entries:
+        groups[entry.feature_key].append(entry)
+    table = Table(title=f"cached features in {root}")
+    for column, justify in (
+        ("backbone key", "left"),
+        ("files", "right"),
+        ("arrays (images × features)", "left"),
+        ("MB", "right"),
+        ("last written", "left"),
+    ):
+        table.add_column(column, justify=justify)
+    for key, group in groups.items():
+        shapes = ", ".join(
+            "interrupted write" if e.shape is None else " × ".join(f"{n:,}" for n in e.shape) for e in group
+        )
+        newest = datetime.datetime.fromtimestamp(max(e.modified for e in group)).strftime("%Y-%m-%d %H:%M")
+        table.add_row(key, str(len(group)), shapes, f"{sum(e.size for e in group) / 1e6:,.1f}", newest)
+    console.print(table)
+    total = sum(e.size for e in entries)
+    console.print(f"{len(entries)} file(s), {total / 1e6:,.1f} MB in all; `bench cache --clear` deletes them")
+
+
 def _seed_list(seeds: int) -> list[int]:
     return list(range(seeds))
 

@@ -8,15 +8,20 @@ fingerprint, split and profile subset", so two profiles or splits never share a 
 
 Files live under ``$BENCH_CACHE`` (default ``~/.cache/cifar10-bench``)/features, one ``.npy``
 per array, written atomically (temporary file, then rename) so a crash never leaves half a file
-that a later run would trust.
+that a later run would trust. A cache that cannot be written (disk full, read-only) is a
+warning, not a failed run: the features are used from memory. ``bench cache`` lists and clears
+the files.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
+import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +57,18 @@ def cached_features(
         except (OSError, ValueError):
             pass  # unreadable: recompute and overwrite
     features = np.asarray(compute(x), dtype=np.float32)
+    try:
+        _write_atomically(path, features)
+    except OSError as error:
+        print(
+            f"warning: could not cache features ({features.nbytes / 1e6:,.0f} MB) at {path}: {error}; "
+            "this run goes on with them in memory (set BENCH_CACHE to a disk with room)",
+            file=sys.stderr,
+        )
+    return features, False
+
+
+def _write_atomically(path: Path, features: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npy.partial")
     try:
@@ -61,4 +78,52 @@ def cached_features(
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return features, False
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One cached feature array: which backbone set-up made it, its shape, its size on disk."""
+
+    path: Path
+    feature_key: str
+    shape: tuple[int, ...] | None  # None: not a readable .npy (a leftover partial write)
+    size: int
+    modified: float
+
+
+def cache_entries(match: str | None = None) -> list[CacheEntry]:
+    """The files under the cache root, optionally only those whose feature key matches the glob
+    ``match``; interrupted writes (``*.npy.partial``) are listed with no shape."""
+    root = cache_root()
+    if not root.is_dir():
+        return []
+    entries = []
+    for path in sorted(root.iterdir()):
+        if not path.is_file() or not (path.name.endswith(".npy") or path.name.endswith(".npy.partial")):
+            continue
+        # <feature key>-<16 hex: weights>-<24 hex: pixels>.npy, and the feature key itself has dashes.
+        parts = path.name.split(".npy")[0].rsplit("-", 2)
+        feature_key = parts[0] if len(parts) == 3 else path.name
+        if match and not fnmatch.fnmatch(feature_key, match):
+            continue
+        stat = path.stat()
+        entries.append(CacheEntry(path, feature_key, _npy_shape(path), stat.st_size, stat.st_mtime))
+    return entries
+
+
+def _npy_shape(path: Path) -> tuple[int, ...] | None:
+    if not path.name.endswith(".npy"):
+        return None
+    try:
+        return tuple(int(n) for n in np.load(path, mmap_mode="r", allow_pickle=False).shape)  # header only
+    except (OSError, ValueError):
+        return None
+
+
+def clear_cache(match: str | None = None) -> list[CacheEntry]:
+    """Delete the cached files (those whose feature key matches ``match``, or all); returns them."""
+    removed = []
+    for entry in cache_entries(match):
+        entry.path.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed

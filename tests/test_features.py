@@ -108,3 +108,35 @@ def test_a_different_array_or_weights_is_a_different_entry(monkeypatch, tmp_path
     cached_features("k", "w2", a, compute)
     assert calls == [4, 4, 4]
     assert not list(tmp_path.rglob("*.partial"))  # written atomically
+
+
+def test_a_cache_that_cannot_be_written_is_a_warning_not_a_failure(monkeypatch, tmp_path, capsys):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the cache directory should be")
+    monkeypatch.setenv("BENCH_CACHE", str(blocker))
+    x = np.zeros((4, 32, 32, 3), np.float32)
+    features, hit = cached_features("k", "w", x, lambda a: a.reshape(len(a), -1)[:, :3] + 1)
+    assert not hit and features.shape == (4, 3) and float(features.min()) == 1.0
+    assert "could not cache features" in capsys.readouterr().err
+
+
+def test_bench_cache_lists_and_clears_by_backbone_key(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+    cached_features("vgg16-aaa", "w", np.zeros((5, 32, 32, 3), np.float32), lambda a: a.reshape(len(a), -1)[:, :7])
+    cached_features("densenet-bbb", "w", np.ones((3, 32, 32, 3), np.float32), lambda a: a.reshape(len(a), -1)[:, :2])
+    (cache_root() / "vgg16-aaa-0123456789abcdef-0123456789abcdef01234567.npy.partial").write_bytes(b"half")
+
+    runner = CliRunner()
+    listed = runner.invoke(main, ["cache"])
+    assert listed.exit_code == 0, listed.output
+    assert "vgg16-aaa" in listed.output and "5 × 7" in listed.output and "interrupted write" in listed.output
+    assert "densenet-bbb" in listed.output and "3 × 2" in listed.output and "3 file(s)" in listed.output
+
+    cleared = runner.invoke(main, ["cache", "--clear", "--match", "vgg16*"])
+    assert cleared.exit_code == 0 and "deleted 2 file(s)" in cleared.output
+    assert [p.name.split("-")[0] for p in cache_root().iterdir()] == ["densenet"]
+    assert "no cached features" in runner.invoke(main, ["cache", "--match", "vgg16*"]).output
