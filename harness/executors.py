@@ -304,7 +304,7 @@ class LocalExecutor:
             if self._stopping.is_set():  # stop() ran between the check and Popen
                 process.send_signal(signal.SIGTERM)
             try:
-                process.stdin.write(json.dumps(payload))
+                process.stdin.write(json.dumps({**payload, "launched_at": time.time()}))
                 process.stdin.close()
                 for line in process.stdout:
                     self._handle(spec, line, outcome)
@@ -342,7 +342,7 @@ def _worker_on_a_ray_node(payload: dict, environment: dict[str, str]) -> tuple[i
     with tempfile.TemporaryFile() as log:
         process = subprocess.run(
             [sys.executable, "-m", "harness.worker"],
-            input=json.dumps(payload),
+            input=json.dumps({**payload, "launched_at": time.time()}),
             stdout=subprocess.PIPE,
             stderr=log,
             env={**os.environ, **environment, "PYTHONUNBUFFERED": "1"},

@@ -85,6 +85,9 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
             _orphaned.set()
             raise KeyboardInterrupt(ORPHANED) from None
 
+    # Where a run's wall time goes besides fit and evaluate, logged as overhead.* metrics.
+    started = time.time()
+    overhead = {"overhead.startup_seconds": started - float(spec.get("launched_at", started))}
     from harness.config import load_config
     from harness.data import CLASS_NAMES, load_cifar10, prepare_split
     from harness.environment import library_versions
@@ -92,6 +95,9 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
     from harness.tracking import Tracker
     from harness.train import planned_epochs, train_and_evaluate
 
+    _import_keras()
+    overhead["overhead.import_seconds"] = time.time() - started
+    mark = time.time()
     config = load_config(spec["config_path"])
     recipe = config.recipe(spec["recipe"])
     profile = config.profile(spec["profile"])
@@ -116,6 +122,8 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
         validation_subset=profile.validation_size,
         test_size=profile.test_size,
     )
+    overhead["overhead.data_seconds"] = time.time() - mark
+    mark = time.time()
     augmentation = config.augmentation(recipe.augmentation)
     params = run_params(recipe, profile, spec["seed"], augmentation, config.data, data.source)
     params.update(library_versions())
@@ -137,12 +145,14 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
         import keras
 
         keras.mixed_precision.set_global_policy(precision)  # before the model is built
+    logging_seconds = time.time() - mark
     emit("start", epochs=planned_epochs(recipe, profile))
 
     def on_epoch(epoch: int, logs: dict[str, float]) -> None:
         tracker.log_metrics(run_id, logs, step=epoch)
         emit("epoch", epoch=epoch, logs=logs)
 
+    mark = time.time()
     result = train_and_evaluate(
         recipe,
         profile,
@@ -153,6 +163,10 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
         build_kwargs=build_kwargs,
         jit_compile={"on": True, "off": False}.get(spec.get("jit_compile", "auto"), "auto"),
     )
+    # Inside train_and_evaluate but outside fit and predict: seeding, building, compiling (and
+    # for frozen backbones, feature extraction, which is also logged as feature_seconds).
+    overhead["overhead.build_seconds"] = time.time() - mark - result.train_seconds - result.evaluation_seconds
+    mark = time.time()
     final = {
         "test_accuracy": result.test_accuracy,
         "test_loss": result.test_loss,
@@ -182,8 +196,15 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
             title=f"{recipe.name} seed {spec['seed']} [{profile.name}]: test accuracy {result.test_accuracy:.2%}",
         )
         client.log_artifacts(run_id, str(folder))
+    overhead["overhead.logging_seconds"] = logging_seconds + time.time() - mark  # per-epoch logging is in train
+    tracker.log_metrics(run_id, overhead)
     client.set_terminated(run_id, status="FINISHED")
     emit("done", test_accuracy=result.test_accuracy, train_seconds=result.train_seconds, epochs_run=result.epochs_run)
+
+
+def _import_keras() -> None:
+    """Import the Keras backend now, so its cost is counted as import time, not build time."""
+    import keras  # noqa: F401
 
 
 _orphaned = threading.Event()

@@ -40,6 +40,10 @@ def test_smoke_sweep_logs_ranks_and_skips(tmp_path, synthetic_npz, test_config, 
             "learning_rate",
         } <= set(metrics)
         assert params["profile.name"] == "smoke" and params["data.train_images"] == "200"
+        phases = ("startup", "import", "data", "build", "logging")
+        overhead = {p: metrics[f"overhead.{p}_seconds"] for p in phases}
+        assert all(0 <= seconds < 120 for seconds in overhead.values()), overhead
+        assert overhead["import"] > 0.1  # Keras and MLflow are imported in every worker
         assert params["keras_backend"] and params["training.batch_size"] == "64"
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert {"confusion_matrix.png", "confusion_matrix.csv", "model_summary.txt", "worker.log"} <= artifacts
