@@ -40,7 +40,7 @@ def test_smoke_sweep_logs_ranks_and_skips(tmp_path, synthetic_npz, test_config, 
             "learning_rate",
         } <= set(metrics)
         assert params["profile.name"] == "smoke" and params["data.train_images"] == "200"
-        phases = ("startup", "import", "data", "build", "logging")
+        phases = ("startup", "import", "store", "data", "build", "logging")
         overhead = {p: metrics[f"overhead.{p}_seconds"] for p in phases}
         assert all(0 <= seconds < 120 for seconds in overhead.values()), overhead
         assert overhead["import"] > 0.1  # Keras and MLflow are imported in every worker
