@@ -1,0 +1,88 @@
+"""Where a sweep's wall time goes, read back from the runs in an MLflow store. A benchmark, not a test.
+
+    python benchmarks/overhead.py [--tracking-uri sqlite:///mlflow.db] [--profile cpu] [--markdown]
+
+Every finished child run logs ``train_seconds`` (fit), ``evaluation_seconds`` (predict on the
+test set) and ``overhead.*_seconds``: process start until the worker reads its spec (startup),
+importing the harness, Keras and MLflow (import), opening the tracking store (store), the
+config, weights check, dataset load and split (data), seeding/building/compiling (build), and
+params, final metrics and artifacts (logging). This prints the mean of each per run and its
+share of the runs' total wall time (MLflow start to end of each child run), so what costs the
+most is one glance away. Runs from before these metrics existed are left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+PHASES = (
+    ("train_seconds", "fit (training epochs, per-epoch logging)"),
+    ("evaluation_seconds", "predict on the test set"),
+    ("overhead.import_seconds", "import harness, Keras (TF) and MLflow"),
+    ("overhead.data_seconds", "config, weights check, dataset load, split"),
+    ("overhead.store_seconds", "open the MLflow store"),
+    ("overhead.build_seconds", "seed, build, compile"),
+    ("overhead.logging_seconds", "params, final metrics, confusion matrix, artifacts"),
+    ("overhead.startup_seconds", "start the worker process"),
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--tracking-uri",
+        default=os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"),
+        help="MLflow store to read (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db).",
+    )
+    parser.add_argument("--experiment", default="cifar10-bench", help="MLflow experiment name.")
+    parser.add_argument("--profile", help="Only runs of this profile.")
+    parser.add_argument("--markdown", action="store_true", help="Print a markdown table for the README.")
+    args = parser.parse_args()
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(args.tracking_uri)
+    experiment = client.get_experiment_by_name(args.experiment)
+    if experiment is None:
+        sys.exit(f"no experiment {args.experiment!r} in {args.tracking_uri}")
+    query = "tags.`bench.kind` = 'child' and attributes.status = 'FINISHED'"
+    if args.profile:
+        query += f" and tags.`bench.profile` = '{args.profile}'"
+    runs = [
+        r
+        for r in client.search_runs([experiment.experiment_id], query, max_results=50_000)
+        if "overhead.import_seconds" in r.data.metrics
+    ]
+    if not runs:
+        where = f" of profile {args.profile!r}" if args.profile else ""
+        sys.exit(f"no finished runs{where} with overhead.* metrics in {args.tracking_uri} (older runs lack them)")
+    wall = sum((r.info.end_time - r.info.start_time) / 1000 for r in runs)
+    rows = []
+    for metric, meaning in PHASES:
+        total = sum(r.data.metrics.get(metric, 0.0) for r in runs)
+        rows.append((metric, meaning, total / len(runs), 100 * total / wall))
+    accounted = sum(row[3] for row in rows)
+    profiles = sorted({r.data.tags.get("bench.profile", "?") for r in runs})
+    head = (
+        f"{len(runs)} runs (profile {', '.join(profiles)}), {wall / len(runs):.1f} s of wall time per run; "
+        f"the phases below account for {accounted:.0f}% of it."
+    )
+    if args.markdown:
+        print(head + "\n")
+        print("| phase | what | s per run | % of wall time |")
+        print("|---|---|---|---|")
+        for metric, meaning, mean, share in rows:
+            print(f"| `{metric}` | {meaning} | {mean:.2f} | {share:.1f} |")
+    else:
+        print(head)
+        for metric, meaning, mean, share in rows:
+            print(f"{metric:28s} {mean:8.2f} s {share:6.1f} %  {meaning}")
+
+
+if __name__ == "__main__":
+    main()
