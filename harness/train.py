@@ -18,8 +18,33 @@ import numpy as np
 from harness.config import Callback, Profile, Recipe
 from harness.data import NUM_CLASSES, Split
 
-EVALUATION_BATCH = 1024  # images per step when predicting the test set (no gradients, so large)
+EVALUATION_BATCH = 1024  # images per step when predicting the test set (no gradients, so large)...
+ACTIVATION_BUDGET = 2**28  # ...unless one layer's output for the batch would pass this many elements
 PROBABILITY_FLOOR = 1e-7  # Keras' epsilon: cross-entropy clips probabilities here
+
+
+def evaluation_batch(model, training_batch: int) -> int:
+    """Images per predict step: EVALUATION_BATCH for the 32×32 CNNs, fewer where the largest
+    layer output of one batch would pass ACTIVATION_BUDGET elements (1 GiB in float32). A
+    224×224 VGG16 at 1,024 images needs 3.3 billion (13 GB; on TF/CPU the worker died from
+    SIGSEGV). Never below the training batch, which already fitted with gradients."""
+    largest = max((_elements_per_image(layer) for layer in _all_layers(model)), default=1)
+    return int(min(EVALUATION_BATCH, max(training_batch, ACTIVATION_BUDGET // max(largest, 1))))
+
+
+def _all_layers(container):
+    for layer in getattr(container, "layers", []):
+        yield layer
+        yield from _all_layers(layer)  # nested models: backbones, Sequential wrappers
+
+
+def _elements_per_image(layer) -> int:
+    try:
+        shapes = layer.output.shape
+    except (AttributeError, ValueError):  # a layer never called symbolically has no output
+        return 1
+    shapes = shapes if isinstance(shapes, list | tuple) and shapes and isinstance(shapes[0], tuple) else [shapes]
+    return max(int(np.prod([d for d in shape[1:] if d is not None])) for shape in shapes)
 
 
 class Diverged(RuntimeError):
@@ -212,7 +237,9 @@ def train_and_evaluate(
             raise Diverged(f"diverged at epoch {epoch} (loss={loss})")
 
     started = time.perf_counter()
-    probabilities = np.asarray(trained.predict(x_test, batch_size=EVALUATION_BATCH, verbose=0))
+    batch = evaluation_batch(trained, recipe.training.batch_size)
+    extra["evaluation_batch"] = batch
+    probabilities = np.asarray(trained.predict(x_test, batch_size=batch, verbose=0))
     evaluation_seconds = time.perf_counter() - started
     predictions = probabilities.argmax(axis=1)
     picked = probabilities[np.arange(len(split.y_test)), split.y_test]

@@ -62,3 +62,19 @@ def test_nan_loss_is_reported_as_divergence(config, split):
     finally:
         _REGISTRY.pop("test_nan_model")
     assert "test_nan_model" not in architectures.names()
+
+
+def test_evaluation_batch_shrinks_for_models_that_upsample_inside():
+    import keras
+    from keras import layers
+
+    from harness.train import ACTIVATION_BUDGET, EVALUATION_BATCH, evaluation_batch
+
+    small = keras.Sequential([keras.Input((32, 32, 3)), layers.Conv2D(64, 3, padding="same"), layers.Flatten()])
+    assert evaluation_batch(small, 64) == EVALUATION_BATCH
+
+    inner = keras.Sequential([keras.Input((224, 224, 3)), layers.Conv2D(64, 3, padding="same")], name="backbone")
+    upsampling = keras.Sequential([keras.Input((32, 32, 3)), layers.Resizing(224, 224), inner, layers.Flatten()])
+    batch = evaluation_batch(upsampling, 32)  # the largest output is inside the nested backbone
+    assert batch == ACTIVATION_BUDGET // (224 * 224 * 64) == 83
+    assert evaluation_batch(upsampling, 128) == 128  # never below what training already fitted
