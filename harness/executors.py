@@ -274,8 +274,9 @@ class LocalExecutor:
                 tail = log_path.read_bytes().decode(errors="replace")[-STDERR_TAIL:] if log_path.exists() else ""
                 if not outcome.reason:
                     outcome.reason = _describe_exit(returncode)
-                    if tail.strip():
-                        outcome.reason += f"; stderr ends: {tail.strip()[-500:]}"
+                    useful = _without_startup_noise(tail)
+                    if useful:
+                        outcome.reason += f"; stderr ends: {useful[-500:]}"
                 self.tracker.fail(run_id, outcome.reason)
             try:
                 self.tracker.client.log_artifact(run_id, str(log_path))
@@ -329,6 +330,29 @@ class LocalExecutor:
         elif kind == "error":
             outcome.status = "FAILED"
             outcome.reason = str(event.get("reason", ""))
+
+
+# Lines every TensorFlow worker prints on start-up (CPU build notes, CUDA probes on a machine
+# without a GPU). They say nothing about why a run died, so a failure's reason leaves them out;
+# the full log is still the run's worker.log artifact.
+STARTUP_NOISE = (
+    "oneDNN custom operations are on",
+    "errors from different computation orders",
+    "TF_ENABLE_ONEDNN_OPTS",
+    "cudart_stub.cc",
+    "cuda_platform.cc",
+    "failed call to cuInit",
+    "This TensorFlow binary is optimized",
+    "To enable the following instructions",
+    "computation placer already registered",
+    "Unable to register cu",
+    "WARNING: All log messages before absl::InitializeLog()",
+)
+
+
+def _without_startup_noise(log: str) -> str:
+    lines = [line for line in log.strip().splitlines() if not any(noise in line for noise in STARTUP_NOISE)]
+    return "\n".join(lines).strip()
 
 
 def _worker_on_a_ray_node(payload: dict, environment: dict[str, str]) -> tuple[int, list[str], bytes]:

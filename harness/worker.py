@@ -10,6 +10,7 @@ parent keeps as the run's log. Any exception marks the run FAILED with its reaso
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import json
 import os
 import signal
@@ -236,6 +237,7 @@ def main() -> int:
     # Keep the protocol channel clean: events go to a private copy of stdout, and fd 1 (where
     # Keras and C++ libraries print) is pointed at stderr.
     signal.signal(signal.SIGTERM, _interrupt)
+    faulthandler.enable()  # a native crash (SIGSEGV in a kernel) prints the Python stack that led there
     threading.Thread(target=_watch_parent, args=(os.getppid(),), name="watch-parent", daemon=True).start()
     events = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)

@@ -241,3 +241,20 @@ def test_a_diverging_run_fails_alone_and_the_sweep_goes_on(tmp_path, synthetic_n
     assert statuses["tiny-a"].info.status == "FAILED"
     assert "diverged at epoch 1" in statuses["tiny-a"].data.tags["bench.error"]
     assert statuses["tiny-b"].info.status == "FINISHED"
+
+
+def test_a_failure_reason_leaves_out_tensorflow_startup_noise():
+    from harness.executors import _without_startup_noise
+
+    # The stderr a VGG16 worker left when it died from SIGSEGV on this machine.
+    tail = (
+        "oneDNN custom operations are on. You may see slightly different numerical results due to floating-point"
+        " round-off\nerrors from different computation orders. To turn them off, set the environment variable"
+        " `TF_ENABLE_ONEDNN_OPTS=0`.\nI0000 00:00:1795417905.459786   20137 cudart_stub.cc:31] Could not find cuda"
+        " drivers on your machine, GPU will not be used.\nE0000 00:00:1795417905.858572   20137 cuda_platform.cc:52]"
+        " failed call to cuInit: INTERNAL: CUDA error\n"
+    )
+    assert _without_startup_noise(tail) == ""
+    assert _without_startup_noise(tail + "Fatal Python error: Segmentation fault\n") == (
+        "Fatal Python error: Segmentation fault"
+    )
