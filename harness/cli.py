@@ -424,7 +424,12 @@ def _run_sweep(
         + f"; tracking store: {tracker.tracking_uri}"
     )
     _print_leaderboard(
-        context, tracker, profile=profile, recipes={r.name for r in recipes}, precision=execution.precision
+        context,
+        tracker,
+        profile=profile,
+        recipes={r.name for r in recipes},
+        precision=execution.precision,
+        random_weights=random_weights,
     )
     for outcome in failed:
         console.print(f"[red]FAILED[/red] {outcome.spec.recipe.name} seed {outcome.spec.seed}: {outcome.reason}")
@@ -435,20 +440,36 @@ def _run_sweep(
         sys.exit(1)
 
 
-def _current_hashes(context: Context, profile: str | None, precision: str = "float32") -> dict[str, str]:
+def _current_hashes(
+    context: Context, profile: str | None, precision: str = "float32", random_weights: bool = False
+) -> dict[str, str]:
+    """Each recipe's config hash now, as the sweep planned it (random weights only change the
+    identity of transfer recipes)."""
     if profile is None or profile not in context.config.profiles:
         return {}
+    from harness.executors import is_transfer
+
     chosen = context.config.profiles[profile]
     config = context.config
-    return {name: config.config_hash(r, chosen, precision=precision) for name, r in config.recipes.items()}
+    return {
+        name: config.config_hash(r, chosen, precision=precision, random_weights=random_weights and is_transfer(r))
+        for name, r in config.recipes.items()
+    }
 
 
 def _print_leaderboard(
-    context: Context, tracker, *, profile: str, recipes: set[str] | None = None, precision: str = "float32"
+    context: Context,
+    tracker,
+    *,
+    profile: str,
+    recipes: set[str] | None = None,
+    precision: str = "float32",
+    random_weights: bool = False,
 ) -> None:
     from harness.leaderboard import collect_rows, to_rich_table
 
-    rows = collect_rows(tracker, profile=profile, current_hashes=_current_hashes(context, profile, precision))
+    hashes = _current_hashes(context, profile, precision, random_weights)
+    rows = collect_rows(tracker, profile=profile, current_hashes=hashes)
     if recipes is not None:
         rows = [r for r in rows if r.recipe in recipes]
     _rich_console().print(to_rich_table(rows, title=f"Leaderboard, profile '{profile}'"))
@@ -596,6 +617,11 @@ def all_command(
     help="Rank the runs trained with this --precision (each precision is ranked on its own).",
 )
 @click.option(
+    "--random-weights",
+    is_flag=True,
+    help="Rank the plumbing runs of transfer recipes trained with --random-weights instead of the real ones.",
+)
+@click.option(
     "--plots",
     "plots_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -613,6 +639,7 @@ def leaderboard_command(
     readme: Path | None,
     suite: str | None,
     precision: str,
+    random_weights: bool,
     plots_dir: Path | None,
 ) -> None:
     """Rank recipes by mean test accuracy over seeds, read back from MLflow.
@@ -624,7 +651,7 @@ def leaderboard_command(
     if (readme is not None or plots_dir is not None) and profile is None:
         raise click.UsageError("--update-readme and --plots need --profile: they show one profile")
     tracker = context.tracker()
-    hashes = _current_hashes(context, profile, precision)
+    hashes = _current_hashes(context, profile, precision, random_weights)
     rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=hashes)
     if suite is not None:
         names = {r.name for r in context.config.select(suite=suite)}

@@ -147,6 +147,17 @@ training = { optimizer = "adam", learning_rate = 0.001, loss = "categorical_cros
         assert child.data.tags["bench.weights"] == "random"
         assert child.data.params["weights"].startswith("random initialisation")
         assert child.data.metrics["params"] == 16_819_530
+        assert child.data.metrics["evaluation_batch"] == 1024  # the head on 512 features: full size
+
+    # The sweep's own leaderboard shows the runs it just trained; `bench leaderboard` only with the flag.
+    assert "tiny-vgg" in result.output.split("Leaderboard")[-1]
+
+    def ranked(*extra):
+        board = CliRunner().invoke(main, [*base, "leaderboard", "--profile", "smoke", "--format", "json", *extra])
+        return {row["recipe"]: row["n"] for row in json.loads(board.stdout)}
+
+    assert ranked("--random-weights") == {"tiny-vgg": 2}
+    assert ranked() == {}
 
 
 def test_mixed_precision_runs_are_their_own_identity(tmp_path, synthetic_npz, test_config, monkeypatch):
