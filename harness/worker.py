@@ -87,8 +87,9 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
             raise KeyboardInterrupt(ORPHANED) from None
 
     # Where a run's wall time goes besides fit and evaluate, logged as overhead.* metrics.
-    started = time.time()
-    overhead = {"overhead.startup_seconds": started - float(spec.get("launched_at", started))}
+    watch = Stopwatch(launched_at=spec.get("launched_at"))
+    import keras  # here, so the backend import counts as import time, not build time
+
     from harness.config import load_config
     from harness.data import CLASS_NAMES, load_cifar10, prepare_split
     from harness.environment import library_versions
@@ -96,9 +97,7 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
     from harness.tracking import Tracker
     from harness.train import planned_epochs, train_and_evaluate
 
-    _import_keras()
-    overhead["overhead.import_seconds"] = time.time() - started
-    mark = time.time()
+    watch.lap("import")
     config = load_config(spec["config_path"])
     recipe = config.recipe(spec["recipe"])
     profile = config.profile(spec["profile"])
@@ -106,13 +105,11 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
     precision = spec.get("precision", "float32")
     if config.config_hash(recipe, profile, random_weights=random_weights, precision=precision) != spec["config_hash"]:
         raise RuntimeError(f"{config.path} changed during the sweep: {recipe.name} has a new config hash")
-    overhead["overhead.data_seconds"] = time.time() - mark  # so far: the config; the dataset follows
-    mark = time.time()
+    watch.lap("data")  # so far: the config; the dataset follows
     tracker = Tracker(spec["tracking_uri"], spec["experiment"])
     client, run_id = tracker.client, spec["run_id"]
     client.get_run(run_id)  # the store is opened (for sqlite: engine, schema check) on first use
-    overhead["overhead.store_seconds"] = time.time() - mark
-    mark = time.time()
+    watch.lap("store")
 
     build_kwargs, weights_param = backbone_weights(recipe.architecture, spec.get("weights_dir"), random_weights)
 
@@ -128,8 +125,7 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
         validation_subset=profile.validation_size,
         test_size=profile.test_size,
     )
-    overhead["overhead.data_seconds"] += time.time() - mark  # weights check, dataset load, split
-    mark = time.time()
+    watch.lap("data")  # weights check, dataset load, split
     augmentation = config.augmentation(recipe.augmentation)
     params = run_params(recipe, profile, spec["seed"], augmentation, config.data, data.source)
     params.update(library_versions())
@@ -148,17 +144,14 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
     for start in range(0, len(items), 100):
         client.log_batch(run_id, params=items[start : start + 100])
     if precision != "float32":
-        import keras
-
         keras.mixed_precision.set_global_policy(precision)  # before the model is built
-    logging_seconds = time.time() - mark
+    watch.lap("logging")
     emit("start", epochs=planned_epochs(recipe, profile))
 
     def on_epoch(epoch: int, logs: dict[str, float]) -> None:
         tracker.log_metrics(run_id, logs, step=epoch)
         emit("epoch", epoch=epoch, logs=logs)
 
-    mark = time.time()
     result = train_and_evaluate(
         recipe,
         profile,
@@ -171,8 +164,7 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
     )
     # Inside train_and_evaluate but outside fit and predict: seeding, building, compiling (and
     # for frozen backbones, feature extraction, which is also logged as feature_seconds).
-    overhead["overhead.build_seconds"] = time.time() - mark - result.train_seconds - result.evaluation_seconds
-    mark = time.time()
+    watch.lap("build", less=result.train_seconds + result.evaluation_seconds)
     final = {
         "test_accuracy": result.test_accuracy,
         "test_loss": result.test_loss,
@@ -202,15 +194,28 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
             title=f"{recipe.name} seed {spec['seed']} [{profile.name}]: test accuracy {result.test_accuracy:.2%}",
         )
         client.log_artifacts(run_id, str(folder))
-    overhead["overhead.logging_seconds"] = logging_seconds + time.time() - mark  # per-epoch logging is in train
-    tracker.log_metrics(run_id, overhead)
+    watch.lap("logging")  # per-epoch logging is in train_seconds
+    tracker.log_metrics(run_id, watch.seconds)
     client.set_terminated(run_id, status="FINISHED")
     emit("done", test_accuracy=result.test_accuracy, train_seconds=result.train_seconds, epochs_run=result.epochs_run)
 
 
-def _import_keras() -> None:
-    """Import the Keras backend now, so its cost is counted as import time, not build time."""
-    import keras  # noqa: F401
+class Stopwatch:
+    """Wall time per phase of a run: each ``lap(phase)`` adds the time since the previous lap to
+    ``seconds["overhead.<phase>_seconds"]`` (a phase may come back). Starts with the time from
+    the parent's launch to now, as ``startup``."""
+
+    def __init__(self, launched_at: float | None = None) -> None:
+        self._mark = time.time()
+        start = self._mark if launched_at is None else float(launched_at)
+        self.seconds: dict[str, float] = {"overhead.startup_seconds": self._mark - start}
+
+    def lap(self, phase: str, less: float = 0.0) -> None:
+        """``less``: seconds of this lap already logged under another name (fit, predict)."""
+        now = time.time()
+        key = f"overhead.{phase}_seconds"
+        self.seconds[key] = self.seconds.get(key, 0.0) + now - self._mark - less
+        self._mark = now
 
 
 _orphaned = threading.Event()
