@@ -21,6 +21,13 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 Builder = Callable[..., "keras.Model"]
 
 
+class UnknownArchitecture(KeyError):
+    """No builder is registered under the name asked for; the message names the closest ones."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0])
+
+
 @dataclass(frozen=True)
 class Architecture:
     """A registered builder and what a reader needs to know about it."""
@@ -70,13 +77,13 @@ def names() -> list[str]:
 
 
 def get(name: str) -> Architecture:
-    """The architecture registered under ``name``; ``KeyError`` naming the closest ones if none."""
+    """The architecture registered under ``name``; ``UnknownArchitecture`` naming the closest ones if none."""
     try:
         return _REGISTRY[name]
     except KeyError:
         close = difflib.get_close_matches(name, _REGISTRY, n=3)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise KeyError(f"No architecture named {name!r}.{hint}") from None
+        raise UnknownArchitecture(f"No architecture named {name!r}.{hint}") from None
 
 
 def build(name: str, **kwargs: Any) -> keras.Model:

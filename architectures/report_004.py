@@ -7,14 +7,9 @@ share one architecture (``r004_step7``); they differ only in training, see bench
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from architectures.common import INPUT_SHAPE
 from architectures.common import sequential as _sequential
 from architectures.registry import register
-
-if TYPE_CHECKING:
-    pass
 
 
 def _conv_pair(filters: int, *, batch_norm: bool, dropout: float | None) -> list:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from harness.schema import TAG_PROFILE  # noqa: E402  (after the path is set)
+
 PHASES = (
     ("train_seconds", "fit (training epochs, per-epoch logging)"),
     ("evaluation_seconds", "predict on the test set"),
@@ -44,19 +46,17 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true", help="Print a markdown table for the README.")
     args = parser.parse_args()
 
-    from mlflow.tracking import MlflowClient
+    from harness.errors import TrackingError
+    from harness.tracking import open_tracker
 
-    client = MlflowClient(args.tracking_uri)
-    experiment = client.get_experiment_by_name(args.experiment)
-    if experiment is None:
-        sys.exit(f"no experiment {args.experiment!r} in {args.tracking_uri}")
-    query = "tags.`bench.kind` = 'child' and attributes.status = 'FINISHED'"
-    if args.profile:
-        query += f" and tags.`bench.profile` = '{args.profile}'"
+    try:
+        tracker = open_tracker(args.tracking_uri, args.experiment, create=False)
+    except TrackingError as error:
+        sys.exit(str(error))
     runs = [
         r
-        for r in client.search_runs([experiment.experiment_id], query, max_results=50_000)
-        if "overhead.import_seconds" in r.data.metrics
+        for r in tracker.child_runs(args.profile)
+        if r.info.status == "FINISHED" and "overhead.import_seconds" in r.data.metrics
     ]
     if not runs:
         where = f" of profile {args.profile!r}" if args.profile else ""
@@ -67,7 +67,7 @@ def main() -> None:
         total = sum(r.data.metrics.get(metric, 0.0) for r in runs)
         rows.append((metric, meaning, total / len(runs), 100 * total / wall))
     accounted = sum(row[3] for row in rows)
-    profiles = sorted({r.data.tags.get("bench.profile", "?") for r in runs})
+    profiles = sorted({r.data.tags.get(TAG_PROFILE, "?") for r in runs})
     head = (
         f"{len(runs)} runs (profile {', '.join(profiles)}), {wall / len(runs):.1f} s of wall time per run; "
         f"the phases below account for {accounted:.0f}% of it."

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import click
 
-from harness.config import BenchConfig, ConfigError, load_config
+from harness.config import BenchConfig, load_config
+from harness.errors import HarnessError
+from harness.plan import SweepSettings
 
 DEFAULT_CONFIG = "benchmarks.toml"
 
@@ -33,39 +35,25 @@ class Context:
         return self._config
 
     def tracker(self):
-        from harness.tracking import Tracker, TrackingUnreachable, check_reachable, resolve_tracking_uri
+        from harness.tracking import open_tracker
 
-        uri = resolve_tracking_uri(self.tracking_uri)
-        try:
-            check_reachable(uri)
-        except TrackingUnreachable as error:
-            raise click.ClickException(str(error)) from None
-        try:
-            return Tracker(uri, self.experiment)
-        except Exception as error:  # noqa: BLE001  any store failure is the same message to a user
-            raise click.ClickException(f"cannot use tracking store {uri}: {error}") from error
+        return open_tracker(self.tracking_uri, self.experiment)
 
 
 pass_context = click.make_pass_decorator(Context)
 
 
 class BenchGroup(click.Group):
-    """Turns the harness's own errors into one clear line (tracebacks only with --debug)."""
+    """Turns the harness's errors meant for users (``HarnessError``) into one clear line, with
+    the traceback only under --debug. Anything else is a bug and keeps its traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (ConfigError, KeyError) as error:
+        except HarnessError as error:
             if ctx.obj is not None and ctx.obj.debug:
                 raise
-            message = error.args[0] if error.args else str(error)
-            raise click.ClickException(str(message)) from None
-        except Exception as error:
-            from harness.data import DataError
-
-            if isinstance(error, DataError) and not (ctx.obj and ctx.obj.debug):
-                raise click.ClickException(str(error)) from None
-            raise
+            raise click.ClickException(str(error)) from None
 
 
 @click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -114,22 +102,6 @@ def _rich_console(stderr: bool = False):
     return Console(stderr=stderr, width=None if stream.isatty() else 220)
 
 
-def _import_keras_quietly() -> None:
-    """Import Keras with the backend's native start-up log lines (CUDA probes, oneDNN notes)
-    kept off the terminal; Python errors still surface once stderr is restored."""
-    if "keras" in sys.modules:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # 3: also the cuInit error a GPU-less machine logs on first use
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import keras  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def _source_cell(source: dict[str, str]) -> str:
     """'004 § 7)' for a report file named 004_….txt; the whole name for anything else."""
     report = source["report"]
@@ -138,8 +110,10 @@ def _source_cell(source: dict[str, str]) -> str:
 
 
 def _count_params(architecture: str) -> int:
-    _import_keras_quietly()
     import architectures
+    from harness.environment import import_keras_quietly
+
+    import_keras_quietly()
 
     return int(architectures.build(architecture).count_params())
 
@@ -296,143 +270,41 @@ def cache_command(clear: bool, match: str | None) -> None:
     console.print(f"{len(entries)} file(s), {total / 1e6:,.1f} MB in all; `bench cache --clear` deletes them")
 
 
-def _seed_list(seeds: int) -> list[int]:
-    return list(range(seeds))
-
-
-@dataclass(frozen=True)
-class Execution:
-    """Where runs train: this machine (``local``) or a Ray cluster."""
-
-    executor: str = "local"
-    address: str | None = None
-    gpus_per_run: float = 0.0
-    precision: str = "float32"
-    jit_compile: str = "auto"
-
-
-def _sweep(
-    context: Context,
-    recipes,
-    *,
-    profile: str,
-    seeds: int,
-    jobs: int = 1,
-    random_weights: bool = False,
-    execution: Execution = Execution(),
-) -> None:
-    """Plan, run and report a sweep; exit non-zero if any run failed or it was interrupted."""
+def _sweep(context: Context, recipes, settings) -> None:
+    """Run a sweep (``harness.sweep.run_sweep``), print its summary and leaderboard, and exit
+    non-zero if any run failed (1) or it was interrupted (130)."""
     import signal
+
+    from harness.progress import RichProgress
+    from harness.sweep import run_sweep
 
     def terminate(signum, frame):
         raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
 
     signal.signal(signal.SIGTERM, terminate)  # a scheduler's SIGTERM stops the sweep like Ctrl-C
+    if not recipes:
+        raise click.UsageError("no recipe matches the selection")
+    context.config.profile(settings.profile)  # a typo fails here, before any store is opened
+    tracker = context.tracker()
+    console = _rich_console(stderr=True)
     try:
-        _run_sweep(
-            context,
-            recipes,
-            profile=profile,
-            seeds=seeds,
-            jobs=jobs,
-            random_weights=random_weights,
-            execution=execution,
-        )
+        with RichProgress(console) as progress:
+            report = run_sweep(context.config, tracker, recipes, settings, progress)
     except KeyboardInterrupt:
         click.echo("Interrupted before any run started: nothing was trained.", err=True)
         sys.exit(130)
-
-
-def _check_weights(context: Context, recipes, console) -> None:
-    """Every transfer recipe's pretrained weights are here (or downloaded now), verified, before
-    anything trains; else one line naming the file, its hash and where it is published."""
-    import architectures
-    from harness.weights import WeightsMissing, resolve
-
-    backbones = sorted({b for r in recipes if (b := architectures.get(r.architecture).backbone) is not None})
-    if not backbones:
-        return
-    console.print(f"Checking pretrained weights ({', '.join(backbones)}) …")
-    _import_keras_quietly()
-    missing: list[tuple[str, WeightsMissing]] = []
-    for backbone in backbones:
-        try:
-            resolve(backbone, context.weights_dir, download=True)
-        except WeightsMissing as error:
-            missing.append((backbone, error))
-    if missing:
-        (_, first), others = missing[0], [name for name, _ in missing[1:]]
-        also = f" Also missing: {', '.join(others)}." if others else ""
-        raise click.ClickException(f"{first} (or pass --random-weights to test the plumbing).{also}")
-
-
-def _run_sweep(
-    context: Context, recipes, *, profile: str, seeds: int, jobs: int, random_weights: bool, execution: Execution
-) -> None:
-    from harness.data import load_cifar10
-    from harness.executors import LocalExecutor, RayExecutor, plan
-    from harness.progress import RichProgress
-
-    if not recipes:
-        raise click.UsageError("no recipe matches the selection")
-    context.config.profile(profile)
-    tracker = context.tracker()
-    console = _rich_console(stderr=True)
-    if not random_weights:
-        _check_weights(context, recipes, console)
-    console.print("Checking the dataset …")
-    data = load_cifar10(context.data_path)
-    specs = plan(
-        context.config,
-        recipes,
-        profile=profile,
-        seeds=_seed_list(seeds),
-        data_fingerprint=data.fingerprint,
-        random_weights=random_weights,
-        precision=execution.precision,
-    )
-    del data
-    with RichProgress(console) as progress:
-        options = dict(
-            data_path=context.data_path,
-            progress=progress,
-            jobs=jobs,
-            weights_dir=context.weights_dir,
-            random_weights=random_weights,
-            precision=execution.precision,
-            jit_compile=execution.jit_compile,
-        )
-        if execution.executor == "ray":
-            import importlib.util
-
-            if importlib.util.find_spec("ray") is None:
-                raise click.ClickException("--executor ray needs Ray: pip install 'cifar10-bench[ray]'")
-            executor = RayExecutor(
-                context.config, tracker, address=execution.address, gpus_per_run=execution.gpus_per_run, **options
-            )
-        else:
-            executor = LocalExecutor(context.config, tracker, **options)
-        report = executor.sweep(specs)
-    skipped = len(report.by_status("SKIPPED"))
-    finished = report.by_status("FINISHED")
     failed = report.by_status("FAILED")
     killed = report.by_status("KILLED")
     interrupted = report.interrupted or any(o.interrupted for o in report.outcomes)
     console.print(
-        f"{len(finished)} trained, {skipped} already finished (skipped), {len(failed)} failed"
+        f"{len(report.by_status('FINISHED'))} trained, {len(report.by_status('SKIPPED'))} already finished "
+        f"(skipped), {len(failed)} failed"
         + (f", {len(killed)} interrupted" if killed else "")
         + f"; tracking store: {tracker.tracking_uri}"
     )
-    _print_leaderboard(
-        context,
-        tracker,
-        profile=profile,
-        recipes={r.name for r in recipes},
-        precision=execution.precision,
-        random_weights=random_weights,
-    )
+    _print_leaderboard(context, tracker, settings, recipes={r.name for r in recipes})
     for outcome in failed:
-        console.print(f"[red]FAILED[/red] {outcome.spec.recipe.name} seed {outcome.spec.seed}: {outcome.reason}")
+        console.print(f"[red]FAILED[/red] {outcome.spec.label}: {outcome.reason}")
     if interrupted:
         console.print("Interrupted: rerun the same command to train the unfinished runs.")
         sys.exit(130)
@@ -440,43 +312,32 @@ def _run_sweep(
         sys.exit(1)
 
 
-def _current_hashes(
-    context: Context, profile: str | None, precision: str = "float32", random_weights: bool = False
-) -> dict[str, str]:
-    """Each recipe's config hash now, as the sweep planned it (random weights only change the
-    identity of transfer recipes)."""
-    if profile is None or profile not in context.config.profiles:
-        return {}
-    from harness.executors import is_transfer
+def _print_leaderboard(context: Context, tracker, settings, *, recipes: set[str]) -> None:
+    from harness import leaderboard
+    from harness.identity import current_hashes
 
-    chosen = context.config.profiles[profile]
-    config = context.config
-    return {
-        name: config.config_hash(r, chosen, precision=precision, random_weights=random_weights and is_transfer(r))
-        for name, r in config.recipes.items()
-    }
-
-
-def _print_leaderboard(
-    context: Context,
-    tracker,
-    *,
-    profile: str,
-    recipes: set[str] | None = None,
-    precision: str = "float32",
-    random_weights: bool = False,
-) -> None:
-    from harness.leaderboard import collect_rows, to_rich_table
-
-    hashes = _current_hashes(context, profile, precision, random_weights)
-    rows = collect_rows(tracker, profile=profile, current_hashes=hashes)
-    if recipes is not None:
-        rows = [r for r in rows if r.recipe in recipes]
-    _rich_console().print(to_rich_table(rows, title=f"Leaderboard, profile '{profile}'"))
+    hashes = current_hashes(context.config, settings.profile, settings.variant)
+    rows = leaderboard.collect_rows(tracker, profile=settings.profile, current_hashes=hashes)
+    rows = leaderboard.only_recipes(rows, recipes)
+    _rich_console().print(leaderboard.to_rich_table(rows, title=f"Leaderboard, profile '{settings.profile}'"))
 
 
 PROFILE_HELP = "Budget to train under (see [profiles] in the benchmarks file: full, quick, cpu, smoke, micro)."
 JOBS_HELP = "How many runs train at once, each in its own process (e.g. small CNNs sharing one big GPU)."
+
+
+def _settings(context: Context, **options) -> SweepSettings:
+    """The SweepSettings of a `run` / `all` command line."""
+    from harness.identity import Variant
+
+    precision = options.pop("precision")
+    random_weights = options.pop("random_weights")
+    return SweepSettings(
+        variant=Variant(precision=precision, random_weights=random_weights),
+        data_path=context.data_path,
+        weights_dir=context.weights_dir,
+        **options,
+    )
 
 
 def execution_options(command):
@@ -533,25 +394,10 @@ RANDOM_WEIGHTS_HELP = (
 @click.option("--random-weights", is_flag=True, help=RANDOM_WEIGHTS_HELP)
 @execution_options
 @pass_context
-def run_command(
-    context: Context,
-    names: tuple[str, ...],
-    seeds: int,
-    profile: str,
-    jobs: int,
-    random_weights: bool,
-    executor: str,
-    address: str | None,
-    gpus_per_run: float,
-    precision: str,
-    jit_compile: str,
-) -> None:
+def run_command(context: Context, names: tuple[str, ...], **options) -> None:
     """Train the named recipes, each seed in its own process; finished runs are skipped."""
     recipes = [context.config.recipe(name) for name in dict.fromkeys(names)]
-    execution = Execution(executor, address, gpus_per_run, precision, jit_compile)
-    _sweep(
-        context, recipes, profile=profile, seeds=seeds, jobs=jobs, random_weights=random_weights, execution=execution
-    )
+    _sweep(context, recipes, _settings(context, **options))
 
 
 @main.command("all")
@@ -565,26 +411,10 @@ def run_command(
 @click.option("--random-weights", is_flag=True, help=RANDOM_WEIGHTS_HELP)
 @execution_options
 @pass_context
-def all_command(
-    context: Context,
-    seeds: int,
-    profile: str,
-    jobs: int,
-    only: str | None,
-    suite: str | None,
-    random_weights: bool,
-    executor: str,
-    address: str | None,
-    gpus_per_run: float,
-    precision: str,
-    jit_compile: str,
-) -> None:
+def all_command(context: Context, only: str | None, suite: str | None, **options) -> None:
     """Train every recipe (or a suite / glob of them) with N seeds, then show the leaderboard."""
     recipes = context.config.select(suite=suite, only=only)
-    execution = Execution(executor, address, gpus_per_run, precision, jit_compile)
-    _sweep(
-        context, recipes, profile=profile, seeds=seeds, jobs=jobs, random_weights=random_weights, execution=execution
-    )
+    _sweep(context, recipes, _settings(context, **options))
 
 
 @main.command("leaderboard")
@@ -647,20 +477,15 @@ def leaderboard_command(
     Rows marked ≈ are not distinguishable from the leader (Welch's t-test, p >= 0.05).
     """
     from harness import leaderboard
+    from harness.identity import Variant, current_hashes
 
     if (readme is not None or plots_dir is not None) and profile is None:
         raise click.UsageError("--update-readme and --plots need --profile: they show one profile")
     tracker = context.tracker()
-    hashes = _current_hashes(context, profile, precision, random_weights)
+    hashes = current_hashes(context.config, profile, Variant(precision=precision, random_weights=random_weights))
     rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=hashes)
     if suite is not None:
-        names = {r.name for r in context.config.select(suite=suite)}
-        rows = [r for r in rows if r.recipe in names]
-        for name in {r.profile for r in rows}:
-            subset = [r for r in rows if r.profile == name]
-            for rank, row in enumerate(subset, start=1):
-                row.rank, row.tied_with_leader, row.p_vs_leader = rank, None, None
-            leaderboard.compare_with_leader(subset)
+        rows = leaderboard.only_recipes(rows, {r.name for r in context.config.select(suite=suite)})
     if plots_dir is not None:
         from harness.publish import publish_leaderboard
 

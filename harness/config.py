@@ -11,15 +11,14 @@ from __future__ import annotations
 import copy
 import difflib
 import fnmatch
-import hashlib
-import json
 import math
 import re
+import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
+from harness.errors import ConfigError
 
 RECIPE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad", "adadelta")
@@ -46,10 +45,6 @@ AUGMENTATION_KEYS = {
 }
 FILL_MODES = ("nearest", "constant", "reflect", "wrap")
 NO_AUGMENTATION = "none"
-
-
-class ConfigError(ValueError):
-    """benchmarks.toml is malformed; the message names the entry and field."""
 
 
 @dataclass(frozen=True)
@@ -190,30 +185,6 @@ class BenchConfig:
 
     def augmentation(self, name: str) -> dict[str, Any]:
         return {} if name == NO_AUGMENTATION else dict(self.augmentations[name])
-
-    def config_hash(
-        self, recipe: Recipe, profile: Profile, *, random_weights: bool = False, precision: str = "float32"
-    ) -> str:
-        """Hash of all that decides a run's result except the seed and the data itself.
-
-        Covers the recipe's training identity, the augmentation preset's values, the profile's
-        caps and the data split settings. Changing any of them gives the recipe a new identity,
-        so old results are never reused for it. ``random_weights`` (a backbone built without its
-        pretrained weights, for tests) and a mixed ``precision`` are different identities too:
-        never pooled with full-precision, pretrained runs.
-        """
-        payload: dict[str, Any] = {
-            "recipe": recipe.training_identity(),
-            "augmentation_values": self.augmentation(recipe.augmentation),
-            "profile": {k: v for k, v in asdict(profile).items() if k != "description"},
-            "data": asdict(self.data),
-        }
-        if random_weights:
-            payload["random_weights"] = True
-        if precision != "float32":
-            payload["precision"] = precision
-        blob = json.dumps(payload, sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def _suggest(name: str, known: Any) -> str:
@@ -369,18 +340,28 @@ RECIPE_FIELDS = {
 INHERITED = ("architecture", "architecture_options", "training", "callbacks", "augmentation")
 
 
-def _resolve_base(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Apply ``base`` inheritance: a recipe copies its base's trained fields, then overrides."""
+@dataclass(frozen=True)
+class _Entry:
+    """One ``[[recipe]]`` table as written, and where: '<file> [[recipe]] #3 (name)'."""
+
+    where: str
+    table: dict[str, Any]
+
+
+def _resolve_base(entries: list[_Entry]) -> list[_Entry]:
+    """Apply ``base`` inheritance: a recipe copies its base's trained fields, then overrides.
+    A base must be defined earlier: above, or in an earlier file."""
     by_name: dict[str, dict[str, Any]] = {}
     resolved = []
-    for index, entry in enumerate(raw):
-        where = f"[[benchmark]] #{index + 1} ({entry.get('name', '?')})"
-        entry = copy.deepcopy(entry)
+    for item in entries:
+        where, entry = item.where, copy.deepcopy(item.table)
         base_name = entry.get("base")
         if base_name is not None:
             if base_name not in by_name:
                 hint = _suggest(base_name, by_name) if by_name else ""
-                raise ConfigError(f"{where}: base {base_name!r} is not a recipe defined above it.{hint}")
+                raise ConfigError(
+                    f"{where}: base {base_name!r} is not a recipe defined before it (above, or in an earlier file).{hint}"
+                )
             base = by_name[base_name]
             for key in INHERITED:
                 if key not in base:
@@ -391,17 +372,15 @@ def _resolve_base(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     entry[key] = {**base[key], **entry[key]}
                 elif key not in entry:
                     entry[key] = copy.deepcopy(base[key])
-        resolved.append(entry)
+        resolved.append(_Entry(where, entry))
         if isinstance(entry.get("name"), str):
             by_name[entry["name"]] = entry
     return resolved
 
 
-def _parse_recipe(
-    index: int, entry: dict[str, Any], augmentations: dict[str, Any], architectures: set[str] | None
-) -> Recipe:
+def _parse_recipe(item: _Entry, augmentations: dict[str, Any], architectures: set[str] | None) -> Recipe:
+    where, entry = item.where, item.table
     name = entry.get("name")
-    where = f"[[benchmark]] #{index + 1} ({name or '?'})"
     _check_keys(where, entry, RECIPE_FIELDS, {"name", "architecture", "summary", "source", "training"})
     _typed(where, "name", name, (str,))
     if not RECIPE_NAME.match(name):
@@ -463,27 +442,60 @@ def _parse_architecture_options(
     return tuple(sorted(options.items()))
 
 
-def load_config(path: str | Path, *, check_architectures: bool = True) -> BenchConfig:
-    """Read and validate benchmarks.toml. Raises ``ConfigError`` naming the entry and field."""
-    path = Path(path)
+TOP_LEVEL = {"data", "profiles", "suites", "augmentations", "recipe", "recipe_files"}
+
+
+def _read_toml(path: Path, what: str) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file (pass --config PATH)") from None
-    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: no such file ({what})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    _check_keys(str(path), raw, {"data", "profiles", "suites", "augmentations", "benchmark"}, {"benchmark"})
+
+
+def _recipe_entries(path: Path, tables: Any) -> list[_Entry]:
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(f"{path}: 'recipe' must be an array of tables, written [[recipe]]")
+    where = f"{path.name} [[recipe]]"
+    return [_Entry(f"{where} #{index + 1} ({table.get('name', '?')})", table) for index, table in enumerate(tables)]
+
+
+def load_config(path: str | Path, *, check_architectures: bool = True) -> BenchConfig:
+    """Read and validate benchmarks.toml and the recipe files it lists. Raises ``ConfigError``
+    naming the file, entry and field.
+
+    Recipes come from the ``[[recipe]]`` tables of the benchmarks file, then from each file of
+    its ``recipe_files`` list (paths relative to the benchmarks file) in that order; the order
+    is the recipes' order everywhere (``bench list``, sweeps, suites).
+    """
+    path = Path(path)
+    raw = _read_toml(path, "pass --config PATH")
+    if "benchmark" in raw:
+        raise ConfigError(f"{path}: [[benchmark]] tables are now called [[recipe]]; rename them")
+    _check_keys(str(path), raw, TOP_LEVEL, set())
     augmentations = _parse_augmentations(raw.get("augmentations", {}))
+    entries = _recipe_entries(path, raw.get("recipe", []))
+    files = raw.get("recipe_files", [])
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise ConfigError(f"{path}: recipe_files must be a list of paths, got {files!r}")
+    for name in files:
+        file = path.parent / name
+        recipes_raw = _read_toml(file, f"listed in recipe_files of {path}")
+        _check_keys(str(file), recipes_raw, {"recipe"}, set())
+        entries += _recipe_entries(file, recipes_raw.get("recipe", []))
+    if not entries:
+        raise ConfigError(f"{path}: no recipes: add [[recipe]] tables or list files in recipe_files")
     known_architectures = None
     if check_architectures:
         import architectures
 
         known_architectures = set(architectures.names())
     recipes: dict[str, Recipe] = {}
-    for index, entry in enumerate(_resolve_base(raw["benchmark"])):
-        recipe = _parse_recipe(index, entry, augmentations, known_architectures)
+    for entry in _resolve_base(entries):
+        recipe = _parse_recipe(entry, augmentations, known_architectures)
         if recipe.name in recipes:
-            raise ConfigError(f"[[benchmark]] #{index + 1}: duplicate recipe name {recipe.name!r}")
+            raise ConfigError(f"{entry.where}: duplicate recipe name {recipe.name!r}")
         recipes[recipe.name] = recipe
     suites = _parse_suites(raw.get("suites", {}))
     return BenchConfig(

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.errors import DataError
+
 CLASS_NAMES = (
     "airplane",
     "automobile",
@@ -45,10 +47,6 @@ BATCH_MD5 = {
     "test_batch": "40351d587109b95175f43aff81a1287e",
 }
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
-
-
-class DataError(RuntimeError):
-    """The dataset cannot be found, fails its checksum, or has the wrong shape."""
 
 
 @dataclass(frozen=True)

@@ -84,3 +84,21 @@ def git_commit(directory: Path) -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")
+
+
+def import_keras_quietly() -> None:
+    """Import Keras with the backend's native start-up log lines (CUDA probes, oneDNN notes)
+    kept off the terminal; Python errors still surface once stderr is restored."""
+    import sys
+
+    if "keras" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # 3: also the cuInit error a GPU-less machine logs on first use
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -9,7 +9,7 @@ out-of-memory, ``kill -9``). A failure never stops the sweep.
 from __future__ import annotations
 
 import contextlib
-import json
+import dataclasses
 import logging
 import os
 import signal
@@ -23,20 +23,16 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.config import BenchConfig, Recipe
-from harness.tracking import RunIdentity, Tracker
+from harness import protocol
+from harness.config import BenchConfig
+from harness.plan import RunSpec, SweepSettings
+from harness.protocol import WorkerPayload
+from harness.schema import TAG_PLOT_ERROR
+from harness.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
 STDERR_TAIL = 2000  # characters of a dead worker's stderr kept as its failure reason
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    recipe: Recipe
-    profile: str
-    seed: int
-    identity: RunIdentity
 
 
 @dataclass
@@ -59,45 +55,10 @@ class SweepReport:
         return [o for o in self.outcomes if o.status == status]
 
 
-def plan(
-    config: BenchConfig,
-    recipes: list[Recipe],
-    *,
-    profile: str,
-    seeds: list[int],
-    data_fingerprint: str,
-    random_weights: bool = False,
-    precision: str = "float32",
-) -> list[RunSpec]:
-    """Every (recipe, seed) under ``profile``, in file order then seed order."""
-    chosen = config.profile(profile)
-    specs = []
-    for recipe in recipes:
-        random = random_weights and is_transfer(recipe)
-        config_hash = config.config_hash(recipe, chosen, random_weights=random, precision=precision)
-        for seed in seeds:
-            identity = RunIdentity(
-                recipe=recipe.name,
-                profile=profile,
-                seed=seed,
-                config_hash=config_hash,
-                data_fingerprint=data_fingerprint,
-                report=recipe.source.report,
-            )
-            specs.append(RunSpec(recipe=recipe, profile=profile, seed=seed, identity=identity))
-    return specs
-
-
-def is_transfer(recipe: Recipe) -> bool:
-    """Whether the recipe's architecture wraps a pretrained backbone."""
-    import architectures
-
-    return architectures.get(recipe.architecture).backbone is not None
-
-
 class Progress:
-    """Callbacks the executor reports through; the CLI draws them with rich."""
+    """Callbacks a sweep reports through (each does nothing here); the CLI draws them with rich."""
 
+    def note(self, message: str) -> None: ...
     def sweep_planned(self, total: int, todo: int) -> None: ...
     def run_started(self, spec: RunSpec, index: int, total: int) -> None: ...
     def epochs_planned(self, spec: RunSpec, epochs: int) -> None: ...
@@ -123,26 +84,16 @@ class LocalExecutor:
         self,
         config: BenchConfig,
         tracker: Tracker,
+        settings: SweepSettings,
         *,
-        data_path: str | None,
         progress: Progress | None = None,
-        jobs: int = 1,
         python: str = sys.executable,
-        weights_dir: str | None = None,
-        random_weights: bool = False,
-        precision: str = "float32",
-        jit_compile: str = "auto",
     ) -> None:
         self.config = config
         self.tracker = tracker
-        self.data_path = data_path
+        self.settings = settings
         self.progress = progress or Progress()
-        self.jobs = jobs
         self.python = python
-        self.weights_dir = weights_dir
-        self.random_weights = random_weights
-        self.precision = precision
-        self.jit_compile = jit_compile
         from harness.environment import git_commit
 
         self.commit = git_commit(Path(__file__).resolve().parent)
@@ -181,7 +132,7 @@ class LocalExecutor:
             self.progress.run_ended(outcome)
             return outcome
 
-        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="bench-run")
+        pool = ThreadPoolExecutor(max_workers=self.settings.jobs, thread_name_prefix="bench-run")
         futures = {pool.submit(supervise, index, spec): spec for index, spec in enumerate(todo)}
         pending = set(futures)
         try:
@@ -237,27 +188,21 @@ class LocalExecutor:
         try:
             publish_parent_plots(self.tracker, parent_run_id, group, title=f"{spec.recipe.name} [{spec.profile}]")
         except Exception as error:  # noqa: BLE001  a plot must never cost the sweep its results
-            self.tracker.client.set_tag(parent_run_id, "bench.plot_error", str(error)[:500])
+            self.tracker.set_tag(parent_run_id, TAG_PLOT_ERROR, str(error)[:500])
 
-    def payload(self, spec: RunSpec, run_id: str) -> dict:
+    def payload(self, spec: RunSpec, run_id: str) -> WorkerPayload:
         """What a worker needs to train one run (sent as JSON on its stdin)."""
-        return {
-            "config_path": str(self.config.path.resolve()),
-            "recipe": spec.recipe.name,
-            "profile": spec.profile,
-            "seed": spec.seed,
-            "config_hash": spec.identity.config_hash,
-            "data_path": self.data_path,
-            "data_fingerprint": spec.identity.data_fingerprint,
-            "tracking_uri": self.tracker.tracking_uri,
-            "experiment": self.tracker.experiment_name,
-            "run_id": run_id,
-            "commit": self.commit,
-            "weights_dir": self.weights_dir,
-            "random_weights": self.random_weights and is_transfer(spec.recipe),
-            "precision": self.precision,
-            "jit_compile": self.jit_compile,
-        }
+        return WorkerPayload(
+            config_path=str(self.config.path.resolve()),
+            identity=spec.identity,
+            tracking_uri=self.tracker.tracking_uri,
+            experiment=self.tracker.experiment_name,
+            run_id=run_id,
+            data_path=self.settings.data_path,
+            weights_dir=self.settings.weights_dir,
+            jit_compile=self.settings.jit_compile,
+            commit=self.commit,
+        )
 
     def run_one(self, spec: RunSpec, parent_run_id: str) -> Outcome:
         run_id = self.tracker.child_run(spec.identity, parent_run_id)
@@ -279,13 +224,13 @@ class LocalExecutor:
                         outcome.reason += f"; stderr ends: {useful[-500:]}"
                 self.tracker.fail(run_id, outcome.reason)
             try:
-                self.tracker.client.log_artifact(run_id, str(log_path))
+                self.tracker.log_artifact(run_id, log_path)
             except Exception:  # noqa: BLE001, S110  the log is a convenience; never fail the sweep on it
                 pass
         outcome.seconds = time.perf_counter() - started
         return outcome
 
-    def execute(self, spec: RunSpec, payload: dict, outcome: Outcome, log_path: Path) -> int:
+    def execute(self, spec: RunSpec, payload: WorkerPayload, outcome: Outcome, log_path: Path) -> int:
         """Run one worker process on this machine, relaying its events; its stderr goes to
         ``log_path``. Returns its exit code (negative: the signal that killed it)."""
         with open(log_path, "w+b") as log:
@@ -305,7 +250,7 @@ class LocalExecutor:
             if self._stopping.is_set():  # stop() ran between the check and Popen
                 process.send_signal(signal.SIGTERM)
             try:
-                process.stdin.write(json.dumps({**payload, "launched_at": time.time()}))
+                process.stdin.write(dataclasses.replace(payload, launched_at=time.time()).to_json())
                 process.stdin.close()
                 for line in process.stdout:
                     self._handle(spec, line, outcome)
@@ -315,21 +260,17 @@ class LocalExecutor:
                     self._live.discard(process)
 
     def _handle(self, spec: RunSpec, line: str, outcome: Outcome) -> None:
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            return
-        kind = event.get("event")
-        if kind == "start":
-            self.progress.epochs_planned(spec, int(event["epochs"]))
-        elif kind == "epoch":
-            self.progress.epoch_done(spec, int(event["epoch"]), event.get("logs", {}))
-        elif kind == "done":
+        event = protocol.decode(line)
+        if isinstance(event, protocol.Start):
+            self.progress.epochs_planned(spec, event.epochs)
+        elif isinstance(event, protocol.Epoch):
+            self.progress.epoch_done(spec, event.epoch, event.logs)
+        elif isinstance(event, protocol.Done):
             outcome.status = "FINISHED"
-            outcome.test_accuracy = float(event["test_accuracy"])
-        elif kind == "error":
+            outcome.test_accuracy = event.test_accuracy
+        elif isinstance(event, protocol.Error):
             outcome.status = "FAILED"
-            outcome.reason = str(event.get("reason", ""))
+            outcome.reason = event.reason
 
 
 # Lines every TensorFlow worker prints on start-up (CPU build notes, CUDA probes on a machine
@@ -355,7 +296,7 @@ def _without_startup_noise(log: str) -> str:
     return "\n".join(lines).strip()
 
 
-def _worker_on_a_ray_node(payload: dict, environment: dict[str, str]) -> tuple[int, list[str], bytes]:
+def _worker_on_a_ray_node(payload: str, environment: dict[str, str]) -> tuple[int, list[str], bytes]:
     """Body of a Ray task: one ``python -m harness.worker`` process on whichever node Ray chose,
     with the GPU share Ray gave this task (``CUDA_VISIBLE_DEVICES`` is inherited). Returns the
     exit code, the event lines and the worker's stderr."""
@@ -366,7 +307,7 @@ def _worker_on_a_ray_node(payload: dict, environment: dict[str, str]) -> tuple[i
     with tempfile.TemporaryFile() as log:
         process = subprocess.run(
             [sys.executable, "-m", "harness.worker"],
-            input=json.dumps({**payload, "launched_at": time.time()}),
+            input=dataclasses.replace(WorkerPayload.from_json(payload), launched_at=time.time()).to_json(),
             stdout=subprocess.PIPE,
             stderr=log,
             env={**os.environ, **environment, "PYTHONUNBUFFERED": "1"},
@@ -384,28 +325,24 @@ class RayExecutor(LocalExecutor):
     Across machines the tracking URI must be a server (``mlflow server``), not a sqlite file.
     Per-epoch progress is not streamed back: a run's bar completes when its task returns."""
 
-    def __init__(
-        self,
-        *args,
-        address: str | None = None,
-        gpus_per_run: float = 0.0,
-        cpus_per_run: float = 1.0,
-        **kwargs,
-    ) -> None:
+    def __init__(self, *args, cpus_per_run: float = 1.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         import ray
 
         if not ray.is_initialized():
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            ray.init(
+                address=self.settings.address, include_dashboard=False, log_to_driver=False, configure_logging=False
+            )
         self._ray = ray
-        self._task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(_worker_on_a_ray_node)
+        remote = ray.remote(num_cpus=cpus_per_run, num_gpus=self.settings.gpus_per_run, max_retries=0)
+        self._task = remote(_worker_on_a_ray_node)
         self._refs: set = set()
 
-    def execute(self, spec: RunSpec, payload: dict, outcome: Outcome, log_path: Path) -> int:
+    def execute(self, spec: RunSpec, payload: WorkerPayload, outcome: Outcome, log_path: Path) -> int:
         environment = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
         if self._stopping.is_set():
             return -signal.SIGTERM
-        ref = self._task.remote(payload, environment)
+        ref = self._task.remote(payload.to_json(), environment)
         with self._lock:
             self._refs.add(ref)
         try:

@@ -15,18 +15,26 @@ import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness.stats import describe
-from harness.tracking import (
+from harness.errors import HarnessError
+from harness.schema import (
+    METRIC_EPOCHS_RUN,
+    METRIC_IMAGES_PER_SECOND,
+    METRIC_PARAMS,
+    METRIC_TEST_ACCURACY,
+    METRIC_TRAIN_SECONDS,
+    PARAM_COMMIT,
+    PARAM_HARDWARE,
+    PARAM_REPORTED_ACCURACY,
     TAG_CONFIG_HASH,
     TAG_DATA,
     TAG_GROUP,
-    TAG_KIND,
     TAG_PROFILE,
     TAG_RECIPE,
     TAG_REPORT,
     TAG_SEED,
-    Tracker,
 )
+from harness.stats import describe
+from harness.tracking import Tracker
 
 
 @dataclass
@@ -72,10 +80,7 @@ def collect_rows(
     tracker: Tracker, *, profile: str | None = None, current_hashes: dict[str, str] | None = None
 ) -> list[Row]:
     """Aggregate child runs into ranked rows (by mean test accuracy, best first)."""
-    query = f"tags.`{TAG_KIND}` = 'child'"
-    if profile:
-        query += f" and tags.`{TAG_PROFILE}` = '{profile}'"
-    runs = tracker.search(query)
+    runs = tracker.child_runs(profile)
     groups: dict[str, list] = {}
     for run in runs:
         groups.setdefault(run.data.tags.get(TAG_GROUP, ""), []).append(run)
@@ -100,13 +105,13 @@ def collect_rows(
 
     rows = []
     for (recipe, profile_name), members in chosen.items():
-        finished = [r for r in members if r.info.status == "FINISHED" and "test_accuracy" in r.data.metrics]
+        finished = [r for r in members if r.info.status == "FINISHED" and METRIC_TEST_ACCURACY in r.data.metrics]
         failed = sum(1 for r in members if r.info.status == "FAILED")
-        accuracies = [r.data.metrics["test_accuracy"] for r in finished]
+        accuracies = [r.data.metrics[METRIC_TEST_ACCURACY] for r in finished]
         summary = describe(accuracies)
-        reported_text = members[0].data.params.get("reported.test_accuracy", "None")
+        reported_text = members[0].data.params.get(PARAM_REPORTED_ACCURACY, "None")
         reported = None if reported_text in ("None", "", None) else float(reported_text)
-        params = next((int(r.data.metrics["params"]) for r in finished if "params" in r.data.metrics), None)
+        params = next((int(r.data.metrics[METRIC_PARAMS]) for r in finished if METRIC_PARAMS in r.data.metrics), None)
 
         def metric_mean(name: str, runs: list = finished) -> float | None:
             return _mean([r.data.metrics[name] for r in runs if name in r.data.metrics])
@@ -131,13 +136,13 @@ def collect_rows(
                 difference=None if reported is None or summary.mean is None else summary.mean - reported,
                 reported_in_ci=in_ci,
                 params=params,
-                train_seconds=metric_mean("train_seconds"),
-                images_per_second=metric_mean("images_per_second"),
-                epochs_run=metric_mean("epochs_run"),
+                train_seconds=metric_mean(METRIC_TRAIN_SECONDS),
+                images_per_second=metric_mean(METRIC_IMAGES_PER_SECOND),
+                epochs_run=metric_mean(METRIC_EPOCHS_RUN),
                 failed=failed,
                 seeds=sorted(int(r.data.tags.get(TAG_SEED, -1)) for r in finished),
                 values=[
-                    r.data.metrics["test_accuracy"]
+                    r.data.metrics[METRIC_TEST_ACCURACY]
                     for r in sorted(finished, key=lambda r: int(r.data.tags.get(TAG_SEED, -1)))
                 ],
                 p_vs_leader=None,
@@ -145,19 +150,30 @@ def collect_rows(
                 report=tags.get(TAG_REPORT, ""),
                 config_hash=tags.get(TAG_CONFIG_HASH, ""),
                 data_fingerprint=tags.get(TAG_DATA, ""),
-                hardware=_most_common([r.data.params.get("hardware", "") for r in finished]),
-                commit=_most_common([r.data.params.get("code_commit", "") for r in finished]),
+                hardware=_most_common([r.data.params.get(PARAM_HARDWARE, "") for r in finished]),
+                commit=_most_common([r.data.params.get(PARAM_COMMIT, "") for r in finished]),
                 finished_at=max((r.info.end_time or 0 for r in finished), default=None),
             )
         )
     rows.sort(key=lambda r: (r.profile, -(r.mean if r.mean is not None else -1.0), r.recipe))
+    return _ranked(rows)
+
+
+def _ranked(rows: list[Row]) -> list[Row]:
+    """Number the rows within each profile (they are sorted best first) and compare each
+    profile's rows with its leader."""
     rank_by_profile: dict[str, int] = {}
     for row in rows:
         rank_by_profile[row.profile] = rank_by_profile.get(row.profile, 0) + 1
-        row.rank = rank_by_profile[row.profile]
+        row.rank, row.tied_with_leader, row.p_vs_leader = rank_by_profile[row.profile], None, None
     for name in rank_by_profile:
         compare_with_leader([r for r in rows if r.profile == name])
     return rows
+
+
+def only_recipes(rows: list[Row], names: set[str]) -> list[Row]:
+    """The rows of ``names``, ranked again among themselves (a suite's own leader and ≈)."""
+    return _ranked([r for r in rows if r.recipe in names])
 
 
 def _most_common(values: list[str]) -> str:
@@ -287,7 +303,7 @@ def update_readme(path, rows: list[Row], *, command: str) -> bool:
         or text.count(README_END) != 1
         or text.index(README_START) > text.index(README_END)
     ):
-        raise ValueError(f"{path}: needs exactly one {README_START} … {README_END} block")
+        raise HarnessError(f"{path}: needs exactly one {README_START} … {README_END} block")
     before, rest = text.split(README_START)
     _, after = rest.split(README_END)
     block = f"{README_START}\n{header_line(rows)} Produced by `{command}`.\n\n{to_markdown(rows)}{README_END}"

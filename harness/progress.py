@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from harness.executors import Outcome, Progress, RunSpec
+from harness.executors import Outcome, Progress
+from harness.plan import RunSpec
 
 
 class RichProgress(Progress):
@@ -39,6 +40,9 @@ class RichProgress(Progress):
     def __exit__(self, *exc) -> None:
         self.bars.__exit__(*exc)
 
+    def note(self, message: str) -> None:
+        self.console.print(message)
+
     def sweep_planned(self, total: int, todo: int) -> None:
         skipped = total - todo
         detail = f"({skipped} already finished)" if skipped else ""
@@ -47,8 +51,7 @@ class RichProgress(Progress):
             self.console.print(f"All {total} runs already finished: nothing to train.")
 
     def run_started(self, spec: RunSpec, index: int, total: int) -> None:
-        label = f"{spec.recipe.name} seed {spec.seed}"
-        self.run_tasks[spec.identity.identity] = self.bars.add_task(label, total=None, detail="starting")
+        self.run_tasks[spec.identity.identity] = self.bars.add_task(spec.label, total=None, detail="starting")
 
     def epochs_planned(self, spec: RunSpec, epochs: int) -> None:
         self.bars.update(self.run_tasks[spec.identity.identity], total=epochs, detail="")
@@ -58,7 +61,7 @@ class RichProgress(Progress):
         self.bars.update(self.run_tasks[spec.identity.identity], completed=epoch, detail=detail)
 
     def run_ended(self, outcome: Outcome) -> None:
-        name = f"{outcome.spec.recipe.name} seed {outcome.spec.seed}"
+        name = outcome.spec.label
         if outcome.status == "FINISHED":
             self.console.print(
                 f"[green]✓[/green] {name}: test accuracy {outcome.test_accuracy:.4f} ({outcome.seconds:.0f} s)"

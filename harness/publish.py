@@ -10,23 +10,17 @@ from pathlib import Path
 import numpy as np
 
 from harness.data import CLASS_NAMES
-from harness.tracking import TAG_KIND, TAG_PROFILE, Tracker
-
-CURVE_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+from harness.schema import ARTIFACT_CONFUSION_CSV, ARTIFACT_SEED_BANDS, CURVE_METRICS
+from harness.tracking import Tracker
 
 
 def _history(tracker: Tracker, run_id: str) -> dict[str, list[float]]:
-    history = {}
-    for key in CURVE_METRICS:
-        points = sorted(tracker.client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))
-        history[key] = [m.value for m in points]
-    return history
+    return {key: tracker.metric_history(run_id, key) for key in CURVE_METRICS}
 
 
 def _confusion(tracker: Tracker, run_id: str, scratch: Path) -> np.ndarray | None:
-    try:
-        local = tracker.client.download_artifacts(run_id, "confusion_matrix.csv", str(scratch))
-    except Exception:  # noqa: BLE001  a run without the artifact simply contributes no matrix
+    local = tracker.download_artifact(run_id, ARTIFACT_CONFUSION_CSV, scratch)
+    if local is None:  # a run without the artifact simply contributes no matrix
         return None
     with open(local, newline="") as handle:
         rows = list(csv.reader(handle))[1:]
@@ -50,20 +44,8 @@ def publish_parent_plots(tracker: Tracker, parent_run_id: str, group: str, *, ti
         if confusions:
             made.append(mean_confusion_png(confusions, CLASS_NAMES, folder / "mean_confusion.png", title=title))
         for path in made:
-            tracker.client.log_artifact(parent_run_id, str(path), artifact_path="seed_bands")
+            tracker.log_artifact(parent_run_id, path, artifact_path=ARTIFACT_SEED_BANDS)
         return [p.name for p in made]
-
-
-def leaderboard_run(tracker: Tracker, profile: str) -> str:
-    """The run that holds a profile's leaderboard files (created on first use)."""
-    found = tracker.search(f"tags.`{TAG_KIND}` = 'leaderboard' and tags.`{TAG_PROFILE}` = '{profile}'")
-    if found:
-        return found[0].info.run_id
-    run = tracker.client.create_run(
-        tracker.experiment_id, run_name=f"leaderboard [{profile}]", tags={TAG_KIND: "leaderboard", TAG_PROFILE: profile}
-    )
-    tracker.client.set_terminated(run.info.run_id, "FINISHED")
-    return run.info.run_id
 
 
 def write_leaderboard_files(rows, folder: Path, *, profile: str) -> list[Path]:
@@ -94,7 +76,7 @@ def write_leaderboard_files(rows, folder: Path, *, profile: str) -> list[Path]:
 def publish_leaderboard(tracker: Tracker, rows, folder: Path, *, profile: str) -> list[Path]:
     """Write the leaderboard files to ``folder`` and log them to the profile's leaderboard run."""
     files = write_leaderboard_files(rows, folder, profile=profile)
-    run_id = leaderboard_run(tracker, profile)
+    run_id = tracker.leaderboard_run(profile)
     for path in files:
-        tracker.client.log_artifact(run_id, str(path))
+        tracker.log_artifact(run_id, path)
     return files

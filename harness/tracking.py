@@ -8,27 +8,34 @@ in the working directory with artifacts under ``./mlruns``; any other store or s
 
 from __future__ import annotations
 
-import hashlib
 import os
-from dataclasses import dataclass
+import time
 from pathlib import Path
 from typing import Any
+
+from harness.errors import TrackingError
+from harness.identity import RunIdentity
+from harness.schema import (
+    KIND_CHILD,
+    KIND_LEADERBOARD,
+    KIND_PARENT,
+    METRIC_MEAN,
+    METRIC_N,
+    METRIC_STD,
+    METRIC_TEST_ACCURACY,
+    TAG_ERROR,
+    TAG_GROUP,
+    TAG_IDENTITY,
+    TAG_KIND,
+    TAG_NOTE,
+    TAG_PARENT,
+    TAG_PROFILE,
+    TAG_SEED,
+)
 
 EXPERIMENT = "cifar10-bench"
 DEFAULT_DB = "mlflow.db"
 DEFAULT_ARTIFACTS = "mlruns"
-
-TAG_KIND = "bench.kind"  # parent | child | leaderboard
-TAG_RECIPE = "bench.recipe"
-TAG_PROFILE = "bench.profile"
-TAG_SEED = "bench.seed"
-TAG_CONFIG_HASH = "bench.config_hash"
-TAG_DATA = "bench.data_fingerprint"
-TAG_REPORT = "bench.report"
-TAG_IDENTITY = "bench.identity"
-TAG_GROUP = "bench.group"
-TAG_ERROR = "bench.error"
-TAG_PARENT = "mlflow.parentRunId"
 
 
 def default_tracking_uri(directory: Path | None = None) -> str:
@@ -41,7 +48,7 @@ def resolve_tracking_uri(option: str | None) -> str:
     return option or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
 
 
-class TrackingUnreachable(RuntimeError):
+class TrackingUnreachable(TrackingError):
     """The tracking server does not answer; raised before anything is trained."""
 
 
@@ -63,51 +70,28 @@ def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
         raise TrackingUnreachable(f"cannot reach tracking server {tracking_uri}: {reason}") from None
 
 
-def group_key(recipe: str, profile: str, config_hash: str, data_fingerprint: str) -> str:
-    """What a parent run aggregates: all seeds of one recipe under one config, profile, data."""
-    return hashlib.sha256(f"{recipe}|{profile}|{config_hash}|{data_fingerprint}".encode()).hexdigest()[:16]
-
-
-def identity_key(recipe: str, profile: str, config_hash: str, data_fingerprint: str, seed: int) -> str:
-    """A run's identity: at most one FINISHED run may carry it."""
-    return hashlib.sha256(f"{recipe}|{profile}|{config_hash}|{data_fingerprint}|{seed}".encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class RunIdentity:
-    recipe: str
-    profile: str
-    seed: int
-    config_hash: str
-    data_fingerprint: str
-    report: str
-
-    @property
-    def group(self) -> str:
-        return group_key(self.recipe, self.profile, self.config_hash, self.data_fingerprint)
-
-    @property
-    def identity(self) -> str:
-        return identity_key(self.recipe, self.profile, self.config_hash, self.data_fingerprint, self.seed)
-
-    def tags(self) -> dict[str, str]:
-        return {
-            TAG_KIND: "child",
-            TAG_RECIPE: self.recipe,
-            TAG_PROFILE: self.profile,
-            TAG_SEED: str(self.seed),
-            TAG_CONFIG_HASH: self.config_hash,
-            TAG_DATA: self.data_fingerprint,
-            TAG_REPORT: self.report,
-            TAG_IDENTITY: self.identity,
-            TAG_GROUP: self.group,
-        }
+def open_tracker(tracking_uri: str | None, experiment: str = EXPERIMENT, *, create: bool = True) -> Tracker:
+    """The tracker for ``--tracking-uri`` (resolved as ``resolve_tracking_uri`` does), checked to
+    answer; any failure to open the store is one ``TrackingError`` naming it. With
+    ``create=False`` (commands that only read) a missing store or experiment is that error too,
+    and nothing is created."""
+    uri = resolve_tracking_uri(tracking_uri)
+    check_reachable(uri)
+    if not create and uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise TrackingError(f"no MLflow store at {uri} (nothing has been trained here; pass --tracking-uri)")
+    try:
+        return Tracker(uri, experiment, create=create)
+    except TrackingError:
+        raise
+    except Exception as error:  # noqa: BLE001  any store failure is the same message to a user
+        raise TrackingError(f"cannot use tracking store {uri}: {error}") from error
 
 
 class Tracker:
-    """A thin layer over ``MlflowClient`` that knows the harness's run layout."""
+    """The harness's one gateway to MLflow: every run it creates, every value it logs and every
+    value the leaderboard reads back goes through here, under the names in ``harness.schema``."""
 
-    def __init__(self, tracking_uri: str, experiment: str = EXPERIMENT) -> None:
+    def __init__(self, tracking_uri: str, experiment: str = EXPERIMENT, *, create: bool = True) -> None:
         import logging
 
         from mlflow.tracking import MlflowClient
@@ -119,12 +103,14 @@ class Tracker:
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.experiment_name = experiment
-        self.experiment_id = self._experiment(experiment)
+        self.experiment_id = self._experiment(experiment, create)
 
-    def _experiment(self, name: str) -> str:
+    def _experiment(self, name: str, create: bool) -> str:
         found = self.client.get_experiment_by_name(name)
         if found is not None:
             return found.experiment_id
+        if not create:
+            raise TrackingError(f"no experiment {name!r} in {self.tracking_uri} (pass --experiment or --tracking-uri)")
         artifact_location = None
         if self.tracking_uri.startswith("sqlite:///"):
             database = Path(self.tracking_uri.removeprefix("sqlite:///"))
@@ -136,6 +122,8 @@ class Tracker:
             if found is None:
                 raise
             return found.experiment_id
+
+    # Reading ------------------------------------------------------------------------------
 
     def search(self, filter_string: str) -> list:
         """All runs of the experiment matching ``filter_string`` (pages through results)."""
@@ -149,19 +137,50 @@ class Tracker:
             if not token:
                 return runs
 
+    def get_run(self, run_id: str):
+        return self.client.get_run(run_id)
+
+    def child_runs(self, profile: str | None = None) -> list:
+        """Every child run (any status), optionally of one profile: what the leaderboard reads."""
+        query = f"tags.`{TAG_KIND}` = '{KIND_CHILD}'"
+        if profile:
+            query += f" and tags.`{TAG_PROFILE}` = '{profile}'"
+        return self.search(query)
+
     def finished_identities(self) -> set[str]:
         """Identities of every FINISHED child run: those are skipped by a sweep."""
-        runs = self.search(f"tags.`{TAG_KIND}` = 'child' and attributes.status = 'FINISHED'")
+        runs = self.search(f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and attributes.status = 'FINISHED'")
         return {run.data.tags.get(TAG_IDENTITY) for run in runs}
+
+    def group_children(self, group: str) -> list:
+        """The FINISHED child runs of one group (the seeds a parent aggregates)."""
+        return self.search(
+            f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and tags.`{TAG_GROUP}` = '{group}' and attributes.status = 'FINISHED'"
+        )
+
+    def metric_history(self, run_id: str, key: str) -> list[float]:
+        """A per-epoch metric's values in epoch order."""
+        points = sorted(self.client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))
+        return [m.value for m in points]
+
+    def download_artifact(self, run_id: str, path: str, destination: Path) -> Path | None:
+        """A run's artifact copied under ``destination``; None if the run has no such artifact."""
+        destination.mkdir(parents=True, exist_ok=True)
+        try:
+            return Path(self.client.download_artifacts(run_id, path, str(destination)))
+        except Exception:  # noqa: BLE001  missing artifact or unreadable store: no file
+            return None
+
+    # Writing ------------------------------------------------------------------------------
 
     def parent_run(self, identity: RunIdentity, *, description: str) -> str:
         """The parent run of ``identity``'s group, created if it does not exist yet."""
-        runs = self.search(f"tags.`{TAG_KIND}` = 'parent' and tags.`{TAG_GROUP}` = '{identity.group}'")
+        runs = self.search(f"tags.`{TAG_KIND}` = '{KIND_PARENT}' and tags.`{TAG_GROUP}` = '{identity.group}'")
         if runs:
             return runs[0].info.run_id
         tags = {k: v for k, v in identity.tags().items() if k not in (TAG_SEED, TAG_IDENTITY)}
-        tags[TAG_KIND] = "parent"
-        tags["mlflow.note.content"] = description
+        tags[TAG_KIND] = KIND_PARENT
+        tags[TAG_NOTE] = description
         run = self.client.create_run(self.experiment_id, run_name=f"{identity.recipe} [{identity.profile}]", tags=tags)
         return run.info.run_id
 
@@ -171,6 +190,45 @@ class Tracker:
         run = self.client.create_run(self.experiment_id, run_name=f"{identity.recipe} seed={identity.seed}", tags=tags)
         return run.info.run_id
 
+    def leaderboard_run(self, profile: str) -> str:
+        """The run that holds a profile's leaderboard files (created on first use)."""
+        found = self.search(f"tags.`{TAG_KIND}` = '{KIND_LEADERBOARD}' and tags.`{TAG_PROFILE}` = '{profile}'")
+        if found:
+            return found[0].info.run_id
+        tags = {TAG_KIND: KIND_LEADERBOARD, TAG_PROFILE: profile}
+        run = self.client.create_run(self.experiment_id, run_name=f"leaderboard [{profile}]", tags=tags)
+        self.finish(run.info.run_id)
+        return run.info.run_id
+
+    def log_params(self, run_id: str, params: dict[str, str]) -> None:
+        """Params in batches of 100 (MLflow's limit per call)."""
+        from mlflow.entities import Param
+
+        items = [Param(key, str(value)) for key, value in params.items()]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[start : start + 100])
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], *, step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(key, float(value), now, step) for key, value in metrics.items()]
+        for start in range(0, len(batch), 500):
+            self.client.log_batch(run_id, metrics=batch[start : start + 500])
+
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        self.client.set_tag(run_id, key, value)
+
+    def log_artifact(self, run_id: str, path: Path | str, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path=artifact_path)
+
+    def log_artifacts(self, run_id: str, folder: Path | str) -> None:
+        self.client.log_artifacts(run_id, str(folder))
+
+    def finish(self, run_id: str) -> None:
+        """Mark a run FINISHED."""
+        self.client.set_terminated(run_id, status="FINISHED")
+
     def fail(self, run_id: str, reason: str, *, status: str = "FAILED") -> None:
         """Mark a run FAILED (or KILLED) with its reason, unless it already ended."""
         run = self.client.get_run(run_id)
@@ -179,35 +237,19 @@ class Tracker:
         self.client.set_tag(run_id, TAG_ERROR, reason[:5000])
         self.client.set_terminated(run_id, status=status)
 
-    def group_children(self, group: str) -> list:
-        return self.search(
-            f"tags.`{TAG_KIND}` = 'child' and tags.`{TAG_GROUP}` = '{group}' and attributes.status = 'FINISHED'"
-        )
-
     def update_parent(self, parent_run_id: str, group: str) -> dict[str, Any]:
         """Log n, mean and sample std of test accuracy over the group's finished seeds."""
         from harness.stats import describe
 
         children = self.group_children(group)
-        accuracies = [c.data.metrics["test_accuracy"] for c in children if "test_accuracy" in c.data.metrics]
+        accuracies = [c.data.metrics[METRIC_TEST_ACCURACY] for c in children if METRIC_TEST_ACCURACY in c.data.metrics]
         summary = describe(accuracies)
-        metrics: dict[str, float] = {"n": summary.n}
+        metrics: dict[str, float] = {METRIC_N: summary.n}
         if summary.mean is not None:
-            metrics["test_accuracy_mean"] = summary.mean
+            metrics[METRIC_MEAN] = summary.mean
         if summary.std is not None:
-            metrics["test_accuracy_std"] = summary.std
+            metrics[METRIC_STD] = summary.std
         self.log_metrics(parent_run_id, metrics, step=summary.n)
-        status = self.client.get_run(parent_run_id).info.status
-        if status == "RUNNING":
-            self.client.set_terminated(parent_run_id, status="FINISHED")
+        if self.client.get_run(parent_run_id).info.status == "RUNNING":
+            self.finish(parent_run_id)
         return metrics
-
-    def log_metrics(self, run_id: str, metrics: dict[str, float], *, step: int = 0) -> None:
-        import time
-
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        batch = [Metric(key, float(value), now, step) for key, value in metrics.items()]
-        for start in range(0, len(batch), 500):
-            self.client.log_batch(run_id, metrics=batch[start : start + 500])

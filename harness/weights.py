@@ -16,6 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.errors import WeightsMissing
+
 _GCS = "https://storage.googleapis.com/tensorflow/keras-applications"
 
 
@@ -70,10 +72,6 @@ BACKBONES: dict[str, Backbone] = {
         ),
     )
 }
-
-
-class WeightsMissing(Exception):
-    """A backbone's pretrained weights are neither present nor downloadable, or fail their hash."""
 
 
 def keras_cache() -> Path:

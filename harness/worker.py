@@ -23,6 +23,25 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
+from harness import protocol
+from harness.protocol import WorkerPayload
+from harness.schema import (
+    ARTIFACT_CONFUSION_CSV,
+    METRIC_EPOCHS_RUN,
+    METRIC_IMAGES_PER_SECOND,
+    METRIC_PARAMS,
+    METRIC_TEST_ACCURACY,
+    METRIC_TEST_LOSS,
+    METRIC_TRAIN_SECONDS,
+    PARAM_COMMIT,
+    PARAM_JIT_COMPILE,
+    PARAM_PRECISION,
+    PARAM_REPORTED_ACCURACY,
+    PARAM_REPORTED_PARAMS,
+    PARAM_WEIGHTS,
+    TAG_WEIGHTS,
+)
+
 
 def flatten(prefix: str, value: Any) -> dict[str, str]:
     """Nested dicts/lists → flat ``a.b.c`` params, the form MLflow compares across runs."""
@@ -55,8 +74,8 @@ def run_params(recipe, profile, seed: int, augmentation: dict, data_config, data
         "data.source": data_source,
         "source.report": recipe.source.report,
         "source.section": recipe.source.section,
-        "reported.test_accuracy": str(recipe.reported.test_accuracy),
-        "reported.params": str(recipe.reported.params),
+        PARAM_REPORTED_ACCURACY: str(recipe.reported.test_accuracy),
+        PARAM_REPORTED_PARAMS: str(recipe.reported.params),
     }
     return {key: value[:6000] for key, value in params.items()}
 
@@ -77,44 +96,45 @@ def backbone_weights(architecture: str, weights_dir: str | None, random_weights:
     return {"weights": str(path)}, f"imagenet: {path.name} ({published})"
 
 
-def run(spec: dict[str, Any], events: TextIO) -> None:
-    def emit(event: str, **fields: Any) -> None:
+def run(payload: WorkerPayload, events: TextIO) -> None:
+    def emit(event: protocol.Event) -> None:
         try:
-            events.write(json.dumps({"event": event, **fields}) + "\n")
+            events.write(protocol.encode(event) + "\n")
             events.flush()
         except BrokenPipeError:
             _orphaned.set()
             raise KeyboardInterrupt(ORPHANED) from None
 
     # Where a run's wall time goes besides fit and evaluate, logged as overhead.* metrics.
-    watch = Stopwatch(launched_at=spec.get("launched_at"))
+    watch = Stopwatch(launched_at=payload.launched_at)
     import keras  # here, so the backend import counts as import time, not build time
 
     from harness.config import load_config
     from harness.data import CLASS_NAMES, load_cifar10, prepare_split
     from harness.environment import library_versions
+    from harness.identity import config_hash
     from harness.plots import confusion_matrix_png
     from harness.tracking import Tracker
     from harness.train import planned_epochs, train_and_evaluate
 
     watch.lap("import")
-    config = load_config(spec["config_path"])
-    recipe = config.recipe(spec["recipe"])
-    profile = config.profile(spec["profile"])
-    random_weights = bool(spec.get("random_weights", False))
-    precision = spec.get("precision", "float32")
-    if config.config_hash(recipe, profile, random_weights=random_weights, precision=precision) != spec["config_hash"]:
+    identity = payload.identity
+    config = load_config(payload.config_path)
+    recipe = config.recipe(identity.recipe)
+    profile = config.profile(identity.profile)
+    if config_hash(config, recipe, profile, identity.variant) != identity.config_hash:
         raise RuntimeError(f"{config.path} changed during the sweep: {recipe.name} has a new config hash")
     watch.lap("data")  # so far: the config; the dataset follows
-    tracker = Tracker(spec["tracking_uri"], spec["experiment"])
-    client, run_id = tracker.client, spec["run_id"]
-    client.get_run(run_id)  # the store is opened (for sqlite: engine, schema check) on first use
+    tracker = Tracker(payload.tracking_uri, payload.experiment)
+    run_id = payload.run_id
+    tracker.get_run(run_id)  # the store is opened (for sqlite: engine, schema check) on first use
     watch.lap("store")
 
-    build_kwargs, weights_param = backbone_weights(recipe.architecture, spec.get("weights_dir"), random_weights)
+    random_weights = identity.variant.random_weights
+    build_kwargs, weights_param = backbone_weights(recipe.architecture, payload.weights_dir, random_weights)
 
-    data = load_cifar10(spec["data_path"])
-    if data.fingerprint != spec["data_fingerprint"]:
+    data = load_cifar10(payload.data_path)
+    if data.fingerprint != identity.data_fingerprint:
         raise RuntimeError(f"dataset changed during the sweep (fingerprint {data.fingerprint})")
     split = prepare_split(
         data,
@@ -127,53 +147,49 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
     )
     watch.lap("data")  # weights check, dataset load, split
     augmentation = config.augmentation(recipe.augmentation)
-    params = run_params(recipe, profile, spec["seed"], augmentation, config.data, data.source)
+    params = run_params(recipe, profile, identity.seed, augmentation, config.data, data.source)
     params.update(library_versions())
-    params["code_commit"] = spec.get("commit", "unknown")
-    params["precision"] = precision
-    params["jit_compile"] = spec.get("jit_compile", "auto")
+    params[PARAM_COMMIT] = payload.commit
+    params[PARAM_PRECISION] = identity.variant.precision
+    params[PARAM_JIT_COMPILE] = payload.jit_compile
     if weights_param is not None:
-        params["weights"] = weights_param
-        client.set_tag(run_id, "bench.weights", "random" if random_weights else "imagenet")
+        params[PARAM_WEIGHTS] = weights_param
+        tracker.set_tag(run_id, TAG_WEIGHTS, "random" if random_weights else "imagenet")
     params["data.train_images"] = str(len(split.y_train))
     params["data.validation_images"] = str(len(split.y_validation))
     params["data.test_images"] = str(len(split.y_test))
-    from mlflow.entities import Param
-
-    items = [Param(k, v) for k, v in params.items()]
-    for start in range(0, len(items), 100):
-        client.log_batch(run_id, params=items[start : start + 100])
-    if precision != "float32":
-        keras.mixed_precision.set_global_policy(precision)  # before the model is built
+    tracker.log_params(run_id, params)
+    if identity.variant.precision != "float32":
+        keras.mixed_precision.set_global_policy(identity.variant.precision)  # before the model is built
     watch.lap("logging")
-    emit("start", epochs=planned_epochs(recipe, profile))
+    emit(protocol.Start(epochs=planned_epochs(recipe, profile)))
 
     def on_epoch(epoch: int, logs: dict[str, float]) -> None:
         tracker.log_metrics(run_id, logs, step=epoch)
-        emit("epoch", epoch=epoch, logs=logs)
+        emit(protocol.Epoch(epoch=epoch, logs=logs))
 
     result = train_and_evaluate(
         recipe,
         profile,
         split,
-        seed=spec["seed"],
+        seed=identity.seed,
         augmentation=augmentation,
         on_epoch=on_epoch,
         build_kwargs=build_kwargs,
-        jit_compile={"on": True, "off": False}.get(spec.get("jit_compile", "auto"), "auto"),
+        jit_compile={"on": True, "off": False}.get(payload.jit_compile, "auto"),
     )
     # Inside train_and_evaluate but outside fit and predict: seeding, building, compiling (and
     # for frozen backbones, feature extraction, which is also logged as feature_seconds).
     watch.lap("build", less=result.train_seconds + result.evaluation_seconds)
     final = {
-        "test_accuracy": result.test_accuracy,
-        "test_loss": result.test_loss,
-        "params": result.params,
+        METRIC_TEST_ACCURACY: result.test_accuracy,
+        METRIC_TEST_LOSS: result.test_loss,
+        METRIC_PARAMS: result.params,
         "trainable_params": result.trainable_params,
-        "epochs_run": result.epochs_run,
-        "train_seconds": result.train_seconds,
+        METRIC_EPOCHS_RUN: result.epochs_run,
+        METRIC_TRAIN_SECONDS: result.train_seconds,
         "evaluation_seconds": result.evaluation_seconds,
-        "images_per_second": result.images_per_second,
+        METRIC_IMAGES_PER_SECOND: result.images_per_second,
         "seconds_per_epoch": result.train_seconds / max(result.epochs_run, 1),
     }
     if result.best_epoch is not None:
@@ -186,18 +202,22 @@ def run(spec: dict[str, Any], events: TextIO) -> None:
         (folder / "result.json").write_text(json.dumps(asdict(result), indent=1))
         header = "true\\predicted," + ",".join(CLASS_NAMES)
         rows = [f"{name}," + ",".join(map(str, row)) for name, row in zip(CLASS_NAMES, result.confusion, strict=True)]
-        (folder / "confusion_matrix.csv").write_text("\n".join([header, *rows]) + "\n")
+        (folder / ARTIFACT_CONFUSION_CSV).write_text("\n".join([header, *rows]) + "\n")
         confusion_matrix_png(
             result.confusion,
             CLASS_NAMES,
             folder / "confusion_matrix.png",
-            title=f"{recipe.name} seed {spec['seed']} [{profile.name}]: test accuracy {result.test_accuracy:.2%}",
+            title=f"{recipe.name} seed {identity.seed} [{profile.name}]: test accuracy {result.test_accuracy:.2%}",
         )
-        client.log_artifacts(run_id, str(folder))
+        tracker.log_artifacts(run_id, folder)
     watch.lap("logging")  # per-epoch logging is in train_seconds
     tracker.log_metrics(run_id, watch.seconds)
-    client.set_terminated(run_id, status="FINISHED")
-    emit("done", test_accuracy=result.test_accuracy, train_seconds=result.train_seconds, epochs_run=result.epochs_run)
+    tracker.finish(run_id)
+    emit(
+        protocol.Done(
+            test_accuracy=result.test_accuracy, train_seconds=result.train_seconds, epochs_run=result.epochs_run
+        )
+    )
 
 
 class Stopwatch:
@@ -247,20 +267,20 @@ def main() -> int:
     events = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    spec = json.loads(sys.stdin.read())
+    payload = WorkerPayload.from_json(sys.stdin.read())
     try:
-        run(spec, events)
+        run(payload, events)
     except BaseException as error:  # noqa: BLE001  every failure must reach MLflow
         reason = f"{type(error).__name__}: {error}".strip()
         traceback.print_exc()
         with contextlib.suppress(OSError):  # the bench process may be gone: MLflow still hears
-            events.write(json.dumps({"event": "error", "reason": reason}) + "\n")
+            events.write(protocol.encode(protocol.Error(reason=reason)) + "\n")
             events.flush()
         try:
             from harness.tracking import Tracker
 
             status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
-            Tracker(spec["tracking_uri"], spec["experiment"]).fail(spec["run_id"], reason, status=status)
+            Tracker(payload.tracking_uri, payload.experiment).fail(payload.run_id, reason, status=status)
         except Exception:  # noqa: BLE001  the parent marks it from the exit code instead
             traceback.print_exc()
         return 130 if isinstance(error, KeyboardInterrupt) else 1

@@ -33,7 +33,7 @@ small = ["tiny-*"]
 horizontal_flip = true
 rotation_range = 10
 
-[[benchmark]]
+[[recipe]]
 name = "tiny-a"
 architecture = "r004_step1"
 summary = "baseline"
@@ -41,7 +41,7 @@ source = { report = "004_ad376a161039476f.txt", section = "1)" }
 reported = { test_accuracy = 0.6207, params = 92074 }
 training = { optimizer = "adam", learning_rate = 0.001, loss = "sparse_categorical_crossentropy", batch_size = 64, epochs = 30 }
 
-[[benchmark]]
+[[recipe]]
 name = "tiny-b"
 base = "tiny-a"
 summary = "augmented, one-hot loss, early stopping"

@@ -97,7 +97,7 @@ def test_bad_input_is_one_clear_line(runner, test_config, tmp_path, arguments, m
 
 def test_bad_config_is_one_clear_line(runner, tmp_path):
     bad = tmp_path / "b.toml"
-    bad.write_text("[[benchmark]]\nname = 'x'\n")
+    bad.write_text("[[recipe]]\nname = 'x'\n")
     result = runner.invoke(main, ["--config", str(bad), "list"])
     assert result.exit_code == 1
     assert "missing field 'architecture'" in result.output
@@ -183,3 +183,15 @@ def test_ui_binds_to_loopback_unless_told_otherwise(runner, tmp_path, monkeypatc
     (first, second) = launched
     assert first[first.index("--host") + 1] == "127.0.0.1" and first[first.index("--backend-store-uri") + 1] == store
     assert second[second.index("--host") + 1] == "0.0.0.0"  # noqa: S104
+
+
+def test_a_bug_keeps_its_traceback(runner, test_config, monkeypatch):
+    """Only errors meant for users (HarnessError) become one line; a KeyError is a bug."""
+    from harness.config import BenchConfig
+
+    def broken(self, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(BenchConfig, "select", broken)
+    result = runner.invoke(main, ["--config", str(test_config), "list"])
+    assert isinstance(result.exception, KeyError)

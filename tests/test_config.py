@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.config import ConfigError, load_config
+from harness.identity import config_hash
 from tests.conftest import REAL_CONFIG, TEST_CONFIG
 
 
@@ -46,7 +47,7 @@ def test_base_inherits_training_and_overrides_key_by_key(test_config):
             'augmentation = "flip"',
             "(tiny-b): unknown augmentation 'flip'. Did you mean: flips",
         ),
-        ('base = "tiny-a"', 'base = "tiny-z"', "(tiny-b): base 'tiny-z' is not a recipe defined above it"),
+        ('base = "tiny-a"', 'base = "tiny-z"', "(tiny-b): base 'tiny-z' is not a recipe defined before it"),
         ("test_accuracy = 0.6207", "test_accuracy = 62.07", "test_accuracy is a fraction in [0, 1]"),
         ('name = "tiny-b"', 'name = "tiny-a"', "duplicate recipe name 'tiny-a'"),
         ('name = "tiny-b"', 'name = "Tiny B"', "name must be lower-case letters, digits and '-'"),
@@ -59,7 +60,7 @@ def test_base_inherits_training_and_overrides_key_by_key(test_config):
             "[augmentations.flips]: unknown field 'horizontal_flips'",
         ),
         ("max_epochs = 1", "max_epochs = -1", "[profiles.smoke]: field 'max_epochs' must be > 0"),
-        ('[[benchmark]]\nname = "tiny-b"', '[[benchmark]\nname = "tiny-b"', "not valid TOML"),
+        ('[[recipe]]\nname = "tiny-b"', '[[recipe]\nname = "tiny-b"', "not valid TOML"),
     ],
 )
 def test_errors_name_entry_and_field(tmp_path, old, new, message):
@@ -67,6 +68,59 @@ def test_errors_name_entry_and_field(tmp_path, old, new, message):
     with pytest.raises(ConfigError) as error:
         load_config(write(tmp_path, TEST_CONFIG.replace(old, new, 1)))
     assert message in str(error.value)
+
+
+def split_into_files(tmp_path, first: str, second: str):
+    """TEST_CONFIG with its two recipes moved to recipes/a.toml and recipes/b.toml."""
+    head, recipes = TEST_CONFIG.split("[[recipe]]", 1)
+    one, two = ("[[recipe]]" + recipes).split('[[recipe]]\nname = "tiny-b"')
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "a.toml").write_text(first.format(one))
+    (tmp_path / "recipes" / "b.toml").write_text(second.format('[[recipe]]\nname = "tiny-b"' + two))
+    return write(tmp_path, 'recipe_files = ["recipes/a.toml", "recipes/b.toml"]\n' + head)
+
+
+def test_recipe_files_load_in_order_with_base_across_files(tmp_path, test_config):
+    split = load_config(split_into_files(tmp_path, "{}", "{}"))
+    inline = load_config(test_config)
+    assert list(split.recipes) == ["tiny-a", "tiny-b"]
+    assert split.recipes == inline.recipes  # the same recipes, wherever they are written
+    profile = inline.profiles["smoke"]
+    assert config_hash(split, split.recipes["tiny-b"], profile) == config_hash(
+        inline, inline.recipes["tiny-b"], profile
+    )
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "message"),
+    [
+        ("{}", "{}".replace("{}", "{}\nsumary = 'x'"), "b.toml [[recipe]] #1 (tiny-b): unknown field 'sumary'"),
+        ("{}", "[data]\n{}", "recipes/b.toml: unknown field 'data'"),
+        ("{}", "{}[[recipe]\n", "b.toml: not valid TOML"),
+    ],
+)
+def test_errors_in_a_recipe_file_name_the_file(tmp_path, first, second, message):
+    with pytest.raises(ConfigError) as error:
+        load_config(split_into_files(tmp_path, first, second))
+    assert message in str(error.value)
+
+
+def test_base_must_come_from_an_earlier_file(tmp_path):
+    path = split_into_files(tmp_path, "{}", "{}")
+    path.write_text(
+        path.read_text().replace('["recipes/a.toml", "recipes/b.toml"]', '["recipes/b.toml", "recipes/a.toml"]')
+    )
+    with pytest.raises(
+        ConfigError, match=r"b.toml \[\[recipe\]\] #1 \(tiny-b\): base 'tiny-a' is not a recipe defined before"
+    ):
+        load_config(path)
+
+
+def test_missing_recipe_file_and_old_table_name(tmp_path):
+    with pytest.raises(ConfigError, match="recipes/none.toml: no such file"):
+        load_config(write(tmp_path, 'recipe_files = ["recipes/none.toml"]\n' + TEST_CONFIG))
+    with pytest.raises(ConfigError, match=r"\[\[benchmark\]\] tables are now called \[\[recipe\]\]"):
+        load_config(write(tmp_path, TEST_CONFIG.replace("[[recipe]]", "[[benchmark]]")))
 
 
 def test_missing_file_is_a_config_error(tmp_path):
@@ -77,14 +131,14 @@ def test_missing_file_is_a_config_error(tmp_path):
 def test_config_hash_tracks_training_not_metadata(tmp_path, test_config):
     base = load_config(test_config)
     profile = base.profiles["smoke"]
-    original = base.config_hash(base.recipes["tiny-a"], profile)
+    original = config_hash(base, base.recipes["tiny-a"], profile)
     relabelled = load_config(write(tmp_path, TEST_CONFIG.replace('summary = "baseline"', 'summary = "other words"')))
-    assert relabelled.config_hash(relabelled.recipes["tiny-a"], profile) == original
+    assert config_hash(relabelled, relabelled.recipes["tiny-a"], profile) == original
     retrained = load_config(write(tmp_path, TEST_CONFIG.replace("learning_rate = 0.001", "learning_rate = 0.01")))
-    assert retrained.config_hash(retrained.recipes["tiny-a"], profile) != original
+    assert config_hash(retrained, retrained.recipes["tiny-a"], profile) != original
     # tiny-b inherits the learning rate, so its identity changes too
-    assert retrained.config_hash(retrained.recipes["tiny-b"], profile) != base.config_hash(
-        base.recipes["tiny-b"], profile
+    assert config_hash(retrained, retrained.recipes["tiny-b"], profile) != config_hash(
+        base, base.recipes["tiny-b"], profile
     )
 
 

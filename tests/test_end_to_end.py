@@ -117,7 +117,7 @@ def test_frozen_transfer_recipe_with_random_weights_reuses_cached_features(tmp_p
     config.write_text(
         TEST_CONFIG
         + """
-[[benchmark]]
+[[recipe]]
 name = "tiny-vgg"
 architecture = "r002_proyecto_10"
 summary = "frozen VGG16 features, Dense head"

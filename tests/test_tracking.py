@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.tracking import TAG_ERROR, TAG_PARENT, RunIdentity, Tracker
+from harness.identity import RunIdentity
+from harness.schema import TAG_ERROR, TAG_PARENT
+from harness.tracking import Tracker
 
 
 @pytest.fixture

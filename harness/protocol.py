@@ -1,0 +1,89 @@
+"""The contract between the sweep and ``python -m harness.worker``, used by both sides.
+
+The sweep sends one ``WorkerPayload`` as JSON on the worker's stdin; the worker answers with
+one JSON event per line on its stdout: ``Start``, then an ``Epoch`` per epoch, then ``Done`` or
+``Error``. A field added here reaches both sides at once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from harness.identity import RunIdentity
+
+
+@dataclass(frozen=True)
+class WorkerPayload:
+    """Everything a worker needs to train one run into an existing MLflow child run."""
+
+    config_path: str
+    identity: RunIdentity
+    tracking_uri: str
+    experiment: str
+    run_id: str
+    data_path: str | None = None
+    weights_dir: str | None = None
+    jit_compile: str = "auto"  # auto | on | off
+    commit: str = "unknown"
+    launched_at: float | None = None  # time.time() when the sweep started the process
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "identity": self.identity.to_dict()})
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerPayload:
+        fields = json.loads(text)
+        return cls(**{**fields, "identity": RunIdentity.from_dict(fields["identity"])})
+
+
+@dataclass(frozen=True)
+class Start:
+    """Training begins; ``epochs`` is the most it will run (callbacks may stop it earlier)."""
+
+    epochs: int
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """One epoch ended (``epoch`` from 1) with these logs (loss, val_accuracy, …)."""
+
+    epoch: int
+    logs: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Done:
+    """The run FINISHED and is logged."""
+
+    test_accuracy: float
+    train_seconds: float
+    epochs_run: int
+
+
+@dataclass(frozen=True)
+class Error:
+    """The run failed (or was stopped) for ``reason``."""
+
+    reason: str
+
+
+Event = Start | Epoch | Done | Error
+_KINDS: dict[str, type] = {"start": Start, "epoch": Epoch, "done": Done, "error": Error}
+_NAMES = {kind: name for name, kind in _KINDS.items()}
+
+
+def encode(event: Event) -> str:
+    """One line of JSON (no newline)."""
+    return json.dumps({"event": _NAMES[type(event)], **asdict(event)})
+
+
+def decode(line: str) -> Event | None:
+    """The event on ``line``, or None for anything that is not one (a stray print)."""
+    try:
+        fields: dict[str, Any] = json.loads(line)
+        kind = _KINDS[fields.pop("event")]
+        return kind(**fields)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
