@@ -19,11 +19,11 @@ from harness.errors import HarnessError
 from harness.schema import (
     METRIC_EPOCHS_RUN,
     METRIC_IMAGES_PER_SECOND,
-    METRIC_PARAMS,
     METRIC_TEST_ACCURACY,
     METRIC_TRAIN_SECONDS,
     PARAM_COMMIT,
     PARAM_HARDWARE,
+    PARAM_PARAMS,
     PARAM_REPORTED_ACCURACY,
     TAG_CONFIG_HASH,
     TAG_DATA,
@@ -32,6 +32,8 @@ from harness.schema import (
     TAG_RECIPE,
     TAG_REPORT,
     TAG_SEED,
+    metric,
+    setting,
 )
 from harness.stats import describe
 from harness.tracking import Tracker
@@ -105,16 +107,21 @@ def collect_rows(
 
     rows = []
     for (recipe, profile_name), members in chosen.items():
-        finished = [r for r in members if r.info.status == "FINISHED" and METRIC_TEST_ACCURACY in r.data.metrics]
+        finished = [
+            r
+            for r in members
+            if r.info.status == "FINISHED" and metric(r.data.metrics, METRIC_TEST_ACCURACY) is not None
+        ]
         failed = sum(1 for r in members if r.info.status == "FAILED")
-        accuracies = [r.data.metrics[METRIC_TEST_ACCURACY] for r in finished]
+        accuracies = [metric(r.data.metrics, METRIC_TEST_ACCURACY) for r in finished]
         summary = describe(accuracies)
         reported_text = members[0].data.params.get(PARAM_REPORTED_ACCURACY, "None")
         reported = None if reported_text in ("None", "", None) else float(reported_text)
-        params = next((int(r.data.metrics[METRIC_PARAMS]) for r in finished if METRIC_PARAMS in r.data.metrics), None)
+        counts = (setting(r.data.params, r.data.metrics, PARAM_PARAMS) for r in finished)
+        params = next((int(count) for count in counts if count is not None), None)
 
         def metric_mean(name: str, runs: list = finished) -> float | None:
-            return _mean([r.data.metrics[name] for r in runs if name in r.data.metrics])
+            return _mean([value for r in runs if (value := metric(r.data.metrics, name)) is not None])
 
         in_ci = None
         if reported is not None and summary.ci_low is not None:
@@ -142,7 +149,7 @@ def collect_rows(
                 failed=failed,
                 seeds=sorted(int(r.data.tags.get(TAG_SEED, -1)) for r in finished),
                 values=[
-                    r.data.metrics[METRIC_TEST_ACCURACY]
+                    metric(r.data.metrics, METRIC_TEST_ACCURACY)
                     for r in sorted(finished, key=lambda r: int(r.data.tags.get(TAG_SEED, -1)))
                 ],
                 p_vs_leader=None,

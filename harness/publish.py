@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from harness.data import CLASS_NAMES
-from harness.schema import ARTIFACT_CONFUSION_CSV, ARTIFACT_SEED_BANDS, CURVE_METRICS
+from harness.schema import ARTIFACT_CONFUSION_CSV, ARTIFACT_SEED_BANDS, CURVE_METRICS, EPOCH_METRICS
 from harness.tracking import Tracker
 
 
 def _history(tracker: Tracker, run_id: str) -> dict[str, list[float]]:
-    return {key: tracker.metric_history(run_id, key) for key in CURVE_METRICS}
+    """A seed's learning curves under their Keras names (loss, val_accuracy, …)."""
+    return {key: tracker.metric_history(run_id, EPOCH_METRICS[key]) for key in CURVE_METRICS}
 
 
 def _confusion(tracker: Tracker, run_id: str, scratch: Path) -> np.ndarray | None:

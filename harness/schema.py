@@ -31,25 +31,103 @@ PARAM_REPORTED_PARAMS = "reported.params"
 PARAM_COMMIT = "code_commit"
 PARAM_HARDWARE = "hardware"
 PARAM_PRECISION = "precision"
-PARAM_JIT_COMPILE = "jit_compile"
+PARAM_JIT_COMPILE = "jit_compile"  # what was asked: auto | on | off
 PARAM_WEIGHTS = "weights"
 
-# Metrics of a child run, logged once at its end.
-METRIC_TEST_ACCURACY = "test_accuracy"
-METRIC_TEST_LOSS = "test_loss"
-METRIC_PARAMS = "params"
-METRIC_TRAIN_SECONDS = "train_seconds"
-METRIC_IMAGES_PER_SECOND = "images_per_second"
-METRIC_EPOCHS_RUN = "epochs_run"
+# Settings of the trained model, known once it is built: params, not metrics (they are not results
+# and draw no chart). Stores written before this layout hold them as metrics under LEGACY_METRIC.
+PARAM_PARAMS = "model.params"
+PARAM_TRAINABLE_PARAMS = "model.trainable_params"
+PARAM_EVALUATION_BATCH = "evaluation.batch_size"
+PARAM_JIT_RESOLVED = "jit_compile.resolved"  # what "auto" became on this backend: on | off
+LEGACY_METRIC = {
+    PARAM_PARAMS: "params",
+    PARAM_TRAINABLE_PARAMS: "trainable_params",
+    PARAM_EVALUATION_BATCH: "evaluation_batch",
+    PARAM_JIT_RESOLVED: "jit_compile",
+}
 
-# Metrics of a child run, logged per epoch (step = epoch, from 1).
+# Metrics of a child run. The part before "/" is the section the MLflow UI draws a chart in;
+# sections sort alphabetically, so "accuracy" and "loss" (the results and their curves) come
+# first, then "overhead", "time" and "training".
+METRIC_TEST_ACCURACY = "accuracy/test"  # logged once at the end
+METRIC_TEST_LOSS = "loss/test"
+METRIC_TRAIN_SECONDS = "time/train_seconds"
+METRIC_EVALUATION_SECONDS = "time/evaluation_seconds"
+METRIC_SECONDS_PER_EPOCH = "time/seconds_per_epoch"
+METRIC_IMAGES_PER_SECOND = "time/images_per_second"
+METRIC_EPOCHS_RUN = "training/epochs_run"
+METRIC_BEST_EPOCH = "training/best_epoch"
+OVERHEAD_PREFIX = "overhead/"  # + <phase>_seconds: where a run's wall time goes besides fit and predict
+
+# Per-epoch metrics (step = epoch, from 1): what Keras calls each value → its name in MLflow.
+EPOCH_METRICS = {
+    "accuracy": "accuracy/train",
+    "val_accuracy": "accuracy/validation",
+    "loss": "loss/train",
+    "val_loss": "loss/validation",
+    "epoch_seconds": "time/epoch_seconds",
+    "learning_rate": "training/learning_rate",  # only where a callback can change it
+}
+METRIC_LEARNING_RATE = EPOCH_METRICS["learning_rate"]
+# The curves the seed-band plots draw, by their Keras names.
 CURVE_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
-# Metrics of a parent run: the aggregates over its FINISHED seeds.
+# Where stores written before this layout logged the same values (readers fall back to them).
+LEGACY_NAMES: dict[str, tuple[str, ...]] = {
+    METRIC_TEST_ACCURACY: ("test_accuracy",),
+    METRIC_TEST_LOSS: ("test_loss",),
+    METRIC_TRAIN_SECONDS: ("train_seconds",),
+    METRIC_EVALUATION_SECONDS: ("evaluation_seconds",),
+    METRIC_SECONDS_PER_EPOCH: ("seconds_per_epoch",),
+    METRIC_IMAGES_PER_SECOND: ("images_per_second",),
+    METRIC_EPOCHS_RUN: ("epochs_run",),
+    METRIC_BEST_EPOCH: ("best_epoch",),
+    **{name: (keras_name,) for keras_name, name in EPOCH_METRICS.items()},
+    **{
+        f"{OVERHEAD_PREFIX}{phase}_seconds": (f"overhead.{phase}_seconds",)
+        for phase in ("startup", "import", "store", "data", "build", "logging")
+    },
+}
+
+# Metrics of a parent run: the aggregates over its FINISHED seeds (fractions, kept for older
+# readers), and the recipe's leaderboard row under BOARD_PREFIX (accuracies in %).
 METRIC_N = "n"
 METRIC_MEAN = "test_accuracy_mean"
 METRIC_STD = "test_accuracy_std"
+BOARD_PREFIX = "board/"
+
+# Experiment tags. The MLflow UI's own: what kind of experiment it is, and its description.
+TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"  # "Model training" in the UI, not GenAI
+# Run tags MLflow fills its Source, Version and Created by columns from.
+TAG_SOURCE_NAME = "mlflow.source.name"
+TAG_SOURCE_TYPE = "mlflow.source.type"
+TAG_SOURCE_COMMIT = "mlflow.source.git.commit"
+TAG_USER = "mlflow.user"
+TAG_RUN_NAME = "mlflow.runName"
+DATASET_CONTEXT = "mlflow.data.context"  # input tag: train | validation | test
 
 # Artifacts.
 ARTIFACT_CONFUSION_CSV = "confusion_matrix.csv"
 ARTIFACT_SEED_BANDS = "seed_bands"  # folder on a parent run
+ARTIFACT_LEADERBOARD_TABLE = "leaderboard_table.json"  # the board as an MLflow table (sortable in the UI)
+
+
+def metric(metrics: dict[str, float], name: str) -> float | None:
+    """A run's ``name`` metric, read under its current name or, for an older store, an old one."""
+    for candidate in (name, *LEGACY_NAMES.get(name, ())):
+        if candidate in metrics:
+            return metrics[candidate]
+    return None
+
+
+def setting(params: dict[str, str], metrics: dict[str, float], name: str) -> str | None:
+    """A model setting (``PARAM_PARAMS`` …): the param, or in an older store the metric it was
+    logged as then (``1024.0`` read back as ``"1024"``)."""
+    if name in params:
+        return params[name]
+    value = metrics.get(LEGACY_METRIC.get(name, ""))
+    if value is None:
+        return None
+    return str(int(value)) if float(value).is_integer() else str(value)

@@ -19,6 +19,7 @@ from harness.schema import (
     KIND_CHILD,
     KIND_LEADERBOARD,
     KIND_PARENT,
+    LEGACY_NAMES,
     METRIC_MEAN,
     METRIC_N,
     METRIC_STD,
@@ -31,6 +32,7 @@ from harness.schema import (
     TAG_PARENT,
     TAG_PROFILE,
     TAG_SEED,
+    metric,
 )
 
 EXPERIMENT = "cifar10-bench"
@@ -159,9 +161,12 @@ class Tracker:
         )
 
     def metric_history(self, run_id: str, key: str) -> list[float]:
-        """A per-epoch metric's values in epoch order."""
-        points = sorted(self.client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))
-        return [m.value for m in points]
+        """A per-epoch metric's values in epoch order; in an older store, under its old name."""
+        for name in (key, *LEGACY_NAMES.get(key, ())):
+            points = sorted(self.client.get_metric_history(run_id, name), key=lambda m: (m.step, m.timestamp))
+            if points:
+                return [m.value for m in points]
+        return []
 
     def download_artifact(self, run_id: str, path: str, destination: Path) -> Path | None:
         """A run's artifact copied under ``destination``; None if the run has no such artifact."""
@@ -242,7 +247,7 @@ class Tracker:
         from harness.stats import describe
 
         children = self.group_children(group)
-        accuracies = [c.data.metrics[METRIC_TEST_ACCURACY] for c in children if METRIC_TEST_ACCURACY in c.data.metrics]
+        accuracies = [a for c in children if (a := metric(c.data.metrics, METRIC_TEST_ACCURACY)) is not None]
         summary = describe(accuracies)
         metrics: dict[str, float] = {METRIC_N: summary.n}
         if summary.mean is not None:

@@ -21,63 +21,37 @@ import time
 import traceback
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from harness import protocol
 from harness.protocol import WorkerPayload
 from harness.schema import (
     ARTIFACT_CONFUSION_CSV,
+    EPOCH_METRICS,
+    METRIC_BEST_EPOCH,
     METRIC_EPOCHS_RUN,
+    METRIC_EVALUATION_SECONDS,
     METRIC_IMAGES_PER_SECOND,
-    METRIC_PARAMS,
+    METRIC_LEARNING_RATE,
+    METRIC_SECONDS_PER_EPOCH,
     METRIC_TEST_ACCURACY,
     METRIC_TEST_LOSS,
     METRIC_TRAIN_SECONDS,
+    OVERHEAD_PREFIX,
     PARAM_COMMIT,
+    PARAM_EVALUATION_BATCH,
     PARAM_JIT_COMPILE,
+    PARAM_JIT_RESOLVED,
+    PARAM_PARAMS,
     PARAM_PRECISION,
-    PARAM_REPORTED_ACCURACY,
-    PARAM_REPORTED_PARAMS,
+    PARAM_TRAINABLE_PARAMS,
     PARAM_WEIGHTS,
     TAG_WEIGHTS,
 )
 
-
-def flatten(prefix: str, value: Any) -> dict[str, str]:
-    """Nested dicts/lists → flat ``a.b.c`` params, the form MLflow compares across runs."""
-    if isinstance(value, dict):
-        flat: dict[str, str] = {}
-        for key, inner in value.items():
-            flat.update(flatten(f"{prefix}.{key}" if prefix else str(key), inner))
-        return flat
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, dict) for v in value):
-        flat = {}
-        for index, inner in enumerate(value):
-            flat.update(flatten(f"{prefix}.{index}", inner))
-        return flat
-    return {prefix: json.dumps(value) if isinstance(value, (list, tuple)) else str(value)}
-
-
-def run_params(recipe, profile, seed: int, augmentation: dict, data_config, data_source: str) -> dict[str, str]:
-    training = asdict(recipe.training)
-    training["optimizer_options"] = dict(recipe.training.optimizer_options)
-    params = {
-        "recipe": recipe.name,
-        "architecture": recipe.architecture,
-        "seed": str(seed),
-        "augmentation": recipe.augmentation,
-        **flatten("training", training),
-        **flatten("callbacks", [{"kind": c.kind, **dict(c.options)} for c in recipe.callbacks]),
-        **flatten("augmentation_values", augmentation),
-        **flatten("profile", asdict(profile)),
-        **flatten("data", asdict(data_config)),
-        "data.source": data_source,
-        "source.report": recipe.source.report,
-        "source.section": recipe.source.section,
-        PARAM_REPORTED_ACCURACY: str(recipe.reported.test_accuracy),
-        PARAM_REPORTED_PARAMS: str(recipe.reported.params),
-    }
-    return {key: value[:6000] for key, value in params.items()}
+# Callbacks that change the learning rate during training: only their runs log it per epoch
+# (elsewhere it is the constant training.learning_rate param, and its chart would be a flat line).
+LR_CHANGING_CALLBACKS = frozenset({"reduce_lr_on_plateau"})
 
 
 def backbone_weights(architecture: str, weights_dir: str | None, random_weights: bool) -> tuple[dict, str | None]:
@@ -105,7 +79,7 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
             _orphaned.set()
             raise KeyboardInterrupt(ORPHANED) from None
 
-    # Where a run's wall time goes besides fit and evaluate, logged as overhead.* metrics.
+    # Where a run's wall time goes besides fit and evaluate, logged as overhead/* metrics.
     watch = Stopwatch(launched_at=payload.launched_at)
     import keras  # here, so the backend import counts as import time, not build time
 
@@ -114,6 +88,7 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
     from harness.environment import library_versions
     from harness.identity import config_hash
     from harness.plots import confusion_matrix_png
+    from harness.recipe_params import recipe_params, truncated
     from harness.tracking import Tracker
     from harness.train import planned_epochs, train_and_evaluate
 
@@ -147,7 +122,9 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
     )
     watch.lap("data")  # weights check, dataset load, split
     augmentation = config.augmentation(recipe.augmentation)
-    params = run_params(recipe, profile, identity.seed, augmentation, config.data, data.source)
+    params = recipe_params(config, recipe, profile)
+    params["seed"] = str(identity.seed)
+    params["data.source"] = data.source
     params.update(library_versions())
     params[PARAM_COMMIT] = payload.commit
     params[PARAM_PRECISION] = identity.variant.precision
@@ -158,14 +135,19 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
     params["data.train_images"] = str(len(split.y_train))
     params["data.validation_images"] = str(len(split.y_validation))
     params["data.test_images"] = str(len(split.y_test))
-    tracker.log_params(run_id, params)
+    tracker.log_params(run_id, truncated(params))
     if identity.variant.precision != "float32":
         keras.mixed_precision.set_global_policy(identity.variant.precision)  # before the model is built
     watch.lap("logging")
     emit(protocol.Start(epochs=planned_epochs(recipe, profile)))
 
+    logs_learning_rate = any(c.kind in LR_CHANGING_CALLBACKS for c in recipe.callbacks)
+
     def on_epoch(epoch: int, logs: dict[str, float]) -> None:
-        tracker.log_metrics(run_id, logs, step=epoch)
+        logged = {EPOCH_METRICS.get(key, key): value for key, value in logs.items()}
+        if not logs_learning_rate:
+            logged.pop(METRIC_LEARNING_RATE, None)
+        tracker.log_metrics(run_id, logged, step=epoch)
         emit(protocol.Epoch(epoch=epoch, logs=logs))
 
     result = train_and_evaluate(
@@ -181,20 +163,29 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
     # Inside train_and_evaluate but outside fit and predict: seeding, building, compiling (and
     # for frozen backbones, feature extraction, which is also logged as feature_seconds).
     watch.lap("build", less=result.train_seconds + result.evaluation_seconds)
-    final = {
+    extra = dict(result.extra)
+    settings = {
+        PARAM_PARAMS: str(result.params),
+        PARAM_TRAINABLE_PARAMS: str(result.trainable_params),
+        PARAM_EVALUATION_BATCH: str(extra.pop("evaluation_batch")),
+        PARAM_JIT_RESOLVED: "on" if extra.pop("jit_compile") else "off",
+    }
+    tracker.log_params(run_id, settings)
+    final = {  # the headline first: the compare view's default chart is the first metric
         METRIC_TEST_ACCURACY: result.test_accuracy,
         METRIC_TEST_LOSS: result.test_loss,
-        METRIC_PARAMS: result.params,
-        "trainable_params": result.trainable_params,
         METRIC_EPOCHS_RUN: result.epochs_run,
         METRIC_TRAIN_SECONDS: result.train_seconds,
-        "evaluation_seconds": result.evaluation_seconds,
+        METRIC_EVALUATION_SECONDS: result.evaluation_seconds,
         METRIC_IMAGES_PER_SECOND: result.images_per_second,
-        "seconds_per_epoch": result.train_seconds / max(result.epochs_run, 1),
+        METRIC_SECONDS_PER_EPOCH: result.train_seconds / max(result.epochs_run, 1),
     }
     if result.best_epoch is not None:
-        final["best_epoch"] = result.best_epoch
-    final.update({k: float(v) for k, v in result.extra.items() if isinstance(v, int | float)})  # feature cache
+        final[METRIC_BEST_EPOCH] = result.best_epoch
+    # Frozen-backbone runs: feature extraction time and cache hits (time/feature_seconds, features/…).
+    for key, value in extra.items():
+        if isinstance(value, int | float):
+            final[f"time/{key}" if key.endswith("_seconds") else f"features/{key.removeprefix('feature_')}"] = value
     tracker.log_metrics(run_id, final)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
@@ -222,18 +213,18 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
 
 class Stopwatch:
     """Wall time per phase of a run: each ``lap(phase)`` adds the time since the previous lap to
-    ``seconds["overhead.<phase>_seconds"]`` (a phase may come back). Starts with the time from
+    ``seconds["overhead/<phase>_seconds"]`` (a phase may come back). Starts with the time from
     the parent's launch to now, as ``startup``."""
 
     def __init__(self, launched_at: float | None = None) -> None:
         self._mark = time.time()
         start = self._mark if launched_at is None else float(launched_at)
-        self.seconds: dict[str, float] = {"overhead.startup_seconds": self._mark - start}
+        self.seconds: dict[str, float] = {f"{OVERHEAD_PREFIX}startup_seconds": self._mark - start}
 
     def lap(self, phase: str, less: float = 0.0) -> None:
         """``less``: seconds of this lap already logged under another name (fit, predict)."""
         now = time.time()
-        key = f"overhead.{phase}_seconds"
+        key = f"{OVERHEAD_PREFIX}{phase}_seconds"
         self.seconds[key] = self.seconds.get(key, 0.0) + now - self._mark - less
         self._mark = now
 

@@ -34,6 +34,7 @@ def test_smoke_sweep_under_backend(backend, tmp_path, synthetic_npz, test_config
     assert sorted(r.data.tags["bench.recipe"] for r in children) == ["tiny-a", "tiny-b"]  # tiny-b is augmented
     for child in children:
         assert child.info.status == "FINISHED" and child.data.params["keras_backend"] == backend
-        assert {"test_accuracy", "val_accuracy", "learning_rate", "params"} <= set(child.data.metrics)
+        assert {"accuracy/test", "accuracy/validation", "time/epoch_seconds"} <= set(child.data.metrics)
+        assert child.data.params["model.params"] == "92074"
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert {"confusion_matrix.png", "confusion_matrix.csv", "model_summary.txt", "result.json"} <= artifacts

@@ -31,23 +31,27 @@ def test_smoke_sweep_logs_ranks_and_skips(tmp_path, synthetic_npz, test_config, 
         assert tags["mlflow.parentRunId"] in {p.info.run_id for p in parents}
         assert {"bench.seed", "bench.config_hash", "bench.data_fingerprint", "bench.report"} <= set(tags)
         assert {
-            "test_accuracy",
-            "test_loss",
-            "params",
-            "train_seconds",
-            "images_per_second",
-            "val_accuracy",
-            "learning_rate",
+            "accuracy/test",
+            "loss/test",
+            "time/train_seconds",
+            "time/images_per_second",
+            "accuracy/validation",
+            "training/epochs_run",
         } <= set(metrics)
+        # settings are params, not charts; the learning rate is constant without reduce_lr_on_plateau
+        assert not {"params", "trainable_params", "evaluation_batch", "jit_compile"} & set(metrics)
+        assert not any("learning_rate" in name for name in metrics)
+        assert params["model.params"] == "92074" and params["jit_compile.resolved"] in ("on", "off")
+        assert int(params["evaluation.batch_size"]) >= 64 and int(params["model.trainable_params"]) > 0
         assert params["profile.name"] == "smoke" and params["data.train_images"] == "200"
         phases = ("startup", "import", "store", "data", "build", "logging")
-        overhead = {p: metrics[f"overhead.{p}_seconds"] for p in phases}
+        overhead = {p: metrics[f"overhead/{p}_seconds"] for p in phases}
         assert all(0 <= seconds < 120 for seconds in overhead.values()), overhead
         assert overhead["import"] > 0.1  # Keras and MLflow are imported in every worker
         assert params["keras_backend"] and params["training.batch_size"] == "64"
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert {"confusion_matrix.png", "confusion_matrix.csv", "model_summary.txt", "worker.log"} <= artifacts
-        history = client.get_metric_history(child.info.run_id, "val_loss")
+        history = client.get_metric_history(child.info.run_id, "loss/validation")
         assert [m.step for m in history] == [1]
     for parent in parents:
         assert parent.data.metrics["n"] == 2 and "test_accuracy_std" in parent.data.metrics
@@ -141,13 +145,17 @@ training = { optimizer = "adam", learning_rate = 0.001, loss = "categorical_cros
         for r in client.search_runs([experiment.experiment_id])
         if r.data.tags["bench.kind"] == "child"
     }
-    assert children[0].data.metrics["feature_cache_misses"] == 3 and children[0].data.metrics["feature_cache_hits"] == 0
-    assert children[1].data.metrics["feature_cache_hits"] == 3 and children[1].data.metrics["feature_cache_misses"] == 0
+    assert (
+        children[0].data.metrics["features/cache_misses"] == 3 and children[0].data.metrics["features/cache_hits"] == 0
+    )
+    assert (
+        children[1].data.metrics["features/cache_hits"] == 3 and children[1].data.metrics["features/cache_misses"] == 0
+    )
     for child in children.values():
         assert child.data.tags["bench.weights"] == "random"
         assert child.data.params["weights"].startswith("random initialisation")
-        assert child.data.metrics["params"] == 16_819_530
-        assert child.data.metrics["evaluation_batch"] == 1024  # the head on 512 features: full size
+        assert child.data.params["model.params"] == "16819530"
+        assert child.data.params["evaluation.batch_size"] == "1024"  # the head on 512 features: full size
 
     # The sweep's own leaderboard shows the runs it just trained; `bench leaderboard` only with the flag.
     assert "tiny-vgg" in result.output.split("Leaderboard")[-1]

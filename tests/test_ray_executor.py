@@ -20,7 +20,7 @@ def layout(store: str) -> dict:
         tags = run.data.tags
         key = (tags["bench.kind"], tags.get("bench.recipe"), tags.get("bench.seed"))
         artifacts = sorted(a.path for a in client.list_artifacts(run.info.run_id))
-        found[key] = (run.info.status, run.data.metrics.get("test_accuracy"), sorted(run.data.metrics), artifacts)
+        found[key] = (run.info.status, run.data.metrics.get("accuracy/test"), sorted(run.data.metrics), artifacts)
     return found
 
 

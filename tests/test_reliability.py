@@ -206,10 +206,10 @@ def test_parallel_workers_lose_no_run_and_no_metric(tmp_path, synthetic_npz, mon
     children = [r for r in runs(tmp_path) if r.data.tags.get("bench.kind") == "child"]
     assert len(children) == 4 and {r.info.status for r in children} == {"FINISHED"}
     for child in children:
-        for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds"):
+        for key in ("loss/train", "accuracy/train", "loss/validation", "accuracy/validation", "time/epoch_seconds"):
             steps = [m.step for m in client.get_metric_history(child.info.run_id, key)]
             assert sorted(steps) == [1, 2, 3], (key, steps)
-        assert {"test_accuracy", "test_loss", "train_seconds", "params"} <= set(child.data.metrics)
+        assert {"accuracy/test", "loss/test", "time/train_seconds"} <= set(child.data.metrics)
         assert "confusion_matrix.png" in {a.path for a in client.list_artifacts(child.info.run_id)}
     # the four runs overlapped in time: they really ran in parallel
     spans = sorted((r.info.start_time, r.info.end_time) for r in children)
