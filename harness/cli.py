@@ -4,7 +4,6 @@ that need them, so ``bench --help`` and ``bench list`` answer at once."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -523,17 +522,44 @@ def leaderboard_command(
     "--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes the UI to your network."
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True, help="Port to listen on.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="uvicorn worker processes serving the UI (MLflow's own default is 4; one is plenty for one person).",
+)
+@click.option(
+    "--job-execution",
+    is_flag=True,
+    help="Also start MLflow's job consumers (only its GenAI evaluation jobs need them; off, the UI starts faster).",
+)
 @pass_context
-def ui_command(context: Context, host: str, port: int) -> None:
-    """Open the MLflow UI on this harness's store (the same --tracking-uri resolution as runs)."""
-    from harness.tracking import resolve_tracking_uri
+def ui_command(context: Context, host: str, port: int, workers: int, job_execution: bool) -> None:
+    """Open the MLflow UI on this harness's store (the same --tracking-uri resolution as runs).
+
+    One Ctrl-C or SIGTERM stops the server and every process it started.
+    """
+    from harness import ui
+    from harness.tracking import ExperimentMissing, open_tracker, resolve_tracking_uri
 
     uri = resolve_tracking_uri(context.tracking_uri)
     if uri.startswith(("http://", "https://")):
         raise click.UsageError(f"{uri} is a tracking server: open it in a browser instead")
-    click.echo(f"MLflow UI for {uri} on http://{host}:{port} (Ctrl-C to stop)", err=True)
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
-    os.execvp(command[0], command)  # noqa: S606  replaces this process: Ctrl-C reaches mlflow directly
+    try:
+        experiment_id = open_tracker(uri, context.experiment, create=False).experiment_id
+    except ExperimentMissing:
+        experiment_id = None  # a store without this experiment: the UI still shows what it has
+    link = ui.runs_url(host, port, experiment_id)
+    url = ui.base_url(host, port)
+    click.echo(f"MLflow UI for {uri}: starting on {url} (Ctrl-C to stop) …", err=True)
+    code = ui.serve(
+        ui.server_command(uri, host, port, workers),
+        ui.server_environment(job_execution),
+        url=url,
+        on_ready=lambda: click.echo(f"ready: {link}", err=True),
+    )
+    sys.exit(code)
 
 
 if __name__ == "__main__":

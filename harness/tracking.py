@@ -50,6 +50,10 @@ def resolve_tracking_uri(option: str | None) -> str:
     return option or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
 
 
+class ExperimentMissing(TrackingError):
+    """The store exists but holds no experiment of that name (nothing was trained into it)."""
+
+
 class TrackingUnreachable(TrackingError):
     """The tracking server does not answer; raised before anything is trained."""
 
@@ -112,7 +116,9 @@ class Tracker:
         if found is not None:
             return found.experiment_id
         if not create:
-            raise TrackingError(f"no experiment {name!r} in {self.tracking_uri} (pass --experiment or --tracking-uri)")
+            raise ExperimentMissing(
+                f"no experiment {name!r} in {self.tracking_uri} (pass --experiment or --tracking-uri)"
+            )
         artifact_location = None
         if self.tracking_uri.startswith("sqlite:///"):
             database = Path(self.tracking_uri.removeprefix("sqlite:///"))

@@ -1,0 +1,135 @@
+"""``bench ui``: the MLflow UI on this harness's store, started light and stopped whole.
+
+``mlflow server`` starts uvicorn (4 workers by default) and, unless told otherwise, a pool of job
+consumers for GenAI evaluation jobs: on a 2-core machine it takes half a minute to answer, and
+signalling the process that started it left some of them serving. Here the server runs with one
+worker and no job consumers unless asked, in a process group of its own; Ctrl-C, SIGTERM or SIGHUP
+to ``bench ui`` stops that whole group (SIGTERM, then SIGKILL for anything still there after a
+grace period), so nothing keeps the port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+GRACE_SECONDS = 10.0  # how long the server may take to stop before it is killed
+JOB_EXECUTION_ENV = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"  # MLflow's switch for its huey job consumers
+MODEL_TRAINING = "workflowType=machine_learning"  # the UI's "Model training" mode, in a link
+
+
+def server_command(tracking_uri: str, host: str, port: int, workers: int) -> list[str]:
+    """``mlflow server`` on this store (``mlflow ui`` is the same command)."""
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        tracking_uri,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+
+
+def server_environment(job_execution: bool) -> dict[str, str]:
+    """This process's environment, with MLflow's job consumers off unless ``job_execution``."""
+    return {**os.environ, JOB_EXECUTION_ENV: "true" if job_execution else "false"}
+
+
+def base_url(host: str, port: int) -> str:
+    """Where a browser on this machine reaches a server bound to ``host``."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104  a bind address, not a bind
+    return f"http://{shown}:{port}"
+
+
+def runs_url(host: str, port: int, experiment_id: str | None) -> str:
+    """The experiment's run list in "Model training" mode (a fresh browser opens MLflow 3 in its
+    GenAI mode, which has no run list; the experiment's kind tag is not read by every UI version)."""
+    if experiment_id is None:
+        return f"{base_url(host, port)}/#/experiments?{MODEL_TRAINING}"
+    return f"{base_url(host, port)}/#/experiments/{experiment_id}/runs?{MODEL_TRAINING}"
+
+
+def answers(url: str, timeout: float = 2.0) -> bool:
+    """Whether the server at ``url`` answers its health check."""
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as response:  # noqa: S310  our own http URL
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_group(group: int, grace: float = GRACE_SECONDS) -> None:
+    """SIGTERM every process of ``group``, then SIGKILL whatever is still there after ``grace``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while _group_alive(group) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
+
+
+def serve(
+    command: list[str],
+    environment: dict[str, str],
+    *,
+    url: str,
+    on_ready: Callable[[], None] | None = None,
+) -> int:
+    """Run the server until it exits or this process is asked to stop; either way its whole
+    process group is gone when this returns. Returns 0 when stopped by a signal, else the
+    server's exit code. ``on_ready`` is called once when ``url`` first answers."""
+    stopping: list[int] = []
+    process: subprocess.Popen | None = None
+
+    def stop(signum, frame) -> None:
+        stopping.append(signum)
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+
+    previous = {number: signal.signal(number, stop) for number in STOP_SIGNALS}
+    try:
+        process = subprocess.Popen(command, env=environment, start_new_session=True)
+        if stopping:  # a signal arrived while it was starting
+            stop(stopping[0], None)
+        ready = False
+        while True:
+            try:
+                code = process.wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                if not ready and not stopping and answers(url, timeout=0.5):
+                    ready = True
+                    if on_ready is not None:
+                        on_ready()
+        return 0 if stopping else code
+    finally:
+        if process is not None:
+            stop_group(process.pid)
+        for number, handler in previous.items():
+            signal.signal(number, handler)

@@ -1,0 +1,145 @@
+"""`bench ui`: what it starts, and that one SIGTERM stops all of it (a real server on a free port)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import main
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process whose chain of parents leads to ``pid`` (read from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def answers(port: int) -> bool:
+    with socket.socket() as connection:
+        connection.settimeout(1)
+        return connection.connect_ex(("127.0.0.1", port)) == 0
+
+
+class BenchUI:
+    """``bench ui`` as a user starts it, in its own process, on a free port."""
+
+    def __init__(self, store_uri: str, log: Path, *arguments: str) -> None:
+        self.port = free_port()
+        self.log = log
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "harness.cli", "--tracking-uri", store_uri, "ui", "--port", str(self.port)]
+            + list(arguments),
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def wait_until_ready(self, timeout: float = 180) -> str:
+        """The link `bench ui` prints once the server answers."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text()
+            for line in self.log.read_text().splitlines():
+                if line.startswith("ready: "):
+                    return line.removeprefix("ready: ")
+            time.sleep(0.5)
+        raise AssertionError(f"bench ui did not answer within {timeout} s:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=60)
+
+
+@pytest.fixture
+def empty_store(tmp_path) -> str:
+    from harness.tracking import Tracker
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    Tracker(uri)  # the store and its experiment, nothing in it
+    return uri
+
+
+def test_ui_starts_light_and_binds_to_loopback_unless_told_otherwise(empty_store, monkeypatch):
+    from harness import ui
+
+    launched = []
+
+    def fake_serve(command, environment, *, url, on_ready=None):
+        launched.append((command, environment))
+        on_ready()
+        return 0
+
+    monkeypatch.setattr(ui, "serve", fake_serve)
+    runner = CliRunner()
+    first = runner.invoke(main, ["--tracking-uri", empty_store, "ui"])
+    assert first.exit_code == 0, first.output
+    assert "ready: http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning" in first.output
+    assert runner.invoke(main, ["--tracking-uri", empty_store, "ui", "--host", "0.0.0.0"]).exit_code == 0  # noqa: S104
+    assert (
+        runner.invoke(main, ["--tracking-uri", empty_store, "ui", "--workers", "3", "--job-execution"]).exit_code == 0
+    )
+    (command, environment), (second, _), (third, asked) = launched
+    assert command[command.index("--host") + 1] == "127.0.0.1"
+    assert command[command.index("--backend-store-uri") + 1] == empty_store
+    assert command[command.index("--workers") + 1] == "1" and environment[ui.JOB_EXECUTION_ENV] == "false"
+    assert second[second.index("--host") + 1] == "0.0.0.0"  # noqa: S104
+    assert third[third.index("--workers") + 1] == "3" and asked[ui.JOB_EXECUTION_ENV] == "true"
+
+
+def test_ui_on_a_folder_with_no_store_says_so(tmp_path):
+    result = CliRunner().invoke(main, ["--tracking-uri", f"sqlite:///{tmp_path}/none.db", "ui"])
+    assert result.exit_code == 1 and "no MLflow store at" in result.output
+    assert not (tmp_path / "none.db").exists()
+
+
+@pytest.mark.slow
+def test_sigterm_to_bench_ui_stops_the_server_and_every_child(empty_store, tmp_path):
+    bench = BenchUI(empty_store, tmp_path / "ui.log")
+    try:
+        bench.wait_until_ready()
+        assert answers(bench.port)
+        started = descendants(bench.process.pid)
+        assert started, "bench ui started no server process"
+    finally:
+        bench.stop()
+    assert bench.process.returncode == 0, bench.log.read_text()
+    deadline = time.monotonic() + 15
+    while answers(bench.port) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not answers(bench.port), "the port still answers after bench ui was stopped"
+    survivors = [pid for pid in started if alive(pid)]
+    assert not survivors, f"still running after SIGTERM: {survivors}"
