@@ -36,15 +36,41 @@ class Context:
     def tracker(self):
         from harness.tracking import open_tracker
 
-        return open_tracker(self.tracking_uri, self.experiment)
+        tracker = open_tracker(self.tracking_uri, self.experiment)
+        tracker.command_line = ["bench", *_arguments()]
+        tracker.command = _command_line()
+        return tracker
+
+
+def _arguments() -> list[str]:
+    """The arguments `bench` was given (under a CliRunner, not ``sys.argv``: that is pytest's)."""
+    context = click.get_current_context(silent=True)
+    return sys.argv[1:] if context is None else context.meta.get(ARGUMENTS_KEY, sys.argv[1:])
+
+
+def _command_line() -> list[str]:
+    """``bench all --profile smoke --seeds 2``: the command being run and its arguments, without
+    the global options before it (the MLflow UI's Source column shows the start of it)."""
+    context = click.get_current_context(silent=True)
+    arguments = _arguments()
+    if context is not None and context.info_name in arguments:
+        arguments = arguments[arguments.index(context.info_name) :]
+    return ["bench", *arguments]
 
 
 pass_context = click.make_pass_decorator(Context)
 
 
+ARGUMENTS_KEY = "bench.arguments"  # ctx.meta: the arguments `bench` was given (sys.argv under a CliRunner is pytest's)
+
+
 class BenchGroup(click.Group):
     """Turns the harness's errors meant for users (``HarnessError``) into one clear line, with
     the traceback only under --debug. Anything else is a bug and keeps its traceback."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[ARGUMENTS_KEY] = list(args)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -340,7 +366,20 @@ def _settings(context: Context, **options) -> SweepSettings:
 
 
 def execution_options(command):
-    """--precision / --jit-compile / --executor / --address / --gpus-per-run, shared by `run` and `all`."""
+    """--precision / --jit-compile / --executor / --address / --gpus-per-run / --system-metrics /
+    --log-model, shared by `run` and `all`."""
+    command = click.option(
+        "--log-model",
+        is_flag=True,
+        help="Also log each trained Keras model to MLflow (the UI's Models column); off by default: "
+        "models are large (a VGG16 head on features is small, a fine-tuned backbone is not).",
+    )(command)
+    command = click.option(
+        "--system-metrics",
+        is_flag=True,
+        help="Log CPU, memory, disk, network (and GPU) use of each run every 10 s as system/* metrics "
+        "(MLflow's System metrics tab; needs psutil).",
+    )(command)
     command = click.option(
         "--jit-compile",
         type=click.Choice(["auto", "on", "off"]),

@@ -175,9 +175,9 @@ def _validate(data: Dataset) -> Dataset:
 
 
 def resolve_data_path(path: str | os.PathLike | None) -> Path | None:
-    """The dataset path from the argument, else ``$BENCH_DATA``, else None (Keras download)."""
+    """The dataset path from the argument, else ``$BENCH_DATA``, else None (Keras download); absolute."""
     chosen = path if path else os.environ.get(DATA_ENV)
-    return Path(chosen).expanduser() if chosen else None
+    return Path(chosen).expanduser().resolve() if chosen else None  # absolute: it is logged with each run
 
 
 def load_cifar10(path: str | os.PathLike | None = None) -> Dataset:

@@ -27,8 +27,8 @@ from harness import protocol
 from harness.config import BenchConfig
 from harness.plan import RunSpec, SweepSettings
 from harness.protocol import WorkerPayload
-from harness.schema import TAG_PLOT_ERROR
-from harness.tracking import Tracker
+from harness.schema import TAG_BOARD_ERROR, TAG_PLOT_ERROR
+from harness.tracking import DataInput, Tracker
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,12 @@ class LocalExecutor:
             with self._lock:  # created when the group's first run starts, once
                 group = spec.identity.group
                 if group not in parents:
-                    parents[group] = self.tracker.parent_run(spec.identity, description=spec.recipe.summary)
+                    parents[group] = self.tracker.parent_run(
+                        spec.identity,
+                        description=self.parent_description(spec),
+                        params=self.parent_params(spec),
+                        data=self.data_input(spec),
+                    )
                 return parents[group]
 
         def supervise(index: int, spec: RunSpec) -> Outcome:
@@ -163,7 +168,48 @@ class LocalExecutor:
             if report.interrupted:  # every parent touched shows the seeds that did finish
                 for group, parent in list(parents.items()):
                     self.tracker.update_parent(parent, group)
+                for profile in {spec.profile for spec in todo}:
+                    self._update_boards(profile)
         return report
+
+    def data_input(self, spec: RunSpec) -> DataInput:
+        """The dataset every run of this sweep reads, for MLflow's Dataset column."""
+        from harness.data import resolve_data_path
+
+        path = resolve_data_path(self.settings.data_path)
+        return DataInput(spec.identity.data_fingerprint, "keras.datasets.cifar10" if path is None else str(path))
+
+    def parent_params(self, spec: RunSpec) -> dict[str, str]:
+        """The recipe's flattened settings: what the compare view of two parents shows."""
+        from harness.recipe_params import recipe_params, truncated
+        from harness.schema import PARAM_PRECISION
+
+        params = recipe_params(self.config, spec.recipe, self.config.profile(spec.profile))
+        params[PARAM_PRECISION] = spec.identity.variant.precision
+        if spec.identity.variant.random_weights:
+            params["weights"] = "random initialisation (--random-weights, for tests only)"
+        return truncated(params)
+
+    @staticmethod
+    def parent_description(spec: RunSpec) -> str:
+        recipe = spec.recipe
+        claim = (
+            f" The report claims {100 * recipe.reported.test_accuracy:.2f}% test accuracy from one run."
+            if recipe.reported.test_accuracy is not None
+            else ""
+        )
+        return (
+            f"{recipe.name}: {recipe.summary} (report {recipe.source.report} § {recipe.source.section}), "
+            f"profile '{spec.profile}'.{claim} Its seeds are the child runs below; board/* metrics are its "
+            "leaderboard row (accuracies in %)."
+        )
+
+    @staticmethod
+    def child_description(spec: RunSpec) -> str:
+        return (
+            f"Seed {spec.seed} of {spec.recipe.name} ({spec.recipe.summary}) under profile '{spec.profile}'; "
+            f"report {spec.recipe.source.report} § {spec.recipe.source.section}."
+        )
 
     def stop(self) -> None:
         """Start nothing new and terminate every live worker (each marks its run KILLED)."""
@@ -177,10 +223,27 @@ class LocalExecutor:
                 process.send_signal(signal.SIGTERM)
 
     def _close_group(self, spec: RunSpec, parent_run_id: str, group: str, on_group_done) -> None:
+        self._update_boards(spec.profile)
         self.tracker.update_parent(parent_run_id, group)
         self._publish(spec, parent_run_id, group)
         if on_group_done:
             on_group_done(group, parent_run_id)
+
+    def _update_boards(self, profile: str) -> None:
+        """Every parent run of ``profile`` gets its current leaderboard row as board/* metrics:
+        ranks and comparisons with the leader change whenever any recipe gains seeds."""
+        from harness.identity import current_hashes
+        from harness.leaderboard import collect_rows
+        from harness.publish import publish_board_metrics
+
+        try:
+            hashes = current_hashes(self.config, profile, self.settings.variant)
+            publish_board_metrics(self.tracker, collect_rows(self.tracker, profile=profile, current_hashes=hashes))
+        except Exception as error:  # noqa: BLE001  the board is a view of results already kept; never fail on it
+            log.warning("could not update the board metrics of profile %r: %s", profile, error)
+            for parent in self.tracker.parent_runs(profile).values():
+                with contextlib.suppress(Exception):
+                    self.tracker.set_tag(parent, TAG_BOARD_ERROR, str(error)[:500])
 
     def _publish(self, spec: RunSpec, parent_run_id: str, group: str) -> None:
         from harness.publish import publish_parent_plots
@@ -202,10 +265,14 @@ class LocalExecutor:
             weights_dir=self.settings.weights_dir,
             jit_compile=self.settings.jit_compile,
             commit=self.commit,
+            system_metrics=self.settings.system_metrics,
+            log_model=self.settings.log_model,
         )
 
     def run_one(self, spec: RunSpec, parent_run_id: str) -> Outcome:
-        run_id = self.tracker.child_run(spec.identity, parent_run_id)
+        run_id = self.tracker.child_run(
+            spec.identity, parent_run_id, description=self.child_description(spec), data=self.data_input(spec)
+        )
         payload = self.payload(spec, run_id)
         started = time.perf_counter()
         outcome = Outcome(spec=spec, status="FAILED", run_id=run_id)
@@ -223,7 +290,9 @@ class LocalExecutor:
                     if useful:
                         outcome.reason += f"; stderr ends: {useful[-500:]}"
                 self.tracker.fail(run_id, outcome.reason)
-            try:
+            try:  # the run's log without the start-up lines every TensorFlow process prints
+                text = log_path.read_bytes().decode(errors="replace") if log_path.exists() else ""
+                log_path.write_text(_without_startup_noise(text) + "\n")
                 self.tracker.log_artifact(run_id, log_path)
             except Exception:  # noqa: BLE001, S110  the log is a convenience; never fail the sweep on it
                 pass
@@ -274,8 +343,8 @@ class LocalExecutor:
 
 
 # Lines every TensorFlow worker prints on start-up (CPU build notes, CUDA probes on a machine
-# without a GPU). They say nothing about why a run died, so a failure's reason leaves them out;
-# the full log is still the run's worker.log artifact.
+# without a GPU, read as a fault by a newcomer). They say nothing about a run, so neither a
+# failure's reason nor the run's worker.log artifact keeps them.
 STARTUP_NOISE = (
     "oneDNN custom operations are on",
     "errors from different computation orders",

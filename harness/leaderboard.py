@@ -73,6 +73,39 @@ class Row:
 
 SIGNIFICANCE = 0.05  # Welch's t-test threshold for "distinguishable from the leader"
 
+# Numeric Row fields that are not test accuracies (nor differences of them): counts, sizes,
+# times, p-values. Every other float field is an accuracy, shown in % on parent runs, so a
+# statistic added to Row later reaches the MLflow UI without a change here.
+NOT_ACCURACY = {"rank", "n", "params", "train_seconds", "images_per_second", "epochs_run", "failed", "finished_at"}
+NOT_ON_PARENT = {"finished_at"}  # a timestamp: the run list has its own columns for time
+
+
+def _is_accuracy(name: str) -> bool:
+    return name not in NOT_ACCURACY and not name.startswith("p_") and "p_value" not in name and "second" not in name
+
+
+def board_metrics(row: Row) -> dict[str, float]:
+    """Every number of ``row`` under ``board/``: accuracies and their differences in % as
+    ``board/<field>_pct`` (mean first: the compare view charts the first metric by default),
+    counts and times as they are, yes/no fields as 1/0, floats to 4 decimals (what a table can
+    show). Fields without a value are left out."""
+    from dataclasses import fields
+
+    from harness.schema import BOARD_PREFIX
+
+    metrics: dict[str, float] = {}
+    for name in ["mean", *(f.name for f in fields(row) if f.name != "mean")]:
+        value = getattr(row, name)
+        if name in NOT_ON_PARENT or value is None or isinstance(value, str | list | tuple | dict):
+            continue
+        if isinstance(value, bool):
+            metrics[f"{BOARD_PREFIX}{name}"] = float(value)
+        elif isinstance(value, float) and _is_accuracy(name):
+            metrics[f"{BOARD_PREFIX}{name}_pct"] = round(100 * value, 4)
+        elif isinstance(value, int | float):
+            metrics[f"{BOARD_PREFIX}{name}"] = round(float(value), 4) if isinstance(value, float) else float(value)
+    return metrics
+
 
 def _mean(values: list[float]) -> float | None:
     return math.fsum(values) / len(values) if values else None

@@ -30,6 +30,8 @@ class SweepSettings:
     gpus_per_run: float = 0.0  # Ray: the GPU share each run asks for
     data_path: str | None = None  # None: $BENCH_DATA, else Keras' download
     weights_dir: str | None = None  # pretrained backbone weights, for offline use
+    system_metrics: bool = False  # log CPU/memory/GPU use as system/* metrics of each run
+    log_model: bool = False  # log each trained Keras model to MLflow (large: off by default)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ class WorkerPayload:
     weights_dir: str | None = None
     jit_compile: str = "auto"  # auto | on | off
     commit: str = "unknown"
+    system_metrics: bool = False  # log system/* metrics (CPU, memory, GPU) while training
+    log_model: bool = False  # log the trained Keras model as the run's model
     launched_at: float | None = None  # time.time() when the sweep started the process
 
     def to_json(self) -> str:

@@ -10,7 +10,16 @@ from pathlib import Path
 import numpy as np
 
 from harness.data import CLASS_NAMES
-from harness.schema import ARTIFACT_CONFUSION_CSV, ARTIFACT_SEED_BANDS, CURVE_METRICS, EPOCH_METRICS
+from harness.identity import group_key
+from harness.schema import (
+    ARTIFACT_CONFUSION_CSV,
+    ARTIFACT_LEADERBOARD_TABLE,
+    ARTIFACT_SEED_BANDS,
+    BOARD_PREFIX,
+    CURVE_METRICS,
+    EPOCH_METRICS,
+    PARAM_PARAMS,
+)
 from harness.tracking import Tracker
 
 
@@ -75,9 +84,46 @@ def write_leaderboard_files(rows, folder: Path, *, profile: str) -> list[Path]:
 
 
 def publish_leaderboard(tracker: Tracker, rows, folder: Path, *, profile: str) -> list[Path]:
-    """Write the leaderboard files to ``folder`` and log them to the profile's leaderboard run."""
+    """Write the leaderboard files to ``folder`` and log them to the profile's leaderboard run,
+    with the board as an MLflow table too (its columns sort in the UI's artifact view)."""
     files = write_leaderboard_files(rows, folder, profile=profile)
     run_id = tracker.leaderboard_run(profile)
     for path in files:
         tracker.log_artifact(run_id, path)
+    tracker.log_table(run_id, leaderboard_table(rows), ARTIFACT_LEADERBOARD_TABLE)
     return files
+
+
+def leaderboard_table(rows) -> dict[str, list]:
+    """One row per recipe, one column per board figure (the parents' board/* metrics)."""
+    from harness.leaderboard import board_metrics
+
+    figures = [{k.removeprefix(BOARD_PREFIX): v for k, v in board_metrics(row).items()} for row in rows]
+    names = list(dict.fromkeys(name for figure in figures for name in figure))
+    names = ["rank", *(n for n in names if n != "rank")] if "rank" in names else names
+    table: dict[str, list] = {"recipe": [row.recipe for row in rows]}
+    for name in names:
+        table[name] = [figure.get(name) for figure in figures]
+    return table
+
+
+def publish_board_metrics(tracker: Tracker, rows) -> int:
+    """Each leaderboard row onto its parent run: board/* metrics, and the parameter count as
+    the ``model.params`` param. Sorting parents by board/mean_pct in the UI is then the
+    leaderboard, and the compare view of two parents shows how their figures differ.
+    Returns how many parents were updated."""
+    from harness.leaderboard import board_metrics
+
+    parents: dict[str, str] = {}
+    for profile in {row.profile for row in rows}:
+        parents.update(tracker.parent_runs(profile))
+    updated = 0
+    for row in rows:
+        parent = parents.get(group_key(row.recipe, row.profile, row.config_hash, row.data_fingerprint))
+        if parent is None:
+            continue
+        tracker.log_metrics(parent, board_metrics(row), step=row.n)
+        if row.params is not None:
+            tracker.log_params(parent, {PARAM_PARAMS: str(row.params)})
+        updated += 1
+    return updated

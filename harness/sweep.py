@@ -61,6 +61,8 @@ def run_sweep(
     if not recipes:
         raise HarnessError("no recipe matches the selection")
     config.profile(settings.profile)
+    if settings.system_metrics and importlib.util.find_spec("psutil") is None:
+        raise HarnessError("--system-metrics needs psutil: pip install 'cifar10-bench[system-metrics]'")
     if not settings.variant.random_weights:
         check_weights(recipes, settings.weights_dir, progress)
     progress.note("Checking the dataset …")

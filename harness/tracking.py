@@ -8,14 +8,21 @@ in the working directory with artifacts under ``./mlruns``; any other store or s
 
 from __future__ import annotations
 
+import json
 import os
+import sys
+import tempfile
 import time
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from harness.errors import TrackingError
 from harness.identity import RunIdentity
 from harness.schema import (
+    DATASET_CONTEXT,
+    EXPERIMENT_KIND,
     KIND_CHILD,
     KIND_LEADERBOARD,
     KIND_PARENT,
@@ -24,7 +31,9 @@ from harness.schema import (
     METRIC_N,
     METRIC_STD,
     METRIC_TEST_ACCURACY,
+    TAG_COMMAND,
     TAG_ERROR,
+    TAG_EXPERIMENT_KIND,
     TAG_GROUP,
     TAG_IDENTITY,
     TAG_KIND,
@@ -32,8 +41,30 @@ from harness.schema import (
     TAG_PARENT,
     TAG_PROFILE,
     TAG_SEED,
+    TAG_SOURCE_COMMIT,
+    TAG_SOURCE_NAME,
+    TAG_SOURCE_TYPE,
+    TAG_USER,
     metric,
 )
+
+EXPERIMENT_DESCRIPTION = (
+    "CIFAR-10 CNNs from five reports, each trained with several seeds by cifar10-bench. "
+    "Each recipe has one parent run per profile (its params are the recipe; its board/* metrics are its "
+    "leaderboard row, accuracies in %) with one child run per seed nested under it (named 'seed N · recipe'). "
+    "Sort the run list by board/mean_pct to rank recipes; tick two parents and Compare to see which params "
+    "differ and by how much the accuracy does. The 'leaderboard [profile]' run holds the table and plots."
+)
+DATASET_SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class DataInput:
+    """The dataset a run read, as MLflow's Dataset column shows it: one input per split."""
+
+    fingerprint: str  # harness.data.Dataset.fingerprint: the digest
+    source: str  # absolute path of the file or folder, or where Keras downloads it from
+
 
 EXPERIMENT = "cifar10-bench"
 DEFAULT_DB = "mlflow.db"
@@ -109,7 +140,21 @@ class Tracker:
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.experiment_name = experiment
+        # How a person started this (set by the CLI): the command from its name on, for the Source
+        # column, and the whole command line, global options included, for the TAG_COMMAND tag.
+        self.command: list[str] | None = None
+        self.command_line: list[str] | None = None
         self.experiment_id = self._experiment(experiment, create)
+        if create:
+            self._describe_experiment()
+
+    def _describe_experiment(self) -> None:
+        """Tag the experiment as model training (not GenAI) and say what is inside, once."""
+        tags = self.client.get_experiment(self.experiment_id).tags
+        wanted = {TAG_EXPERIMENT_KIND: EXPERIMENT_KIND, TAG_NOTE: EXPERIMENT_DESCRIPTION}
+        for key, value in wanted.items():
+            if tags.get(key) != value:
+                self.client.set_experiment_tag(self.experiment_id, key, value)
 
     def _experiment(self, name: str, create: bool) -> str:
         found = self.client.get_experiment_by_name(name)
@@ -184,32 +229,104 @@ class Tracker:
 
     # Writing ------------------------------------------------------------------------------
 
-    def parent_run(self, identity: RunIdentity, *, description: str) -> str:
-        """The parent run of ``identity``'s group, created if it does not exist yet."""
+    @cached_property
+    def _origin_tags(self) -> dict[str, str]:
+        """Who created a run, with which command and code: MLflow's Source, Version and Created by
+        columns. The command (``self.command`` where the CLI set it, e.g. ``bench all --seeds 3``)
+        keeps only the last part of each path (the UI shows what follows the last '/'); the full
+        command line is the ``TAG_COMMAND`` tag."""
+        import getpass
+
+        from harness.environment import git_commit
+
+        command = self.command or [Path(sys.argv[0]).name, *sys.argv[1:]]
+        tags = {
+            TAG_SOURCE_TYPE: "LOCAL",
+            TAG_SOURCE_NAME: " ".join(Path(a).name if "/" in a else a for a in command)[:500],
+            TAG_COMMAND: " ".join(self.command_line or sys.argv)[:5000],
+        }
+        commit = git_commit(Path(__file__).resolve().parent).removesuffix("+dirty")
+        if commit != "unknown":
+            tags[TAG_SOURCE_COMMIT] = commit
+        try:
+            tags[TAG_USER] = getpass.getuser()
+        except (KeyError, OSError):  # no name for this uid (a container): MLflow shows "-"
+            pass
+        return tags
+
+    def _create_run(self, run_name: str, tags: dict[str, str]) -> str:
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags={**self._origin_tags, **tags})
+        return run.info.run_id
+
+    def parent_run(
+        self,
+        identity: RunIdentity,
+        *,
+        description: str,
+        params: dict[str, str] | None = None,
+        data: DataInput | None = None,
+    ) -> str:
+        """The parent run of ``identity``'s group, created if it does not exist yet with the
+        recipe's ``params`` and the ``data`` it reads (both the same for every seed)."""
         runs = self.search(f"tags.`{TAG_KIND}` = '{KIND_PARENT}' and tags.`{TAG_GROUP}` = '{identity.group}'")
         if runs:
             return runs[0].info.run_id
         tags = {k: v for k, v in identity.tags().items() if k not in (TAG_SEED, TAG_IDENTITY)}
         tags[TAG_KIND] = KIND_PARENT
         tags[TAG_NOTE] = description
-        run = self.client.create_run(self.experiment_id, run_name=f"{identity.recipe} [{identity.profile}]", tags=tags)
-        return run.info.run_id
+        run_id = self._create_run(f"{identity.recipe} [{identity.profile}]", tags)
+        if params:
+            self.log_params(run_id, params)
+        if data is not None:
+            self.log_dataset(run_id, data)
+        return run_id
 
-    def child_run(self, identity: RunIdentity, parent_run_id: str) -> str:
-        """A new RUNNING child run for one seed; the worker process logs into it."""
+    def child_run(
+        self, identity: RunIdentity, parent_run_id: str, *, description: str = "", data: DataInput | None = None
+    ) -> str:
+        """A new RUNNING child run for one seed, nested under its parent; the worker process logs
+        into it. Named seed first ("seed 2 · r004-step7"): the UI cuts long names at the end."""
         tags = {**identity.tags(), TAG_PARENT: parent_run_id}
-        run = self.client.create_run(self.experiment_id, run_name=f"{identity.recipe} seed={identity.seed}", tags=tags)
-        return run.info.run_id
+        if description:
+            tags[TAG_NOTE] = description
+        run_id = self._create_run(f"seed {identity.seed} · {identity.recipe}", tags)
+        if data is not None:
+            self.log_dataset(run_id, data)
+        return run_id
+
+    def parent_runs(self, profile: str) -> dict[str, str]:
+        """The parent run of every group of ``profile``, by group."""
+        runs = self.search(f"tags.`{TAG_KIND}` = '{KIND_PARENT}' and tags.`{TAG_PROFILE}` = '{profile}'")
+        return {run.data.tags[TAG_GROUP]: run.info.run_id for run in runs if TAG_GROUP in run.data.tags}
 
     def leaderboard_run(self, profile: str) -> str:
         """The run that holds a profile's leaderboard files (created on first use)."""
         found = self.search(f"tags.`{TAG_KIND}` = '{KIND_LEADERBOARD}' and tags.`{TAG_PROFILE}` = '{profile}'")
         if found:
             return found[0].info.run_id
-        tags = {TAG_KIND: KIND_LEADERBOARD, TAG_PROFILE: profile}
-        run = self.client.create_run(self.experiment_id, run_name=f"leaderboard [{profile}]", tags=tags)
-        self.finish(run.info.run_id)
-        return run.info.run_id
+        tags = {
+            TAG_KIND: KIND_LEADERBOARD,
+            TAG_PROFILE: profile,
+            TAG_NOTE: f"The leaderboard of profile '{profile}': its table (sortable), markdown, CSV, JSON and plots.",
+        }
+        run_id = self._create_run(f"leaderboard [{profile}]", tags)
+        self.finish(run_id)
+        return run_id
+
+    def log_dataset(self, run_id: str, data: DataInput) -> None:
+        """CIFAR-10 as the run's inputs, one per split (train, validation, test), digest = its
+        fingerprint: MLflow's Dataset column, and its datasets filter."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        source = json.dumps({"uri": data.source})
+        inputs = [
+            DatasetInput(
+                Dataset(name=f"cifar10-{split}", digest=data.fingerprint, source_type="local", source=source),
+                tags=[InputTag(key=DATASET_CONTEXT, value=split)],
+            )
+            for split in DATASET_SPLITS
+        ]
+        self.client.log_inputs(run_id, datasets=inputs)
 
     def log_params(self, run_id: str, params: dict[str, str]) -> None:
         """Params in batches of 100 (MLflow's limit per call)."""
@@ -235,6 +352,48 @@ class Tracker:
 
     def log_artifacts(self, run_id: str, folder: Path | str) -> None:
         self.client.log_artifacts(run_id, str(folder))
+
+    def log_table(self, run_id: str, columns: dict[str, list], artifact_file: str) -> None:
+        """A table the MLflow UI shows as one (sortable columns), replacing any earlier version of
+        the file: ``MlflowClient.log_table`` would append the new rows to the old ones."""
+        import pandas as pd
+        from mlflow.utils.mlflow_tags import MLFLOW_LOGGED_ARTIFACTS
+
+        with tempfile.TemporaryDirectory() as scratch:
+            path = Path(scratch) / artifact_file
+            pd.DataFrame(columns).to_json(path, orient="split", index=False)
+            self.client.log_artifact(run_id, str(path))
+        logged = json.loads(self.client.get_run(run_id).data.tags.get(MLFLOW_LOGGED_ARTIFACTS, "[]"))
+        entry = {"path": artifact_file, "type": "table"}
+        if entry not in logged:
+            self.client.set_tag(run_id, MLFLOW_LOGGED_ARTIFACTS, json.dumps([*logged, entry]))
+
+    def log_keras_model(self, run_id: str, model) -> None:
+        """The trained Keras model as the run's logged model (MLflow's Models column). Uses
+        MLflow's fluent API, which needs an active run and a global tracking URI: both are set
+        only for this call (in the worker, the last thing before the run ends)."""
+        import keras
+        import mlflow
+
+        previous = os.environ.get("MLFLOW_TRACKING_URI")
+        mlflow.set_tracking_uri(self.tracking_uri)
+        try:
+            with mlflow.start_run(run_id=run_id, experiment_id=self.experiment_id):
+                mlflow.keras.log_model(model, name="model", pip_requirements=[f"keras=={keras.__version__}"])
+        finally:
+            if previous is None:
+                os.environ.pop("MLFLOW_TRACKING_URI", None)
+            else:
+                os.environ["MLFLOW_TRACKING_URI"] = previous
+
+    def system_metrics(self, run_id: str):
+        """A started monitor logging CPU, memory, disk, network (and GPU where pynvml finds one)
+        as ``system/*`` metrics of the run every 10 s; call ``.finish()`` on it at the end."""
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        monitor = SystemMetricsMonitor(run_id, tracking_uri=self.tracking_uri)
+        monitor.start()
+        return monitor
 
     def finish(self, run_id: str) -> None:
         """Mark a run FINISHED."""

@@ -171,8 +171,10 @@ def train_and_evaluate(
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     build_kwargs: dict[str, Any] | None = None,
     jit_compile: bool | str = "auto",
+    on_trained: Callable[[Any], None] | None = None,
 ) -> RunResult:
-    """Train ``recipe`` on ``split`` with ``seed`` under ``profile``'s budget; evaluate once."""
+    """Train ``recipe`` on ``split`` with ``seed`` under ``profile``'s budget; evaluate once.
+    ``on_trained`` receives the trained Keras model after evaluation (to log it, for instance)."""
     import keras
 
     import architectures
@@ -249,6 +251,8 @@ def train_and_evaluate(
     from sklearn.metrics import confusion_matrix
 
     confusion = confusion_matrix(split.y_test, predictions, labels=list(range(NUM_CLASSES)))
+    if on_trained is not None:
+        on_trained(trained)
     epochs_run = len(history.get("loss", []))
     best = next((c.best_epoch for c in callbacks if hasattr(c, "best_epoch")), None)
     return RunResult(

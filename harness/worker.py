@@ -150,16 +150,23 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
         tracker.log_metrics(run_id, logged, step=epoch)
         emit(protocol.Epoch(epoch=epoch, logs=logs))
 
-    result = train_and_evaluate(
-        recipe,
-        profile,
-        split,
-        seed=identity.seed,
-        augmentation=augmentation,
-        on_epoch=on_epoch,
-        build_kwargs=build_kwargs,
-        jit_compile={"on": True, "off": False}.get(payload.jit_compile, "auto"),
-    )
+    trained_models: list = []
+    monitor = tracker.system_metrics(run_id) if payload.system_metrics else None
+    try:
+        result = train_and_evaluate(
+            recipe,
+            profile,
+            split,
+            seed=identity.seed,
+            augmentation=augmentation,
+            on_epoch=on_epoch,
+            build_kwargs=build_kwargs,
+            jit_compile={"on": True, "off": False}.get(payload.jit_compile, "auto"),
+            on_trained=trained_models.append if payload.log_model else None,
+        )
+    finally:
+        if monitor is not None:
+            monitor.finish()
     # Inside train_and_evaluate but outside fit and predict: seeding, building, compiling (and
     # for frozen backbones, feature extraction, which is also logged as feature_seconds).
     watch.lap("build", less=result.train_seconds + result.evaluation_seconds)
@@ -201,6 +208,8 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
             title=f"{recipe.name} seed {identity.seed} [{profile.name}]: test accuracy {result.test_accuracy:.2%}",
         )
         tracker.log_artifacts(run_id, folder)
+    if trained_models:
+        tracker.log_keras_model(run_id, trained_models[0])
     watch.lap("logging")  # per-epoch logging is in train_seconds
     tracker.log_metrics(run_id, watch.seconds)
     tracker.finish(run_id)

@@ -55,6 +55,9 @@ def test_smoke_sweep_logs_ranks_and_skips(tmp_path, synthetic_npz, test_config, 
         assert [m.step for m in history] == [1]
     for parent in parents:
         assert parent.data.metrics["n"] == 2 and "test_accuracy_std" in parent.data.metrics
+        # the recipe's leaderboard row and its settings: what the UI sorts and compares parents by
+        assert parent.data.metrics["board/n"] == 2 and 0 <= parent.data.metrics["board/mean_pct"] <= 100
+        assert parent.data.params["architecture"] == "r004_step1" and parent.data.params["model.params"] == "92074"
         bands = {a.path: a.file_size for a in client.list_artifacts(parent.info.run_id, "seed_bands")}
         assert set(bands) == {"seed_bands/learning_curves.png", "seed_bands/mean_confusion.png"}
         assert all(size > 10_000 for size in bands.values())
@@ -83,7 +86,8 @@ def test_smoke_sweep_logs_ranks_and_skips(tmp_path, synthetic_npz, test_config, 
         r for r in client.search_runs([experiment.experiment_id]) if r.data.tags["bench.kind"] == "leaderboard"
     ]
     assert len(board_runs) == 1
-    assert {a.path for a in client.list_artifacts(board_runs[0].info.run_id)} == expected
+    # the files, and the board as a table the UI sorts
+    assert {a.path for a in client.list_artifacts(board_runs[0].info.run_id)} == expected | {"leaderboard_table.json"}
     runs = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags["bench.kind"] != "leaderboard"]
 
     again = runner.invoke(main, [*base, "all", "--profile", "smoke", "--seeds", "2"])

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from harness.schema import EPOCH_METRICS
 from tests.conftest import TEST_CONFIG
 
 # Long enough (30 epochs of 200 images) that a signal lands mid-training.
@@ -50,7 +51,7 @@ def wait_for_training(tmp_path: Path, timeout: float = 120) -> None:
         # Open the store only once bench has created it (it prints this line right after).
         if "Checking the dataset" in (tmp_path / "sweep.log").read_text():
             for run in runs(tmp_path):
-                if run.data.tags.get("bench.kind") == "child" and "val_loss" in run.data.metrics:
+                if run.data.tags.get("bench.kind") == "child" and EPOCH_METRICS["val_loss"] in run.data.metrics:
                     return
         time.sleep(0.5)
     raise AssertionError("no run started training")

@@ -53,3 +53,38 @@ def test_fail_never_overwrites_a_finished_run(tracker):
     tracker.client.set_terminated(child, "FINISHED")
     tracker.fail(child, "late failure")
     assert tracker.client.get_run(child).info.status == "FINISHED"
+
+
+def test_runs_fill_the_ui_columns_and_children_are_named_seed_first(tracker):
+    from harness.tracking import DataInput
+
+    data = DataInput(fingerprint="0123456789abcdef", source="/data/cifar10.npz")
+    parent = tracker.parent_run(identity(0), description="baseline", params={"architecture": "r004_step1"}, data=data)
+    child = tracker.child_run(identity(3), parent, description="seed 3 of tiny-a", data=data)
+    for run_id in (parent, child):
+        run = tracker.get_run(run_id)
+        assert run.data.tags["mlflow.source.type"] == "LOCAL" and run.data.tags["mlflow.source.name"]
+        assert "/" not in run.data.tags["mlflow.source.name"]  # the UI shows only what follows the last '/'
+        inputs = run.inputs.dataset_inputs
+        assert sorted(i.tags[0].value for i in inputs) == ["test", "train", "validation"]
+        assert {(i.dataset.digest, i.dataset.source) for i in inputs} == {
+            ("0123456789abcdef", '{"uri": "/data/cifar10.npz"}')
+        }
+    assert tracker.get_run(child).info.run_name == "seed 3 · tiny-a"
+    assert tracker.get_run(child).data.tags["mlflow.note.content"] == "seed 3 of tiny-a"
+    assert tracker.get_run(parent).data.params == {"architecture": "r004_step1"}
+    experiment = tracker.client.get_experiment(tracker.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "parent run" in experiment.tags["mlflow.note.content"]
+
+
+def test_log_table_replaces_instead_of_appending(tracker, tmp_path):
+    import json
+
+    run_id = tracker.leaderboard_run("smoke")
+    tracker.log_table(run_id, {"recipe": ["a", "b"], "mean_pct": [60.0, 55.0]}, "board.json")
+    tracker.log_table(run_id, {"recipe": ["a", "b", "c"], "mean_pct": [61.0, 55.0, None]}, "board.json")
+    table = json.loads(tracker.download_artifact(run_id, "board.json", tmp_path).read_text())
+    assert table["columns"] == ["recipe", "mean_pct"] and [row[0] for row in table["data"]] == ["a", "b", "c"]
+    logged = json.loads(tracker.get_run(run_id).data.tags["mlflow.loggedArtifacts"])
+    assert logged == [{"path": "board.json", "type": "table"}]
