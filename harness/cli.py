@@ -16,6 +16,7 @@ from harness.errors import HarnessError
 from harness.plan import SweepSettings
 
 DEFAULT_CONFIG = "benchmarks.toml"
+EXIT_SKIPPED = 3  # everything that could train did, but some recipes could not (missing weights)
 
 
 @dataclass
@@ -34,13 +35,45 @@ class Context:
             self._config = load_config(self.config_path)
         return self._config
 
-    def tracker(self):
+    def tracker(self, *, create: bool = True):
+        """The MLflow store; ``create=False`` for commands that only read (they never create one)."""
         from harness.tracking import open_tracker
 
-        return open_tracker(self.tracking_uri, self.experiment)
+        return open_tracker(self.tracking_uri, self.experiment, create=create)
 
 
-pass_context = click.make_pass_decorator(Context)
+_pass_context = click.make_pass_decorator(Context)
+
+# The group's options a user may also write after the command (`bench data --data X`): the later
+# one wins. (flag, Context field, help)
+COMMAND_LEVEL_OPTIONS = (
+    ("--config", "config_path", "The benchmarks file (also accepted before the command)."),
+    ("--data", "data_path", "CIFAR-10 to use (also accepted before the command; see `bench --help`)."),
+    ("--tracking-uri", "tracking_uri", "MLflow tracking URI (also accepted before the command)."),
+    ("--weights-dir", "weights_dir", "Folder of the backbones' ImageNet weights (also accepted before the command)."),
+    ("--experiment", "experiment", "MLflow experiment name (also accepted before the command)."),
+)
+
+
+def _override(field: str):
+    def callback(ctx: click.Context, param: click.Parameter, value):
+        if value is not None:
+            context = ctx.find_object(Context)
+            setattr(context, field, Path(value) if field == "config_path" else value)
+            if field == "config_path":
+                context._config = None
+        return value
+
+    return callback
+
+
+def pass_context(command):
+    """Pass the group's Context to ``command`` and accept the group's options after the command
+    too, so that `bench data --data X` means what `bench --data X data` does."""
+    command = _pass_context(command)
+    for flag, field, text in reversed(COMMAND_LEVEL_OPTIONS):
+        command = click.option(flag, callback=_override(field), expose_value=False, is_eager=True, help=text)(command)
+    return command
 
 
 class BenchGroup(click.Group):
@@ -125,10 +158,47 @@ def _count_params(architecture: str) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per recipe) instead of a table.")
 @click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
 @click.option("--only", metavar="GLOB", help="Only recipes whose name matches this glob, e.g. 'r004-*'.")
+@click.option(
+    "--cost",
+    "with_cost",
+    is_flag=True,
+    help="What one run of each recipe costs under --profile: FLOPs counted from the built model, images, and "
+    "seconds on this machine (from a measured probe, else from FLOPs), plus a reference GPU at an assumed rate.",
+)
+@click.option(
+    "--measure",
+    is_flag=True,
+    help="With --cost: probe every listed recipe not yet measured on this machine (a few training steps each; "
+    "minutes for the 224x224 transfer models). Results are cached.",
+)
+@click.option("--profile", default="full", show_default=True, help="With --cost: the budget to cost the runs under.")
+@click.option(
+    "--sort",
+    type=click.Choice(["file", "name", "cost"]),
+    default="file",
+    show_default=True,
+    help="Order of the recipes: as in the recipe files, by name, or by estimated seconds (with --cost).",
+)
 @pass_context
-def list_command(context: Context, with_params: bool, as_json: bool, suite: str | None, only: str | None) -> None:
-    """List the registered recipes, their source and what their report claims."""
+def list_command(
+    context: Context,
+    with_params: bool,
+    as_json: bool,
+    suite: str | None,
+    only: str | None,
+    with_cost: bool,
+    measure: bool,
+    profile: str,
+    sort: str,
+) -> None:
+    """List the registered recipes, their source and what their report claims (--cost: and what
+    one run of each costs)."""
     recipes = context.config.select(suite=suite, only=only)
+    if sort == "name":
+        recipes = sorted(recipes, key=lambda r: r.name)
+    if with_cost:
+        _print_costs(context, recipes, profile=profile, measure=measure, as_json=as_json, by_cost=sort == "cost")
+        return
     counted = {}
     if with_params:
         for architecture in dict.fromkeys(r.architecture for r in recipes):
@@ -150,6 +220,8 @@ def list_command(context: Context, with_params: bool, as_json: bool, suite: str 
             },
             "callbacks": [{"kind": c.kind, **dict(c.options)} for c in recipe.callbacks],
             "augmentation": recipe.augmentation,
+            "base": recipe.base,
+            "notes": recipe.notes,
         }
         if with_params:
             record["params"] = counted[recipe.architecture]
@@ -182,6 +254,73 @@ def list_command(context: Context, with_params: bool, as_json: bool, suite: str 
         cells.append(record["summary"])
         table.add_row(*cells)
     _rich_console().print(table)
+
+
+def _print_costs(context: Context, recipes, *, profile: str, measure: bool, as_json: bool, by_cost: bool) -> None:
+    from rich.table import Table
+
+    from harness.cost import GPU_REFERENCE, human_duration
+    from harness.estimate import estimate
+
+    context.config.profile(profile)
+    console = _rich_console(stderr=True)
+    with console.status("Counting FLOPs" + (" and probing this machine" if measure else "") + " …") as status:
+
+        def done(name: str, measured: bool) -> None:
+            status.update(f"{'probed' if measured else 'counted'} {name} …")
+
+        estimates = estimate(context.config, recipes, profile, measure=measure, on_done=done)
+    if by_cost:
+        estimates = sorted(estimates, key=lambda e: e.seconds, reverse=True)
+    if as_json:
+        records = [
+            {
+                **e.cost.to_dict(),
+                "seconds_here": round(e.seconds, 1),
+                "basis": e.basis,
+                "gpu_reference_seconds": round(e.gpu_seconds, 1),
+            }
+            for e in estimates
+        ]
+        click.echo(json.dumps(records, indent=2))
+        return
+    table = Table(
+        title=f"One run of each recipe, profile '{profile}' (at most: early stopping can end a run sooner)",
+        caption=f"here: this machine, from a probe of the recipe (probe) or its FLOPs at the probed rate (flops); "
+        f"GPU: {GPU_REFERENCE[0]}, not measured. `bench list --cost --measure` probes every recipe.",
+        caption_justify="left",
+    )
+    for column in (
+        "recipe",
+        "epochs",
+        "batch",
+        "GFLOP/img",
+        "images (train × epochs)",
+        "PFLOP",
+        "here",
+        "basis",
+        "GPU",
+    ):
+        table.add_column(column, justify="left" if column in ("recipe", "basis") else "right", no_wrap=True)
+    for e in estimates:
+        c = e.cost
+        table.add_row(
+            c.recipe,
+            str(c.epochs),
+            str(c.batch_size),
+            f"{c.forward_gflops:.3f}",
+            f"{c.train_images:,} × {c.epochs}",
+            f"{c.total_pflop:.3f}",
+            human_duration(e.seconds),
+            e.basis,
+            human_duration(e.gpu_seconds),
+        )
+    _rich_console().print(table)
+    total = sum(e.seconds for e in estimates)
+    console.print(
+        f"{len(estimates)} recipes, one seed each: {sum(e.cost.total_pflop for e in estimates):.2f} PFLOP, "
+        f"about {human_duration(total)} here, {human_duration(sum(e.gpu_seconds for e in estimates))} on the GPU reference"
+    )
 
 
 @main.command("data")
@@ -270,7 +409,7 @@ def cache_command(clear: bool, match: str | None) -> None:
     console.print(f"{len(entries)} file(s), {total / 1e6:,.1f} MB in all; `bench cache --clear` deletes them")
 
 
-def _sweep(context: Context, recipes, settings) -> None:
+def _sweep(context: Context, recipes, settings, *, dry_run: bool = False) -> None:
     """Run a sweep (``harness.sweep.run_sweep``), print its summary and leaderboard, and exit
     non-zero if any run failed (1) or it was interrupted (130)."""
     import signal
@@ -289,10 +428,19 @@ def _sweep(context: Context, recipes, settings) -> None:
     console = _rich_console(stderr=True)
     try:
         with RichProgress(console) as progress:
-            report = run_sweep(context.config, tracker, recipes, settings, progress)
+            report = run_sweep(context.config, tracker, recipes, settings, progress, dry_run=dry_run)
     except KeyboardInterrupt:
         click.echo("Interrupted before any run started: nothing was trained.", err=True)
         sys.exit(130)
+    if dry_run:
+        planned = report.by_status("PLANNED")
+        seeds: dict[str, list[int]] = {}
+        for outcome in planned:
+            seeds.setdefault(outcome.spec.recipe.name, []).append(outcome.spec.seed)
+        for name, chosen in seeds.items():
+            console.print(f"  would train {name} seed{'s' if len(chosen) > 1 else ''} {', '.join(map(str, chosen))}")
+        console.print(f"Dry run: {len(planned)} run(s) would train; nothing was trained.")
+        return
     failed = report.by_status("FAILED")
     killed = report.by_status("KILLED")
     interrupted = report.interrupted or any(o.interrupted for o in report.outcomes)
@@ -305,50 +453,85 @@ def _sweep(context: Context, recipes, settings) -> None:
     _print_leaderboard(context, tracker, settings, recipes={r.name for r in recipes})
     for outcome in failed:
         console.print(f"[red]FAILED[/red] {outcome.spec.label}: {outcome.reason}")
+    if report.unavailable:
+        console.print(
+            f"[yellow]NOT TRAINED[/yellow] (pretrained weights missing; pass --weights-dir DIR): "
+            f"{', '.join(report.unavailable)}"
+        )
     if interrupted:
         console.print("Interrupted: rerun the same command to train the unfinished runs.")
         sys.exit(130)
     if failed:
         sys.exit(1)
+    if report.unavailable:
+        sys.exit(EXIT_SKIPPED)
 
 
 def _print_leaderboard(context: Context, tracker, settings, *, recipes: set[str]) -> None:
     from harness import leaderboard
+    from harness.devices import visible_gpus
     from harness.identity import current_hashes
+    from harness.plan import variant_here
 
-    hashes = current_hashes(context.config, settings.profile, settings.variant)
+    variant = variant_here(settings, visible_gpus() if settings.executor == "local" else [])
+    hashes = current_hashes(context.config, settings.profile, variant)
     rows = leaderboard.collect_rows(tracker, profile=settings.profile, current_hashes=hashes)
     rows = leaderboard.only_recipes(rows, recipes)
     _rich_console().print(leaderboard.to_rich_table(rows, title=f"Leaderboard, profile '{settings.profile}'"))
 
 
 PROFILE_HELP = "Budget to train under (see [profiles] in the benchmarks file: full, quick, cpu, smoke, micro)."
-JOBS_HELP = "How many runs train at once, each in its own process (e.g. small CNNs sharing one big GPU)."
 
 
 def _settings(context: Context, **options) -> SweepSettings:
     """The SweepSettings of a `run` / `all` command line."""
     from harness.identity import Variant
 
-    precision = options.pop("precision")
-    random_weights = options.pop("random_weights")
-    return SweepSettings(
-        variant=Variant(precision=precision, random_weights=random_weights),
-        data_path=context.data_path,
-        weights_dir=context.weights_dir,
-        **options,
+    variant = Variant(
+        precision=options.pop("precision"),
+        random_weights=options.pop("random_weights"),
+        deterministic=options.pop("deterministic"),
     )
+    return SweepSettings(variant=variant, data_path=context.data_path, weights_dir=context.weights_dir, **options)
 
 
 def execution_options(command):
-    """--precision / --jit-compile / --executor / --address / --gpus-per-run, shared by `run` and `all`."""
+    """--jobs / --jobs-per-gpu / --precision / --jit-compile / --deterministic / --executor / --address /
+    --gpus-per-run, shared by `run` and `all`."""
+    command = click.option(
+        "--dry-run",
+        is_flag=True,
+        help="Say what the sweep would train and what it would cost (runs, images, PFLOP, hours here and on a "
+        "reference GPU), then stop without training.",
+    )(command)
+    command = click.option(
+        "--jobs",
+        type=click.IntRange(1, 64),
+        default=None,
+        help="How many runs train at once, each in its own process [default: one per GPU slot "
+        "(GPUs × --jobs-per-gpu), else 1]. On a CPU each run then gets cores / N threads.",
+    )(command)
+    command = click.option(
+        "--jobs-per-gpu",
+        type=click.IntRange(1, 16),
+        default=1,
+        show_default=True,
+        help="Runs sharing one GPU at once (small CNNs leave most of a big GPU idle); each run is pinned "
+        "to one GPU with CUDA_VISIBLE_DEVICES and takes its memory as it needs it.",
+    )(command)
     command = click.option(
         "--jit-compile",
         type=click.Choice(["auto", "on", "off"]),
         default="auto",
         show_default=True,
-        help="XLA compilation of the train step: Keras decides (auto), or force it on/off; logged with each run. "
-        "On TensorFlow, 'on' fails for recipes with augmentation (their random image ops have no XLA kernel).",
+        help="XLA compilation of the train step: Keras' rule (auto: on with a GPU, off on a CPU), or force it "
+        "on/off; augmentation is built to compile under XLA too. Logged with each run.",
+    )(command)
+    command = click.option(
+        "--deterministic",
+        is_flag=True,
+        help="Deterministic GPU kernels (same seed, same numbers on the same GPU; slower, no XLA under auto). "
+        "Its own identity: never averaged with the default runs.",
     )(command)
     command = click.option(
         "--precision",
@@ -390,14 +573,14 @@ RANDOM_WEIGHTS_HELP = (
     "--seeds", type=click.IntRange(1, 1000), default=3, show_default=True, help="Number of seeds (0 … N-1) per recipe."
 )
 @click.option("--profile", default="full", show_default=True, help=PROFILE_HELP)
-@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help=JOBS_HELP)
 @click.option("--random-weights", is_flag=True, help=RANDOM_WEIGHTS_HELP)
 @execution_options
 @pass_context
 def run_command(context: Context, names: tuple[str, ...], **options) -> None:
     """Train the named recipes, each seed in its own process; finished runs are skipped."""
     recipes = [context.config.recipe(name) for name in dict.fromkeys(names)]
-    _sweep(context, recipes, _settings(context, **options))
+    dry_run = options.pop("dry_run")
+    _sweep(context, recipes, _settings(context, **options), dry_run=dry_run)
 
 
 @main.command("all")
@@ -405,7 +588,6 @@ def run_command(context: Context, names: tuple[str, ...], **options) -> None:
     "--seeds", type=click.IntRange(1, 1000), default=3, show_default=True, help="Number of seeds (0 … N-1) per recipe."
 )
 @click.option("--profile", default="full", show_default=True, help=PROFILE_HELP)
-@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help=JOBS_HELP)
 @click.option("--only", metavar="GLOB", help="Only recipes whose name matches this glob, e.g. 'r004-*'.")
 @click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
 @click.option("--random-weights", is_flag=True, help=RANDOM_WEIGHTS_HELP)
@@ -414,7 +596,8 @@ def run_command(context: Context, names: tuple[str, ...], **options) -> None:
 def all_command(context: Context, only: str | None, suite: str | None, **options) -> None:
     """Train every recipe (or a suite / glob of them) with N seeds, then show the leaderboard."""
     recipes = context.config.select(suite=suite, only=only)
-    _sweep(context, recipes, _settings(context, **options))
+    dry_run = options.pop("dry_run")
+    _sweep(context, recipes, _settings(context, **options), dry_run=dry_run)
 
 
 @main.command("leaderboard")
@@ -477,15 +660,23 @@ def leaderboard_command(
     Rows marked ≈ are not distinguishable from the leader (Welch's t-test, p >= 0.05).
     """
     from harness import leaderboard
+    from harness.devices import visible_gpus
     from harness.identity import Variant, current_hashes
+    from harness.plan import variant_here
 
     if (readme is not None or plots_dir is not None) and profile is None:
         raise click.UsageError("--update-readme and --plots need --profile: they show one profile")
-    tracker = context.tracker()
-    hashes = current_hashes(context.config, profile, Variant(precision=precision, random_weights=random_weights))
+    if profile is not None:
+        context.config.profile(profile)  # a typo is named, with the closest profiles
+    tracker = context.tracker(create=plots_dir is not None)
+    asked = SweepSettings(variant=Variant(precision=precision, random_weights=random_weights))
+    hashes = current_hashes(context.config, profile, variant_here(asked, visible_gpus()))
     rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=hashes)
     if suite is not None:
         rows = leaderboard.only_recipes(rows, {r.name for r in context.config.select(suite=suite)})
+    if not rows:
+        which = f"of profile {profile!r}" if profile else "of any profile"
+        click.echo(f"no finished runs {which} in {tracker.tracking_uri} (for this configuration and device)", err=True)
     if plots_dir is not None:
         from harness.publish import publish_leaderboard
 
@@ -516,6 +707,32 @@ def leaderboard_command(
     else:
         output.write_text(text)
         click.echo(f"wrote {len(rows)} rows to {output}", err=True)
+
+
+@main.command("doctor")
+@click.option("--jobs", type=click.IntRange(1, 64), default=None, help="Check placement for this many runs at once.")
+@click.option(
+    "--jobs-per-gpu", type=click.IntRange(1, 16), default=1, show_default=True, help="Runs sharing one GPU at once."
+)
+def doctor_command(jobs: int | None, jobs_per_gpu: int) -> None:
+    """Check this machine before a long sweep: backend, GPUs (driver and backend), precision, XLA,
+    GPU memory policy, run placement, dataset. Exits 1 if a check finds a problem."""
+    from rich.table import Table
+
+    from harness.doctor import run_checks
+    from harness.environment import import_keras_quietly
+
+    import_keras_quietly()
+    checks = run_checks(jobs=jobs, jobs_per_gpu=jobs_per_gpu)
+    table = Table(title="bench doctor")
+    for column in ("check", "status", "found"):
+        table.add_column(column, overflow="fold")
+    colour = {"ok": "green", "note": "yellow", "problem": "red"}
+    for check in checks:
+        table.add_row(check.topic, f"[{colour[check.status]}]{check.status}[/]", check.detail)
+    _rich_console().print(table)
+    if any(check.status == "problem" for check in checks):
+        sys.exit(1)
 
 
 @main.command("ui")

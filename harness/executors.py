@@ -25,6 +25,13 @@ from pathlib import Path
 
 from harness import protocol
 from harness.config import BenchConfig
+from harness.devices import (
+    DETERMINISM_ENVIRONMENT,
+    MEMORY_ENVIRONMENT,
+    GpuSlots,
+    threads_per_worker,
+    worker_environment,
+)
 from harness.plan import RunSpec, SweepSettings
 from harness.protocol import WorkerPayload
 from harness.schema import TAG_PLOT_ERROR
@@ -38,7 +45,7 @@ STDERR_TAIL = 2000  # characters of a dead worker's stderr kept as its failure r
 @dataclass
 class Outcome:
     spec: RunSpec
-    status: str  # FINISHED | FAILED | KILLED | SKIPPED (| NOT_STARTED, internal)
+    status: str  # FINISHED | FAILED | KILLED | SKIPPED | PLANNED (a dry run) (| NOT_STARTED, internal)
     run_id: str | None = None
     reason: str = ""
     test_accuracy: float | None = None
@@ -50,6 +57,7 @@ class Outcome:
 class SweepReport:
     outcomes: list[Outcome] = field(default_factory=list)
     interrupted: bool = False
+    unavailable: dict[str, str] = field(default_factory=dict)  # recipe -> why it could not train (no weights)
 
     def by_status(self, status: str) -> list[Outcome]:
         return [o for o in self.outcomes if o.status == status]
@@ -59,6 +67,7 @@ class Progress:
     """Callbacks a sweep reports through (each does nothing here); the CLI draws them with rich."""
 
     def note(self, message: str) -> None: ...
+    def estimated(self, seconds_by_identity: dict[str, float]) -> None: ...
     def sweep_planned(self, total: int, todo: int) -> None: ...
     def run_started(self, spec: RunSpec, index: int, total: int) -> None: ...
     def epochs_planned(self, spec: RunSpec, epochs: int) -> None: ...
@@ -88,12 +97,19 @@ class LocalExecutor:
         *,
         progress: Progress | None = None,
         python: str = sys.executable,
+        gpus: list[str] | None = None,
+        jobs: int | None = None,
     ) -> None:
+        """``gpus``: the ids runs are pinned to (default: none, every run on the CPU); ``jobs``:
+        runs at once (default: ``settings.jobs`` or 1)."""
         self.config = config
         self.tracker = tracker
         self.settings = settings
         self.progress = progress or Progress()
         self.python = python
+        self.jobs = jobs or settings.jobs or 1
+        self.slots = GpuSlots(gpus or [], settings.jobs_per_gpu)
+        self.threads = None if gpus else threads_per_worker(self.jobs)
         from harness.environment import git_commit
 
         self.commit = git_commit(Path(__file__).resolve().parent)
@@ -128,11 +144,15 @@ class LocalExecutor:
             if self._stopping.is_set():
                 return Outcome(spec=spec, status="NOT_STARTED", interrupted=True)
             self.progress.run_started(spec, index, len(todo))
-            outcome = self.run_one(spec, parent_of(spec))
+            gpu = self.slots.acquire()
+            try:
+                outcome = self.run_one(spec, parent_of(spec), gpu=gpu)
+            finally:
+                self.slots.release(gpu)
             self.progress.run_ended(outcome)
             return outcome
 
-        pool = ThreadPoolExecutor(max_workers=self.settings.jobs, thread_name_prefix="bench-run")
+        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="bench-run")
         futures = {pool.submit(supervise, index, spec): spec for index, spec in enumerate(todo)}
         pending = set(futures)
         try:
@@ -204,14 +224,14 @@ class LocalExecutor:
             commit=self.commit,
         )
 
-    def run_one(self, spec: RunSpec, parent_run_id: str) -> Outcome:
+    def run_one(self, spec: RunSpec, parent_run_id: str, *, gpu: str | None = None) -> Outcome:
         run_id = self.tracker.child_run(spec.identity, parent_run_id)
         payload = self.payload(spec, run_id)
         started = time.perf_counter()
         outcome = Outcome(spec=spec, status="FAILED", run_id=run_id)
         with tempfile.TemporaryDirectory(prefix="bench-run-") as scratch:
             log_path = Path(scratch) / "worker.log"
-            returncode = self.execute(spec, payload, outcome, log_path)
+            returncode = self.execute(spec, payload, outcome, log_path, gpu=gpu)
             if self._stopping.is_set() and outcome.status != "FINISHED":
                 outcome.status, outcome.reason, outcome.interrupted = "KILLED", "interrupted by the user", True
                 self.tracker.fail(run_id, outcome.reason, status="KILLED")
@@ -230,12 +250,22 @@ class LocalExecutor:
         outcome.seconds = time.perf_counter() - started
         return outcome
 
-    def execute(self, spec: RunSpec, payload: WorkerPayload, outcome: Outcome, log_path: Path) -> int:
+    def worker_environment(self, gpu: str | None) -> dict[str, str]:
+        """What a worker process starts with: this environment, the GPU memory policy, its GPU
+        pin and its CPU thread budget (``harness.devices.worker_environment``)."""
+        deterministic = self.settings.variant.deterministic
+        environment = worker_environment(os.environ, gpu=gpu, threads=self.threads, deterministic=deterministic)
+        environment["PYTHONUNBUFFERED"] = "1"
+        environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        return environment
+
+    def execute(
+        self, spec: RunSpec, payload: WorkerPayload, outcome: Outcome, log_path: Path, *, gpu: str | None = None
+    ) -> int:
         """Run one worker process on this machine, relaying its events; its stderr goes to
         ``log_path``. Returns its exit code (negative: the signal that killed it)."""
         with open(log_path, "w+b") as log:
-            environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
-            environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            environment = self.worker_environment(gpu)
             process = subprocess.Popen(
                 [self.python, "-m", "harness.worker"],
                 stdin=subprocess.PIPE,
@@ -334,12 +364,24 @@ class RayExecutor(LocalExecutor):
                 address=self.settings.address, include_dashboard=False, log_to_driver=False, configure_logging=False
             )
         self._ray = ray
+        self.threads = None  # Ray sizes each task's CPUs (num_cpus)
+        cluster_gpus = ray.cluster_resources().get("GPU", 0)
+        if cluster_gpus and not self.settings.gpus_per_run:
+            self.progress.note(
+                f"warning: the Ray cluster has {cluster_gpus:g} GPU(s) but --gpus-per-run is 0: "
+                "every run trains on a CPU (pass e.g. --gpus-per-run 0.25)"
+            )
         remote = ray.remote(num_cpus=cpus_per_run, num_gpus=self.settings.gpus_per_run, max_retries=0)
         self._task = remote(_worker_on_a_ray_node)
         self._refs: set = set()
 
-    def execute(self, spec: RunSpec, payload: WorkerPayload, outcome: Outcome, log_path: Path) -> int:
-        environment = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    def execute(
+        self, spec: RunSpec, payload: WorkerPayload, outcome: Outcome, log_path: Path, *, gpu: str | None = None
+    ) -> int:
+        # Ray pins the task's GPUs itself (CUDA_VISIBLE_DEVICES); the memory policy still applies.
+        environment = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"), **MEMORY_ENVIRONMENT}
+        if self.settings.variant.deterministic:
+            environment.update(DETERMINISM_ENVIRONMENT)
         if self._stopping.is_set():
             return -signal.SIGTERM
         ref = self._task.remote(payload.to_json(), environment)

@@ -7,9 +7,10 @@ already finished.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from harness.config import BenchConfig, Recipe
+from harness.devices import Gpu, device_class, keras_backend
 from harness.identity import RunIdentity, Variant, identify
 
 EXECUTORS = ("local", "ray")
@@ -22,7 +23,8 @@ class SweepSettings:
 
     profile: str = "full"
     seeds: int = 3  # seeds 0 … seeds-1 per recipe
-    jobs: int = 1  # runs training at once, each in its own process
+    jobs: int | None = None  # runs training at once, each in its own process (None: one per GPU slot, else 1)
+    jobs_per_gpu: int = 1  # runs sharing one GPU at once
     variant: Variant = Variant()  # precision and random weights: part of each run's identity
     jit_compile: str = "auto"  # XLA: Keras decides (auto), or on / off
     executor: str = "local"  # local worker processes, or Ray tasks
@@ -30,6 +32,31 @@ class SweepSettings:
     gpus_per_run: float = 0.0  # Ray: the GPU share each run asks for
     data_path: str | None = None  # None: $BENCH_DATA, else Keras' download
     weights_dir: str | None = None  # pretrained backbone weights, for offline use
+
+
+def variant_here(settings: SweepSettings, gpus: list[Gpu]) -> Variant:
+    """The settings' variant completed with what this machine decides: the hardware class the
+    runs will train on (a Ray run asks for a GPU share or none) and the Keras backend."""
+    if settings.executor == "ray":
+        device = "gpu" if settings.gpus_per_run > 0 else "cpu"
+    else:
+        device = device_class(gpus)
+    return replace(settings.variant, device=device, backend=keras_backend())
+
+
+def concurrent_jobs(settings: SweepSettings, gpus: list[Gpu]) -> tuple[int, str | None]:
+    """How many runs train at once, and a note when that differs from what was asked: on GPUs,
+    one run per GPU slot by default and never more than the slots (``--jobs-per-gpu`` per GPU)."""
+    if not gpus or settings.executor == "ray":
+        return settings.jobs or 1, None
+    slots = len(gpus) * settings.jobs_per_gpu
+    if settings.jobs is None:
+        return slots, None
+    if settings.jobs > slots:
+        return slots, (
+            f"--jobs {settings.jobs} capped to {slots}: {len(gpus)} GPU(s) × --jobs-per-gpu {settings.jobs_per_gpu}"
+        )
+    return settings.jobs, None
 
 
 @dataclass(frozen=True)

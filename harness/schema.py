@@ -17,6 +17,7 @@ TAG_DATA = "bench.data_fingerprint"
 TAG_REPORT = "bench.report"
 TAG_IDENTITY = "bench.identity"
 TAG_GROUP = "bench.group"
+TAG_DEVICE = "bench.device"  # cpu | gpu: the hardware class a run trained on
 TAG_ERROR = "bench.error"  # why a run FAILED or was KILLED
 TAG_WEIGHTS = "bench.weights"  # imagenet | random, on transfer runs
 TAG_PLOT_ERROR = "bench.plot_error"  # a parent whose seed-band plots could not be drawn
@@ -33,6 +34,8 @@ PARAM_HARDWARE = "hardware"
 PARAM_PRECISION = "precision"
 PARAM_JIT_COMPILE = "jit_compile"
 PARAM_WEIGHTS = "weights"
+PARAM_DEVICE = "device"
+PARAM_DETERMINISTIC = "deterministic"
 
 # Metrics of a child run, logged once at its end.
 METRIC_TEST_ACCURACY = "test_accuracy"

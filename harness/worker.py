@@ -34,6 +34,8 @@ from harness.schema import (
     METRIC_TEST_LOSS,
     METRIC_TRAIN_SECONDS,
     PARAM_COMMIT,
+    PARAM_DETERMINISTIC,
+    PARAM_DEVICE,
     PARAM_JIT_COMPILE,
     PARAM_PRECISION,
     PARAM_REPORTED_ACCURACY,
@@ -119,6 +121,7 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
 
     watch.lap("import")
     identity = payload.identity
+    check_platform(identity.variant)
     config = load_config(payload.config_path)
     recipe = config.recipe(identity.recipe)
     profile = config.profile(identity.profile)
@@ -152,6 +155,8 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
     params[PARAM_COMMIT] = payload.commit
     params[PARAM_PRECISION] = identity.variant.precision
     params[PARAM_JIT_COMPILE] = payload.jit_compile
+    params[PARAM_DEVICE] = identity.variant.device
+    params[PARAM_DETERMINISTIC] = str(identity.variant.deterministic)
     if weights_param is not None:
         params[PARAM_WEIGHTS] = weights_param
         tracker.set_tag(run_id, TAG_WEIGHTS, "random" if random_weights else "imagenet")
@@ -176,7 +181,8 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
         augmentation=augmentation,
         on_epoch=on_epoch,
         build_kwargs=build_kwargs,
-        jit_compile={"on": True, "off": False}.get(payload.jit_compile, "auto"),
+        jit_compile=payload.jit_compile,
+        deterministic=identity.variant.deterministic,
     )
     # Inside train_and_evaluate but outside fit and predict: seeding, building, compiling (and
     # for frozen backbones, feature extraction, which is also logged as feature_seconds).
@@ -218,6 +224,26 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
             test_accuracy=result.test_accuracy, train_seconds=result.train_seconds, epochs_run=result.epochs_run
         )
     )
+
+
+def check_platform(variant) -> None:
+    """This process trains on what the run was planned for: the Keras backend and the device
+    class are part of its identity. Turns on deterministic kernels when asked."""
+    import keras
+
+    from harness.devices import check_device, enable_determinism
+    from harness.environment import accelerator_names
+    from harness.errors import HarnessError
+
+    backend = keras.backend.backend()
+    if backend != variant.backend:
+        raise HarnessError(
+            f"this run was planned for Keras backend {variant.backend!r} but the worker's Keras uses {backend!r} "
+            "(KERAS_BACKEND or keras.json differs between the sweep and its workers)"
+        )
+    check_device(variant.device, backend, accelerator_names(backend))
+    if variant.deterministic:
+        enable_determinism(backend)
 
 
 class Stopwatch:
