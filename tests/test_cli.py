@@ -199,6 +199,7 @@ def test_a_bug_keeps_its_traceback(runner, test_config, monkeypatch):
     assert isinstance(result.exception, KeyError)
 
 
+@pytest.mark.slow
 def test_recipes_without_weights_are_skipped_and_the_rest_trains(runner, synthetic_npz, tmp_path, monkeypatch):
     """Offline, a CNN and a transfer recipe: the CNN trains, the transfer recipe is skipped with
     one line naming its weights file, listed again at the end, and the exit code (3) says so."""

@@ -73,6 +73,7 @@ def test_human_duration(seconds, text):
     assert human_duration(seconds) == text
 
 
+@pytest.mark.slow
 def test_bench_list_cost_probes_this_machine(tmp_path, monkeypatch):
     """`bench list --cost --measure` builds and probes in a child process, caches the result, and a
     second call answers from the cache."""

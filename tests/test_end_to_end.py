@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
 from harness.cli import main
+
+pytestmark = pytest.mark.slow  # trains models in worker processes or starts servers
 
 
 def test_smoke_sweep_logs_ranks_and_skips(tmp_path, synthetic_npz, test_config, monkeypatch):

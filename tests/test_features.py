@@ -142,6 +142,7 @@ def test_bench_cache_lists_and_clears_by_backbone_key(monkeypatch, tmp_path):
     assert "no cached features" in runner.invoke(main, ["cache", "--match", "vgg16*"]).output
 
 
+@pytest.mark.slow
 def test_concurrent_seeds_extract_the_features_once(tmp_path):
     """Two processes (two seeds under --jobs 2) ask for the same features at once: one extracts
     them, the other waits for the lock and reads the cached file."""

@@ -155,6 +155,7 @@ def test_every_cnn_recipe_has_a_representative():
     assert covered == sorted(r.name for r in config.recipes.values() if not is_transfer(r))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("precision", "jit"), SETTINGS)
 @pytest.mark.parametrize("name", CNN_REPRESENTATIVES)
 def test_cnn_recipes_train_under_xla_and_mixed_precision(name, precision, jit, split, policy):
