@@ -192,15 +192,16 @@ def pareto_png(rows, path: Path, *, title: str) -> Path:
 
 
 def claimed_vs_measured_png(rows, path: Path, *, title: str) -> Path:
-    """Each report's single-run claim against our mean with its 95% CI; the diagonal is agreement."""
+    """Each report's single-run claim against our mean with its 95% prediction interval (where one
+    more run would land: the interval a single-run claim is checked against); the diagonal is agreement."""
     plt = _pyplot()
     points = [r for r in rows if r.reported is not None and r.mean is not None]
     figure, axes = plt.subplots(figsize=(7, 7))
     if points:
         claimed = np.array([100 * r.reported for r in points])
         measured = np.array([100 * r.mean for r in points])
-        low = np.array([100 * (r.mean - r.ci_low) if r.ci_low is not None else 0 for r in points])
-        high = np.array([100 * (r.ci_high - r.mean) if r.ci_high is not None else 0 for r in points])
+        low = np.array([100 * (r.mean - r.pi_low) if r.pi_low is not None else 0 for r in points])
+        high = np.array([100 * (r.pi_high - r.mean) if r.pi_high is not None else 0 for r in points])
         axes.errorbar(
             claimed,
             measured,
@@ -209,7 +210,7 @@ def claimed_vs_measured_png(rows, path: Path, *, title: str) -> Path:
             color="tab:blue",
             ecolor="0.6",
             capsize=3,
-            label="mean, 95% CI",
+            label="mean, 95% prediction interval (one run)",
         )
         lo = min(claimed.min(), (measured - low).min()) - 2
         hi = max(claimed.max(), (measured + high).max()) + 2
