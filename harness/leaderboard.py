@@ -267,12 +267,12 @@ def _reported_cell(row: Row) -> str:
 
 
 def p_text(p_value: float | None) -> str:
-    """A p-value as a reader needs it: two decimals, three below 0.01, '<0.001' below that."""
+    """A p-value as a reader needs it: two decimals, three below 0.1 (so 0.050 is not read as 0.05), "<0.001" below 0.001."""
     if p_value is None:
         return "–"
     if p_value < 0.001:
         return "<0.001"
-    return f"{p_value:.3f}" if p_value < 0.01 else f"{p_value:.2f}"
+    return f"{p_value:.3f}" if p_value < 0.1 else f"{p_value:.2f}"
 
 
 def _leader_cell(row: Row) -> str:
