@@ -518,6 +518,72 @@ def leaderboard_command(
         click.echo(f"wrote {len(rows)} rows to {output}", err=True)
 
 
+@main.command("steps")
+@click.option("--suite", help="Only the steps of this suite (see [suites] in the benchmarks file), e.g. report-004.")
+@click.option(
+    "--profile",
+    default="full",
+    show_default=True,
+    help="The profile whose runs to compare (runs of different profiles are never pooled).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "markdown", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format: rich tables in the terminal (markdown when written to a file), or markdown, csv, json.",
+)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout.")
+@click.option(
+    "--plots",
+    "plots_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write steps.{md,csv,json} and steps.png (one panel per report: each step's seeds, mean ± 95% CI "
+    "and the report's claim) to this folder, and log them to the profile's 'leaderboard' MLflow run.",
+)
+@pass_context
+def steps_command(
+    context: Context, suite: str | None, profile: str, output_format: str, output: Path | None, plots_dir: Path | None
+) -> None:
+    """Did each step help? Every recipe with a base against that base, one table per report.
+
+    Δ = mean(step) − mean(base) with its Welch 95% CI, Welch's p Holm-adjusted within the report,
+    the report's own claimed Δ, a verdict (helped / hurt / not resolved at n) and the seeds that
+    would resolve an unresolved Δ.
+    """
+    from harness import leaderboard, steps
+    from harness.identity import current_hashes
+
+    context.config.profile(profile)  # a typo fails here, before any store is opened
+    names = {r.name for r in context.config.select(suite=suite)}
+    tracker = context.tracker()
+    rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=current_hashes(context.config, profile))
+    if not any(row.n for row in rows):
+        raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to compare (pass --profile)")
+    deltas = steps.step_deltas(context.config, rows, names)
+    if not deltas:
+        raise click.ClickException(f"no recipe with a base in suite {suite!r}: no steps to compare")
+    if plots_dir is not None:
+        from harness.publish import publish_steps
+
+        files = publish_steps(tracker, context.config, rows, deltas, plots_dir, profile=profile, names=names)
+        click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} and logged them to MLflow", err=True)
+    if output_format == "table" and output is None:
+        console = _rich_console()
+        for table in steps.to_rich_tables(deltas, profile=profile):
+            console.print(table)
+        return
+    render = {"table": steps.to_markdown, "markdown": steps.to_markdown, "csv": steps.to_csv, "json": steps.to_json}
+    text = render[output_format](deltas)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        click.echo(f"wrote {len(deltas)} steps to {output}", err=True)
+
+
 @main.command("ui")
 @click.option(
     "--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes the UI to your network."

@@ -195,9 +195,13 @@ class SeedsNeeded:
         return str(self.count) if self.count is not None else self.note
 
 
-def seeds_needed(a: Sequence[float], b: Sequence[float], *, cap: int = SEEDS_NEEDED_CAP) -> SeedsNeeded:
-    """Seeds per recipe for power 0.8 at α = 0.05 (two-sided) to detect the observed |Δ| given
-    the pooled observed spread of ``a`` and ``b``."""
+def seeds_needed(
+    a: Sequence[float], b: Sequence[float], *, alpha: float = ALPHA, cap: int = SEEDS_NEEDED_CAP
+) -> SeedsNeeded:
+    """Seeds per recipe for power 0.8 at ``alpha`` (two-sided) to detect the observed |Δ| given
+    the pooled observed spread of ``a`` and ``b``. Where a Holm-adjusted p decides, pass
+    ALPHA / m (m tests in the family: Holm's strictest step), so the count is enough whatever
+    the other tests show."""
     if len(a) < 2 or len(b) < 2:
         return SeedsNeeded(None, "n<2")
     mean_a, mean_b = _mean(a), _mean(b)
@@ -208,5 +212,5 @@ def seeds_needed(a: Sequence[float], b: Sequence[float], *, cap: int = SEEDS_NEE
         len(a) + len(b) - 2
     )
     effect_size = math.inf if pooled == 0 else delta / math.sqrt(pooled)
-    count = power_seeds(effect_size, cap=cap)
+    count = power_seeds(effect_size, alpha=alpha, cap=cap)
     return SeedsNeeded(None, f"> {cap}") if count > cap else SeedsNeeded(count)

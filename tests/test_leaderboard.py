@@ -1,7 +1,7 @@
 """Leaderboard rows from child runs: failed and non-finite seeds, order, claim check, leader comparison.
 
-The runs are stand-ins shaped like MLflow's (``info`` and ``data``), served by a stand-in
-tracker: the statistics are tested without a store.
+The runs are stand-ins shaped like MLflow's (``tests/standins.py``): the statistics are tested
+without a store.
 """
 
 from __future__ import annotations
@@ -9,54 +9,14 @@ from __future__ import annotations
 import json
 import random
 import warnings
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from scipy import stats
 
 from harness import leaderboard
-from harness.leaderboard import Row, collect_rows, compare_with_leader, only_recipes
-from harness.schema import (
-    METRIC_PARAMS,
-    METRIC_TEST_ACCURACY,
-    PARAM_REPORTED_ACCURACY,
-    TAG_CONFIG_HASH,
-    TAG_GROUP,
-    TAG_PROFILE,
-    TAG_RECIPE,
-    TAG_SEED,
-)
-
-
-def run(recipe: str, seed: int, accuracy: float | None, *, status="FINISHED", reported=None, profile="p"):
-    metrics = {} if accuracy is None else {METRIC_TEST_ACCURACY: accuracy, METRIC_PARAMS: 1000}
-    return SimpleNamespace(
-        info=SimpleNamespace(status=status, start_time=seed, end_time=1_700_000_000_000 + seed),
-        data=SimpleNamespace(
-            tags={
-                TAG_RECIPE: recipe,
-                TAG_PROFILE: profile,
-                TAG_SEED: str(seed),
-                TAG_GROUP: f"{recipe}-{profile}",
-                TAG_CONFIG_HASH: "h",
-            },
-            params={PARAM_REPORTED_ACCURACY: str(reported)},
-            metrics=metrics,
-        ),
-    )
-
-
-class StandInTracker:
-    def __init__(self, runs):
-        self.runs = runs
-
-    def child_runs(self, profile=None):
-        return [r for r in self.runs if profile is None or r.data.tags[TAG_PROFILE] == profile]
-
-
-def runs_of(recipe, values, **options):
-    return [run(recipe, seed, value, **options) for seed, value in enumerate(values)]
+from harness.leaderboard import collect_rows, compare_with_leader, only_recipes
+from tests.standins import StandInTracker, board, run, runs_of
 
 
 def test_non_finite_accuracy_is_a_failed_seed():
@@ -101,11 +61,6 @@ def test_claim_is_checked_against_the_prediction_interval():
     assert far.reported_in_pi is False and "75.00 ✗ (-13.00)" in leaderboard.to_markdown([far])
     [single] = collect_rows(StandInTracker(runs_of("a", [0.6], reported=0.75)))
     assert single.reported_in_pi is None and single.pi_low is None
-
-
-def board(values_by_recipe: dict[str, list[float]]) -> dict[str, Row]:
-    runs = [r for name, values in values_by_recipe.items() for r in runs_of(name, values)]
-    return {row.recipe: row for row in collect_rows(StandInTracker(runs))}
 
 
 def test_leader_comparison_is_welch_with_holm_and_a_confidence_interval():
