@@ -282,7 +282,8 @@ def _leader_cell(row: Row) -> str:
             row.leader_verdict, row.leader_verdict
         )
     interval = "" if row.delta_ci_low is None else f" [{100 * row.delta_ci_low:+.2f}, {100 * row.delta_ci_high:+.2f}]"
-    return f"{100 * row.delta_vs_leader:+.2f}{interval} p={p_text(row.p_vs_leader_holm)}"
+    p_value = p_text(row.p_vs_leader_holm)
+    return f"{100 * row.delta_vs_leader:+.2f}{interval} p{'' if p_value.startswith('<') else '='}{p_value}"
 
 
 COLUMNS = (

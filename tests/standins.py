@@ -53,17 +53,23 @@ def board(values_by_recipe: dict[str, list[float]]) -> dict[str, Row]:
     return {row.recipe: row for row in collect_rows(StandInTracker(runs))}
 
 
-def log_runs(tracker, config, values_by_recipe: dict[str, list[float]], *, profile: str = "smoke", first_seed=0):
-    """Finished child runs in a real store, as a sweep would leave them (identity, parent, claim,
-    test accuracy), without training: seeds first_seed, first_seed + 1, … per recipe."""
+def log_run(tracker, config, name: str, seed: int, value: float, *, profile: str = "smoke"):
+    """One finished child run in a real store, as a sweep would leave it (identity, parent, claim,
+    test accuracy), without training. Returns its identity."""
     from harness.identity import identify
 
+    recipe = config.recipe(name)
+    identity = identify(config, recipe, profile, seed, "synthetic-data")
+    parent = tracker.parent_run(identity, description=recipe.summary)
+    child = tracker.child_run(identity, parent)
+    tracker.log_params(child, {PARAM_REPORTED_ACCURACY: str(recipe.reported.test_accuracy)})
+    tracker.log_metrics(child, {METRIC_TEST_ACCURACY: value})
+    tracker.finish(child)
+    return identity
+
+
+def log_runs(tracker, config, values_by_recipe: dict[str, list[float]], *, profile: str = "smoke"):
+    """``log_run`` for seeds 0, 1, … of each recipe."""
     for name, values in values_by_recipe.items():
-        recipe = config.recipe(name)
-        for seed, value in enumerate(values, start=first_seed):
-            identity = identify(config, recipe, profile, seed, "synthetic-data")
-            parent = tracker.parent_run(identity, description=recipe.summary)
-            child = tracker.child_run(identity, parent)
-            tracker.log_params(child, {PARAM_REPORTED_ACCURACY: str(recipe.reported.test_accuracy)})
-            tracker.log_metrics(child, {METRIC_TEST_ACCURACY: value})
-            tracker.finish(child)
+        for seed, value in enumerate(values):
+            log_run(tracker, config, name, seed, value, profile=profile)

@@ -112,6 +112,8 @@ def test_a_leader_with_one_seed_does_not_switch_the_comparison_off():
         stats.ttest_ind([0.60, 0.61, 0.62], [0.80, 0.82, 0.81], equal_var=False).pvalue
     )
     assert leaderboard.table_cells(rows["lucky"])[8] == "n<2: not compared"
+    far = board({"best": [0.80, 0.82, 0.81], "far": [0.10, 0.11, 0.12]})["far"]
+    assert far.p_vs_leader_holm < 0.001 and leaderboard.table_cells(far)[8].endswith(" p<0.001")
 
 
 def test_identical_leader_and_row_are_not_resolved():
