@@ -179,3 +179,27 @@ def test_bench_all_seeds_auto(tmp_path, config, monkeypatch):
     ):
         bad = CliRunner().invoke(main, [*base, "all", "--profile", "smoke", *arguments])
         assert bad.exit_code == 2 and message in bad.output, bad.output
+
+
+@pytest.mark.slow
+def test_seeds_auto_trains_for_real_and_resumes(tmp_path, synthetic_npz, test_config, monkeypatch):
+    """Real worker processes on the 200-image smoke profile: 3 seeds each, at most 4, and a rerun
+    trains nothing."""
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    command = ["--config", str(test_config), "--data", str(synthetic_npz), "all", "--profile", "smoke"]
+    command += ["--seeds", "auto", "--max-seeds", "4"]
+    result = runner.invoke(main, command)
+    assert result.exit_code == 0, result.output
+    assert "Adaptive seeds, round 1: 2 recipe(s), 3 seeds each" in result.output
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    children = tracker.search("tags.`bench.kind` = 'child'")
+    per_recipe = {name: sum(c.data.tags["bench.recipe"] == name for c in children) for name in ("tiny-a", "tiny-b")}
+    assert set(per_recipe.values()) <= {3, 4} and all(c.info.status == "FINISHED" for c in children)
+    assert f"{len(children)} trained, 0 already finished" in result.output
+    [board_run] = tracker.search("tags.`bench.kind` = 'leaderboard'")
+    plan_file = tracker.download_artifact(board_run.info.run_id, "adaptive_plan.json", tmp_path / "plan")
+    assert json.loads(plan_file.read_text())["rounds"][0]["requests"][0]["seeds"] == 3
+
+    again = runner.invoke(main, command)
+    assert again.exit_code == 0 and "0 trained, " in again.output
