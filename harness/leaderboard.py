@@ -32,7 +32,7 @@ from harness.schema import (
     TAG_REPORT,
     TAG_SEED,
 )
-from harness.stats import ALPHA, describe, holm, split_finite, welch, within
+from harness.stats import ALPHA, describe, holm, welch, within
 from harness.tracking import Tracker
 
 
@@ -126,8 +126,7 @@ def collect_rows(
         # A NaN or infinite accuracy is a failed seed: counted as failed, never a value.
         valid = [r for r in finished if math.isfinite(r.data.metrics[METRIC_TEST_ACCURACY])]
         valid.sort(key=lambda r: int(r.data.tags.get(TAG_SEED, -1)))
-        _, non_finite = split_finite([r.data.metrics[METRIC_TEST_ACCURACY] for r in finished])
-        failed = sum(1 for r in members if r.info.status == "FAILED") + non_finite
+        failed = sum(1 for r in members if r.info.status == "FAILED") + len(finished) - len(valid)
         accuracies = [r.data.metrics[METRIC_TEST_ACCURACY] for r in valid]
         summary = describe(accuracies)
         reported_text = members[0].data.params.get(PARAM_REPORTED_ACCURACY, "None")
@@ -267,7 +266,8 @@ def _reported_cell(row: Row) -> str:
 
 
 def p_text(p_value: float | None) -> str:
-    """A p-value as a reader needs it: two decimals, three below 0.1 (so 0.050 is not read as 0.05), "<0.001" below 0.001."""
+    """A p-value as a reader needs it: two decimals, three below 0.1 (so 0.050 is not read as
+    0.05), "<0.001" below 0.001."""
     if p_value is None:
         return "–"
     if p_value < 0.001:
@@ -327,7 +327,7 @@ LEGEND = (
     "run would land, mean ± t·s·√(1+1/n); it answers whether a single-run claim fits our runs. "
     "Claimed = the report's single-run number, ✓ inside our PI, ✗ outside; (Δ) = our mean − claimed, "
     "in percentage points. vs leader = mean − the leader's mean in pp, Welch 95% CI, Welch's t-test p "
-    f"Holm-adjusted across this table's comparisons; ≈ = not resolved from the leader at these n "
+    "Holm-adjusted across this table's comparisons; ≈ = not resolved from the leader at these n "
     f"(Holm p ≥ {SIGNIFICANCE}), which does not mean equal. The leader is the best recipe with n ≥ 2; "
     "n<2 rows are not compared. s/run = training seconds per run. How to read it: docs/statistics.md."
 )
