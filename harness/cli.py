@@ -355,7 +355,7 @@ class SeedCount(click.ParamType):
 
     name = "N|auto"
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: int | str, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
         if isinstance(value, int) or value == "auto":
             number = value
         elif str(value).strip().lower() == "auto":
