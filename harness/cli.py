@@ -409,9 +409,10 @@ def cache_command(clear: bool, match: str | None) -> None:
     console.print(f"{len(entries)} file(s), {total / 1e6:,.1f} MB in all; `bench cache --clear` deletes them")
 
 
-def _sweep(context: Context, recipes, settings, *, dry_run: bool = False) -> None:
-    """Run a sweep (``harness.sweep.run_sweep``), print its summary and leaderboard, and exit
-    non-zero if any run failed (1) or it was interrupted (130)."""
+def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_seeds: int | None = None) -> None:
+    """Run a sweep (``harness.sweep.run_sweep``, or ``harness.adaptive.run_adaptive`` rounds up to
+    ``max_seeds``), print its summary and leaderboard, and exit non-zero if any run failed (1),
+    recipes were skipped for missing weights (3) or it was interrupted (130)."""
     import signal
 
     from harness.progress import RichProgress
@@ -426,9 +427,18 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False) -> Non
     context.config.profile(settings.profile)  # a typo fails here, before any store is opened
     tracker = context.tracker()
     console = _rich_console(stderr=True)
+    rounds = None
     try:
         with RichProgress(console) as progress:
-            report = run_sweep(context.config, tracker, recipes, settings, progress, dry_run=dry_run)
+            if max_seeds is None or dry_run:
+                report = run_sweep(context.config, tracker, recipes, settings, progress, dry_run=dry_run)
+            else:
+                from harness.adaptive import run_adaptive
+
+                adaptive = run_adaptive(
+                    context.config, tracker, recipes, settings, max_seeds=max_seeds, progress=progress
+                )
+                report, rounds = adaptive.sweep, len(adaptive.rounds)
     except KeyboardInterrupt:
         click.echo("Interrupted before any run started: nothing was trained.", err=True)
         sys.exit(130)
@@ -448,9 +458,12 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False) -> Non
         f"{len(report.by_status('FINISHED'))} trained, {len(report.by_status('SKIPPED'))} already finished "
         f"(skipped), {len(failed)} failed"
         + (f", {len(killed)} interrupted" if killed else "")
+        + (f", in {rounds} adaptive round(s) (plan logged as adaptive_plan.json)" if rounds else "")
         + f"; tracking store: {tracker.tracking_uri}"
     )
     _print_leaderboard(context, tracker, settings, recipes={r.name for r in recipes})
+    if rounds:
+        _print_steps(context, tracker, settings, recipes={r.name for r in recipes})
     for outcome in failed:
         console.print(f"[red]FAILED[/red] {outcome.spec.label}: {outcome.reason}")
     if report.unavailable:
@@ -478,6 +491,57 @@ def _print_leaderboard(context: Context, tracker, settings, *, recipes: set[str]
     rows = leaderboard.collect_rows(tracker, profile=settings.profile, current_hashes=hashes)
     rows = leaderboard.only_recipes(rows, recipes)
     _rich_console().print(leaderboard.to_rich_table(rows, title=f"Leaderboard, profile '{settings.profile}'"))
+
+
+def _print_steps(context: Context, tracker, settings, *, recipes: set[str]) -> None:
+    """The step table of the recipes just trained whose base was trained too."""
+    from harness import leaderboard, steps
+    from harness.identity import current_hashes
+
+    hashes = current_hashes(context.config, settings.profile, settings.variant)
+    rows = leaderboard.only_recipes(
+        leaderboard.collect_rows(tracker, profile=settings.profile, current_hashes=hashes), recipes
+    )
+    deltas = [d for d in steps.step_deltas(context.config, rows, recipes) if d.base in recipes]
+    console = _rich_console()
+    for table in steps.to_rich_tables(deltas, profile=settings.profile):
+        console.print(table)
+
+
+class SeedCount(click.ParamType):
+    """--seeds: a number of seeds (1 … 1000) or 'auto'."""
+
+    name = "N|auto"
+
+    def convert(self, value: int | str, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        if isinstance(value, int) or value == "auto":
+            number = value
+        elif str(value).strip().lower() == "auto":
+            return "auto"
+        else:
+            try:
+                number = int(value)
+            except ValueError:
+                self.fail(f"{value!r} is neither a number of seeds nor 'auto'", param, ctx)
+        return number if number == "auto" else click.IntRange(1, 1000).convert(number, param, ctx)
+
+
+SEEDS_HELP = (
+    "Seeds per recipe (seeds 0 … N-1), or 'auto': 3 each, then more, round by round, only for recipes "
+    "whose step Δ (vs its base) or comparison with the leader is still not resolved (see --max-seeds)."
+)
+MAX_SEEDS_HELP = "With --seeds auto: the most seeds any recipe gets [default: 10]."
+
+
+def _seed_plan(seeds: int | str, max_seeds: int | None) -> tuple[int, int | None]:
+    """(first round's seeds, adaptive limit or None) from --seeds / --max-seeds."""
+    from harness.adaptive import DEFAULT_MAX_SEEDS, START_SEEDS
+
+    if seeds != "auto":
+        if max_seeds is not None:
+            raise click.UsageError(f"--max-seeds {max_seeds} needs --seeds auto (got --seeds {seeds})")
+        return int(seeds), None
+    return START_SEEDS, DEFAULT_MAX_SEEDS if max_seeds is None else max_seeds
 
 
 PROFILE_HELP = "Budget to train under (see [profiles] in the benchmarks file: full, quick, cpu, smoke, micro)."
@@ -569,9 +633,8 @@ RANDOM_WEIGHTS_HELP = (
 
 @main.command("run")
 @click.argument("names", nargs=-1, required=True)
-@click.option(
-    "--seeds", type=click.IntRange(1, 1000), default=3, show_default=True, help="Number of seeds (0 … N-1) per recipe."
-)
+@click.option("--seeds", type=SeedCount(), default=3, show_default=True, help=SEEDS_HELP)
+@click.option("--max-seeds", type=click.IntRange(3, 1000), default=None, help=MAX_SEEDS_HELP)
 @click.option("--profile", default="full", show_default=True, help=PROFILE_HELP)
 @click.option("--random-weights", is_flag=True, help=RANDOM_WEIGHTS_HELP)
 @execution_options
@@ -580,13 +643,13 @@ def run_command(context: Context, names: tuple[str, ...], **options) -> None:
     """Train the named recipes, each seed in its own process; finished runs are skipped."""
     recipes = [context.config.recipe(name) for name in dict.fromkeys(names)]
     dry_run = options.pop("dry_run")
-    _sweep(context, recipes, _settings(context, **options), dry_run=dry_run)
+    seeds, max_seeds = _seed_plan(options.pop("seeds"), options.pop("max_seeds"))
+    _sweep(context, recipes, _settings(context, seeds=seeds, **options), dry_run=dry_run, max_seeds=max_seeds)
 
 
 @main.command("all")
-@click.option(
-    "--seeds", type=click.IntRange(1, 1000), default=3, show_default=True, help="Number of seeds (0 … N-1) per recipe."
-)
+@click.option("--seeds", type=SeedCount(), default=3, show_default=True, help=SEEDS_HELP)
+@click.option("--max-seeds", type=click.IntRange(3, 1000), default=None, help=MAX_SEEDS_HELP)
 @click.option("--profile", default="full", show_default=True, help=PROFILE_HELP)
 @click.option("--only", metavar="GLOB", help="Only recipes whose name matches this glob, e.g. 'r004-*'.")
 @click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
@@ -597,7 +660,8 @@ def all_command(context: Context, only: str | None, suite: str | None, **options
     """Train every recipe (or a suite / glob of them) with N seeds, then show the leaderboard."""
     recipes = context.config.select(suite=suite, only=only)
     dry_run = options.pop("dry_run")
-    _sweep(context, recipes, _settings(context, **options), dry_run=dry_run)
+    seeds, max_seeds = _seed_plan(options.pop("seeds"), options.pop("max_seeds"))
+    _sweep(context, recipes, _settings(context, seeds=seeds, **options), dry_run=dry_run, max_seeds=max_seeds)
 
 
 @main.command("leaderboard")
@@ -733,6 +797,75 @@ def doctor_command(jobs: int | None, jobs_per_gpu: int) -> None:
     _rich_console().print(table)
     if any(check.status == "problem" for check in checks):
         sys.exit(1)
+
+
+@main.command("steps")
+@click.option("--suite", help="Only the steps of this suite (see [suites] in the benchmarks file), e.g. report-004.")
+@click.option(
+    "--profile",
+    default="full",
+    show_default=True,
+    help="The profile whose runs to compare (runs of different profiles are never pooled).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "markdown", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format: rich tables in the terminal (markdown when written to a file), or markdown, csv, json.",
+)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout.")
+@click.option(
+    "--plots",
+    "plots_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write steps.{md,csv,json} and steps.png (one panel per report: each step's seeds, mean ± 95% CI "
+    "and the report's claim) to this folder, and log them to the profile's 'leaderboard' MLflow run.",
+)
+@pass_context
+def steps_command(
+    context: Context, suite: str | None, profile: str, output_format: str, output: Path | None, plots_dir: Path | None
+) -> None:
+    """Did each step help? Every recipe with a base against that base, one table per report.
+
+    Δ = mean(step) − mean(base) with its Welch 95% CI, Welch's p Holm-adjusted within the report,
+    the report's own claimed Δ, a verdict (helped / hurt / not resolved at n) and the seeds that
+    would resolve an unresolved Δ.
+    """
+    from harness import leaderboard, steps
+    from harness.devices import visible_gpus
+    from harness.identity import current_hashes
+    from harness.plan import variant_here
+
+    context.config.profile(profile)  # a typo fails here, before any store is opened
+    names = {r.name for r in context.config.select(suite=suite)}
+    tracker = context.tracker(create=plots_dir is not None)
+    hashes = current_hashes(context.config, profile, variant_here(SweepSettings(), visible_gpus()))
+    rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=hashes)
+    if not any(row.n for row in rows):
+        raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to compare (pass --profile)")
+    deltas = steps.step_deltas(context.config, rows, names)
+    if not deltas:
+        raise click.ClickException(f"no recipe with a base in suite {suite!r}: no steps to compare")
+    if plots_dir is not None:
+        from harness.publish import publish_steps
+
+        files = publish_steps(tracker, context.config, rows, deltas, plots_dir, profile=profile, names=names)
+        click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} and logged them to MLflow", err=True)
+    if output_format == "table" and output is None:
+        console = _rich_console()
+        for table in steps.to_rich_tables(deltas, profile=profile):
+            console.print(table)
+        return
+    render = {"table": steps.to_markdown, "markdown": steps.to_markdown, "csv": steps.to_csv, "json": steps.to_json}
+    text = render[output_format](deltas)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        click.echo(f"wrote {len(deltas)} steps to {output}", err=True)
 
 
 @main.command("ui")

@@ -56,3 +56,4 @@ METRIC_STD = "test_accuracy_std"
 # Artifacts.
 ARTIFACT_CONFUSION_CSV = "confusion_matrix.csv"
 ARTIFACT_SEED_BANDS = "seed_bands"  # folder on a parent run
+ARTIFACT_ADAPTIVE_PLAN = "adaptive_plan.json"  # on a profile's leaderboard run: the rounds of --seeds auto

@@ -238,12 +238,12 @@ class Tracker:
         self.client.set_terminated(run_id, status=status)
 
     def update_parent(self, parent_run_id: str, group: str) -> dict[str, Any]:
-        """Log n, mean and sample std of test accuracy over the group's finished seeds."""
-        from harness.stats import describe
+        """Log n, mean and sample std of test accuracy over the group's finished seeds with a finite accuracy."""
+        from harness.stats import describe, split_finite
 
         children = self.group_children(group)
         accuracies = [c.data.metrics[METRIC_TEST_ACCURACY] for c in children if METRIC_TEST_ACCURACY in c.data.metrics]
-        summary = describe(accuracies)
+        summary = describe(split_finite(accuracies)[0])  # a NaN accuracy is a failed seed, not a value
         metrics: dict[str, float] = {METRIC_N: summary.n}
         if summary.mean is not None:
             metrics[METRIC_MEAN] = summary.mean
