@@ -682,8 +682,23 @@ def all_command(context: Context, only: str | None, suite: str | None, **options
     flag_value="README.md",
     default=None,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Rewrite the block between <!-- leaderboard:start --> and <!-- leaderboard:end --> in README.md "
-    "(or the file given) with this leaderboard as markdown. Needs --profile.",
+    help="Rewrite the block between <!-- leaderboard:PROFILE:start --> and <!-- leaderboard:PROFILE:end --> in "
+    "README.md (or the file given) with this leaderboard as markdown. Needs --profile.",
+)
+@click.option(
+    "--min-seeds",
+    type=click.IntRange(1, 1000),
+    default=1,
+    show_default=True,
+    help="Only recipes with at least this many finished seeds (a sweep still running has recipes with fewer).",
+)
+@click.option(
+    "--publish",
+    "publish_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write this leaderboard and its step table as results/<profile>-<device>-<hardware>.{json,csv} "
+    "(and -steps.*) with the command, commits, date, library versions and hardware that made them. Needs --profile.",
 )
 @click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
 @click.option(
@@ -718,6 +733,8 @@ def leaderboard_command(
     precision: str,
     random_weights: bool,
     plots_dir: Path | None,
+    min_seeds: int,
+    publish_dir: Path | None,
 ) -> None:
     """Rank recipes by mean test accuracy over seeds, read back from MLflow.
 
@@ -728,16 +745,19 @@ def leaderboard_command(
     from harness.identity import Variant, current_hashes
     from harness.plan import variant_here
 
-    if (readme is not None or plots_dir is not None) and profile is None:
-        raise click.UsageError("--update-readme and --plots need --profile: they show one profile")
+    if (readme is not None or plots_dir is not None or publish_dir is not None) and profile is None:
+        raise click.UsageError("--update-readme, --plots and --publish need --profile: they show one profile")
     if profile is not None:
         context.config.profile(profile)  # a typo is named, with the closest profiles
     tracker = context.tracker(create=plots_dir is not None)
     asked = SweepSettings(variant=Variant(precision=precision, random_weights=random_weights))
-    hashes = current_hashes(context.config, profile, variant_here(asked, visible_gpus()))
+    variant = variant_here(asked, visible_gpus())
+    hashes = current_hashes(context.config, profile, variant)
     rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=hashes)
     if suite is not None:
         rows = leaderboard.only_recipes(rows, {r.name for r in context.config.select(suite=suite)})
+    if min_seeds > 1:
+        rows = leaderboard.at_least(rows, min_seeds)
     if not rows:
         which = f"of profile {profile!r}" if profile else "of any profile"
         click.echo(f"no finished runs {which} in {tracker.tracking_uri} (for this configuration and device)", err=True)
@@ -746,10 +766,25 @@ def leaderboard_command(
 
         files = publish_leaderboard(tracker, rows, plots_dir, profile=profile)
         click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} and logged them to MLflow", err=True)
+    if publish_dir is not None:
+        from harness import results, steps
+
+        if not rows:
+            raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to publish")
+        meta = results.provenance(tracker, rows, profile=profile, device=variant.device)
+        names = {r.recipe for r in rows}
+        deltas = [d for d in steps.step_deltas(context.config, rows, names) if d.base in names]
+        files = results.publish(publish_dir, rows, meta, deltas=deltas)
+        click.echo(f"wrote {', '.join(str(f) for f in files)}", err=True)
     if readme is not None:
         if not rows:
             raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to put in {readme}")
-        command = f"bench leaderboard --profile {profile}" + (f" --suite {suite}" if suite else "") + " --update-readme"
+        command = (
+            f"bench leaderboard --profile {profile}"
+            + (f" --suite {suite}" if suite else "")
+            + (f" --min-seeds {min_seeds}" if min_seeds > 1 else "")
+            + " --update-readme"
+        )
         changed = leaderboard.update_readme(readme, rows, command=command)
         click.echo(f"{readme}: {'updated' if changed else 'already up to date'} ({len(rows)} rows)", err=True)
         return
@@ -824,9 +859,33 @@ def doctor_command(jobs: int | None, jobs_per_gpu: int) -> None:
     help="Also write steps.{md,csv,json} and steps.png (one panel per report: each step's seeds, mean ± 95% CI "
     "and the report's claim) to this folder, and log them to the profile's 'leaderboard' MLflow run.",
 )
+@click.option(
+    "--min-seeds",
+    type=click.IntRange(1, 1000),
+    default=1,
+    show_default=True,
+    help="Only steps whose recipe and base both have at least this many finished seeds.",
+)
+@click.option(
+    "--update-readme",
+    "readme",
+    is_flag=False,
+    flag_value="README.md",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Rewrite the block between <!-- steps:PROFILE:start --> and <!-- steps:PROFILE:end --> in README.md "
+    "(or the file given) with this step table as markdown.",
+)
 @pass_context
 def steps_command(
-    context: Context, suite: str | None, profile: str, output_format: str, output: Path | None, plots_dir: Path | None
+    context: Context,
+    suite: str | None,
+    profile: str,
+    output_format: str,
+    output: Path | None,
+    plots_dir: Path | None,
+    min_seeds: int,
+    readme: Path | None,
 ) -> None:
     """Did each step help? Every recipe with a base against that base, one table per report.
 
@@ -846,9 +905,27 @@ def steps_command(
     rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=hashes)
     if not any(row.n for row in rows):
         raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to compare (pass --profile)")
-    deltas = steps.step_deltas(context.config, rows, names)
+    if min_seeds > 1:
+        rows = leaderboard.at_least(rows, min_seeds)
+        names &= {r.recipe for r in rows}
+    deltas = [d for d in steps.step_deltas(context.config, rows, names) if min_seeds == 1 or d.base in names]
     if not deltas:
         raise click.ClickException(f"no recipe with a base in suite {suite!r}: no steps to compare")
+    if readme is not None:
+        from harness.readme import replace_block
+
+        command = (
+            f"bench steps --profile {profile}"
+            + (f" --suite {suite}" if suite else "")
+            + (f" --min-seeds {min_seeds}" if min_seeds > 1 else "")
+            + " --update-readme"
+        )
+        text = (
+            f"{leaderboard.header_line(rows)} Produced by `{command}`.\n\n{steps.to_markdown(deltas, heading_level=4)}"
+        )
+        changed = replace_block(readme, f"steps:{profile}", text)
+        click.echo(f"{readme}: {'updated' if changed else 'already up to date'} ({len(deltas)} steps)", err=True)
+        return
     if plots_dir is not None:
         from harness.publish import publish_steps
 

@@ -14,7 +14,6 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness.errors import HarnessError
 from harness.schema import (
     METRIC_EPOCHS_RUN,
     METRIC_IMAGES_PER_SECOND,
@@ -350,30 +349,20 @@ def header_line(rows: list[Row]) -> str:
     )
 
 
-README_START = "<!-- leaderboard:start -->"
-README_END = "<!-- leaderboard:end -->"
-
-
 def update_readme(path, rows: list[Row], *, command: str) -> bool:
-    """Rewrite only the block between the leaderboard markers; True if the file changed."""
-    from pathlib import Path
+    """Rewrite the README block ``leaderboard:<profile>`` with ``rows`` (one profile), headed by
+    where they come from and the command that made them; True if the file changed."""
+    from harness.readme import replace_block
 
-    path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    if (
-        text.count(README_START) != 1
-        or text.count(README_END) != 1
-        or text.index(README_START) > text.index(README_END)
-    ):
-        raise HarnessError(f"{path}: needs exactly one {README_START} … {README_END} block")
-    before, rest = text.split(README_START)
-    _, after = rest.split(README_END)
-    block = f"{README_START}\n{header_line(rows)} Produced by `{command}`.\n\n{to_markdown(rows)}{README_END}"
-    updated = before + block + after
-    if updated == text:
-        return False
-    path.write_text(updated, encoding="utf-8")
-    return True
+    profile = rows[0].profile
+    return replace_block(
+        path, f"leaderboard:{profile}", f"{header_line(rows)} Produced by `{command}`.\n\n{to_markdown(rows)}"
+    )
+
+
+def at_least(rows: list[Row], seeds: int) -> list[Row]:
+    """The rows with at least ``seeds`` finished seeds, ranked again among themselves."""
+    return _ranked([r for r in rows if r.n >= seeds])
 
 
 def to_markdown(rows: list[Row]) -> str:
