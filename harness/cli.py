@@ -664,6 +664,42 @@ def all_command(context: Context, only: str | None, suite: str | None, **options
     _sweep(context, recipes, _settings(context, seeds=seeds, **options), dry_run=dry_run, max_seeds=max_seeds)
 
 
+def readme_options(block: str, what: str, kept: str):
+    """--update-readme [FILE] (the README block ``<block>:PROFILE``) and --min-seeds, shared by
+    `leaderboard` and `steps`."""
+
+    def decorate(command):
+        command = click.option(
+            "--min-seeds",
+            type=click.IntRange(1, 1000),
+            default=1,
+            show_default=True,
+            help=f"Only {kept} (a sweep still running has recipes with fewer).",
+        )(command)
+        return click.option(
+            "--update-readme",
+            "readme",
+            is_flag=False,
+            flag_value="README.md",
+            default=None,
+            type=click.Path(dir_okay=False, path_type=Path),
+            help=f"Rewrite the block between <!-- {block}:PROFILE:start --> and <!-- {block}:PROFILE:end --> in "
+            f"README.md (or the file given) with {what} as markdown.",
+        )(command)
+
+    return decorate
+
+
+def _readme_command(name: str, profile: str, suite: str | None, min_seeds: int) -> str:
+    """The command that writes a README block, as its header quotes it (to rerun it)."""
+    return (
+        f"bench {name} --profile {profile}"
+        + (f" --suite {suite}" if suite else "")
+        + (f" --min-seeds {min_seeds}" if min_seeds > 1 else "")
+        + " --update-readme"
+    )
+
+
 @main.command("leaderboard")
 @click.option("--profile", default=None, help="Only this profile [default: every profile, each ranked on its own].")
 @click.option(
@@ -675,23 +711,7 @@ def all_command(context: Context, only: str | None, suite: str | None, **options
     help="Output format.",
 )
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout.")
-@click.option(
-    "--update-readme",
-    "readme",
-    is_flag=False,
-    flag_value="README.md",
-    default=None,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Rewrite the block between <!-- leaderboard:PROFILE:start --> and <!-- leaderboard:PROFILE:end --> in "
-    "README.md (or the file given) with this leaderboard as markdown. Needs --profile.",
-)
-@click.option(
-    "--min-seeds",
-    type=click.IntRange(1, 1000),
-    default=1,
-    show_default=True,
-    help="Only recipes with at least this many finished seeds (a sweep still running has recipes with fewer).",
-)
+@readme_options("leaderboard", "this leaderboard", "recipes with at least this many finished seeds")
 @click.option(
     "--publish",
     "publish_dir",
@@ -779,12 +799,7 @@ def leaderboard_command(
     if readme is not None:
         if not rows:
             raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to put in {readme}")
-        command = (
-            f"bench leaderboard --profile {profile}"
-            + (f" --suite {suite}" if suite else "")
-            + (f" --min-seeds {min_seeds}" if min_seeds > 1 else "")
-            + " --update-readme"
-        )
+        command = _readme_command("leaderboard", profile, suite, min_seeds)
         changed = leaderboard.update_readme(readme, rows, command=command)
         click.echo(f"{readme}: {'updated' if changed else 'already up to date'} ({len(rows)} rows)", err=True)
         return
@@ -859,23 +874,7 @@ def doctor_command(jobs: int | None, jobs_per_gpu: int) -> None:
     help="Also write steps.{md,csv,json} and steps.png (one panel per report: each step's seeds, mean ± 95% CI "
     "and the report's claim) to this folder, and log them to the profile's 'leaderboard' MLflow run.",
 )
-@click.option(
-    "--min-seeds",
-    type=click.IntRange(1, 1000),
-    default=1,
-    show_default=True,
-    help="Only steps whose recipe and base both have at least this many finished seeds.",
-)
-@click.option(
-    "--update-readme",
-    "readme",
-    is_flag=False,
-    flag_value="README.md",
-    default=None,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Rewrite the block between <!-- steps:PROFILE:start --> and <!-- steps:PROFILE:end --> in README.md "
-    "(or the file given) with this step table as markdown.",
-)
+@readme_options("steps", "this step table", "steps whose recipe and base both have at least this many finished seeds")
 @pass_context
 def steps_command(
     context: Context,
@@ -914,12 +913,7 @@ def steps_command(
     if readme is not None:
         from harness.readme import replace_block
 
-        command = (
-            f"bench steps --profile {profile}"
-            + (f" --suite {suite}" if suite else "")
-            + (f" --min-seeds {min_seeds}" if min_seeds > 1 else "")
-            + " --update-readme"
-        )
+        command = _readme_command("steps", profile, suite, min_seeds)
         text = (
             f"{leaderboard.header_line(rows)} Produced by `{command}`.\n\n{steps.to_markdown(deltas, heading_level=4)}"
         )
