@@ -454,18 +454,27 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
     failed = report.by_status("FAILED")
     killed = report.by_status("KILLED")
     interrupted = report.interrupted or any(o.interrupted for o in report.outcomes)
+    skipped = report.by_status("SKIPPED")
+    elsewhere = [o for o in skipped if o.reason.startswith("running in another sweep")]
     console.print(
-        f"{len(report.by_status('FINISHED'))} trained, {len(report.by_status('SKIPPED'))} already finished "
+        f"{len(report.by_status('FINISHED'))} trained, {len(skipped) - len(elsewhere)} already finished "
         f"(skipped), {len(failed)} failed"
+        + (f", {len(elsewhere)} training in another sweep" if elsewhere else "")
         + (f", {len(killed)} interrupted" if killed else "")
         + (f", in {rounds} adaptive round(s) (plan logged as adaptive_plan.json)" if rounds else "")
         + f"; tracking store: {tracker.tracking_uri}"
     )
-    _print_leaderboard(context, tracker, settings, recipes={r.name for r in recipes})
+    if not report.store_error:
+        _print_leaderboard(context, tracker, settings, recipes={r.name for r in recipes})
     if rounds:
         _print_steps(context, tracker, settings, recipes={r.name for r in recipes})
     for outcome in failed:
         console.print(f"[red]FAILED[/red] {outcome.spec.label}: {outcome.reason}")
+    if report.store_error:
+        console.print(
+            f"[red]STOPPED[/red] {report.store_error}; no new run was started. Rerun the same command once the store "
+            "works: it uploads what was kept locally and trains the rest."
+        )
     if report.unavailable:
         console.print(
             f"[yellow]NOT TRAINED[/yellow] (pretrained weights missing; pass --weights-dir DIR): "
@@ -474,7 +483,7 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
     if interrupted:
         console.print("Interrupted: rerun the same command to train the unfinished runs.")
         sys.exit(130)
-    if failed:
+    if failed or report.store_error:
         sys.exit(1)
     if report.unavailable:
         sys.exit(EXIT_SKIPPED)
@@ -574,6 +583,14 @@ def execution_options(command):
         default=None,
         help="How many runs train at once, each in its own process [default: one per GPU slot "
         "(GPUs × --jobs-per-gpu), else 1]. On a CPU each run then gets cores / N threads.",
+    )(command)
+    command = click.option(
+        "--no-jobs-cap",
+        "jobs_cap",
+        flag_value=False,
+        default=True,
+        help="Run as many CPU jobs as --jobs says even beyond this machine's cores or free memory "
+        "(by default --jobs is capped there, with a note).",
     )(command)
     command = click.option(
         "--jobs-per-gpu",

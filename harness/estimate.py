@@ -52,7 +52,7 @@ def fill_cache(
         "timed": timed,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "harness.probe"],
+        [sys.executable, "-P", "-m", "harness.probe"],  # -P: the working directory is not on sys.path
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -35,11 +35,12 @@ from harness.devices import (
 from harness.plan import RunSpec, SweepSettings
 from harness.protocol import WorkerPayload
 from harness.schema import TAG_PLOT_ERROR
-from harness.tracking import Tracker
+from harness.tracking import HEARTBEAT_SECONDS, Tracker, this_owner
 
 log = logging.getLogger(__name__)
 
 STDERR_TAIL = 2000  # characters of a dead worker's stderr kept as its failure reason
+STOP_GRACE_SECONDS = 20.0  # after SIGTERM, how long a worker may take to mark its run KILLED and exit
 
 
 @dataclass
@@ -58,6 +59,7 @@ class SweepReport:
     outcomes: list[Outcome] = field(default_factory=list)
     interrupted: bool = False
     unavailable: dict[str, str] = field(default_factory=dict)  # recipe -> why it could not train (no weights)
+    store_error: str | None = None  # the store failed: no new run was started after it
 
     def by_status(self, status: str) -> list[Outcome]:
         return [o for o in self.outcomes if o.status == status]
@@ -114,8 +116,12 @@ class LocalExecutor:
 
         self.commit = git_commit(Path(__file__).resolve().parent)
         self._stopping = threading.Event()
+        self._done = threading.Event()
         self._live: set[subprocess.Popen] = set()
+        self._claimed: set[str] = set()
         self._lock = threading.Lock()
+        self.owner = this_owner()
+        self.store_error: str | None = None
 
     def sweep(self, specs: list[RunSpec], *, on_group_done: Callable[[str, str], None] | None = None) -> SweepReport:
         """Run every spec not already FINISHED; update each parent run when its seeds have ended.
@@ -133,25 +139,35 @@ class LocalExecutor:
         for spec in todo:
             remaining[spec.identity.group] = remaining.get(spec.identity.group, 0) + 1
 
-        def parent_of(spec: RunSpec) -> str:
+        def parent_of(spec: RunSpec) -> str | None:
             with self._lock:  # created when the group's first run starts, once
                 group = spec.identity.group
                 if group not in parents:
-                    parents[group] = self.tracker.parent_run(spec.identity, description=spec.recipe.summary)
+                    made = self._store(
+                        "create a parent run", self.tracker.parent_run, spec.identity, description=spec.recipe.summary
+                    )
+                    if made is None:
+                        return None
+                    parents[group] = made
                 return parents[group]
 
         def supervise(index: int, spec: RunSpec) -> Outcome:
             if self._stopping.is_set():
-                return Outcome(spec=spec, status="NOT_STARTED", interrupted=True)
+                return Outcome(spec=spec, status="NOT_STARTED", interrupted=not self.store_error)
+            parent = parent_of(spec)
+            if parent is None:
+                return Outcome(spec=spec, status="NOT_STARTED")
             self.progress.run_started(spec, index, len(todo))
             gpu = self.slots.acquire()
             try:
-                outcome = self.run_one(spec, parent_of(spec), gpu=gpu)
+                outcome = self.run_one(spec, parent, gpu=gpu)
             finally:
                 self.slots.release(gpu)
             self.progress.run_ended(outcome)
             return outcome
 
+        beating = threading.Thread(target=self._heartbeat, name="bench-heartbeat", daemon=True)
+        beating.start()
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="bench-run")
         futures = {pool.submit(supervise, index, spec): spec for index, spec in enumerate(todo)}
         pending = set(futures)
@@ -166,27 +182,59 @@ class LocalExecutor:
                     group = outcome.spec.identity.group
                     remaining[group] -= 1
                     if remaining[group] == 0 and not self._stopping.is_set():
-                        self._close_group(outcome.spec, parents[group], group, on_group_done)
+                        self._store(
+                            "update the parent run",
+                            self._close_group,
+                            outcome.spec,
+                            parents[group],
+                            group,
+                            on_group_done,
+                        )
         except KeyboardInterrupt:
             report.interrupted = True
             self.stop()
             for future in pending:
-                try:
-                    outcome = future.result()
-                except Exception as exc:  # noqa: BLE001  e.g. a closed terminal; the run is in MLflow already
-                    log.debug("pending run ended with %r while stopping", exc)
-                    continue
-                if outcome.status != "NOT_STARTED":
+                outcome = self._result_while_stopping(future)
+                if outcome is not None and outcome.status != "NOT_STARTED":
                     report.outcomes.append(outcome)
         finally:
             pool.shutdown(wait=True)
+            self._done.set()
             if report.interrupted:  # every parent touched shows the seeds that did finish
                 for group, parent in list(parents.items()):
-                    self.tracker.update_parent(parent, group)
+                    self._store("update the parent run", self.tracker.update_parent, parent, group)
+            report.store_error = self.store_error
         return report
 
-    def stop(self) -> None:
-        """Start nothing new and terminate every live worker (each marks its run KILLED)."""
+    def _result_while_stopping(self, future) -> Outcome | None:
+        """A run's outcome once its worker has stopped. Another Ctrl-C / SIGTERM meanwhile kills
+        the workers at once instead of abandoning the wait, so the summary still counts what
+        finished and every run in flight ends KILLED."""
+        while True:
+            try:
+                return future.result()
+            except KeyboardInterrupt:
+                self.stop(grace=0)
+            except Exception as exc:  # noqa: BLE001  e.g. a closed terminal; the run is in MLflow already
+                log.debug("pending run ended with %r while stopping", exc)
+                return None
+
+    def _store(self, what: str, call, *args, **kwargs):
+        """A store call that must not end the sweep with a traceback: on failure the sweep starts
+        no new run and reports why once (``store_error``); the next command repairs the store."""
+        try:
+            return call(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001  any store failure: server down, disk full, read-only
+            with self._lock:
+                if self.store_error is None:
+                    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+                    self.store_error = f"the tracking store failed to {what}: {type(error).__name__}: {first}"
+            self._stopping.set()
+            return None
+
+    def stop(self, grace: float | None = None) -> None:
+        """Start nothing new and terminate every live worker (each marks its run KILLED); a worker
+        still alive ``grace`` seconds later is killed, and its run marked KILLED here."""
         self._stopping.set()
         with self._lock:
             live = list(self._live)
@@ -195,6 +243,16 @@ class LocalExecutor:
             # SIGINT; the worker turns SIGTERM into a clean KILLED run.
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)
+        killer = threading.Timer(STOP_GRACE_SECONDS if grace is None else grace, self._kill_survivors, args=(live,))
+        killer.daemon = True
+        killer.start()
+
+    def _kill_survivors(self, processes: list[subprocess.Popen]) -> None:
+        for process in processes:
+            if process.poll() is None:
+                log.warning("worker %d did not stop within the grace period: killed", process.pid)
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
 
     def _close_group(self, spec: RunSpec, parent_run_id: str, group: str, on_group_done) -> None:
         self.tracker.update_parent(parent_run_id, group)
@@ -225,16 +283,40 @@ class LocalExecutor:
         )
 
     def run_one(self, spec: RunSpec, parent_run_id: str, *, gpu: str | None = None) -> Outcome:
-        run_id = self.tracker.child_run(spec.identity, parent_run_id)
+        claimed = self._store("claim the run", self.tracker.claim, spec.identity, parent_run_id, self.owner)
+        if claimed is None:
+            return Outcome(spec=spec, status="NOT_STARTED", reason="the tracking store failed; not started")
+        run_id, taken = claimed
+        if run_id is None:  # another sweep has trained it, or is training it now
+            return Outcome(spec=spec, status="SKIPPED", reason=taken)
+        with self._lock:
+            self._claimed.add(run_id)
+        try:
+            return self._supervise_run(spec, run_id, gpu)
+        finally:
+            with self._lock:
+                self._claimed.discard(run_id)
+
+    def _heartbeat(self) -> None:
+        """Refresh the claims of the runs in flight until the sweep ends (a thread)."""
+        while not self._done.wait(HEARTBEAT_SECONDS):
+            with self._lock:
+                claimed = list(self._claimed)
+            try:
+                self.tracker.heartbeat(claimed)
+            except Exception as error:  # noqa: BLE001  a missed heartbeat only ages the claim
+                log.debug("heartbeat failed: %r", error)
+
+    def _supervise_run(self, spec: RunSpec, run_id: str, gpu: str | None) -> Outcome:
         payload = self.payload(spec, run_id)
         started = time.perf_counter()
         outcome = Outcome(spec=spec, status="FAILED", run_id=run_id)
         with tempfile.TemporaryDirectory(prefix="bench-run-") as scratch:
             log_path = Path(scratch) / "worker.log"
             returncode = self.execute(spec, payload, outcome, log_path, gpu=gpu)
-            if self._stopping.is_set() and outcome.status != "FINISHED":
+            if self._stopping.is_set() and outcome.status != "FINISHED" and not self.store_error:
                 outcome.status, outcome.reason, outcome.interrupted = "KILLED", "interrupted by the user", True
-                self.tracker.fail(run_id, outcome.reason, status="KILLED")
+                self._store("mark the run KILLED", self.tracker.fail, run_id, outcome.reason, status="KILLED")
             elif outcome.status != "FINISHED":
                 tail = log_path.read_bytes().decode(errors="replace")[-STDERR_TAIL:] if log_path.exists() else ""
                 if not outcome.reason:
@@ -242,7 +324,7 @@ class LocalExecutor:
                     useful = _without_startup_noise(tail)
                     if useful:
                         outcome.reason += f"; stderr ends: {useful[-500:]}"
-                self.tracker.fail(run_id, outcome.reason)
+                self._store("mark the run FAILED", self.tracker.fail, run_id, outcome.reason)
             try:
                 self.tracker.log_artifact(run_id, log_path)
             except Exception:  # noqa: BLE001, S110  the log is a convenience; never fail the sweep on it
@@ -267,7 +349,7 @@ class LocalExecutor:
         with open(log_path, "w+b") as log:
             environment = self.worker_environment(gpu)
             process = subprocess.Popen(
-                [self.python, "-m", "harness.worker"],
+                [self.python, "-P", "-m", "harness.worker"],  # -P: the working directory is not on sys.path
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -298,6 +380,13 @@ class LocalExecutor:
         elif isinstance(event, protocol.Done):
             outcome.status = "FINISHED"
             outcome.test_accuracy = event.test_accuracy
+            if event.spooled:  # the results are safe on disk; the store is not taking writes
+                outcome.reason = f"results kept locally: {event.spooled}"
+                with self._lock:
+                    self.store_error = (
+                        self.store_error or f"the tracking store refused a run's results ({event.spooled})"
+                    )
+                self._stopping.set()
         elif isinstance(event, protocol.Error):
             outcome.status = "FAILED"
             outcome.reason = event.reason
@@ -336,7 +425,7 @@ def _worker_on_a_ray_node(payload: str, environment: dict[str, str]) -> tuple[in
 
     with tempfile.TemporaryFile() as log:
         process = subprocess.run(
-            [sys.executable, "-m", "harness.worker"],
+            [sys.executable, "-P", "-m", "harness.worker"],
             input=dataclasses.replace(WorkerPayload.from_json(payload), launched_at=time.time()).to_json(),
             stdout=subprocess.PIPE,
             stderr=log,

@@ -32,7 +32,7 @@ from harness.schema import (
     TAG_SEED,
 )
 from harness.stats import ALPHA, describe, holm, welch, within
-from harness.tracking import Tracker
+from harness.tracking import Tracker, one_per_identity
 
 
 @dataclass
@@ -121,7 +121,10 @@ def collect_rows(
 
     rows = []
     for (recipe, profile_name), members in chosen.items():
-        finished = [r for r in members if r.info.status == "FINISHED" and METRIC_TEST_ACCURACY in r.data.metrics]
+        # One run per identity: a store two sweeps wrote before claims existed never counts a seed twice.
+        finished = one_per_identity(
+            [r for r in members if r.info.status == "FINISHED" and METRIC_TEST_ACCURACY in r.data.metrics]
+        )
         # A NaN or infinite accuracy is a failed seed: counted as failed, never a value.
         valid = [r for r in finished if math.isfinite(r.data.metrics[METRIC_TEST_ACCURACY])]
         valid.sort(key=lambda r: int(r.data.tags.get(TAG_SEED, -1)))

@@ -114,6 +114,9 @@ class RichProgress(Progress):
             self.console.print(
                 f"[green]✓[/green] {name}: test accuracy {100 * outcome.test_accuracy:.2f}% ({outcome.seconds:.0f} s)"
             )
+        elif outcome.status in ("SKIPPED", "NOT_STARTED"):
+            why = outcome.reason or "not started: the sweep stopped first"
+            self.console.print(f"[yellow]– skipped[/yellow] {name}: {why}")
         else:
             self.console.print(f"[red]✗ {outcome.status}[/red] {name}: {outcome.reason}")
         task = self.run_tasks.pop(outcome.spec.identity.identity, None)

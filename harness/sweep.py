@@ -105,6 +105,22 @@ def announce_cost(
     return seconds
 
 
+def mend_store(tracker: Tracker, progress: Progress) -> None:
+    """Before planning: upload the results a store failure left on disk (``harness.spool``), then
+    mark runs left RUNNING by dead processes KILLED and close their parents."""
+    from harness.spool import replay
+
+    try:
+        replay(tracker, progress.note)
+        for line in tracker.repair():
+            progress.note(line)
+    except Exception as error:  # noqa: BLE001  the store is still failing: say so once, plainly
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        raise HarnessError(
+            f"the tracking store {tracker.tracking_uri} is not usable: {type(error).__name__}: {first}"
+        ) from None
+
+
 def run_sweep(
     config: BenchConfig,
     tracker: Tracker,
@@ -128,6 +144,7 @@ def run_sweep(
     if not recipes:
         raise HarnessError("no recipe matches the selection")
     config.profile(settings.profile)
+    mend_store(tracker, progress)
     progress.note("Checking the dataset …")
     fingerprint = load_cifar10(settings.data_path).fingerprint
     unavailable = {} if settings.variant.random_weights else check_weights(recipes, settings.weights_dir, progress)

@@ -43,6 +43,7 @@ from harness.schema import (
     PARAM_WEIGHTS,
     TAG_WEIGHTS,
 )
+from harness.spool import SpoolingTracker
 
 
 def flatten(prefix: str, value: Any) -> dict[str, str]:
@@ -128,8 +129,9 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
     if config_hash(config, recipe, profile, identity.variant) != identity.config_hash:
         raise RuntimeError(f"{config.path} changed during the sweep: {recipe.name} has a new config hash")
     watch.lap("data")  # so far: the config; the dataset follows
-    tracker = Tracker(payload.tracking_uri, payload.experiment)
     run_id = payload.run_id
+    # A store that refuses a write from here on costs no result: it is kept on disk (harness.spool).
+    tracker = SpoolingTracker(Tracker(payload.tracking_uri, payload.experiment), run_id)
     tracker.get_run(run_id)  # the store is opened (for sqlite: engine, schema check) on first use
     watch.lap("store")
 

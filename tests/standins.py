@@ -12,6 +12,7 @@ from harness.schema import (
     PARAM_REPORTED_ACCURACY,
     TAG_CONFIG_HASH,
     TAG_GROUP,
+    TAG_IDENTITY,
     TAG_PROFILE,
     TAG_RECIPE,
     TAG_SEED,
@@ -21,13 +22,19 @@ from harness.schema import (
 def run(recipe: str, seed: int, accuracy: float | None, *, status="FINISHED", reported=None, profile="p"):
     metrics = {} if accuracy is None else {METRIC_TEST_ACCURACY: accuracy, METRIC_PARAMS: 1000}
     return SimpleNamespace(
-        info=SimpleNamespace(status=status, start_time=seed, end_time=1_700_000_000_000 + seed),
+        info=SimpleNamespace(
+            run_id=f"{recipe}-{seed}-{status}-{accuracy}",
+            status=status,
+            start_time=seed,
+            end_time=1_700_000_000_000 + seed,
+        ),
         data=SimpleNamespace(
             tags={
                 TAG_RECIPE: recipe,
                 TAG_PROFILE: profile,
                 TAG_SEED: str(seed),
                 TAG_GROUP: f"{recipe}-{profile}",
+                TAG_IDENTITY: f"{recipe}-{profile}-{seed}",
                 TAG_CONFIG_HASH: "h",
             },
             params={PARAM_REPORTED_ACCURACY: str(reported)},

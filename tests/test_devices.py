@@ -77,7 +77,23 @@ def test_slots_round_robin_with_several_runs_per_gpu():
     ],
 )
 def test_concurrent_jobs(jobs, per_gpu, gpus, expected, note):
-    found, said = concurrent_jobs(SweepSettings(jobs=jobs, jobs_per_gpu=per_gpu), gpus)
+    big = (16, 64 * 2**30)  # 16 cores, 64 GiB free: no CPU cap in these cases
+    found, said = concurrent_jobs(SweepSettings(jobs=jobs, jobs_per_gpu=per_gpu), gpus, capacity=big)
+    assert found == expected
+    assert (said is None) if note is None else note in said
+
+
+@pytest.mark.parametrize(
+    ("jobs", "capacity", "cap", "expected", "note"),
+    [
+        (64, (2, 24 * 2**30), True, 2, "--jobs 64 capped to 2: 2 cores, 24 GiB free (--no-jobs-cap to insist)"),
+        (8, (16, 6 * 2**30), True, 2, "--jobs 8 capped to 2: 16 cores, 6 GiB free"),
+        (8, (16, None), True, 8, None),
+        (64, (2, 24 * 2**30), False, 64, None),
+    ],
+)
+def test_cpu_jobs_are_capped_by_cores_and_memory(jobs, capacity, cap, expected, note):
+    found, said = concurrent_jobs(SweepSettings(jobs=jobs, jobs_cap=cap), [], capacity=capacity)
     assert found == expected
     assert (said is None) if note is None else note in said
 

@@ -28,6 +28,16 @@ def test_non_finite_accuracy_is_a_failed_seed():
     assert "2 (+3 failed)" in leaderboard.to_markdown([row])
 
 
+def test_a_seed_finished_twice_counts_once():
+    """Two sweeps that raced before claims existed can leave two FINISHED runs of one identity:
+    the earlier to end is the seed's value, the other is ignored."""
+    twice = run("a", 1, 0.90)
+    twice.info.end_time += 10  # ended after the first run of seed 1
+    twice.info.run_id = "a-1-late"
+    [row] = collect_rows(StandInTracker(runs_of("a", [0.50, 0.54]) + [twice]))
+    assert row.n == 2 and row.values == [0.50, 0.54]
+
+
 def test_ranking_does_not_depend_on_input_order():
     runs = (
         runs_of("b-tied", [0.60, 0.62, 0.64])
