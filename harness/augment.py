@@ -15,6 +15,18 @@ device, inside ``model.fit``, and only in training:
   training images and applied to train, validation AND test images alike (several reports
   standardised only the training generator; the harness evaluates every split the same way).
 - ``rescale`` is ignored: the harness scales inputs to [0, 1] exactly once.
+
+Two rules keep augmentation working wherever the model step runs:
+
+- **XLA.** TensorFlow's image-warp kernel (``ImageProjectiveTransformV3``, behind
+  ``keras.ops.image.affine_transform``) has no XLA implementation, so a step compiled with XLA
+  (``jit_compile=True``, which Keras' ``"auto"`` picks on any GPU) cannot contain it. Built with
+  ``xla=True``, the affine layer warps with gathers instead (``affine_transform_by_gather``: the
+  same bilinear sampling and fill modes as the kernel, in plain ``keras.ops``), so the whole step,
+  augmentation included, compiles; built with ``xla=False`` it keeps the kernel, reports
+  ``supports_jit = False`` and gives the same numbers as before.
+- **Mixed precision.** Every augmentation layer computes in float32 whatever the global dtype
+  policy (``dtype="float32"``); the model's first layer casts to the compute dtype after it.
 """
 
 from __future__ import annotations
@@ -41,6 +53,73 @@ def _zoom_bounds(zoom: Any) -> tuple[float, float]:
     return 1.0 - float(zoom), 1.0 + float(zoom)
 
 
+def _truncate(ops, value):
+    """Round toward zero, as C++'s static_cast<int> does."""
+    return ops.sign(value) * ops.floor(ops.abs(value))
+
+
+def _map_coordinate(ops, coordinate, size: int, fill_mode: str):
+    """Where an output pixel reads from along one axis, by fill mode, exactly as TensorFlow's
+    ``MapCoordinate`` (image_ops.h) does for ImageProjectiveTransformV3."""
+    last = float(size - 1)
+    if fill_mode == "constant":
+        return coordinate
+    if fill_mode == "nearest" or size <= 1:
+        return ops.clip(coordinate, 0.0, last)
+    if fill_mode == "reflect":
+        period = float(2 * size)
+        below = period * _truncate(ops, -coordinate / period) + coordinate
+        below = ops.where(below < -size, below + period, -below - 1.0)
+        above = coordinate - period * _truncate(ops, coordinate / period)
+        above = ops.where(above >= size, period - above - 1.0, above)
+    else:  # wrap
+        below = coordinate + size * (_truncate(ops, -coordinate / last) + 1.0)
+        above = coordinate - size * _truncate(ops, coordinate / last)
+    mapped = ops.where(coordinate < 0, below, ops.where(coordinate > last, above, coordinate))
+    return ops.clip(mapped, 0.0, last)
+
+
+def affine_transform_by_gather(images, transform, *, fill_mode: str = "nearest", fill_value: float = 0.0):
+    """Bilinear projective warp of a batch of NHWC images, with the semantics of
+    ``keras.ops.image.affine_transform`` (``transform`` rows are [a0, a1, a2, b0, b1, b2, c0, c1],
+    mapping output (x, y) to input), written with gathers so that XLA can compile it. Static
+    height, width and channels are required (they are: 32×32×3 or a fixed resize)."""
+    from keras import ops
+
+    images = ops.cast(images, "float32")
+    transform = ops.cast(transform, "float32")
+    _, height, width, channels = images.shape
+    batch = ops.shape(images)[0]
+    rows, cols = ops.meshgrid(ops.arange(height, dtype="float32"), ops.arange(width, dtype="float32"), indexing="ij")
+    out_y, out_x = ops.reshape(rows, (1, -1)), ops.reshape(cols, (1, -1))
+    t = [transform[:, i : i + 1] for i in range(8)]
+    projection = t[6] * out_x + t[7] * out_y + 1.0
+    safe = ops.where(projection == 0, 1.0, projection)
+    in_x = _map_coordinate(ops, (t[0] * out_x + t[1] * out_y + t[2]) / safe, width, fill_mode)
+    in_y = _map_coordinate(ops, (t[3] * out_x + t[4] * out_y + t[5]) / safe, height, fill_mode)
+    flat = ops.reshape(images, (-1, channels))  # (batch · height · width, channels)
+    offset = ops.reshape(ops.arange(batch, dtype="int32") * (height * width), (-1, 1))
+    fill = ops.cast(fill_value, "float32")
+
+    def read(y, x):
+        """Pixels at integral (y, x) per image; the fill value outside the image."""
+        inside = (y >= 0) & (y <= height - 1) & (x >= 0) & (x <= width - 1)
+        index = ops.cast(ops.clip(y, 0, height - 1) * width + ops.clip(x, 0, width - 1), "int32") + offset
+        values = ops.take(flat, ops.reshape(index, (-1,)), axis=0)
+        values = ops.reshape(values, (batch, height * width, channels))
+        return ops.where(ops.expand_dims(inside, -1), values, fill)
+
+    x_floor, y_floor = ops.floor(in_x), ops.floor(in_y)
+    x_ceil, y_ceil = x_floor + 1.0, y_floor + 1.0
+    wx0, wx1 = ops.expand_dims(x_ceil - in_x, -1), ops.expand_dims(in_x - x_floor, -1)
+    wy0, wy1 = ops.expand_dims(y_ceil - in_y, -1), ops.expand_dims(in_y - y_floor, -1)
+    at_floor = wx0 * read(y_floor, x_floor) + wx1 * read(y_floor, x_ceil)
+    at_ceil = wx0 * read(y_ceil, x_floor) + wx1 * read(y_ceil, x_ceil)
+    warped = wy0 * at_floor + wy1 * at_ceil
+    warped = ops.where(ops.expand_dims(projection == 0, -1), fill, warped)
+    return ops.reshape(warped, (batch, height, width, channels))
+
+
 def _layer_classes():
     """Define the custom layers lazily so that importing this module does not load Keras."""
     import keras
@@ -59,9 +138,12 @@ def _layer_classes():
             fill_mode: str = "nearest",
             cval: float = 0.0,
             seed: int | None = None,
+            xla: bool = False,
             **kwargs: Any,
         ) -> None:
-            super().__init__(**kwargs)
+            super().__init__(**{"dtype": "float32", **kwargs})
+            self.xla = bool(xla)
+            self.supports_jit = self.xla  # the TF warp kernel has no XLA implementation
             self.rotation_range = float(rotation_range)
             self.width_shift_range = float(width_shift_range)
             self.height_shift_range = float(height_shift_range)
@@ -114,6 +196,8 @@ def _layer_classes():
                 [m[:, 1, 1], m[:, 1, 0], m[:, 1, 2], m[:, 0, 1], m[:, 0, 0], m[:, 0, 2], zero, zero],
                 axis=-1,
             )
+            if self.xla:
+                return affine_transform_by_gather(images, flat, fill_mode=self.fill_mode, fill_value=self.cval)
             return ops.image.affine_transform(
                 images, flat, interpolation="bilinear", fill_mode=self.fill_mode, fill_value=self.cval
             )
@@ -129,13 +213,14 @@ def _layer_classes():
                 "fill_mode": self.fill_mode,
                 "cval": self.cval,
                 "seed": self.seed,
+                "xla": self.xla,
             }
 
     class IDGChannelShift(keras.layers.Layer):
         """Add one uniform offset in [-r, r] per image, clipped to the image's own range."""
 
         def __init__(self, intensity: float, seed: int | None = None, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
+            super().__init__(**{"dtype": "float32", **kwargs})
             self.intensity = float(intensity)
             self.seed = seed
             self.seed_generator = keras.random.SeedGenerator(seed)
@@ -145,6 +230,7 @@ def _layer_classes():
                 return images
             batch = ops.shape(images)[0]
             shift = keras.random.uniform((batch, 1, 1, 1), -self.intensity, self.intensity, seed=self.seed_generator)
+            shift = ops.cast(shift, images.dtype)
             low = ops.min(images, axis=(1, 2, 3), keepdims=True)
             high = ops.max(images, axis=(1, 2, 3), keepdims=True)
             return ops.clip(images + shift, low, high)
@@ -156,7 +242,7 @@ def _layer_classes():
         """Multiply each image by a uniform factor in [low, high], clipped to [0, 1]."""
 
         def __init__(self, low: float, high: float, seed: int | None = None, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
+            super().__init__(**{"dtype": "float32", **kwargs})
             self.low, self.high, self.seed = float(low), float(high), seed
             self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -165,6 +251,7 @@ def _layer_classes():
                 return images
             batch = ops.shape(images)[0]
             factor = keras.random.uniform((batch, 1, 1, 1), self.low, self.high, seed=self.seed_generator)
+            factor = ops.cast(factor, images.dtype)
             return ops.clip(images * factor, 0.0, 1.0)
 
         def get_config(self):
@@ -182,7 +269,7 @@ def _layer_classes():
             zca: Any = None,
             **kwargs: Any,
         ) -> None:
-            super().__init__(**kwargs)
+            super().__init__(**{"dtype": "float32", **kwargs})
             self.samplewise_center = samplewise_center
             self.samplewise_std_normalization = samplewise_std_normalization
             self.mean = None if mean is None else np.asarray(mean, dtype="float32")
@@ -238,9 +325,12 @@ def fit_standardization(preset: dict[str, Any], x_train: np.ndarray) -> dict[str
     return stats
 
 
-def build_augmentation(preset: dict[str, Any], *, seed: int, x_train: np.ndarray | None = None) -> list:
+def build_augmentation(
+    preset: dict[str, Any], *, seed: int, x_train: np.ndarray | None = None, xla: bool = False
+) -> list:
     """Keras layers for a preset, in IDG's order: affine, channel shift, flips, brightness,
-    then standardisation. Random layers act only when ``training=True``."""
+    then standardisation. Random layers act only when ``training=True``. ``xla``: the train step
+    will be compiled with XLA, so warp with gathers (see the module docstring)."""
     if not preset:
         return []
     from keras import layers
@@ -254,6 +344,7 @@ def build_augmentation(preset: dict[str, Any], *, seed: int, x_train: np.ndarray
                 fill_mode=preset.get("fill_mode", "nearest"),
                 cval=preset.get("cval", 0.0),
                 seed=seed,
+                xla=xla,
                 name="augment_affine",
             )
         )
@@ -263,7 +354,7 @@ def build_augmentation(preset: dict[str, Any], *, seed: int, x_train: np.ndarray
         m for m, on in (("horizontal", preset.get("horizontal_flip")), ("vertical", preset.get("vertical_flip"))) if on
     ]
     if flips:
-        built.append(layers.RandomFlip("_and_".join(flips), seed=seed + 2, name="augment_flip"))
+        built.append(layers.RandomFlip("_and_".join(flips), seed=seed + 2, name="augment_flip", dtype="float32"))
     if preset.get("brightness_range"):
         low, high = preset["brightness_range"]
         built.append(IDGBrightness(low, high, seed=seed + 3, name="augment_brightness"))

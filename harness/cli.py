@@ -15,6 +15,7 @@ from harness.errors import HarnessError
 from harness.plan import SweepSettings
 
 DEFAULT_CONFIG = "benchmarks.toml"
+EXIT_SKIPPED = 3  # everything that could train did, but some recipes could not (missing weights)
 
 
 @dataclass
@@ -33,10 +34,11 @@ class Context:
             self._config = load_config(self.config_path)
         return self._config
 
-    def tracker(self):
+    def tracker(self, *, create: bool = True):
+        """The MLflow store; ``create=False`` for commands that only read (they never create one)."""
         from harness.tracking import open_tracker
 
-        tracker = open_tracker(self.tracking_uri, self.experiment)
+        tracker = open_tracker(self.tracking_uri, self.experiment, create=create)
         tracker.command_line = ["bench", *_arguments()]
         tracker.command = _command_line()
         return tracker
@@ -58,7 +60,38 @@ def _command_line() -> list[str]:
     return ["bench", *arguments]
 
 
-pass_context = click.make_pass_decorator(Context)
+_pass_context = click.make_pass_decorator(Context)
+
+# The group's options a user may also write after the command (`bench data --data X`): the later
+# one wins. (flag, Context field, help)
+COMMAND_LEVEL_OPTIONS = (
+    ("--config", "config_path", "The benchmarks file (also accepted before the command)."),
+    ("--data", "data_path", "CIFAR-10 to use (also accepted before the command; see `bench --help`)."),
+    ("--tracking-uri", "tracking_uri", "MLflow tracking URI (also accepted before the command)."),
+    ("--weights-dir", "weights_dir", "Folder of the backbones' ImageNet weights (also accepted before the command)."),
+    ("--experiment", "experiment", "MLflow experiment name (also accepted before the command)."),
+)
+
+
+def _override(field: str):
+    def callback(ctx: click.Context, param: click.Parameter, value):
+        if value is not None:
+            context = ctx.find_object(Context)
+            setattr(context, field, Path(value) if field == "config_path" else value)
+            if field == "config_path":
+                context._config = None
+        return value
+
+    return callback
+
+
+def pass_context(command):
+    """Pass the group's Context to ``command`` and accept the group's options after the command
+    too, so that `bench data --data X` means what `bench --data X data` does."""
+    command = _pass_context(command)
+    for flag, field, text in reversed(COMMAND_LEVEL_OPTIONS):
+        command = click.option(flag, callback=_override(field), expose_value=False, is_eager=True, help=text)(command)
+    return command
 
 
 ARGUMENTS_KEY = "bench.arguments"  # ctx.meta: the arguments `bench` was given (sys.argv under a CliRunner is pytest's)
@@ -150,10 +183,47 @@ def _count_params(architecture: str) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per recipe) instead of a table.")
 @click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
 @click.option("--only", metavar="GLOB", help="Only recipes whose name matches this glob, e.g. 'r004-*'.")
+@click.option(
+    "--cost",
+    "with_cost",
+    is_flag=True,
+    help="What one run of each recipe costs under --profile: FLOPs counted from the built model, images, and "
+    "seconds on this machine (from a measured probe, else from FLOPs), plus a reference GPU at an assumed rate.",
+)
+@click.option(
+    "--measure",
+    is_flag=True,
+    help="With --cost: probe every listed recipe not yet measured on this machine (a few training steps each; "
+    "minutes for the 224x224 transfer models). Results are cached.",
+)
+@click.option("--profile", default="full", show_default=True, help="With --cost: the budget to cost the runs under.")
+@click.option(
+    "--sort",
+    type=click.Choice(["file", "name", "cost"]),
+    default="file",
+    show_default=True,
+    help="Order of the recipes: as in the recipe files, by name, or by estimated seconds (with --cost).",
+)
 @pass_context
-def list_command(context: Context, with_params: bool, as_json: bool, suite: str | None, only: str | None) -> None:
-    """List the registered recipes, their source and what their report claims."""
+def list_command(
+    context: Context,
+    with_params: bool,
+    as_json: bool,
+    suite: str | None,
+    only: str | None,
+    with_cost: bool,
+    measure: bool,
+    profile: str,
+    sort: str,
+) -> None:
+    """List the registered recipes, their source and what their report claims (--cost: and what
+    one run of each costs)."""
     recipes = context.config.select(suite=suite, only=only)
+    if sort == "name":
+        recipes = sorted(recipes, key=lambda r: r.name)
+    if with_cost:
+        _print_costs(context, recipes, profile=profile, measure=measure, as_json=as_json, by_cost=sort == "cost")
+        return
     counted = {}
     if with_params:
         for architecture in dict.fromkeys(r.architecture for r in recipes):
@@ -175,6 +245,8 @@ def list_command(context: Context, with_params: bool, as_json: bool, suite: str 
             },
             "callbacks": [{"kind": c.kind, **dict(c.options)} for c in recipe.callbacks],
             "augmentation": recipe.augmentation,
+            "base": recipe.base,
+            "notes": recipe.notes,
         }
         if with_params:
             record["params"] = counted[recipe.architecture]
@@ -207,6 +279,73 @@ def list_command(context: Context, with_params: bool, as_json: bool, suite: str 
         cells.append(record["summary"])
         table.add_row(*cells)
     _rich_console().print(table)
+
+
+def _print_costs(context: Context, recipes, *, profile: str, measure: bool, as_json: bool, by_cost: bool) -> None:
+    from rich.table import Table
+
+    from harness.cost import GPU_REFERENCE, human_duration
+    from harness.estimate import estimate
+
+    context.config.profile(profile)
+    console = _rich_console(stderr=True)
+    with console.status("Counting FLOPs" + (" and probing this machine" if measure else "") + " …") as status:
+
+        def done(name: str, measured: bool) -> None:
+            status.update(f"{'probed' if measured else 'counted'} {name} …")
+
+        estimates = estimate(context.config, recipes, profile, measure=measure, on_done=done)
+    if by_cost:
+        estimates = sorted(estimates, key=lambda e: e.seconds, reverse=True)
+    if as_json:
+        records = [
+            {
+                **e.cost.to_dict(),
+                "seconds_here": round(e.seconds, 1),
+                "basis": e.basis,
+                "gpu_reference_seconds": round(e.gpu_seconds, 1),
+            }
+            for e in estimates
+        ]
+        click.echo(json.dumps(records, indent=2))
+        return
+    table = Table(
+        title=f"One run of each recipe, profile '{profile}' (at most: early stopping can end a run sooner)",
+        caption=f"here: this machine, from a probe of the recipe (probe) or its FLOPs at the probed rate (flops); "
+        f"GPU: {GPU_REFERENCE[0]}, not measured. `bench list --cost --measure` probes every recipe.",
+        caption_justify="left",
+    )
+    for column in (
+        "recipe",
+        "epochs",
+        "batch",
+        "GFLOP/img",
+        "images (train × epochs)",
+        "PFLOP",
+        "here",
+        "basis",
+        "GPU",
+    ):
+        table.add_column(column, justify="left" if column in ("recipe", "basis") else "right", no_wrap=True)
+    for e in estimates:
+        c = e.cost
+        table.add_row(
+            c.recipe,
+            str(c.epochs),
+            str(c.batch_size),
+            f"{c.forward_gflops:.3f}",
+            f"{c.train_images:,} × {c.epochs}",
+            f"{c.total_pflop:.3f}",
+            human_duration(e.seconds),
+            e.basis,
+            human_duration(e.gpu_seconds),
+        )
+    _rich_console().print(table)
+    total = sum(e.seconds for e in estimates)
+    console.print(
+        f"{len(estimates)} recipes, one seed each: {sum(e.cost.total_pflop for e in estimates):.2f} PFLOP, "
+        f"about {human_duration(total)} here, {human_duration(sum(e.gpu_seconds for e in estimates))} on the GPU reference"
+    )
 
 
 @main.command("data")
@@ -295,9 +434,10 @@ def cache_command(clear: bool, match: str | None) -> None:
     console.print(f"{len(entries)} file(s), {total / 1e6:,.1f} MB in all; `bench cache --clear` deletes them")
 
 
-def _sweep(context: Context, recipes, settings) -> None:
-    """Run a sweep (``harness.sweep.run_sweep``), print its summary and leaderboard, and exit
-    non-zero if any run failed (1) or it was interrupted (130)."""
+def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_seeds: int | None = None) -> None:
+    """Run a sweep (``harness.sweep.run_sweep``, or ``harness.adaptive.run_adaptive`` rounds up to
+    ``max_seeds``), print its summary and leaderboard, and exit non-zero if any run failed (1),
+    recipes were skipped for missing weights (3) or it was interrupted (130)."""
     import signal
 
     from harness.progress import RichProgress
@@ -312,62 +452,150 @@ def _sweep(context: Context, recipes, settings) -> None:
     context.config.profile(settings.profile)  # a typo fails here, before any store is opened
     tracker = context.tracker()
     console = _rich_console(stderr=True)
+    rounds = None
     try:
         with RichProgress(console) as progress:
-            report = run_sweep(context.config, tracker, recipes, settings, progress)
+            if max_seeds is None or dry_run:
+                report = run_sweep(context.config, tracker, recipes, settings, progress, dry_run=dry_run)
+            else:
+                from harness.adaptive import run_adaptive
+
+                adaptive = run_adaptive(
+                    context.config, tracker, recipes, settings, max_seeds=max_seeds, progress=progress
+                )
+                report, rounds = adaptive.sweep, len(adaptive.rounds)
     except KeyboardInterrupt:
         click.echo("Interrupted before any run started: nothing was trained.", err=True)
         sys.exit(130)
+    if dry_run:
+        planned = report.by_status("PLANNED")
+        seeds: dict[str, list[int]] = {}
+        for outcome in planned:
+            seeds.setdefault(outcome.spec.recipe.name, []).append(outcome.spec.seed)
+        for name, chosen in seeds.items():
+            console.print(f"  would train {name} seed{'s' if len(chosen) > 1 else ''} {', '.join(map(str, chosen))}")
+        console.print(f"Dry run: {len(planned)} run(s) would train; nothing was trained.")
+        return
     failed = report.by_status("FAILED")
     killed = report.by_status("KILLED")
     interrupted = report.interrupted or any(o.interrupted for o in report.outcomes)
+    skipped = report.by_status("SKIPPED")
+    elsewhere = [o for o in skipped if o.reason.startswith("running in another sweep")]
     console.print(
-        f"{len(report.by_status('FINISHED'))} trained, {len(report.by_status('SKIPPED'))} already finished "
+        f"{len(report.by_status('FINISHED'))} trained, {len(skipped) - len(elsewhere)} already finished "
         f"(skipped), {len(failed)} failed"
+        + (f", {len(elsewhere)} training in another sweep" if elsewhere else "")
         + (f", {len(killed)} interrupted" if killed else "")
+        + (f", in {rounds} adaptive round(s) (plan logged as adaptive_plan.json)" if rounds else "")
         + f"; tracking store: {tracker.tracking_uri}"
     )
-    _print_leaderboard(context, tracker, settings, recipes={r.name for r in recipes})
+    if not report.store_error:
+        _print_leaderboard(context, tracker, settings, recipes={r.name for r in recipes})
+    if rounds:
+        _print_steps(context, tracker, settings, recipes={r.name for r in recipes})
     for outcome in failed:
         console.print(f"[red]FAILED[/red] {outcome.spec.label}: {outcome.reason}")
+    if report.store_error:
+        console.print(
+            f"[red]STOPPED[/red] {report.store_error}; no new run was started. Rerun the same command once the store "
+            "works: it uploads what was kept locally and trains the rest."
+        )
+    if report.unavailable:
+        console.print(
+            f"[yellow]NOT TRAINED[/yellow] (pretrained weights missing; pass --weights-dir DIR): "
+            f"{', '.join(report.unavailable)}"
+        )
     if interrupted:
         console.print("Interrupted: rerun the same command to train the unfinished runs.")
         sys.exit(130)
-    if failed:
+    if failed or report.store_error:
         sys.exit(1)
+    if report.unavailable:
+        sys.exit(EXIT_SKIPPED)
 
 
 def _print_leaderboard(context: Context, tracker, settings, *, recipes: set[str]) -> None:
     from harness import leaderboard
+    from harness.devices import visible_gpus
     from harness.identity import current_hashes
+    from harness.plan import variant_here
 
-    hashes = current_hashes(context.config, settings.profile, settings.variant)
+    variant = variant_here(settings, visible_gpus() if settings.executor == "local" else [])
+    hashes = current_hashes(context.config, settings.profile, variant)
     rows = leaderboard.collect_rows(tracker, profile=settings.profile, current_hashes=hashes)
     rows = leaderboard.only_recipes(rows, recipes)
     _rich_console().print(leaderboard.to_rich_table(rows, title=f"Leaderboard, profile '{settings.profile}'"))
 
 
+def _print_steps(context: Context, tracker, settings, *, recipes: set[str]) -> None:
+    """The step table of the recipes just trained whose base was trained too."""
+    from harness import leaderboard, steps
+    from harness.identity import current_hashes
+
+    hashes = current_hashes(context.config, settings.profile, settings.variant)
+    rows = leaderboard.only_recipes(
+        leaderboard.collect_rows(tracker, profile=settings.profile, current_hashes=hashes), recipes
+    )
+    deltas = [d for d in steps.step_deltas(context.config, rows, recipes) if d.base in recipes]
+    console = _rich_console()
+    for table in steps.to_rich_tables(deltas, profile=settings.profile):
+        console.print(table)
+
+
+class SeedCount(click.ParamType):
+    """--seeds: a number of seeds (1 … 1000) or 'auto'."""
+
+    name = "N|auto"
+
+    def convert(self, value: int | str, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        if isinstance(value, int) or value == "auto":
+            number = value
+        elif str(value).strip().lower() == "auto":
+            return "auto"
+        else:
+            try:
+                number = int(value)
+            except ValueError:
+                self.fail(f"{value!r} is neither a number of seeds nor 'auto'", param, ctx)
+        return number if number == "auto" else click.IntRange(1, 1000).convert(number, param, ctx)
+
+
+SEEDS_HELP = (
+    "Seeds per recipe (seeds 0 … N-1), or 'auto': 3 each, then more, round by round, only for recipes "
+    "whose step Δ (vs its base) or comparison with the leader is still not resolved (see --max-seeds)."
+)
+MAX_SEEDS_HELP = "With --seeds auto: the most seeds any recipe gets [default: 10]."
+
+
+def _seed_plan(seeds: int | str, max_seeds: int | None) -> tuple[int, int | None]:
+    """(first round's seeds, adaptive limit or None) from --seeds / --max-seeds."""
+    from harness.adaptive import DEFAULT_MAX_SEEDS, START_SEEDS
+
+    if seeds != "auto":
+        if max_seeds is not None:
+            raise click.UsageError(f"--max-seeds {max_seeds} needs --seeds auto (got --seeds {seeds})")
+        return int(seeds), None
+    return START_SEEDS, DEFAULT_MAX_SEEDS if max_seeds is None else max_seeds
+
+
 PROFILE_HELP = "Budget to train under (see [profiles] in the benchmarks file: full, quick, cpu, smoke, micro)."
-JOBS_HELP = "How many runs train at once, each in its own process (e.g. small CNNs sharing one big GPU)."
 
 
 def _settings(context: Context, **options) -> SweepSettings:
     """The SweepSettings of a `run` / `all` command line."""
     from harness.identity import Variant
 
-    precision = options.pop("precision")
-    random_weights = options.pop("random_weights")
-    return SweepSettings(
-        variant=Variant(precision=precision, random_weights=random_weights),
-        data_path=context.data_path,
-        weights_dir=context.weights_dir,
-        **options,
+    variant = Variant(
+        precision=options.pop("precision"),
+        random_weights=options.pop("random_weights"),
+        deterministic=options.pop("deterministic"),
     )
+    return SweepSettings(variant=variant, data_path=context.data_path, weights_dir=context.weights_dir, **options)
 
 
 def execution_options(command):
-    """--precision / --jit-compile / --executor / --address / --gpus-per-run / --system-metrics /
-    --log-model, shared by `run` and `all`."""
+    """--jobs / --jobs-per-gpu / --precision / --jit-compile / --deterministic / --executor / --address /
+    --gpus-per-run / --system-metrics / --log-model / --dry-run, shared by `run` and `all`."""
     command = click.option(
         "--log-model",
         is_flag=True,
@@ -381,12 +609,47 @@ def execution_options(command):
         "(MLflow's System metrics tab; needs psutil).",
     )(command)
     command = click.option(
+        "--dry-run",
+        is_flag=True,
+        help="Say what the sweep would train and what it would cost (runs, images, PFLOP, hours here and on a "
+        "reference GPU), then stop without training.",
+    )(command)
+    command = click.option(
+        "--jobs",
+        type=click.IntRange(1, 64),
+        default=None,
+        help="How many runs train at once, each in its own process [default: one per GPU slot "
+        "(GPUs × --jobs-per-gpu), else 1]. On a CPU each run then gets cores / N threads.",
+    )(command)
+    command = click.option(
+        "--no-jobs-cap",
+        "jobs_cap",
+        flag_value=False,
+        default=True,
+        help="Run as many CPU jobs as --jobs says even beyond this machine's cores or free memory "
+        "(by default --jobs is capped there, with a note).",
+    )(command)
+    command = click.option(
+        "--jobs-per-gpu",
+        type=click.IntRange(1, 16),
+        default=1,
+        show_default=True,
+        help="Runs sharing one GPU at once (small CNNs leave most of a big GPU idle); each run is pinned "
+        "to one GPU with CUDA_VISIBLE_DEVICES and takes its memory as it needs it.",
+    )(command)
+    command = click.option(
         "--jit-compile",
         type=click.Choice(["auto", "on", "off"]),
         default="auto",
         show_default=True,
-        help="XLA compilation of the train step: Keras decides (auto), or force it on/off; logged with each run. "
-        "On TensorFlow, 'on' fails for recipes with augmentation (their random image ops have no XLA kernel).",
+        help="XLA compilation of the train step: Keras' rule (auto: on with a GPU, off on a CPU), or force it "
+        "on/off; augmentation is built to compile under XLA too. Logged with each run.",
+    )(command)
+    command = click.option(
+        "--deterministic",
+        is_flag=True,
+        help="Deterministic GPU kernels (same seed, same numbers on the same GPU; slower, no XLA under auto). "
+        "Its own identity: never averaged with the default runs.",
     )(command)
     command = click.option(
         "--precision",
@@ -424,26 +687,24 @@ RANDOM_WEIGHTS_HELP = (
 
 @main.command("run")
 @click.argument("names", nargs=-1, required=True)
-@click.option(
-    "--seeds", type=click.IntRange(1, 1000), default=3, show_default=True, help="Number of seeds (0 … N-1) per recipe."
-)
+@click.option("--seeds", type=SeedCount(), default=3, show_default=True, help=SEEDS_HELP)
+@click.option("--max-seeds", type=click.IntRange(3, 1000), default=None, help=MAX_SEEDS_HELP)
 @click.option("--profile", default="full", show_default=True, help=PROFILE_HELP)
-@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help=JOBS_HELP)
 @click.option("--random-weights", is_flag=True, help=RANDOM_WEIGHTS_HELP)
 @execution_options
 @pass_context
 def run_command(context: Context, names: tuple[str, ...], **options) -> None:
     """Train the named recipes, each seed in its own process; finished runs are skipped."""
     recipes = [context.config.recipe(name) for name in dict.fromkeys(names)]
-    _sweep(context, recipes, _settings(context, **options))
+    dry_run = options.pop("dry_run")
+    seeds, max_seeds = _seed_plan(options.pop("seeds"), options.pop("max_seeds"))
+    _sweep(context, recipes, _settings(context, seeds=seeds, **options), dry_run=dry_run, max_seeds=max_seeds)
 
 
 @main.command("all")
-@click.option(
-    "--seeds", type=click.IntRange(1, 1000), default=3, show_default=True, help="Number of seeds (0 … N-1) per recipe."
-)
+@click.option("--seeds", type=SeedCount(), default=3, show_default=True, help=SEEDS_HELP)
+@click.option("--max-seeds", type=click.IntRange(3, 1000), default=None, help=MAX_SEEDS_HELP)
 @click.option("--profile", default="full", show_default=True, help=PROFILE_HELP)
-@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help=JOBS_HELP)
 @click.option("--only", metavar="GLOB", help="Only recipes whose name matches this glob, e.g. 'r004-*'.")
 @click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
 @click.option("--random-weights", is_flag=True, help=RANDOM_WEIGHTS_HELP)
@@ -452,7 +713,45 @@ def run_command(context: Context, names: tuple[str, ...], **options) -> None:
 def all_command(context: Context, only: str | None, suite: str | None, **options) -> None:
     """Train every recipe (or a suite / glob of them) with N seeds, then show the leaderboard."""
     recipes = context.config.select(suite=suite, only=only)
-    _sweep(context, recipes, _settings(context, **options))
+    dry_run = options.pop("dry_run")
+    seeds, max_seeds = _seed_plan(options.pop("seeds"), options.pop("max_seeds"))
+    _sweep(context, recipes, _settings(context, seeds=seeds, **options), dry_run=dry_run, max_seeds=max_seeds)
+
+
+def readme_options(block: str, what: str, kept: str):
+    """--update-readme [FILE] (the README block ``<block>:PROFILE``) and --min-seeds, shared by
+    `leaderboard` and `steps`."""
+
+    def decorate(command):
+        command = click.option(
+            "--min-seeds",
+            type=click.IntRange(1, 1000),
+            default=1,
+            show_default=True,
+            help=f"Only {kept} (a sweep still running has recipes with fewer).",
+        )(command)
+        return click.option(
+            "--update-readme",
+            "readme",
+            is_flag=False,
+            flag_value="README.md",
+            default=None,
+            type=click.Path(dir_okay=False, path_type=Path),
+            help=f"Rewrite the block between <!-- {block}:PROFILE:start --> and <!-- {block}:PROFILE:end --> in "
+            f"README.md (or the file given) with {what} as markdown.",
+        )(command)
+
+    return decorate
+
+
+def _readme_command(name: str, profile: str, suite: str | None, min_seeds: int) -> str:
+    """The command that writes a README block, as its header quotes it (to rerun it)."""
+    return (
+        f"bench {name} --profile {profile}"
+        + (f" --suite {suite}" if suite else "")
+        + (f" --min-seeds {min_seeds}" if min_seeds > 1 else "")
+        + " --update-readme"
+    )
 
 
 @main.command("leaderboard")
@@ -466,15 +765,14 @@ def all_command(context: Context, only: str | None, suite: str | None, **options
     help="Output format.",
 )
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout.")
+@readme_options("leaderboard", "this leaderboard", "recipes with at least this many finished seeds")
 @click.option(
-    "--update-readme",
-    "readme",
-    is_flag=False,
-    flag_value="README.md",
+    "--publish",
+    "publish_dir",
+    type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Rewrite the block between <!-- leaderboard:start --> and <!-- leaderboard:end --> in README.md "
-    "(or the file given) with this leaderboard as markdown. Needs --profile.",
+    help="Write this leaderboard and its step table as results/<profile>-<device>-<hardware>.{json,csv} "
+    "(and -steps.*) with the command, commits, date, library versions and hardware that made them. Needs --profile.",
 )
 @click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
 @click.option(
@@ -509,30 +807,53 @@ def leaderboard_command(
     precision: str,
     random_weights: bool,
     plots_dir: Path | None,
+    min_seeds: int,
+    publish_dir: Path | None,
 ) -> None:
     """Rank recipes by mean test accuracy over seeds, read back from MLflow.
 
     Rows marked ≈ are not distinguishable from the leader (Welch's t-test, p >= 0.05).
     """
     from harness import leaderboard
+    from harness.devices import visible_gpus
     from harness.identity import Variant, current_hashes
+    from harness.plan import variant_here
 
-    if (readme is not None or plots_dir is not None) and profile is None:
-        raise click.UsageError("--update-readme and --plots need --profile: they show one profile")
-    tracker = context.tracker()
-    hashes = current_hashes(context.config, profile, Variant(precision=precision, random_weights=random_weights))
+    if (readme is not None or plots_dir is not None or publish_dir is not None) and profile is None:
+        raise click.UsageError("--update-readme, --plots and --publish need --profile: they show one profile")
+    if profile is not None:
+        context.config.profile(profile)  # a typo is named, with the closest profiles
+    tracker = context.tracker(create=plots_dir is not None)
+    asked = SweepSettings(variant=Variant(precision=precision, random_weights=random_weights))
+    variant = variant_here(asked, visible_gpus())
+    hashes = current_hashes(context.config, profile, variant)
     rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=hashes)
     if suite is not None:
         rows = leaderboard.only_recipes(rows, {r.name for r in context.config.select(suite=suite)})
+    if min_seeds > 1:
+        rows = leaderboard.at_least(rows, min_seeds)
+    if not rows:
+        which = f"of profile {profile!r}" if profile else "of any profile"
+        click.echo(f"no finished runs {which} in {tracker.tracking_uri} (for this configuration and device)", err=True)
     if plots_dir is not None:
         from harness.publish import publish_leaderboard
 
         files = publish_leaderboard(tracker, rows, plots_dir, profile=profile)
         click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} and logged them to MLflow", err=True)
+    if publish_dir is not None:
+        from harness import results, steps
+
+        if not rows:
+            raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to publish")
+        meta = results.provenance(tracker, rows, profile=profile, device=variant.device)
+        names = {r.recipe for r in rows}
+        deltas = [d for d in steps.step_deltas(context.config, rows, names) if d.base in names]
+        files = results.publish(publish_dir, rows, meta, deltas=deltas)
+        click.echo(f"wrote {', '.join(str(f) for f in files)}", err=True)
     if readme is not None:
         if not rows:
             raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to put in {readme}")
-        command = f"bench leaderboard --profile {profile}" + (f" --suite {suite}" if suite else "") + " --update-readme"
+        command = _readme_command("leaderboard", profile, suite, min_seeds)
         changed = leaderboard.update_readme(readme, rows, command=command)
         click.echo(f"{readme}: {'updated' if changed else 'already up to date'} ({len(rows)} rows)", err=True)
         return
@@ -554,6 +875,122 @@ def leaderboard_command(
     else:
         output.write_text(text)
         click.echo(f"wrote {len(rows)} rows to {output}", err=True)
+
+
+@main.command("doctor")
+@click.option("--jobs", type=click.IntRange(1, 64), default=None, help="Check placement for this many runs at once.")
+@click.option(
+    "--jobs-per-gpu", type=click.IntRange(1, 16), default=1, show_default=True, help="Runs sharing one GPU at once."
+)
+def doctor_command(jobs: int | None, jobs_per_gpu: int) -> None:
+    """Check this machine before a long sweep: backend, GPUs (driver and backend), precision, XLA,
+    GPU memory policy, run placement, dataset. Exits 1 if a check finds a problem."""
+    from rich.table import Table
+
+    from harness.doctor import run_checks
+    from harness.environment import import_keras_quietly
+
+    import_keras_quietly()
+    checks = run_checks(jobs=jobs, jobs_per_gpu=jobs_per_gpu)
+    table = Table(title="bench doctor")
+    for column in ("check", "status", "found"):
+        table.add_column(column, overflow="fold")
+    colour = {"ok": "green", "note": "yellow", "problem": "red"}
+    for check in checks:
+        table.add_row(check.topic, f"[{colour[check.status]}]{check.status}[/]", check.detail)
+    _rich_console().print(table)
+    if any(check.status == "problem" for check in checks):
+        sys.exit(1)
+
+
+@main.command("steps")
+@click.option("--suite", help="Only the steps of this suite (see [suites] in the benchmarks file), e.g. report-004.")
+@click.option(
+    "--profile",
+    default="full",
+    show_default=True,
+    help="The profile whose runs to compare (runs of different profiles are never pooled).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "markdown", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format: rich tables in the terminal (markdown when written to a file), or markdown, csv, json.",
+)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout.")
+@click.option(
+    "--plots",
+    "plots_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write steps.{md,csv,json} and steps.png (one panel per report: each step's seeds, mean ± 95% CI "
+    "and the report's claim) to this folder, and log them to the profile's 'leaderboard' MLflow run.",
+)
+@readme_options("steps", "this step table", "steps whose recipe and base both have at least this many finished seeds")
+@pass_context
+def steps_command(
+    context: Context,
+    suite: str | None,
+    profile: str,
+    output_format: str,
+    output: Path | None,
+    plots_dir: Path | None,
+    min_seeds: int,
+    readme: Path | None,
+) -> None:
+    """Did each step help? Every recipe with a base against that base, one table per report.
+
+    Δ = mean(step) − mean(base) with its Welch 95% CI, Welch's p Holm-adjusted within the report,
+    the report's own claimed Δ, a verdict (helped / hurt / not resolved at n) and the seeds that
+    would resolve an unresolved Δ.
+    """
+    from harness import leaderboard, steps
+    from harness.devices import visible_gpus
+    from harness.identity import current_hashes
+    from harness.plan import variant_here
+
+    context.config.profile(profile)  # a typo fails here, before any store is opened
+    names = {r.name for r in context.config.select(suite=suite)}
+    tracker = context.tracker(create=plots_dir is not None)
+    hashes = current_hashes(context.config, profile, variant_here(SweepSettings(), visible_gpus()))
+    rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=hashes)
+    if not any(row.n for row in rows):
+        raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to compare (pass --profile)")
+    if min_seeds > 1:
+        rows = leaderboard.at_least(rows, min_seeds)
+        names &= {r.recipe for r in rows}
+    deltas = [d for d in steps.step_deltas(context.config, rows, names) if min_seeds == 1 or d.base in names]
+    if not deltas:
+        raise click.ClickException(f"no recipe with a base in suite {suite!r}: no steps to compare")
+    if readme is not None:
+        from harness.readme import replace_block
+
+        command = _readme_command("steps", profile, suite, min_seeds)
+        text = (
+            f"{leaderboard.header_line(rows)} Produced by `{command}`.\n\n{steps.to_markdown(deltas, heading_level=4)}"
+        )
+        changed = replace_block(readme, f"steps:{profile}", text)
+        click.echo(f"{readme}: {'updated' if changed else 'already up to date'} ({len(deltas)} steps)", err=True)
+        return
+    if plots_dir is not None:
+        from harness.publish import publish_steps
+
+        files = publish_steps(tracker, context.config, rows, deltas, plots_dir, profile=profile, names=names)
+        click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} and logged them to MLflow", err=True)
+    if output_format == "table" and output is None:
+        console = _rich_console()
+        for table in steps.to_rich_tables(deltas, profile=profile):
+            console.print(table)
+        return
+    render = {"table": steps.to_markdown, "markdown": steps.to_markdown, "csv": steps.to_csv, "json": steps.to_json}
+    text = render[output_format](deltas)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        click.echo(f"wrote {len(deltas)} steps to {output}", err=True)
 
 
 @main.command("ui")

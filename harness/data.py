@@ -155,23 +155,61 @@ def _load_npz(path: Path) -> Dataset:
     return Dataset(**data, source=f"npz {path}")
 
 
+def _pixels(x: np.ndarray, where: str) -> np.ndarray:
+    """``x`` as uint8 pixels, or a ``DataError``: a cast never changes a value silently (float
+    images scaled to [0, 1] would become all zeros, 300 would wrap to 44)."""
+    if x.dtype == np.uint8:
+        return x
+    if x.dtype.kind not in "iuf":
+        raise DataError(f"{where} has dtype {x.dtype}; expected uint8 pixels 0..255")
+    if x.size == 0:
+        return x.astype(np.uint8)
+    low, high = x.min(), x.max()
+    if x.dtype.kind == "f" and not (np.isfinite(low) and np.isfinite(high)):
+        raise DataError(f"{where} has NaN or infinite pixels")
+    if low < 0 or high > 255:
+        raise DataError(f"{where} has pixels in [{low:g}, {high:g}]; expected 0..255")
+    if x.dtype.kind == "f":
+        if high <= 1.0:
+            raise DataError(
+                f"{where} is float in [{low:g}, {high:g}]: it looks already scaled to [0, 1]; "
+                "give raw 0..255 pixels (each recipe rescales as its report did)"
+            )
+        for start in range(0, len(x), 4096):  # in chunks: no full-size float temporary
+            chunk = x[start : start + 4096]
+            if not np.array_equal(chunk, np.round(chunk)):
+                raise DataError(f"{where} has non-integer pixel values; expected 0..255")
+    return x.astype(np.uint8)
+
+
+def _labels(y: np.ndarray, where: str) -> np.ndarray:
+    """``y`` as int32 class indices 0..9, or a ``DataError`` (no silent truncation of 3.7 to 3)."""
+    y = y.reshape(-1)
+    if y.dtype.kind not in "iuf":
+        raise DataError(f"{where} has dtype {y.dtype}; expected integer class indices 0..9")
+    if y.dtype.kind == "f" and y.size and not np.array_equal(y, np.round(y)):
+        raise DataError(f"{where} has non-integer labels; expected class indices 0..9 (not one-hot, not scores)")
+    if y.size and (y.min() < 0 or y.max() >= NUM_CLASSES):
+        raise DataError(f"{where} has labels outside 0..9")
+    return y.astype(np.int32)
+
+
 def _validate(data: Dataset) -> Dataset:
+    """Check shapes, dtypes and ranges, and return the dataset as uint8 images and int32 labels."""
+    checked = {}
     for split in ("train", "test"):
         x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
         if x.ndim != 4 or x.shape[1:] != IMAGE_SHAPE:
             raise DataError(f"{data.source}: x_{split} has shape {x.shape}, expected (N, 32, 32, 3)")
-        y = y.reshape(-1)
-        if len(y) != len(x):
-            raise DataError(f"{data.source}: {len(x)} x_{split} images but {len(y)} labels")
-        if y.size and (y.min() < 0 or y.max() >= NUM_CLASSES):
-            raise DataError(f"{data.source}: y_{split} labels outside 0..9")
-    return Dataset(
-        x_train=data.x_train.astype(np.uint8, copy=False),
-        y_train=data.y_train.reshape(-1).astype(np.int32),
-        x_test=data.x_test.astype(np.uint8, copy=False),
-        y_test=data.y_test.reshape(-1).astype(np.int32),
-        source=data.source,
-    )
+        if len(x) == 0:
+            raise DataError(f"{data.source}: x_{split} has no images")
+        if y.ndim == 2 and y.shape[1] == NUM_CLASSES and NUM_CLASSES != 1:
+            raise DataError(f"{data.source}: y_{split} looks one-hot {y.shape}; expected class indices 0..9")
+        if y.reshape(-1).shape[0] != len(x):
+            raise DataError(f"{data.source}: {len(x)} x_{split} images but {y.size} labels")
+        checked[f"x_{split}"] = _pixels(x, f"{data.source}: x_{split}")
+        checked[f"y_{split}"] = _labels(y, f"{data.source}: y_{split}")
+    return Dataset(**checked, source=data.source)
 
 
 def resolve_data_path(path: str | os.PathLike | None) -> Path | None:
@@ -197,6 +235,8 @@ def load_cifar10(path: str | os.PathLike | None = None) -> Dataset:
         raise DataError(f"{resolved}: no such file or directory (set by --data or ${DATA_ENV})")
     if resolved.is_dir():
         return _validate(_load_directory(resolved))
+    if not resolved.is_file():  # a FIFO or a device would block or stream forever
+        raise DataError(f"{resolved}: not a regular file or directory")
     if resolved.name.endswith((".tar.gz", ".tgz")):
         return _validate(_load_archive(resolved))
     if resolved.suffix == ".npz":

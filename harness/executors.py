@@ -25,20 +25,28 @@ from pathlib import Path
 
 from harness import protocol
 from harness.config import BenchConfig
+from harness.devices import (
+    DETERMINISM_ENVIRONMENT,
+    MEMORY_ENVIRONMENT,
+    GpuSlots,
+    threads_per_worker,
+    worker_environment,
+)
 from harness.plan import RunSpec, SweepSettings
 from harness.protocol import WorkerPayload
 from harness.schema import TAG_BOARD_ERROR, TAG_PLOT_ERROR
-from harness.tracking import DataInput, Tracker
+from harness.tracking import HEARTBEAT_SECONDS, DataInput, Tracker, this_owner
 
 log = logging.getLogger(__name__)
 
 STDERR_TAIL = 2000  # characters of a dead worker's stderr kept as its failure reason
+STOP_GRACE_SECONDS = 20.0  # after SIGTERM, how long a worker may take to mark its run KILLED and exit
 
 
 @dataclass
 class Outcome:
     spec: RunSpec
-    status: str  # FINISHED | FAILED | KILLED | SKIPPED (| NOT_STARTED, internal)
+    status: str  # FINISHED | FAILED | KILLED | SKIPPED | PLANNED (a dry run) (| NOT_STARTED, internal)
     run_id: str | None = None
     reason: str = ""
     test_accuracy: float | None = None
@@ -50,6 +58,8 @@ class Outcome:
 class SweepReport:
     outcomes: list[Outcome] = field(default_factory=list)
     interrupted: bool = False
+    unavailable: dict[str, str] = field(default_factory=dict)  # recipe -> why it could not train (no weights)
+    store_error: str | None = None  # the store failed: no new run was started after it
 
     def by_status(self, status: str) -> list[Outcome]:
         return [o for o in self.outcomes if o.status == status]
@@ -59,6 +69,7 @@ class Progress:
     """Callbacks a sweep reports through (each does nothing here); the CLI draws them with rich."""
 
     def note(self, message: str) -> None: ...
+    def estimated(self, seconds_by_identity: dict[str, float]) -> None: ...
     def sweep_planned(self, total: int, todo: int) -> None: ...
     def run_started(self, spec: RunSpec, index: int, total: int) -> None: ...
     def epochs_planned(self, spec: RunSpec, epochs: int) -> None: ...
@@ -88,18 +99,29 @@ class LocalExecutor:
         *,
         progress: Progress | None = None,
         python: str = sys.executable,
+        gpus: list[str] | None = None,
+        jobs: int | None = None,
     ) -> None:
+        """``gpus``: the ids runs are pinned to (default: none, every run on the CPU); ``jobs``:
+        runs at once (default: ``settings.jobs`` or 1)."""
         self.config = config
         self.tracker = tracker
         self.settings = settings
         self.progress = progress or Progress()
         self.python = python
+        self.jobs = jobs or settings.jobs or 1
+        self.slots = GpuSlots(gpus or [], settings.jobs_per_gpu)
+        self.threads = None if gpus else threads_per_worker(self.jobs)
         from harness.environment import git_commit
 
         self.commit = git_commit(Path(__file__).resolve().parent)
         self._stopping = threading.Event()
+        self._done = threading.Event()
         self._live: set[subprocess.Popen] = set()
+        self._claimed: set[str] = set()
         self._lock = threading.Lock()
+        self.owner = this_owner()
+        self.store_error: str | None = None
 
     def sweep(self, specs: list[RunSpec], *, on_group_done: Callable[[str, str], None] | None = None) -> SweepReport:
         """Run every spec not already FINISHED; update each parent run when its seeds have ended.
@@ -117,27 +139,41 @@ class LocalExecutor:
         for spec in todo:
             remaining[spec.identity.group] = remaining.get(spec.identity.group, 0) + 1
 
-        def parent_of(spec: RunSpec) -> str:
+        def parent_of(spec: RunSpec) -> str | None:
             with self._lock:  # created when the group's first run starts, once
                 group = spec.identity.group
                 if group not in parents:
-                    parents[group] = self.tracker.parent_run(
+                    made = self._store(
+                        "create a parent run",
+                        self.tracker.parent_run,
                         spec.identity,
                         description=self.parent_description(spec),
                         params=self.parent_params(spec),
                         data=self.data_input(spec),
                     )
+                    if made is None:
+                        return None
+                    parents[group] = made
                 return parents[group]
 
         def supervise(index: int, spec: RunSpec) -> Outcome:
             if self._stopping.is_set():
-                return Outcome(spec=spec, status="NOT_STARTED", interrupted=True)
+                return Outcome(spec=spec, status="NOT_STARTED", interrupted=not self.store_error)
+            parent = parent_of(spec)
+            if parent is None:
+                return Outcome(spec=spec, status="NOT_STARTED")
             self.progress.run_started(spec, index, len(todo))
-            outcome = self.run_one(spec, parent_of(spec))
+            gpu = self.slots.acquire()
+            try:
+                outcome = self.run_one(spec, parent, gpu=gpu)
+            finally:
+                self.slots.release(gpu)
             self.progress.run_ended(outcome)
             return outcome
 
-        pool = ThreadPoolExecutor(max_workers=self.settings.jobs, thread_name_prefix="bench-run")
+        beating = threading.Thread(target=self._heartbeat, name="bench-heartbeat", daemon=True)
+        beating.start()
+        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="bench-run")
         futures = {pool.submit(supervise, index, spec): spec for index, spec in enumerate(todo)}
         pending = set(futures)
         try:
@@ -151,25 +187,31 @@ class LocalExecutor:
                     group = outcome.spec.identity.group
                     remaining[group] -= 1
                     if remaining[group] == 0 and not self._stopping.is_set():
-                        self._close_group(outcome.spec, parents[group], group, on_group_done)
+                        self._store(
+                            "update the parent run",
+                            self._close_group,
+                            outcome.spec,
+                            parents[group],
+                            group,
+                            on_group_done,
+                        )
         except KeyboardInterrupt:
             report.interrupted = True
             self.stop()
             for future in pending:
-                try:
-                    outcome = future.result()
-                except Exception as exc:  # noqa: BLE001  e.g. a closed terminal; the run is in MLflow already
-                    log.debug("pending run ended with %r while stopping", exc)
-                    continue
-                if outcome.status != "NOT_STARTED":
+                outcome = self._result_while_stopping(future)
+                if outcome is not None and outcome.status != "NOT_STARTED":
                     report.outcomes.append(outcome)
         finally:
             pool.shutdown(wait=True)
+            self._done.set()
             if report.interrupted:  # every parent touched shows the seeds that did finish
                 for group, parent in list(parents.items()):
-                    self.tracker.update_parent(parent, group)
-                for profile in {spec.profile for spec in todo}:
-                    self._update_boards(profile)
+                    self._store("update the parent run", self.tracker.update_parent, parent, group)
+                if not self.store_error:
+                    for profile in {spec.profile for spec in todo}:
+                        self._update_boards(profile)
+            report.store_error = self.store_error
         return report
 
     def data_input(self, spec: RunSpec) -> DataInput:
@@ -211,8 +253,35 @@ class LocalExecutor:
             f"report {spec.recipe.source.report} § {spec.recipe.source.section}."
         )
 
-    def stop(self) -> None:
-        """Start nothing new and terminate every live worker (each marks its run KILLED)."""
+    def _result_while_stopping(self, future) -> Outcome | None:
+        """A run's outcome once its worker has stopped. Another Ctrl-C / SIGTERM meanwhile kills
+        the workers at once instead of abandoning the wait, so the summary still counts what
+        finished and every run in flight ends KILLED."""
+        while True:
+            try:
+                return future.result()
+            except KeyboardInterrupt:
+                self.stop(grace=0)
+            except Exception as exc:  # noqa: BLE001  e.g. a closed terminal; the run is in MLflow already
+                log.debug("pending run ended with %r while stopping", exc)
+                return None
+
+    def _store(self, what: str, call, *args, **kwargs):
+        """A store call that must not end the sweep with a traceback: on failure the sweep starts
+        no new run and reports why once (``store_error``); the next command repairs the store."""
+        try:
+            return call(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001  any store failure: server down, disk full, read-only
+            with self._lock:
+                if self.store_error is None:
+                    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+                    self.store_error = f"the tracking store failed to {what}: {type(error).__name__}: {first}"
+            self._stopping.set()
+            return None
+
+    def stop(self, grace: float | None = None) -> None:
+        """Start nothing new and terminate every live worker (each marks its run KILLED); a worker
+        still alive ``grace`` seconds later is killed, and its run marked KILLED here."""
         self._stopping.set()
         with self._lock:
             live = list(self._live)
@@ -221,6 +290,16 @@ class LocalExecutor:
             # SIGINT; the worker turns SIGTERM into a clean KILLED run.
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)
+        killer = threading.Timer(STOP_GRACE_SECONDS if grace is None else grace, self._kill_survivors, args=(live,))
+        killer.daemon = True
+        killer.start()
+
+    def _kill_survivors(self, processes: list[subprocess.Popen]) -> None:
+        for process in processes:
+            if process.poll() is None:
+                log.warning("worker %d did not stop within the grace period: killed", process.pid)
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
 
     def _close_group(self, spec: RunSpec, parent_run_id: str, group: str, on_group_done) -> None:
         self._update_boards(spec.profile)
@@ -269,19 +348,49 @@ class LocalExecutor:
             log_model=self.settings.log_model,
         )
 
-    def run_one(self, spec: RunSpec, parent_run_id: str) -> Outcome:
-        run_id = self.tracker.child_run(
-            spec.identity, parent_run_id, description=self.child_description(spec), data=self.data_input(spec)
+    def run_one(self, spec: RunSpec, parent_run_id: str, *, gpu: str | None = None) -> Outcome:
+        claimed = self._store(
+            "claim the run",
+            self.tracker.claim,
+            spec.identity,
+            parent_run_id,
+            self.owner,
+            description=self.child_description(spec),
+            data=self.data_input(spec),
         )
+        if claimed is None:
+            return Outcome(spec=spec, status="NOT_STARTED", reason="the tracking store failed; not started")
+        run_id, taken = claimed
+        if run_id is None:  # another sweep has trained it, or is training it now
+            return Outcome(spec=spec, status="SKIPPED", reason=taken)
+        with self._lock:
+            self._claimed.add(run_id)
+        try:
+            return self._supervise_run(spec, run_id, gpu)
+        finally:
+            with self._lock:
+                self._claimed.discard(run_id)
+
+    def _heartbeat(self) -> None:
+        """Refresh the claims of the runs in flight until the sweep ends (a thread)."""
+        while not self._done.wait(HEARTBEAT_SECONDS):
+            with self._lock:
+                claimed = list(self._claimed)
+            try:
+                self.tracker.heartbeat(claimed)
+            except Exception as error:  # noqa: BLE001  a missed heartbeat only ages the claim
+                log.debug("heartbeat failed: %r", error)
+
+    def _supervise_run(self, spec: RunSpec, run_id: str, gpu: str | None) -> Outcome:
         payload = self.payload(spec, run_id)
         started = time.perf_counter()
         outcome = Outcome(spec=spec, status="FAILED", run_id=run_id)
         with tempfile.TemporaryDirectory(prefix="bench-run-") as scratch:
             log_path = Path(scratch) / "worker.log"
-            returncode = self.execute(spec, payload, outcome, log_path)
-            if self._stopping.is_set() and outcome.status != "FINISHED":
+            returncode = self.execute(spec, payload, outcome, log_path, gpu=gpu)
+            if self._stopping.is_set() and outcome.status != "FINISHED" and not self.store_error:
                 outcome.status, outcome.reason, outcome.interrupted = "KILLED", "interrupted by the user", True
-                self.tracker.fail(run_id, outcome.reason, status="KILLED")
+                self._store("mark the run KILLED", self.tracker.fail, run_id, outcome.reason, status="KILLED")
             elif outcome.status != "FINISHED":
                 tail = log_path.read_bytes().decode(errors="replace")[-STDERR_TAIL:] if log_path.exists() else ""
                 if not outcome.reason:
@@ -289,7 +398,7 @@ class LocalExecutor:
                     useful = _without_startup_noise(tail)
                     if useful:
                         outcome.reason += f"; stderr ends: {useful[-500:]}"
-                self.tracker.fail(run_id, outcome.reason)
+                self._store("mark the run FAILED", self.tracker.fail, run_id, outcome.reason)
             try:  # the run's log without the start-up lines every TensorFlow process prints
                 text = log_path.read_bytes().decode(errors="replace") if log_path.exists() else ""
                 log_path.write_text(_without_startup_noise(text) + "\n")
@@ -299,14 +408,24 @@ class LocalExecutor:
         outcome.seconds = time.perf_counter() - started
         return outcome
 
-    def execute(self, spec: RunSpec, payload: WorkerPayload, outcome: Outcome, log_path: Path) -> int:
+    def worker_environment(self, gpu: str | None) -> dict[str, str]:
+        """What a worker process starts with: this environment, the GPU memory policy, its GPU
+        pin and its CPU thread budget (``harness.devices.worker_environment``)."""
+        deterministic = self.settings.variant.deterministic
+        environment = worker_environment(os.environ, gpu=gpu, threads=self.threads, deterministic=deterministic)
+        environment["PYTHONUNBUFFERED"] = "1"
+        environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        return environment
+
+    def execute(
+        self, spec: RunSpec, payload: WorkerPayload, outcome: Outcome, log_path: Path, *, gpu: str | None = None
+    ) -> int:
         """Run one worker process on this machine, relaying its events; its stderr goes to
         ``log_path``. Returns its exit code (negative: the signal that killed it)."""
         with open(log_path, "w+b") as log:
-            environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
-            environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            environment = self.worker_environment(gpu)
             process = subprocess.Popen(
-                [self.python, "-m", "harness.worker"],
+                [self.python, "-P", "-m", "harness.worker"],  # -P: the working directory is not on sys.path
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -337,6 +456,13 @@ class LocalExecutor:
         elif isinstance(event, protocol.Done):
             outcome.status = "FINISHED"
             outcome.test_accuracy = event.test_accuracy
+            if event.spooled:  # the results are safe on disk; the store is not taking writes
+                outcome.reason = f"results kept locally: {event.spooled}"
+                with self._lock:
+                    self.store_error = (
+                        self.store_error or f"the tracking store refused a run's results ({event.spooled})"
+                    )
+                self._stopping.set()
         elif isinstance(event, protocol.Error):
             outcome.status = "FAILED"
             outcome.reason = event.reason
@@ -375,7 +501,7 @@ def _worker_on_a_ray_node(payload: str, environment: dict[str, str]) -> tuple[in
 
     with tempfile.TemporaryFile() as log:
         process = subprocess.run(
-            [sys.executable, "-m", "harness.worker"],
+            [sys.executable, "-P", "-m", "harness.worker"],
             input=dataclasses.replace(WorkerPayload.from_json(payload), launched_at=time.time()).to_json(),
             stdout=subprocess.PIPE,
             stderr=log,
@@ -403,12 +529,24 @@ class RayExecutor(LocalExecutor):
                 address=self.settings.address, include_dashboard=False, log_to_driver=False, configure_logging=False
             )
         self._ray = ray
+        self.threads = None  # Ray sizes each task's CPUs (num_cpus)
+        cluster_gpus = ray.cluster_resources().get("GPU", 0)
+        if cluster_gpus and not self.settings.gpus_per_run:
+            self.progress.note(
+                f"warning: the Ray cluster has {cluster_gpus:g} GPU(s) but --gpus-per-run is 0: "
+                "every run trains on a CPU (pass e.g. --gpus-per-run 0.25)"
+            )
         remote = ray.remote(num_cpus=cpus_per_run, num_gpus=self.settings.gpus_per_run, max_retries=0)
         self._task = remote(_worker_on_a_ray_node)
         self._refs: set = set()
 
-    def execute(self, spec: RunSpec, payload: WorkerPayload, outcome: Outcome, log_path: Path) -> int:
-        environment = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    def execute(
+        self, spec: RunSpec, payload: WorkerPayload, outcome: Outcome, log_path: Path, *, gpu: str | None = None
+    ) -> int:
+        # Ray pins the task's GPUs itself (CUDA_VISIBLE_DEVICES); the memory policy still applies.
+        environment = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"), **MEMORY_ENVIRONMENT}
+        if self.settings.variant.deterministic:
+            environment.update(DETERMINISM_ENVIRONMENT)
         if self._stopping.is_set():
             return -signal.SIGTERM
         ref = self._task.remote(payload.to_json(), environment)

@@ -15,6 +15,8 @@ the files.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import fnmatch
 import hashlib
 import os
@@ -43,12 +45,35 @@ def cache_path(feature_key: str, weights_id: str, x: np.ndarray) -> Path:
     return cache_root() / f"{feature_key}-{name}-{array_digest(x)}.npy"
 
 
+@contextlib.contextmanager
+def _exclusive(path: Path):
+    """Hold an exclusive lock on ``path``.lock while inside: the seeds of one recipe running at
+    once (``--jobs``) wait for the first to extract the features, then read them, instead of
+    each extracting the same gigabytes. A cache folder that cannot hold a lock file: no lock."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path.with_name(path.name + ".lock"), "a")  # noqa: SIM115  closed below
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        handle.close()  # closing releases the lock
+
+
 def cached_features(
     feature_key: str, weights_id: str, x: np.ndarray, compute: Callable[[np.ndarray], np.ndarray]
 ) -> tuple[np.ndarray, bool]:
     """Features of ``x`` from the cache, or computed with ``compute`` and stored. Returns the
-    features and whether they came from the cache."""
+    features and whether they came from the cache. One process at a time per file."""
     path = cache_path(feature_key, weights_id, x)
+    with _exclusive(path):
+        return _read_or_compute(path, x, compute)
+
+
+def _read_or_compute(path: Path, x: np.ndarray, compute: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, bool]:
     if path.is_file():
         try:
             features = np.load(path, allow_pickle=False)
@@ -125,5 +150,6 @@ def clear_cache(match: str | None = None) -> list[CacheEntry]:
     removed = []
     for entry in cache_entries(match):
         entry.path.unlink(missing_ok=True)
+        entry.path.with_name(entry.path.name + ".lock").unlink(missing_ok=True)
         removed.append(entry)
     return removed

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from harness.config import BenchConfig, Profile, Recipe
@@ -24,6 +24,7 @@ from harness.schema import (
     KIND_CHILD,
     TAG_CONFIG_HASH,
     TAG_DATA,
+    TAG_DEVICE,
     TAG_GROUP,
     TAG_IDENTITY,
     TAG_KIND,
@@ -39,15 +40,27 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 @dataclass(frozen=True)
 class Variant:
     """How a sweep trains its recipes beyond what the recipe says; each non-default value is a
-    different identity, so such runs are never pooled with the default ones."""
+    different identity, so such runs are never pooled with the default ones (the leaderboard
+    pools devices only when asked)."""
 
     precision: str = "float32"
     random_weights: bool = False  # backbones built without their pretrained weights (tests only)
+    device: str = "cpu"  # cpu | gpu: the hardware class; GPU runs are not bit-identical to CPU ones
+    backend: str = "tensorflow"  # the Keras backend
+    deterministic: bool = False  # op determinism asked for (--deterministic)
 
     def for_recipe(self, recipe: Recipe) -> Variant:
         """The variant as it applies to ``recipe``: random weights only matter where there is a
         pretrained backbone to leave out."""
-        return Variant(precision=self.precision, random_weights=self.random_weights and is_transfer(recipe))
+        return replace(self, random_weights=self.random_weights and is_transfer(recipe))
+
+    def hashed(self) -> dict[str, Any]:
+        """The fields that differ from the default: what the config hash covers (so that runs
+        of the default variant keep the hashes every existing store holds)."""
+        return {k: v for k, v in asdict(self).items() if v != getattr(DEFAULT_VARIANT, k)}
+
+
+DEFAULT_VARIANT = Variant()
 
 
 def is_transfer(recipe: Recipe) -> bool:
@@ -65,17 +78,13 @@ def config_hash(config: BenchConfig, recipe: Recipe, profile: Profile, variant: 
     so old results are never reused for it. Random backbone weights and a mixed precision are
     different identities too: never pooled with full-precision, pretrained runs.
     """
-    variant = variant.for_recipe(recipe)
     payload: dict[str, Any] = {
         "recipe": recipe.training_identity(),
         "augmentation_values": config.augmentation(recipe.augmentation),
         "profile": {k: v for k, v in asdict(profile).items() if k != "description"},
         "data": asdict(config.data),
+        **variant.for_recipe(recipe).hashed(),
     }
-    if variant.random_weights:
-        payload["random_weights"] = True
-    if variant.precision != "float32":
-        payload["precision"] = variant.precision
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -132,6 +141,7 @@ class RunIdentity:
             TAG_REPORT: self.report,
             TAG_IDENTITY: self.identity,
             TAG_GROUP: self.group,
+            TAG_DEVICE: self.variant.device,
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,11 +11,9 @@ import csv
 import io
 import json
 import math
-import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness.errors import HarnessError
 from harness.schema import (
     METRIC_EPOCHS_RUN,
     METRIC_IMAGES_PER_SECOND,
@@ -35,8 +33,8 @@ from harness.schema import (
     metric,
     setting,
 )
-from harness.stats import describe
-from harness.tracking import Tracker
+from harness.stats import ALPHA, describe, holm, welch, within
+from harness.tracking import Tracker, one_per_identity
 
 
 @dataclass
@@ -69,9 +67,27 @@ class Row:
     hardware: str
     commit: str
     finished_at: int | None
+    # Where one more run would land (95% prediction interval), and the claim checked against it.
+    pi_low: float | None = None
+    pi_high: float | None = None
+    reported_in_pi: bool | None = None
+    # This row against the leader (the best row with n >= 2): mean − leader's mean, its Welch
+    # 95% CI, and the Welch p-value Holm-adjusted across the board's comparisons.
+    leader: str = ""
+    delta_vs_leader: float | None = None
+    delta_ci_low: float | None = None
+    delta_ci_high: float | None = None
+    p_vs_leader_holm: float | None = None
+    leader_verdict: str = ""  # leader | resolved | not resolved | insufficient (n<2) | no finished run
 
 
-SIGNIFICANCE = 0.05  # Welch's t-test threshold for "distinguishable from the leader"
+SIGNIFICANCE = ALPHA  # Holm-adjusted Welch p below this: resolved from the leader
+
+VERDICT_LEADER = "leader"
+VERDICT_RESOLVED = "resolved"
+VERDICT_NOT_RESOLVED = "not resolved"
+VERDICT_INSUFFICIENT = "insufficient (n<2)"
+VERDICT_NO_RUN = "no finished run"
 
 # Numeric Row fields that are not test accuracies (nor differences of them): counts, sizes,
 # times, p-values. Every other float field is an accuracy, shown in % on parent runs, so a
@@ -140,25 +156,28 @@ def collect_rows(
 
     rows = []
     for (recipe, profile_name), members in chosen.items():
-        finished = [
-            r
-            for r in members
-            if r.info.status == "FINISHED" and metric(r.data.metrics, METRIC_TEST_ACCURACY) is not None
-        ]
-        failed = sum(1 for r in members if r.info.status == "FAILED")
-        accuracies = [metric(r.data.metrics, METRIC_TEST_ACCURACY) for r in finished]
+        # One run per identity: a store two sweeps wrote before claims existed never counts a seed twice.
+        finished = one_per_identity(
+            [
+                r
+                for r in members
+                if r.info.status == "FINISHED" and metric(r.data.metrics, METRIC_TEST_ACCURACY) is not None
+            ]
+        )
+        # A NaN or infinite accuracy is a failed seed: counted as failed, never a value.
+        valid = [r for r in finished if math.isfinite(metric(r.data.metrics, METRIC_TEST_ACCURACY))]
+        valid.sort(key=lambda r: int(r.data.tags.get(TAG_SEED, -1)))
+        failed = sum(1 for r in members if r.info.status == "FAILED") + len(finished) - len(valid)
+        accuracies = [metric(r.data.metrics, METRIC_TEST_ACCURACY) for r in valid]
         summary = describe(accuracies)
         reported_text = members[0].data.params.get(PARAM_REPORTED_ACCURACY, "None")
         reported = None if reported_text in ("None", "", None) else float(reported_text)
-        counts = (setting(r.data.params, r.data.metrics, PARAM_PARAMS) for r in finished)
+        counts = (setting(r.data.params, r.data.metrics, PARAM_PARAMS) for r in valid)
         params = next((int(count) for count in counts if count is not None), None)
 
-        def metric_mean(name: str, runs: list = finished) -> float | None:
+        def metric_mean(name: str, runs: list = valid) -> float | None:
             return _mean([value for r in runs if (value := metric(r.data.metrics, name)) is not None])
 
-        in_ci = None
-        if reported is not None and summary.ci_low is not None:
-            in_ci = bool(summary.ci_low <= reported <= summary.ci_high)
         tags = members[0].data.tags
         rows.append(
             Row(
@@ -174,38 +193,43 @@ def collect_rows(
                 maximum=summary.maximum,
                 reported=reported,
                 difference=None if reported is None or summary.mean is None else summary.mean - reported,
-                reported_in_ci=in_ci,
+                reported_in_ci=within(reported, summary.ci_low, summary.ci_high),
                 params=params,
                 train_seconds=metric_mean(METRIC_TRAIN_SECONDS),
                 images_per_second=metric_mean(METRIC_IMAGES_PER_SECOND),
                 epochs_run=metric_mean(METRIC_EPOCHS_RUN),
                 failed=failed,
-                seeds=sorted(int(r.data.tags.get(TAG_SEED, -1)) for r in finished),
-                values=[
-                    metric(r.data.metrics, METRIC_TEST_ACCURACY)
-                    for r in sorted(finished, key=lambda r: int(r.data.tags.get(TAG_SEED, -1)))
-                ],
+                seeds=[int(r.data.tags.get(TAG_SEED, -1)) for r in valid],
+                values=accuracies,
                 p_vs_leader=None,
                 tied_with_leader=None,
                 report=tags.get(TAG_REPORT, ""),
                 config_hash=tags.get(TAG_CONFIG_HASH, ""),
                 data_fingerprint=tags.get(TAG_DATA, ""),
-                hardware=_most_common([r.data.params.get(PARAM_HARDWARE, "") for r in finished]),
-                commit=_most_common([r.data.params.get(PARAM_COMMIT, "") for r in finished]),
-                finished_at=max((r.info.end_time or 0 for r in finished), default=None),
+                hardware=_most_common([r.data.params.get(PARAM_HARDWARE, "") for r in valid]),
+                commit=_most_common([r.data.params.get(PARAM_COMMIT, "") for r in valid]),
+                finished_at=max((r.info.end_time or 0 for r in valid), default=None),
+                pi_low=summary.pi_low,
+                pi_high=summary.pi_high,
+                reported_in_pi=within(reported, summary.pi_low, summary.pi_high),
             )
         )
-    rows.sort(key=lambda r: (r.profile, -(r.mean if r.mean is not None else -1.0), r.recipe))
     return _ranked(rows)
 
 
+def _ranking_key(row: Row) -> tuple:
+    """Best mean first, rows without a mean last, ties by recipe name: never the input order."""
+    return (row.profile, row.mean is None, -(row.mean or 0.0), row.recipe)
+
+
 def _ranked(rows: list[Row]) -> list[Row]:
-    """Number the rows within each profile (they are sorted best first) and compare each
-    profile's rows with its leader."""
+    """Sort the rows, number them within each profile and compare each profile's rows with its
+    leader."""
+    rows = sorted(rows, key=_ranking_key)
     rank_by_profile: dict[str, int] = {}
     for row in rows:
         rank_by_profile[row.profile] = rank_by_profile.get(row.profile, 0) + 1
-        row.rank, row.tied_with_leader, row.p_vs_leader = rank_by_profile[row.profile], None, None
+        row.rank = rank_by_profile[row.profile]
     for name in rank_by_profile:
         compare_with_leader([r for r in rows if r.profile == name])
     return rows
@@ -218,32 +242,44 @@ def only_recipes(rows: list[Row], names: set[str]) -> list[Row]:
 
 def _most_common(values: list[str]) -> str:
     values = [v for v in values if v]
-    return max(set(values), key=values.count) if values else ""
+    return max(sorted(set(values)), key=values.count) if values else ""
+
+
+def comparison_leader(rows: list[Row]) -> Row | None:
+    """The row every other is compared with: the best mean among rows with n >= 2 (a row with
+    one seed has no spread to test against, however high its value)."""
+    candidates = [r for r in rows if r.n >= 2]
+    return min(candidates, key=_ranking_key) if candidates else None
 
 
 def compare_with_leader(rows: list[Row]) -> None:
-    """Welch's t-test (unequal variances) of each row against the leader of its profile.
+    """Each row of one board against its leader (``comparison_leader``): the difference of
+    means with its Welch 95% CI and Welch's p, Holm-adjusted across all the board's comparisons.
 
-    ``tied_with_leader`` is True where p >= SIGNIFICANCE: the difference from the leader is
-    not distinguishable from seed noise at that level. Needs n >= 2 on both sides.
+    ``tied_with_leader`` (kept for readers of older output) is True where the Holm-adjusted p
+    is >= SIGNIFICANCE: the difference is *not resolved* at these n, which is not the same as
+    equal. Rows with n < 2 get no test and are marked insufficient.
     """
-    if not rows or rows[0].n < 2:
+    for row in rows:
+        row.leader, row.p_vs_leader, row.p_vs_leader_holm, row.tied_with_leader = "", None, None, None
+        row.delta_vs_leader = row.delta_ci_low = row.delta_ci_high = None
+        row.leader_verdict = VERDICT_NO_RUN if row.n == 0 else VERDICT_INSUFFICIENT if row.n < 2 else ""
+    leader = comparison_leader(rows)
+    if leader is None:  # every row has n < 2: nothing can be compared
         return
-    from scipy import stats
-
-    leader = rows[0]
-    leader.tied_with_leader, leader.p_vs_leader = True, 1.0
-    for row in rows[1:]:
-        if row.n < 2:
-            continue
-        if max(row.values) == min(row.values) and max(leader.values) == min(leader.values):
-            p_value = 1.0 if row.values[0] == leader.values[0] else 0.0
-        else:
-            with warnings.catch_warnings():  # one constant sample: scipy warns, the test is still defined
-                warnings.simplefilter("ignore", RuntimeWarning)
-                p_value = float(stats.ttest_ind(leader.values, row.values, equal_var=False).pvalue)
-        row.p_vs_leader = p_value
-        row.tied_with_leader = p_value >= SIGNIFICANCE
+    compared = [r for r in rows if r is not leader and r.n >= 2]
+    differences = [welch(r.values, leader.values) for r in compared]
+    adjusted = holm([d.p_value for d in differences])
+    for row in rows:
+        row.leader = leader.recipe
+        if row.mean is not None:
+            row.delta_vs_leader = row.mean - leader.mean
+    leader.leader_verdict, leader.delta_vs_leader = VERDICT_LEADER, 0.0
+    for row, difference, p_holm in zip(compared, differences, adjusted, strict=True):
+        row.delta_ci_low, row.delta_ci_high = difference.ci_low, difference.ci_high
+        row.p_vs_leader, row.p_vs_leader_holm = difference.p_value, p_holm
+        row.tied_with_leader = p_holm >= SIGNIFICANCE
+        row.leader_verdict = VERDICT_NOT_RESOLVED if row.tied_with_leader else VERDICT_RESOLVED
 
 
 def _percent(value: float | None, digits: int = 2) -> str:
@@ -258,17 +294,38 @@ def _accuracy_cell(row: Row) -> str:
     return f"{_percent(row.mean)} ± {_percent(row.std)}"
 
 
-def _ci_cell(row: Row) -> str:
-    if row.ci_low is None:
-        return "n<2"
-    return f"[{_percent(row.ci_low)}, {_percent(row.ci_high)}]"
+def _interval_cell(low: float | None, high: float | None) -> str:
+    return "n<2" if low is None else f"[{_percent(low)}, {_percent(high)}]"
 
 
 def _reported_cell(row: Row) -> str:
+    """The claim, ✓ inside our prediction interval or ✗ outside, and mean − claim in pp."""
     if row.reported is None:
         return "–"
-    mark = "" if row.reported_in_ci is None else (" ✓" if row.reported_in_ci else " ✗")
-    return f"{_percent(row.reported)}{mark}"
+    mark = "" if row.reported_in_pi is None else (" ✓" if row.reported_in_pi else " ✗")
+    difference = "" if row.difference is None else f" ({100 * row.difference:+.2f})"
+    return f"{_percent(row.reported)}{mark}{difference}"
+
+
+def p_text(p_value: float | None) -> str:
+    """A p-value as a reader needs it: two decimals, three below 0.1 (so 0.050 is not read as
+    0.05), "<0.001" below 0.001."""
+    if p_value is None:
+        return "–"
+    if p_value < 0.001:
+        return "<0.001"
+    return f"{p_value:.3f}" if p_value < 0.1 else f"{p_value:.2f}"
+
+
+def _leader_cell(row: Row) -> str:
+    """mean − leader's mean in pp with its Welch 95% CI and the Holm-adjusted p."""
+    if row.leader_verdict in (VERDICT_LEADER, VERDICT_INSUFFICIENT, VERDICT_NO_RUN):
+        return {VERDICT_INSUFFICIENT: "n<2: not compared", VERDICT_NO_RUN: "–"}.get(
+            row.leader_verdict, row.leader_verdict
+        )
+    interval = "" if row.delta_ci_low is None else f" [{100 * row.delta_ci_low:+.2f}, {100 * row.delta_ci_high:+.2f}]"
+    p_value = p_text(row.p_vs_leader_holm)
+    return f"{100 * row.delta_vs_leader:+.2f}{interval} p{'' if p_value.startswith('<') else '='}{p_value}"
 
 
 COLUMNS = (
@@ -276,10 +333,11 @@ COLUMNS = (
     "recipe",
     "n",
     "acc % mean ± std",
-    "95% CI",
+    "95% CI of mean",
+    "95% PI, one run",
     "min–max",
-    "reported %",
-    "Δ pp",
+    "claimed % (Δ pp)",
+    "vs leader pp [95% CI], Holm p",
     "params",
     "s/run",
     "img/s",
@@ -289,14 +347,15 @@ COLUMNS = (
 
 def table_cells(row: Row) -> list[str]:
     return [
-        str(row.rank) + (" ≈" if row.tied_with_leader and row.rank > 1 else ""),
+        str(row.rank) + (" ≈" if row.leader_verdict == VERDICT_NOT_RESOLVED else ""),
         row.recipe,
         str(row.n) + (f" (+{row.failed} failed)" if row.failed else ""),
         _accuracy_cell(row),
-        _ci_cell(row),
+        _interval_cell(row.ci_low, row.ci_high),
+        _interval_cell(row.pi_low, row.pi_high),
         "–" if row.minimum is None else f"{_percent(row.minimum)}–{_percent(row.maximum)}",
         _reported_cell(row),
-        "–" if row.difference is None else f"{100 * row.difference:+.2f}",
+        _leader_cell(row),
         "–" if row.params is None else f"{row.params:,}",
         "–" if row.train_seconds is None else f"{row.train_seconds:.0f}",
         "–" if row.images_per_second is None else f"{row.images_per_second:,.0f}",
@@ -305,9 +364,14 @@ def table_cells(row: Row) -> list[str]:
 
 
 LEGEND = (
-    "mean ± sample std over seeds; 95% CI is t-based; ≈ = not distinguishable from the leader "
-    f"(Welch's t-test, p ≥ {SIGNIFICANCE}); reported = the report's single-run claim, ✓ inside our "
-    "CI, ✗ outside; Δ = mean − reported in percentage points; s/run = training seconds per run."
+    "n = finished seeds (a crashed run or a NaN/infinite accuracy counts as failed); mean ± sample std "
+    "over them. 95% CI of mean: where the recipe's mean lies (t-based). 95% PI, one run: where one more "
+    "run would land, mean ± t·s·√(1+1/n); it answers whether a single-run claim fits our runs. "
+    "Claimed = the report's single-run number, ✓ inside our PI, ✗ outside; (Δ) = our mean − claimed, "
+    "in percentage points. vs leader = mean − the leader's mean in pp, Welch 95% CI, Welch's t-test p "
+    "Holm-adjusted across this table's comparisons; ≈ = not resolved from the leader at these n "
+    f"(Holm p ≥ {SIGNIFICANCE}), which does not mean equal. The leader is the best recipe with n ≥ 2; "
+    "n<2 rows are not compared. s/run = training seconds per run. How to read it: docs/statistics.md."
 )
 
 
@@ -328,30 +392,20 @@ def header_line(rows: list[Row]) -> str:
     )
 
 
-README_START = "<!-- leaderboard:start -->"
-README_END = "<!-- leaderboard:end -->"
-
-
 def update_readme(path, rows: list[Row], *, command: str) -> bool:
-    """Rewrite only the block between the leaderboard markers; True if the file changed."""
-    from pathlib import Path
+    """Rewrite the README block ``leaderboard:<profile>`` with ``rows`` (one profile), headed by
+    where they come from and the command that made them; True if the file changed."""
+    from harness.readme import replace_block
 
-    path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    if (
-        text.count(README_START) != 1
-        or text.count(README_END) != 1
-        or text.index(README_START) > text.index(README_END)
-    ):
-        raise HarnessError(f"{path}: needs exactly one {README_START} … {README_END} block")
-    before, rest = text.split(README_START)
-    _, after = rest.split(README_END)
-    block = f"{README_START}\n{header_line(rows)} Produced by `{command}`.\n\n{to_markdown(rows)}{README_END}"
-    updated = before + block + after
-    if updated == text:
-        return False
-    path.write_text(updated, encoding="utf-8")
-    return True
+    profile = rows[0].profile
+    return replace_block(
+        path, f"leaderboard:{profile}", f"{header_line(rows)} Produced by `{command}`.\n\n{to_markdown(rows)}"
+    )
+
+
+def at_least(rows: list[Row], seeds: int) -> list[Row]:
+    """The rows with at least ``seeds`` finished seeds, ranked again among themselves."""
+    return _ranked([r for r in rows if r.n >= seeds])
 
 
 def to_markdown(rows: list[Row]) -> str:

@@ -7,9 +7,10 @@ already finished.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from harness.config import BenchConfig, Recipe
+from harness.devices import Gpu, device_class, keras_backend
 from harness.identity import RunIdentity, Variant, identify
 
 EXECUTORS = ("local", "ray")
@@ -22,7 +23,9 @@ class SweepSettings:
 
     profile: str = "full"
     seeds: int = 3  # seeds 0 … seeds-1 per recipe
-    jobs: int = 1  # runs training at once, each in its own process
+    jobs: int | None = None  # runs training at once, each in its own process (None: one per GPU slot, else 1)
+    jobs_per_gpu: int = 1  # runs sharing one GPU at once
+    jobs_cap: bool = True  # cap --jobs by this machine's cores and memory (off: an expert's choice)
     variant: Variant = Variant()  # precision and random weights: part of each run's identity
     jit_compile: str = "auto"  # XLA: Keras decides (auto), or on / off
     executor: str = "local"  # local worker processes, or Ray tasks
@@ -32,6 +35,63 @@ class SweepSettings:
     weights_dir: str | None = None  # pretrained backbone weights, for offline use
     system_metrics: bool = False  # log CPU/memory/GPU use as system/* metrics of each run
     log_model: bool = False  # log each trained Keras model to MLflow (large: off by default)
+
+
+def variant_here(settings: SweepSettings, gpus: list[Gpu]) -> Variant:
+    """The settings' variant completed with what this machine decides: the hardware class the
+    runs will train on (a Ray run asks for a GPU share or none) and the Keras backend."""
+    if settings.executor == "ray":
+        device = "gpu" if settings.gpus_per_run > 0 else "cpu"
+    else:
+        device = device_class(gpus)
+    return replace(settings.variant, device=device, backend=keras_backend())
+
+
+WORKER_MEMORY_BYTES = 3 * 2**30  # what one CPU worker can take: TensorFlow, the dataset as float32, a model
+
+
+def machine_capacity() -> tuple[int, int | None]:
+    """(cores this process may use, bytes of memory available now; None where unknown)."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        for line in open("/proc/meminfo"):  # noqa: SIM115  read once
+            if line.startswith("MemAvailable:"):
+                return cores, int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return cores, None
+
+
+def concurrent_jobs(
+    settings: SweepSettings, gpus: list[Gpu], capacity: tuple[int, int | None] | None = None
+) -> tuple[int, str | None]:
+    """How many runs train at once, and a note when that differs from what was asked: on GPUs,
+    one run per GPU slot by default and never more than the slots (``--jobs-per-gpu`` per GPU);
+    on a CPU, never more than its cores or than its free memory holds workers (an overloaded
+    machine thrashes, the OOM killer takes workers, and stopping takes minutes), unless
+    ``jobs_cap`` is off."""
+    if settings.executor == "ray":
+        return settings.jobs or 1, None
+    if gpus:
+        slots = len(gpus) * settings.jobs_per_gpu
+        if settings.jobs is None:
+            return slots, None
+        if settings.jobs > slots:
+            return slots, (
+                f"--jobs {settings.jobs} capped to {slots}: {len(gpus)} GPU(s) × --jobs-per-gpu {settings.jobs_per_gpu}"
+            )
+        return settings.jobs, None
+    asked = settings.jobs or 1
+    if not settings.jobs_cap or asked == 1:
+        return asked, None
+    cores, memory = capacity or machine_capacity()
+    fits = cores if memory is None else min(cores, max(1, memory // WORKER_MEMORY_BYTES))
+    if asked > fits:
+        free = "" if memory is None else f", {memory / 2**30:.0f} GiB free"
+        return fits, f"--jobs {asked} capped to {fits}: {cores} cores{free} (--no-jobs-cap to insist)"
+    return asked, None
 
 
 @dataclass(frozen=True)

@@ -192,15 +192,16 @@ def pareto_png(rows, path: Path, *, title: str) -> Path:
 
 
 def claimed_vs_measured_png(rows, path: Path, *, title: str) -> Path:
-    """Each report's single-run claim against our mean with its 95% CI; the diagonal is agreement."""
+    """Each report's single-run claim against our mean with its 95% prediction interval (where one
+    more run would land: the interval a single-run claim is checked against); the diagonal is agreement."""
     plt = _pyplot()
     points = [r for r in rows if r.reported is not None and r.mean is not None]
     figure, axes = plt.subplots(figsize=(7, 7))
     if points:
         claimed = np.array([100 * r.reported for r in points])
         measured = np.array([100 * r.mean for r in points])
-        low = np.array([100 * (r.mean - r.ci_low) if r.ci_low is not None else 0 for r in points])
-        high = np.array([100 * (r.ci_high - r.mean) if r.ci_high is not None else 0 for r in points])
+        low = np.array([100 * (r.mean - r.pi_low) if r.pi_low is not None else 0 for r in points])
+        high = np.array([100 * (r.pi_high - r.mean) if r.pi_high is not None else 0 for r in points])
         axes.errorbar(
             claimed,
             measured,
@@ -209,7 +210,7 @@ def claimed_vs_measured_png(rows, path: Path, *, title: str) -> Path:
             color="tab:blue",
             ecolor="0.6",
             capsize=3,
-            label="mean, 95% CI",
+            label="mean, 95% prediction interval (one run)",
         )
         lo = min(claimed.min(), (measured - low).min()) - 2
         hi = max(claimed.max(), (measured + high).max()) + 2
@@ -244,6 +245,103 @@ def claimed_vs_measured_png(rows, path: Path, *, title: str) -> Path:
     axes.set_title(title)
     axes.grid(alpha=0.3)
     figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+VERDICT_MARKS = {"helped": "▲ helped", "hurt": "▼ hurt"}
+
+
+def _short_names(names: Sequence[str]) -> list[str]:
+    """Names without a first part they all share ('r004-step2' → 'step2', 'r000-proyecto-1' →
+    'proyecto-1'), so a panel's x labels stay legible."""
+    firsts = {name.split("-", 1)[0] for name in names}
+    if len(firsts) != 1 or any("-" not in name for name in names):
+        return list(names)
+    return [name.split("-", 1)[1] for name in names]
+
+
+def steps_png(chains: dict[str, list], rows, deltas, path: Path, *, title: str) -> Path:
+    """One panel per report: its recipes in file order, each seed as a point, the mean with its
+    95% CI, the report's single-run claim as a red marker, and under each step its verdict
+    against its base.
+
+    ``chains`` maps a report to its recipes (``harness.steps.chains``), ``rows`` are the
+    leaderboard rows of one profile and ``deltas`` the ``harness.steps.StepDelta`` of its steps.
+    """
+    plt = _pyplot()
+    from harness.steps import report_label
+
+    by_recipe = {row.recipe: row for row in rows}
+    by_step = {delta.recipe: delta for delta in deltas}
+    widest = max((len(chain) for chain in chains.values()), default=1)
+    figure, panels = plt.subplots(
+        len(chains) or 1,
+        1,
+        figsize=(max(8.0, 1.15 * widest + 2.5), 3.9 * max(len(chains), 1)),
+        squeeze=False,
+        layout="constrained",
+    )
+    rng = np.random.default_rng(0)  # the jitter only; fixed so the figure is the same every time
+    for axes, (report, chain) in zip(panels[:, 0], chains.items(), strict=False):
+        names = [recipe.name for recipe in chain]
+        short = dict(zip(names, _short_names(names), strict=True))
+        seeds_label = mean_label = claim_label = None
+        for x, recipe in enumerate(chain):
+            row = by_recipe.get(recipe.name)
+            if row is not None and row.values:
+                jitter = rng.uniform(-0.12, 0.12, size=len(row.values))
+                seeds_label = axes.scatter(
+                    x + jitter, [100 * v for v in row.values], s=14, color="tab:blue", alpha=0.55, zorder=2
+                )
+                low = 100 * (row.mean - row.ci_low) if row.ci_low is not None else 0
+                high = 100 * (row.ci_high - row.mean) if row.ci_high is not None else 0
+                mean_label = axes.errorbar(
+                    [x + 0.25], [100 * row.mean], yerr=[[low], [high]], fmt="s", color="black", capsize=4, zorder=3
+                )
+            if recipe.reported.test_accuracy is not None:
+                claim_label = axes.scatter(
+                    [x - 0.25], [100 * recipe.reported.test_accuracy], marker="D", s=36, color="tab:red", zorder=4
+                )
+        labels = []
+        for recipe in chain:
+            delta = by_step.get(recipe.name)
+            if delta is None:
+                labels.append(f"{short[recipe.name]}\n(start)")
+                continue
+            base = short.get(delta.base, delta.base)
+            if delta.verdict.startswith("not resolved"):
+                verdict = "? not resolved"
+            else:
+                verdict = VERDICT_MARKS.get(
+                    delta.verdict, "n<2" if delta.verdict.startswith("insufficient") else "no runs"
+                )
+            labels.append(f"{short[recipe.name]}\nvs {base}:\n{verdict}")
+        axes.set_xticks(range(len(chain)), labels, fontsize=8)
+        for tick, recipe in zip(axes.get_xticklabels(), chain, strict=True):
+            verdict = by_step[recipe.name].verdict if recipe.name in by_step else ""
+            tick.set_color({"helped": "tab:green", "hurt": "tab:red"}.get(verdict, "0.2"))
+        axes.set_xlim(-0.6, max(len(chain), 2) - 0.4)
+        axes.set_ylabel("test accuracy %")
+        axes.set_title(f"{report_label(report)} ({report})", fontsize=10, loc="left")
+        axes.grid(axis="y", alpha=0.3)
+        handles = [
+            (seeds_label, "one seed"),
+            (mean_label, "mean, 95% CI"),
+            (claim_label, "report's claim (one run)"),
+        ]
+        handles = [(h, label) for h, label in handles if h is not None]
+        if handles:
+            axes.legend(
+                [h for h, _ in handles],
+                [label for _, label in handles],
+                fontsize=8,
+                loc="upper left",
+                bbox_to_anchor=(1.0, 1.0),
+                frameon=False,
+            )
+    figure.suptitle(title)
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path

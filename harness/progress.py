@@ -1,23 +1,67 @@
-"""Live progress for a sweep with rich: runs done / total with ETA, and the current run's epochs."""
+"""Live progress for a sweep with rich: runs done / total with an ETA from the cost estimate,
+and the epochs of each run in flight."""
 
 from __future__ import annotations
+
+import time
 
 from harness.executors import Outcome, Progress
 from harness.plan import RunSpec
 
 
+class Eta:
+    """The sweep's remaining time: the estimated seconds of the runs not finished yet, scaled by
+    how the finished runs compared with their estimates (actual / estimated), divided by the
+    runs training at once. Known from the start when the sweep could be estimated."""
+
+    def __init__(self) -> None:
+        self.estimates: dict[str, float] = {}
+        self.started: dict[str, float] = {}
+        self.actual = self.expected = 0.0
+        self.done: set[str] = set()
+
+    def remaining(self, now: float | None = None) -> float | None:
+        if not self.estimates:
+            return None
+        now = time.monotonic() if now is None else now
+        scale = self.actual / self.expected if self.expected else 1.0
+        left = 0.0
+        for identity, seconds in self.estimates.items():
+            if identity in self.done:
+                continue
+            running = now - self.started[identity] if identity in self.started else 0.0
+            left += max(seconds * scale - running, 0.0)
+        in_flight = max(len(self.started) - len(self.done & set(self.started)), 1)
+        return left / in_flight
+
+    def ended(self, identity: str, seconds: float) -> None:
+        self.done.add(identity)
+        if identity in self.estimates:
+            self.actual += seconds
+            self.expected += self.estimates[identity]
+
+
 class RichProgress(Progress):
-    """Two bars on stderr: the sweep and the run in flight (with its latest validation accuracy)."""
+    """Bars on stderr: the sweep (with its ETA) and each run in flight (with its latest
+    validation accuracy)."""
 
     def __init__(self, console) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, TextColumn, TimeElapsedColumn
         from rich.progress import Progress as Bars
+        from rich.text import Text
+
+        eta = self.eta = Eta()
+        sweep = self
+
+        class EtaColumn(ProgressColumn):
+            def render(self, task) -> Text:
+                if task.id != sweep.sweep_task:
+                    return Text("")
+                left = eta.remaining()
+                if left is None:
+                    return Text("eta -:--:--")
+                hours, rest = divmod(int(left), 3600)
+                return Text(f"eta ~{hours}:{rest // 60:02d}:{rest % 60:02d}")
 
         self.console = console
         self.bars = Bars(
@@ -26,8 +70,7 @@ class RichProgress(Progress):
             MofNCompleteColumn(),
             TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
+            EtaColumn(),
             console=console,
         )
         self.sweep_task = None
@@ -41,7 +84,10 @@ class RichProgress(Progress):
         self.bars.__exit__(*exc)
 
     def note(self, message: str) -> None:
-        self.console.print(message)
+        self.console.print(message, soft_wrap=True, markup=False, highlight=False)  # whole, as written
+
+    def estimated(self, seconds_by_identity: dict[str, float]) -> None:
+        self.eta.estimates = dict(seconds_by_identity)
 
     def sweep_planned(self, total: int, todo: int) -> None:
         skipped = total - todo
@@ -51,21 +97,26 @@ class RichProgress(Progress):
             self.console.print(f"All {total} runs already finished: nothing to train.")
 
     def run_started(self, spec: RunSpec, index: int, total: int) -> None:
+        self.eta.started[spec.identity.identity] = time.monotonic()
         self.run_tasks[spec.identity.identity] = self.bars.add_task(spec.label, total=None, detail="starting")
 
     def epochs_planned(self, spec: RunSpec, epochs: int) -> None:
         self.bars.update(self.run_tasks[spec.identity.identity], total=epochs, detail="")
 
     def epoch_done(self, spec: RunSpec, epoch: int, logs: dict[str, float]) -> None:
-        detail = f"val_acc {logs['val_accuracy']:.3f}" if "val_accuracy" in logs else ""
+        detail = f"val_acc {100 * logs['val_accuracy']:.1f}%" if "val_accuracy" in logs else ""
         self.bars.update(self.run_tasks[spec.identity.identity], completed=epoch, detail=detail)
 
     def run_ended(self, outcome: Outcome) -> None:
         name = outcome.spec.label
+        self.eta.ended(outcome.spec.identity.identity, outcome.seconds)
         if outcome.status == "FINISHED":
             self.console.print(
-                f"[green]✓[/green] {name}: test accuracy {outcome.test_accuracy:.4f} ({outcome.seconds:.0f} s)"
+                f"[green]✓[/green] {name}: test accuracy {100 * outcome.test_accuracy:.2f}% ({outcome.seconds:.0f} s)"
             )
+        elif outcome.status in ("SKIPPED", "NOT_STARTED"):
+            why = outcome.reason or "not started: the sweep stopped first"
+            self.console.print(f"[yellow]– skipped[/yellow] {name}: {why}")
         else:
             self.console.print(f"[red]✗ {outcome.status}[/red] {name}: {outcome.reason}")
         task = self.run_tasks.pop(outcome.spec.identity.identity, None)

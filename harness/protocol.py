@@ -62,6 +62,7 @@ class Done:
     test_accuracy: float
     train_seconds: float
     epochs_run: int
+    spooled: str = ""  # why the results are kept on disk instead of the store (harness.spool), if they are
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
 """Figures built from MLflow runs and logged back: seed bands on each parent run, the
-leaderboard's plots and tables on a ``leaderboard`` run (one per profile)."""
+leaderboard's and the step table's plots and files on a ``leaderboard`` run (one per profile)."""
 
 from __future__ import annotations
 
 import csv
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +23,11 @@ from harness.schema import (
     PARAM_PARAMS,
 )
 from harness.tracking import Tracker
+
+if TYPE_CHECKING:
+    from harness.config import BenchConfig
+    from harness.leaderboard import Row
+    from harness.steps import StepDelta
 
 
 def _history(tracker: Tracker, run_id: str) -> dict[str, list[float]]:
@@ -127,3 +134,46 @@ def publish_board_metrics(tracker: Tracker, rows) -> int:
             tracker.log_params(parent, {PARAM_PARAMS: str(row.params)})
         updated += 1
     return updated
+
+
+def write_steps_files(
+    config: BenchConfig,
+    rows: list[Row],
+    deltas: list[StepDelta],
+    folder: Path,
+    *,
+    profile: str,
+    names: Collection[str] | None = None,
+) -> list[Path]:
+    """steps.{md,csv,json} and steps.png (one panel per report) for one profile's step deltas."""
+    from harness import steps
+    from harness.plots import steps_png
+
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name, render in (("steps.md", steps.to_markdown), ("steps.csv", steps.to_csv), ("steps.json", steps.to_json)):
+        path = folder / name
+        path.write_text(render(deltas))
+        files.append(path)
+    chains = steps.chains(config, names)
+    title = f"Did each step help? Seeds, mean ± 95% CI and the report's claim, profile '{profile}'"
+    files.append(steps_png(chains, rows, deltas, folder / "steps.png", title=title))
+    return files
+
+
+def publish_steps(
+    tracker: Tracker,
+    config: BenchConfig,
+    rows: list[Row],
+    deltas: list[StepDelta],
+    folder: Path,
+    *,
+    profile: str,
+    names: Collection[str] | None = None,
+) -> list[Path]:
+    """Write the step files to ``folder`` and log them to the profile's leaderboard run."""
+    files = write_steps_files(config, rows, deltas, folder, profile=profile, names=names)
+    run_id = tracker.leaderboard_run(profile)
+    for path in files:
+        tracker.log_artifact(run_id, path)
+    return files

@@ -17,7 +17,10 @@ TAG_DATA = "bench.data_fingerprint"
 TAG_REPORT = "bench.report"
 TAG_IDENTITY = "bench.identity"
 TAG_GROUP = "bench.group"
+TAG_DEVICE = "bench.device"  # cpu | gpu: the hardware class a run trained on
 TAG_ERROR = "bench.error"  # why a run FAILED or was KILLED
+TAG_CLAIM = "bench.claim"  # host:pid of the bench process supervising a RUNNING child run
+TAG_HEARTBEAT = "bench.heartbeat"  # unix seconds, refreshed while that process lives
 TAG_WEIGHTS = "bench.weights"  # imagenet | random, on transfer runs
 TAG_PLOT_ERROR = "bench.plot_error"  # a parent whose seed-band plots could not be drawn
 TAG_BOARD_ERROR = "bench.board_error"  # a parent whose board/* metrics could not be updated
@@ -35,6 +38,8 @@ PARAM_HARDWARE = "hardware"
 PARAM_PRECISION = "precision"
 PARAM_JIT_COMPILE = "jit_compile"  # what was asked: auto | on | off
 PARAM_WEIGHTS = "weights"
+PARAM_DEVICE = "device"
+PARAM_DETERMINISTIC = "deterministic"
 
 # Settings of the trained model, known once it is built: params, not metrics (they are not results
 # and draw no chart). Stores written before this layout hold them as metrics under LEGACY_METRIC.
@@ -113,6 +118,7 @@ DATASET_CONTEXT = "mlflow.data.context"  # input tag: train | validation | test
 # Artifacts.
 ARTIFACT_CONFUSION_CSV = "confusion_matrix.csv"
 ARTIFACT_SEED_BANDS = "seed_bands"  # folder on a parent run
+ARTIFACT_ADAPTIVE_PLAN = "adaptive_plan.json"  # on a profile's leaderboard run: the rounds of --seeds auto
 ARTIFACT_LEADERBOARD_TABLE = "leaderboard_table.json"  # the board as an MLflow table (sortable in the UI)
 
 

@@ -1,17 +1,52 @@
-"""Summary statistics over seeds: n, mean, sample std, t-based 95% confidence interval."""
+"""Statistics over seeds, and the tests the leaderboard and the step table rest on.
+
+Three questions, three intervals, all t-based at 95%:
+
+- where is a recipe's mean? the confidence interval of the mean, mean ± t·s/√n;
+- where would one more run land (like a report's single run)? the prediction interval,
+  mean ± t·s·√(1 + 1/n): a claim from the same distribution falls outside it 5% of the time
+  whatever n is, while it falls outside the CI of the mean more often the more seeds we run;
+- is one recipe better than another? Welch's t-test on the difference of means (unequal
+  variances, Welch–Satterthwaite degrees of freedom) with its confidence interval, Holm-adjusted
+  where one table makes several comparisons.
+
+``seeds_needed`` turns an unresolved difference into the number of seeds per recipe that would
+detect it with power 0.8 (two-sample t-test, noncentral t).
+"""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 CONFIDENCE = 0.95
+ALPHA = 0.05  # two-sided significance level of every test here
+POWER = 0.8  # the power ``seeds_needed`` aims for
+SEEDS_NEEDED_CAP = 1000  # beyond this ``seeds_needed`` says "more than the cap"
+
+
+@functools.lru_cache(maxsize=4096)
+def t_quantile(probability: float, df: float) -> float:
+    """Student's t quantile; cached, as the same few (probability, df) pairs recur in every table."""
+    from scipy import stats
+
+    return float(stats.t.ppf(probability, df))
+
+
+def split_finite(values: Sequence[float]) -> tuple[list[float], int]:
+    """The finite values, and how many were NaN or infinite: such a seed is a failed seed, never a value."""
+    finite = [float(v) for v in values if math.isfinite(float(v))]
+    return finite, len(values) - len(finite)
 
 
 @dataclass(frozen=True)
 class Summary:
-    """Statistics of one sample; spread fields are None when n < 2 (no spread to report)."""
+    """Statistics of one sample; spread fields are None when n < 2 (no spread to report).
+
+    ``ci_*`` bound the mean; ``pi_*`` bound one more run drawn like these (prediction interval).
+    """
 
     n: int
     mean: float | None
@@ -20,19 +55,162 @@ class Summary:
     ci_high: float | None
     minimum: float | None
     maximum: float | None
+    pi_low: float | None = None
+    pi_high: float | None = None
+
+
+def _mean(values: Sequence[float]) -> float:
+    """Exactly the value for identical values (summing 0.1 three times and dividing by 3 is not 0.1)."""
+    return values[0] if max(values) == min(values) else math.fsum(values) / len(values)
+
+
+def _sample_variance(values: Sequence[float], mean: float) -> float:
+    """ddof=1; exactly 0 for identical values (no rounding residue from the mean)."""
+    if max(values) == min(values):
+        return 0.0
+    return math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1)
 
 
 def describe(values: Sequence[float], confidence: float = CONFIDENCE) -> Summary:
-    """n, mean, sample std (ddof=1) and the t-based confidence interval of the mean."""
+    """n, mean, sample std (ddof=1), the t-based confidence interval of the mean and the
+    prediction interval for one new value. Values must be finite (see ``split_finite``)."""
     values = [float(v) for v in values]
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"describe() takes finite values only, got {values!r}")
     n = len(values)
     if n == 0:
         return Summary(0, None, None, None, None, None, None)
-    mean = math.fsum(values) / n
+    mean = _mean(values)
     if n < 2:
         return Summary(1, mean, None, None, None, values[0], values[0])
+    std = math.sqrt(_sample_variance(values, mean))
+    t = t_quantile(0.5 + confidence / 2, n - 1)
+    half = t * std / math.sqrt(n)
+    predict = t * std * math.sqrt(1 + 1 / n)
+    return Summary(n, mean, std, mean - half, mean + half, min(values), max(values), mean - predict, mean + predict)
+
+
+def within(value: float | None, low: float | None, high: float | None) -> bool | None:
+    """Whether ``value`` lies in [low, high]; None where either is missing."""
+    if value is None or low is None or high is None:
+        return None
+    return bool(low <= value <= high)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """mean(a) − mean(b) with its Welch confidence interval and two-sided p-value.
+
+    ``delta`` is there whenever both sides have a value; the interval, ``df`` and ``p_value``
+    only when both have n ≥ 2. Both sides without spread (every seed identical): the interval
+    is the point and p is 1 for equal means, 0 otherwise (the limit of the test as the spread
+    vanishes; scipy returns NaN there).
+    """
+
+    n_a: int
+    n_b: int
+    delta: float | None
+    ci_low: float | None
+    ci_high: float | None
+    df: float | None
+    p_value: float | None
+
+
+def welch(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> Difference:
+    """Welch's unequal-variance t-test of mean(a) − mean(b), with the Welch–Satterthwaite df."""
+    a, b = [float(v) for v in a], [float(v) for v in b]
+    n_a, n_b = len(a), len(b)
+    if not a or not b:
+        return Difference(n_a, n_b, None, None, None, None, None)
+    mean_a, mean_b = _mean(a), _mean(b)
+    delta = mean_a - mean_b
+    if n_a < 2 or n_b < 2:
+        return Difference(n_a, n_b, delta, None, None, None, None)
+    share_a = _sample_variance(a, mean_a) / n_a
+    share_b = _sample_variance(b, mean_b) / n_b
+    if share_a + share_b == 0:
+        return Difference(n_a, n_b, delta, delta, delta, None, 1.0 if delta == 0 else 0.0)
     from scipy import stats
 
-    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, df=n - 1)) * std / math.sqrt(n)
-    return Summary(n, mean, std, mean - half, mean + half, min(values), max(values))
+    standard_error = math.sqrt(share_a + share_b)
+    df = (share_a + share_b) ** 2 / (share_a**2 / (n_a - 1) + share_b**2 / (n_b - 1))
+    half = t_quantile(0.5 + confidence / 2, df) * standard_error
+    p_value = float(2 * stats.t.sf(abs(delta) / standard_error, df))
+    return Difference(n_a, n_b, delta, delta - half, delta + half, df, min(1.0, p_value))
+
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment of a family of p-values (None = no test, left out of the
+    family and returned as None): controls the chance of any false "resolved" at ALPHA."""
+    tested = sorted((p, index) for index, p in enumerate(p_values) if p is not None)
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, index) in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - rank) * p))
+        adjusted[index] = running
+    return adjusted
+
+
+def _power(effect_size: float, per_group: int, alpha: float) -> float:
+    """Power of the two-sided two-sample t-test (equal n, pooled variance) at standardised effect d."""
+    from scipy import stats
+
+    df = 2 * per_group - 2
+    critical = t_quantile(1 - alpha / 2, df)
+    noncentrality = effect_size * math.sqrt(per_group / 2)
+    return float(stats.nct.sf(critical, df, noncentrality) + stats.nct.cdf(-critical, df, noncentrality))
+
+
+def power_seeds(effect_size: float, *, power: float = POWER, alpha: float = ALPHA, cap: int = SEEDS_NEEDED_CAP) -> int:
+    """The smallest n per group (≥ 2) at which a two-sample t-test detects a standardised effect
+    ``effect_size`` (|Δ| / pooled sd) with ``power``; ``cap + 1`` when even ``cap`` is not enough.
+    Power grows with n, so a doubling then a bisection finds it in a few evaluations."""
+    if effect_size <= 0:
+        return cap + 1
+    if math.isinf(effect_size) or _power(effect_size, 2, alpha) >= power:
+        return 2
+    low, high = 2, 4  # power(low) < target throughout
+    while _power(effect_size, high, alpha) < power:
+        if high >= cap:
+            return cap + 1
+        low, high = high, min(2 * high, cap)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if _power(effect_size, middle, alpha) >= power:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+@dataclass(frozen=True)
+class SeedsNeeded:
+    """Seeds per recipe that would resolve a difference (``count``), or why there is no count
+    (``note``: "> 1000", "Δ = 0", "n<2")."""
+
+    count: int | None
+    note: str = ""
+
+    def __str__(self) -> str:
+        return str(self.count) if self.count is not None else self.note
+
+
+def seeds_needed(
+    a: Sequence[float], b: Sequence[float], *, alpha: float = ALPHA, cap: int = SEEDS_NEEDED_CAP
+) -> SeedsNeeded:
+    """Seeds per recipe for power 0.8 at ``alpha`` (two-sided) to detect the observed |Δ| given
+    the pooled observed spread of ``a`` and ``b``. Where a Holm-adjusted p decides, pass
+    ALPHA / m (m tests in the family: Holm's strictest step), so the count is enough whatever
+    the other tests show."""
+    if len(a) < 2 or len(b) < 2:
+        return SeedsNeeded(None, "n<2")
+    mean_a, mean_b = _mean(a), _mean(b)
+    delta = abs(mean_a - mean_b)
+    if delta == 0:
+        return SeedsNeeded(None, "Δ = 0")
+    pooled = ((len(a) - 1) * _sample_variance(a, mean_a) + (len(b) - 1) * _sample_variance(b, mean_b)) / (
+        len(a) + len(b) - 2
+    )
+    effect_size = math.inf if pooled == 0 else delta / math.sqrt(pooled)
+    count = power_seeds(effect_size, alpha=alpha, cap=cap)
+    return SeedsNeeded(None, f"> {cap}") if count > cap else SeedsNeeded(count)

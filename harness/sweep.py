@@ -11,35 +11,114 @@ from __future__ import annotations
 import importlib.util
 
 from harness.config import BenchConfig, Recipe
+from harness.cost import GPU_REFERENCE, human_duration
+from harness.devices import visible_gpus
 from harness.errors import HarnessError, WeightsMissing
-from harness.executors import LocalExecutor, Progress, SweepReport
-from harness.plan import SweepSettings, plan
+from harness.estimate import estimate
+from harness.executors import LocalExecutor, Outcome, Progress, SweepReport
+from harness.identity import is_transfer
+from harness.plan import RunSpec, SweepSettings, concurrent_jobs, plan, variant_here
 from harness.tracking import Tracker
 
 
-def check_weights(recipes: list[Recipe], weights_dir: str | None, progress: Progress) -> None:
+def check_weights(recipes: list[Recipe], weights_dir: str | None, progress: Progress) -> dict[str, str]:
     """Every transfer recipe's pretrained weights are here (or downloaded now) and verified,
-    before anything trains; else one ``WeightsMissing`` naming the first missing file, its hash
-    and where it is published, and every other missing backbone."""
+    before anything trains. Returns, for each recipe whose backbone's weights are missing or
+    fail their hash, one line naming the file, its hash and where it is published."""
     import architectures
     from harness.environment import import_keras_quietly
     from harness.weights import resolve
 
     backbones = sorted({b for r in recipes if (b := architectures.get(r.architecture).backbone) is not None})
     if not backbones:
-        return
+        return {}
     progress.note(f"Checking pretrained weights ({', '.join(backbones)}) …")
     import_keras_quietly()
-    missing: list[tuple[str, WeightsMissing]] = []
+    missing: dict[str, str] = {}
     for backbone in backbones:
         try:
             resolve(backbone, weights_dir, download=True)
         except WeightsMissing as error:
-            missing.append((backbone, error))
-    if missing:
-        (_, first), others = missing[0], [name for name, _ in missing[1:]]
-        also = f" Also missing: {', '.join(others)}." if others else ""
-        raise WeightsMissing(f"{first} (or pass --random-weights to test the plumbing).{also}")
+            missing[backbone] = str(error)
+    return {r.name: missing[b] for r in recipes if (b := architectures.get(r.architecture).backbone) in missing}
+
+
+def announce_cost(
+    config: BenchConfig,
+    todo: list[RunSpec],
+    skipped: int,
+    settings: SweepSettings,
+    jobs: int,
+    progress: Progress,
+) -> dict[str, float]:
+    """Say what the runs to train will cost (runs, images, PFLOP, hours here and on the reference
+    GPU) and, on a CPU with the ``full`` profile, which profile fits instead. Returns each run's
+    estimated seconds by identity, for the progress bar's ETA (empty when nothing could be
+    estimated: estimating never stops a sweep)."""
+    if not todo:
+        return {}
+    recipes = list({spec.recipe.name: spec.recipe for spec in todo}.values())
+    variant = todo[0].identity.variant
+    try:
+        estimates = estimate(
+            config, recipes, settings.profile, precision=variant.precision, jit_compile=settings.jit_compile
+        )
+    except HarnessError as error:
+        progress.note(f"(no cost estimate: {error})")
+        return {}
+    by_recipe = {e.cost.recipe: e for e in estimates}
+    seconds, first_seed_seen = {}, set()
+    for spec in todo:
+        e = by_recipe[spec.recipe.name]
+        # a frozen backbone's features are extracted by the recipe's first run, then read from the cache
+        repeat = spec.recipe.name in first_seed_seen
+        seconds[spec.identity.identity] = e.seconds - (e.feature_seconds if repeat else 0.0)
+        first_seed_seen.add(spec.recipe.name)
+    total = sum(seconds.values())
+    images = sum(by_recipe[s.recipe.name].cost.train_images * by_recipe[s.recipe.name].cost.epochs for s in todo)
+    pflop = sum(by_recipe[s.recipe.name].cost.total_pflop for s in todo)
+    gpu = sum(by_recipe[s.recipe.name].gpu_seconds for s in todo)
+    basis = {e.basis for e in estimates}
+    how = (
+        "measured probes"
+        if basis == {"probe"}
+        else "FLOPs at this machine's probed rate"
+        if basis == {"flops"}
+        else "probes and FLOPs"
+    )
+    already = f" ({skipped} already finished)" if skipped else ""
+    progress.note(
+        f"{len(todo)} runs to train{already}: at most {images / 1e6:,.1f} M training images, {pflop:,.2f} PFLOP; "
+        f"about {human_duration(total / jobs)} on this machine with {jobs} at once (from {how}), "
+        f"{human_duration(gpu)} on {GPU_REFERENCE[0]}"
+    )
+    if variant.device == "cpu" and settings.profile == "full" and total / jobs > 86400:
+        cnn = [r for r in recipes if not is_transfer(r)]
+        smaller = estimate(config, cnn or recipes, "cpu", precision=variant.precision, jit_compile=settings.jit_compile)
+        fits = sum(e.seconds for e in smaller) * settings.seeds
+        progress.note(
+            f"warning: the full profile trains as the reports did; on this CPU that is about {human_duration(total / jobs)}. "
+            f"--profile cpu trains {'the CNN recipes' if cnn else 'these recipes'} × {settings.seeds} seeds in about "
+            f"{human_duration(fits)} (3 epochs on 2,500 images: it ranks early learning, not the reports' claims); "
+            "the full profile is meant for a GPU."
+        )
+    return seconds
+
+
+def mend_store(tracker: Tracker, progress: Progress) -> None:
+    """Before planning: upload the results a store failure left on disk (``harness.spool``), then
+    mark runs left RUNNING by dead processes KILLED and close their parents."""
+    from harness.spool import replay
+
+    try:
+        replay(tracker, progress.note)
+        for line in tracker.repair():
+            progress.note(line)
+    except Exception as error:  # noqa: BLE001  the store is still failing: say so once, plainly
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        raise HarnessError(
+            f"the tracking store {tracker.tracking_uri} is not usable: {type(error).__name__}: {first}"
+        ) from None
 
 
 def run_sweep(
@@ -48,12 +127,16 @@ def run_sweep(
     recipes: list[Recipe],
     settings: SweepSettings,
     progress: Progress | None = None,
+    *,
+    dry_run: bool = False,
 ) -> SweepReport:
     """Train every (recipe, seed) of ``recipes`` not already FINISHED in ``tracker``'s store.
 
-    Ctrl-C (KeyboardInterrupt) during training stops the runs in flight and returns the report
-    with ``interrupted`` set; finished runs are kept, and rerunning the same sweep trains only
-    what is missing.
+    First it says what the sweep will cost (``announce_cost``). ``dry_run``: stop there, and
+    return the runs it would train as PLANNED outcomes (finished ones as SKIPPED). Ctrl-C
+    (KeyboardInterrupt) during training stops the runs in flight and returns the report with
+    ``interrupted`` set; finished runs are kept, and rerunning the same sweep trains only what
+    is missing.
     """
     from harness.data import load_cifar10
 
@@ -63,24 +146,49 @@ def run_sweep(
     config.profile(settings.profile)
     if settings.system_metrics and importlib.util.find_spec("psutil") is None:
         raise HarnessError("--system-metrics needs psutil: pip install 'cifar10-bench[system-metrics]'")
-    if not settings.variant.random_weights:
-        check_weights(recipes, settings.weights_dir, progress)
+    mend_store(tracker, progress)
     progress.note("Checking the dataset …")
     fingerprint = load_cifar10(settings.data_path).fingerprint
+    unavailable = {} if settings.variant.random_weights else check_weights(recipes, settings.weights_dir, progress)
+    if unavailable:
+        for reason in dict.fromkeys(unavailable.values()):
+            names = [name for name, why in unavailable.items() if why == reason]
+            progress.note(f"skipping {', '.join(names)}: {reason}")
+        recipes = [r for r in recipes if r.name not in unavailable]
+        if not recipes:
+            raise WeightsMissing(
+                "no recipe of the selection can train: their pretrained weights are missing (see above; "
+                "pass --weights-dir DIR, or --random-weights to test the plumbing)"
+            )
+    gpus = visible_gpus() if settings.executor == "local" else []
     specs = plan(
         config,
         recipes,
         profile=settings.profile,
         seeds=list(range(settings.seeds)),
         data_fingerprint=fingerprint,
-        variant=settings.variant,
+        variant=variant_here(settings, gpus),
     )
+    jobs, capped = concurrent_jobs(settings, gpus)
+    if capped:
+        progress.note(capped)
+    if gpus:
+        names = ", ".join(f"{gpu.id}: {gpu.name}" for gpu in gpus)
+        progress.note(f"GPUs {names}; {jobs} run(s) at once, at most {settings.jobs_per_gpu} per GPU")
+    finished = tracker.finished_identities()
+    todo = [spec for spec in specs if spec.identity.identity not in finished]
+    progress.estimated(announce_cost(config, todo, len(specs) - len(todo), settings, jobs, progress))
+    if dry_run:
+        return SweepReport(outcomes=[Outcome(spec=s, status="PLANNED" if s in todo else "SKIPPED") for s in specs])
     if settings.executor == "ray":
         if importlib.util.find_spec("ray") is None:
             raise HarnessError("--executor ray needs Ray: pip install 'cifar10-bench[ray]'")
         from harness.executors import RayExecutor
 
-        executor: LocalExecutor = RayExecutor(config, tracker, settings, progress=progress)
+        executor: LocalExecutor = RayExecutor(config, tracker, settings, progress=progress, jobs=jobs)
     else:
-        executor = LocalExecutor(config, tracker, settings, progress=progress)
-    return executor.sweep(specs)
+        gpu_ids = [gpu.id for gpu in gpus]
+        executor = LocalExecutor(config, tracker, settings, progress=progress, gpus=gpu_ids, jobs=jobs)
+    report = executor.sweep(specs)
+    report.unavailable = unavailable
+    return report

@@ -8,6 +8,8 @@ in the working directory with artifacts under ``./mlruns``; any other store or s
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import sys
@@ -31,10 +33,12 @@ from harness.schema import (
     METRIC_N,
     METRIC_STD,
     METRIC_TEST_ACCURACY,
+    TAG_CLAIM,
     TAG_COMMAND,
     TAG_ERROR,
     TAG_EXPERIMENT_KIND,
     TAG_GROUP,
+    TAG_HEARTBEAT,
     TAG_IDENTITY,
     TAG_KIND,
     TAG_NOTE,
@@ -67,6 +71,9 @@ class DataInput:
 
 
 EXPERIMENT = "cifar10-bench"
+HEARTBEAT_SECONDS = 30.0  # how often a sweep refreshes the claims of its running runs
+CLAIM_TIMEOUT_SECONDS = 5 * HEARTBEAT_SECONDS  # a claim not refreshed for this long is a dead process's
+CLAIM_SETTLE_SECONDS = 1.0  # longer than the gap between a claim's start time and its row being visible
 DEFAULT_DB = "mlflow.db"
 DEFAULT_ARTIFACTS = "mlruns"
 
@@ -107,6 +114,66 @@ def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
         raise TrackingUnreachable(f"cannot reach tracking server {tracking_uri}: {reason}") from None
 
 
+@contextlib.contextmanager
+def _store_creation_lock(tracking_uri: str):
+    """Hold an exclusive lock beside a sqlite store while it is opened: MLflow creates the schema
+    on first use, and two processes creating it at once can leave the file unusable ("table
+    _alembic_tmp_experiments already exists"). A server, or a folder without write access: no lock."""
+    if not tracking_uri.startswith("sqlite:///"):
+        yield
+        return
+    database = Path(tracking_uri.removeprefix("sqlite:///"))
+    try:
+        handle = open(database.with_name(database.name + ".lock"), "a")  # noqa: SIM115  closed below
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        handle.close()
+
+
+def this_owner() -> str:
+    """How this process names itself in a claim: host and pid."""
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claim_is_stale(tags: dict[str, str], now: float | None = None) -> bool:
+    """A RUNNING child's claim no longer holds: its heartbeat is older than the timeout, its
+    supervising process on this host is gone, or it has no claim at all (a run left RUNNING by a
+    process that died, or by a release without claims)."""
+    import socket
+
+    owner, beat = tags.get(TAG_CLAIM), tags.get(TAG_HEARTBEAT)
+    if owner is None or beat is None:
+        return True
+    now = time.time() if now is None else now
+    if now - float(beat) > CLAIM_TIMEOUT_SECONDS:
+        return True
+    host, _, pid = owner.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+    return False
+
+
+def one_per_identity(runs: list) -> list:
+    """At most one run per identity (the earliest to end): a store written by two sweeps that
+    raced (or by a release without claims) never counts a seed twice."""
+    kept: dict[str, Any] = {}
+    for run in sorted(runs, key=lambda r: (r.info.end_time or 0, r.info.run_id)):
+        kept.setdefault(run.data.tags.get(TAG_IDENTITY) or run.info.run_id, run)
+    return list(kept.values())
+
+
 def open_tracker(tracking_uri: str | None, experiment: str = EXPERIMENT, *, create: bool = True) -> Tracker:
     """The tracker for ``--tracking-uri`` (resolved as ``resolve_tracking_uri`` does), checked to
     answer; any failure to open the store is one ``TrackingError`` naming it. With
@@ -138,13 +205,14 @@ class Tracker:
 
         # No mlflow.set_tracking_uri(): it would leak into os.environ and every child process.
         self.tracking_uri = tracking_uri
-        self.client = MlflowClient(tracking_uri=tracking_uri)
         self.experiment_name = experiment
         # How a person started this (set by the CLI): the command from its name on, for the Source
         # column, and the whole command line, global options included, for the TAG_COMMAND tag.
         self.command: list[str] | None = None
         self.command_line: list[str] | None = None
-        self.experiment_id = self._experiment(experiment, create)
+        with _store_creation_lock(tracking_uri):
+            self.client = MlflowClient(tracking_uri=tracking_uri)
+            self.experiment_id = self._experiment(experiment, create)
         if create:
             self._describe_experiment()
 
@@ -206,9 +274,12 @@ class Tracker:
         return {run.data.tags.get(TAG_IDENTITY) for run in runs}
 
     def group_children(self, group: str) -> list:
-        """The FINISHED child runs of one group (the seeds a parent aggregates)."""
-        return self.search(
-            f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and tags.`{TAG_GROUP}` = '{group}' and attributes.status = 'FINISHED'"
+        """The FINISHED child runs of one group (the seeds a parent aggregates), one per identity."""
+        return one_per_identity(
+            self.search(
+                f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and tags.`{TAG_GROUP}` = '{group}' "
+                "and attributes.status = 'FINISHED'"
+            )
         )
 
     def metric_history(self, run_id: str, key: str) -> list[float]:
@@ -282,11 +353,20 @@ class Tracker:
         return run_id
 
     def child_run(
-        self, identity: RunIdentity, parent_run_id: str, *, description: str = "", data: DataInput | None = None
+        self,
+        identity: RunIdentity,
+        parent_run_id: str,
+        *,
+        owner: str | None = None,
+        description: str = "",
+        data: DataInput | None = None,
     ) -> str:
         """A new RUNNING child run for one seed, nested under its parent; the worker process logs
-        into it. Named seed first ("seed 2 · r004-step7"): the UI cuts long names at the end."""
+        into it. Named seed first ("seed 2 · r004-step7"): the UI cuts long names at the end.
+        ``owner``: the process that claims it (see ``claim``)."""
         tags = {**identity.tags(), TAG_PARENT: parent_run_id}
+        if owner is not None:
+            tags.update({TAG_CLAIM: owner, TAG_HEARTBEAT: f"{time.time():.0f}"})
         if description:
             tags[TAG_NOTE] = description
         run_id = self._create_run(f"seed {identity.seed} · {identity.recipe}", tags)
@@ -298,6 +378,69 @@ class Tracker:
         """The parent run of every group of ``profile``, by group."""
         runs = self.search(f"tags.`{TAG_KIND}` = '{KIND_PARENT}' and tags.`{TAG_PROFILE}` = '{profile}'")
         return {run.data.tags[TAG_GROUP]: run.info.run_id for run in runs if TAG_GROUP in run.data.tags}
+
+    def claim(
+        self,
+        identity: RunIdentity,
+        parent_run_id: str,
+        owner: str,
+        *,
+        description: str = "",
+        data: DataInput | None = None,
+    ) -> tuple[str | None, str]:
+        """Claim ``identity`` in the store itself, so that two sweeps (two commands, two machines
+        on one server) never train it twice: create a RUNNING child tagged with ``owner``, then
+        look at every run of that identity. It is ours if none FINISHED and ours is the earliest
+        live claim (start time, then run id: every claimant sees the same order). Stale claims of
+        dead processes are marked KILLED on the way. Returns (run id, "") when won, else
+        (None, why) after deleting the run this call created."""
+        run_id = self.child_run(identity, parent_run_id, owner=owner, description=description, data=data)
+        # A rival's start time is taken before its row is written: wait until every claim that
+        # started before ours is visible, or two claimants could each see only themselves.
+        time.sleep(CLAIM_SETTLE_SECONDS)
+        rivals = self.search(f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and tags.`{TAG_IDENTITY}` = '{identity.identity}'")
+        live = []
+        for run in rivals:
+            if run.info.status not in ("RUNNING", "FINISHED"):
+                continue
+            if run.info.run_id != run_id and run.info.status == "FINISHED":
+                self.client.delete_run(run_id)
+                return None, f"already finished (run {run.info.run_id})"
+            if run.info.run_id != run_id and claim_is_stale(run.data.tags):
+                self.fail(run.info.run_id, "its claim went stale: the process that ran it is gone", status="KILLED")
+                continue
+            live.append(run)
+        winner = min(live, key=lambda r: (r.info.start_time, r.info.run_id))
+        if winner.info.run_id != run_id:
+            self.client.delete_run(run_id)
+            return None, f"running in another sweep ({winner.data.tags.get(TAG_CLAIM, 'unknown owner')})"
+        return run_id, ""
+
+    def repair(self) -> list[str]:
+        """Mend what a crash or a store failure left behind: RUNNING child runs whose claim is
+        stale (their process died) become KILLED, and RUNNING parents with no live child get
+        their n / mean / std from their FINISHED children and end. Returns what was done."""
+        done = []
+        for run in self.search(f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and attributes.status = 'RUNNING'"):
+            if claim_is_stale(run.data.tags):
+                self.fail(run.info.run_id, "left RUNNING by a process that is gone", status="KILLED")
+                done.append(f"marked {run.info.run_name} KILLED: left RUNNING by a process that is gone")
+        live_groups = {
+            run.data.tags.get(TAG_GROUP)
+            for run in self.search(f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and attributes.status = 'RUNNING'")
+        }
+        for parent in self.search(f"tags.`{TAG_KIND}` = '{KIND_PARENT}' and attributes.status = 'RUNNING'"):
+            group = parent.data.tags.get(TAG_GROUP, "")
+            if group not in live_groups:
+                self.update_parent(parent.info.run_id, group)
+                done.append(f"closed parent {parent.info.run_name} left RUNNING")
+        return done
+
+    def heartbeat(self, run_ids: list[str]) -> None:
+        """Refresh the claims of these RUNNING runs."""
+        now = f"{time.time():.0f}"
+        for run_id in run_ids:
+            self.client.set_tag(run_id, TAG_HEARTBEAT, now)
 
     def leaderboard_run(self, profile: str) -> str:
         """The run that holds a profile's leaderboard files (created on first use)."""
@@ -408,12 +551,12 @@ class Tracker:
         self.client.set_terminated(run_id, status=status)
 
     def update_parent(self, parent_run_id: str, group: str) -> dict[str, Any]:
-        """Log n, mean and sample std of test accuracy over the group's finished seeds."""
-        from harness.stats import describe
+        """Log n, mean and sample std of test accuracy over the group's finished seeds with a finite accuracy."""
+        from harness.stats import describe, split_finite
 
         children = self.group_children(group)
         accuracies = [a for c in children if (a := metric(c.data.metrics, METRIC_TEST_ACCURACY)) is not None]
-        summary = describe(accuracies)
+        summary = describe(split_finite(accuracies)[0])  # a NaN accuracy is a failed seed, not a value
         metrics: dict[str, float] = {METRIC_N: summary.n}
         if summary.mean is not None:
             metrics[METRIC_MEAN] = summary.mean

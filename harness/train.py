@@ -18,6 +18,10 @@ import numpy as np
 from harness.config import Callback, Profile, Recipe
 from harness.data import NUM_CLASSES, Split
 
+STEPS_PER_EXECUTION = 16  # train steps per call into the compiled step: per-step Python dispatch, not
+# the math, bounds small CNNs on a GPU. Callbacks here act per epoch, so nothing waits on a step, and
+# the numbers are the same as one step per call. (Validation keeps the training batch: a larger one
+# changes val_loss in its 7th digit, and val_loss drives EarlyStopping and keep-best.)
 EVALUATION_BATCH = 1024  # images per step when predicting the test set (no gradients, so large)...
 ACTIVATION_BUDGET = 2**28  # ...unless one layer's output for the batch would pass this many elements
 PROBABILITY_FLOOR = 1e-7  # Keras' epsilon: cross-entropy clips probabilities here
@@ -155,10 +159,80 @@ def _bookkeeping_callback(on_epoch: Callable[[int, dict[str, float]], None] | No
     return Bookkeeping()
 
 
+def float32_output(model):
+    """``model`` with its final softmax computed in float32 when the global dtype policy is mixed
+    (Keras' mixed-precision guide): float16 probabilities lose the loss's from-logits shortcut
+    and saturate. One place for every builder: the last layer's softmax becomes linear and a
+    float32 ``Activation("softmax")`` follows it. Under float32 the model is returned as is."""
+    import keras
+
+    if keras.mixed_precision.global_policy().compute_dtype == "float32":
+        return model
+    last = model.layers[-1]
+    if getattr(last, "activation", None) is not keras.activations.softmax:
+        raise ValueError(f"{model.name}: the last layer ({last.name}) is not a softmax; cannot run it in float32")
+    last.activation = keras.activations.linear
+    softmax = keras.layers.Activation("softmax", dtype="float32", name="softmax_float32")
+    return keras.Sequential([keras.Input(shape=model.input_shape[1:]), model, softmax], name=model.name)
+
+
 def _summary_text(model) -> str:
     buffer = io.StringIO()
     model.summary(print_fn=lambda line, **_: buffer.write(line + "\n"), line_length=100)
     return buffer.getvalue()
+
+
+@dataclass
+class Assembled:
+    """The model a run trains (augmentation layers in front, when the recipe augments) and what
+    it counts; for a frozen backbone without augmentation, ``backbone`` computes the features
+    that stand in for the images and ``model`` is only the head."""
+
+    model: Any
+    params: int
+    trainable_params: int
+    summary: str
+    backbone: Any = None
+    weights_id: str | None = None
+
+
+def assemble(
+    recipe: Recipe,
+    *,
+    seed: int,
+    augmentation: dict[str, Any],
+    x_train: np.ndarray,
+    xla: bool,
+    build_kwargs: dict[str, Any] | None = None,
+) -> Assembled:
+    """Seed everything and build the model ``train_and_evaluate`` trains, uncompiled: the
+    recipe's architecture (its softmax in float32 under a mixed policy), and in front of it the
+    augmentation layers, built for XLA when ``xla``."""
+    import keras
+
+    import architectures
+    from harness.augment import build_augmentation
+
+    keras.utils.set_random_seed(seed)
+    kwargs = {**dict(recipe.architecture_options), **(build_kwargs or {})}
+    parts = None if augmentation else _frozen_parts(recipe.architecture, kwargs, seed)
+    if parts is not None:
+        backbone, model, weights_id = parts
+        params = int(backbone.count_params() + model.count_params())
+        summary = _summary_text(backbone) + "\n" + _summary_text(model)
+    else:
+        backbone, weights_id = None, None
+        model = architectures.build(recipe.architecture, **kwargs)
+        params = int(model.count_params())
+        summary = _summary_text(model)
+    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    model = float32_output(model)
+    preprocessing = build_augmentation(augmentation, seed=seed, x_train=x_train, xla=xla)
+    if preprocessing:
+        model = keras.Sequential(
+            [keras.Input(shape=x_train.shape[1:]), *preprocessing, model], name=f"{model.name}_augmented"
+        )
+    return Assembled(model, params, trainable, summary, backbone, weights_id)
 
 
 def train_and_evaluate(
@@ -170,41 +244,38 @@ def train_and_evaluate(
     augmentation: dict[str, Any],
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     build_kwargs: dict[str, Any] | None = None,
-    jit_compile: bool | str = "auto",
+    jit_compile: str = "auto",
+    deterministic: bool = False,
     on_trained: Callable[[Any], None] | None = None,
 ) -> RunResult:
     """Train ``recipe`` on ``split`` with ``seed`` under ``profile``'s budget; evaluate once.
-    ``on_trained`` receives the trained Keras model after evaluation (to log it, for instance)."""
+
+    ``jit_compile`` is "auto" (Keras' rule, ``harness.devices.resolve_jit_compile``), "on" or
+    "off"; it is resolved before anything is built, so augmentation is built for it. Under a
+    mixed dtype policy the output softmax runs in float32 (``float32_output``). ``on_trained``
+    receives the trained Keras model after evaluation (to log it, for instance).
+    """
     import keras
 
-    import architectures
-    from harness.augment import build_augmentation
+    from harness.devices import resolve_jit_compile
+    from harness.environment import accelerator_names
 
-    keras.utils.set_random_seed(seed)
-    kwargs = {**dict(recipe.architecture_options), **(build_kwargs or {})}
+    backend = keras.backend.backend()
+    xla = resolve_jit_compile(
+        jit_compile, backend=backend, accelerator=bool(accelerator_names(backend)), deterministic=deterministic
+    )
     extra: dict[str, Any] = {}
+    built = assemble(
+        recipe, seed=seed, augmentation=augmentation, x_train=split.x_train, xla=xla, build_kwargs=build_kwargs
+    )
+    trained, params, trainable, summary = built.model, built.params, built.trainable_params, built.summary
     x_train, x_validation, x_test = split.x_train, split.x_validation, split.x_test
-    parts = None if augmentation else _frozen_parts(recipe.architecture, kwargs, seed)
-    if parts is not None:
+    if built.backbone is not None:
         # Frozen backbone, no augmentation: its features are the same in every seed. Compute them
         # once (or read them from the cache) and train only the head on them.
-        backbone, model, weights_id = parts
-        params = int(backbone.count_params() + model.count_params())
-        summary = _summary_text(backbone) + "\n" + _summary_text(model)
-        x_train, x_validation, x_test = _features(backbone, weights_id, (x_train, x_validation, x_test), extra)
-    else:
-        model = architectures.build(recipe.architecture, **kwargs)
-        params = int(model.count_params())
-        summary = _summary_text(model)
-    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
-
-    preprocessing = build_augmentation(augmentation, seed=seed, x_train=split.x_train)
-    if preprocessing:
-        trained = keras.Sequential(
-            [keras.Input(shape=x_train.shape[1:]), *preprocessing, model], name=f"{model.name}_augmented"
+        x_train, x_validation, x_test = _features(
+            built.backbone, built.weights_id, (x_train, x_validation, x_test), extra
         )
-    else:
-        trained = model
 
     one_hot = recipe.training.loss == "categorical_crossentropy"
 
@@ -212,9 +283,15 @@ def train_and_evaluate(
         return keras.utils.to_categorical(y, NUM_CLASSES) if one_hot else y
 
     trained.compile(
-        optimizer=make_optimizer(recipe), loss=recipe.training.loss, metrics=["accuracy"], jit_compile=jit_compile
+        optimizer=make_optimizer(recipe),
+        loss=recipe.training.loss,
+        metrics=["accuracy"],
+        jit_compile=xla,
+        steps_per_execution=STEPS_PER_EXECUTION,
     )
     extra["jit_compile"] = int(bool(trained.jit_compile))  # what "auto" resolved to on this backend
+    batch = evaluation_batch(trained, recipe.training.batch_size)
+    extra["evaluation_batch"] = batch
 
     epochs = planned_epochs(recipe, profile)
     epoch_seconds: list[float] = []
@@ -239,8 +316,6 @@ def train_and_evaluate(
             raise Diverged(f"diverged at epoch {epoch} (loss={loss})")
 
     started = time.perf_counter()
-    batch = evaluation_batch(trained, recipe.training.batch_size)
-    extra["evaluation_batch"] = batch
     probabilities = np.asarray(trained.predict(x_test, batch_size=batch, verbose=0))
     evaluation_seconds = time.perf_counter() - started
     predictions = probabilities.argmax(axis=1)

@@ -39,6 +39,8 @@ from harness.schema import (
     METRIC_TRAIN_SECONDS,
     OVERHEAD_PREFIX,
     PARAM_COMMIT,
+    PARAM_DETERMINISTIC,
+    PARAM_DEVICE,
     PARAM_EVALUATION_BATCH,
     PARAM_JIT_COMPILE,
     PARAM_JIT_RESOLVED,
@@ -48,6 +50,7 @@ from harness.schema import (
     PARAM_WEIGHTS,
     TAG_WEIGHTS,
 )
+from harness.spool import SpoolingTracker
 
 # Callbacks that change the learning rate during training: only their runs log it per epoch
 # (elsewhere it is the constant training.learning_rate param, and its chart would be a flat line).
@@ -94,14 +97,16 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
 
     watch.lap("import")
     identity = payload.identity
+    check_platform(identity.variant)
     config = load_config(payload.config_path)
     recipe = config.recipe(identity.recipe)
     profile = config.profile(identity.profile)
     if config_hash(config, recipe, profile, identity.variant) != identity.config_hash:
         raise RuntimeError(f"{config.path} changed during the sweep: {recipe.name} has a new config hash")
     watch.lap("data")  # so far: the config; the dataset follows
-    tracker = Tracker(payload.tracking_uri, payload.experiment)
     run_id = payload.run_id
+    # A store that refuses a write from here on costs no result: it is kept on disk (harness.spool).
+    tracker = SpoolingTracker(Tracker(payload.tracking_uri, payload.experiment), run_id)
     tracker.get_run(run_id)  # the store is opened (for sqlite: engine, schema check) on first use
     watch.lap("store")
 
@@ -129,6 +134,8 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
     params[PARAM_COMMIT] = payload.commit
     params[PARAM_PRECISION] = identity.variant.precision
     params[PARAM_JIT_COMPILE] = payload.jit_compile
+    params[PARAM_DEVICE] = identity.variant.device
+    params[PARAM_DETERMINISTIC] = str(identity.variant.deterministic)
     if weights_param is not None:
         params[PARAM_WEIGHTS] = weights_param
         tracker.set_tag(run_id, TAG_WEIGHTS, "random" if random_weights else "imagenet")
@@ -161,7 +168,8 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
             augmentation=augmentation,
             on_epoch=on_epoch,
             build_kwargs=build_kwargs,
-            jit_compile={"on": True, "off": False}.get(payload.jit_compile, "auto"),
+            jit_compile=payload.jit_compile,
+            deterministic=identity.variant.deterministic,
             on_trained=trained_models.append if payload.log_model else None,
         )
     finally:
@@ -208,16 +216,39 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
             title=f"{recipe.name} seed {identity.seed} [{profile.name}]: test accuracy {result.test_accuracy:.2%}",
         )
         tracker.log_artifacts(run_id, folder)
-    if trained_models:
+    if trained_models and tracker.offline is None:  # a model is not kept in the spool: too large
         tracker.log_keras_model(run_id, trained_models[0])
     watch.lap("logging")  # per-epoch logging is in train_seconds
     tracker.log_metrics(run_id, watch.seconds)
     tracker.finish(run_id)
     emit(
         protocol.Done(
-            test_accuracy=result.test_accuracy, train_seconds=result.train_seconds, epochs_run=result.epochs_run
+            test_accuracy=result.test_accuracy,
+            train_seconds=result.train_seconds,
+            epochs_run=result.epochs_run,
+            spooled=tracker.offline or "",
         )
     )
+
+
+def check_platform(variant) -> None:
+    """This process trains on what the run was planned for: the Keras backend and the device
+    class are part of its identity. Turns on deterministic kernels when asked."""
+    import keras
+
+    from harness.devices import check_device, enable_determinism
+    from harness.environment import accelerator_names
+    from harness.errors import HarnessError
+
+    backend = keras.backend.backend()
+    if backend != variant.backend:
+        raise HarnessError(
+            f"this run was planned for Keras backend {variant.backend!r} but the worker's Keras uses {backend!r} "
+            "(KERAS_BACKEND or keras.json differs between the sweep and its workers)"
+        )
+    check_device(variant.device, backend, accelerator_names(backend))
+    if variant.deterministic:
+        enable_determinism(backend)
 
 
 class Stopwatch:

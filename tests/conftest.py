@@ -52,6 +52,19 @@ callbacks = [{ kind = "early_stopping", monitor = "val_loss", patience = 2 }]
 """
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory):
+    """One cache for the whole session (probes, features): never the user's, and a probe made
+    by one test's sweep serves the next."""
+    previous = os.environ.get("BENCH_CACHE")
+    os.environ["BENCH_CACHE"] = str(tmp_path_factory.mktemp("bench-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("BENCH_CACHE", None)
+    else:
+        os.environ["BENCH_CACHE"] = previous
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch):
     """Tests never write to a user's store or read their dataset setting."""

@@ -11,6 +11,8 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
+pytestmark = pytest.mark.slow  # trains models in worker processes or starts servers
+
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_smoke_sweep_under_backend(backend, tmp_path, synthetic_npz, test_config):

@@ -36,12 +36,16 @@ def test_every_figure_of_a_row_is_a_board_metric_accuracies_in_percent():
 
 
 def test_a_statistic_added_to_row_later_reaches_the_parent_in_percent():
-    """Another change adds e.g. a prediction interval to Row: no change here is needed."""
+    """Another change adds a statistic to Row (as the prediction interval and the Holm-adjusted
+    comparison with the leader were): no change here is needed."""
     extended = dataclasses.make_dataclass(
-        "ExtendedRow", [("pi_low", float | None, None), ("p_vs_base", float | None, None)], bases=(Row,)
+        "ExtendedRow", [("bootstrap_low", float | None, None), ("p_vs_base", float | None, None)], bases=(Row,)
     )
-    metrics = board_metrics(extended(**dataclasses.asdict(row()), pi_low=0.55, p_vs_base=0.2))
-    assert metrics["board/pi_low_pct"] == pytest.approx(55.0) and metrics["board/p_vs_base"] == 0.2
+    metrics = board_metrics(extended(**dataclasses.asdict(row()), bootstrap_low=0.55, p_vs_base=0.2))
+    assert metrics["board/bootstrap_low_pct"] == pytest.approx(55.0) and metrics["board/p_vs_base"] == 0.2
+    metrics = board_metrics(row(pi_low=0.52, delta_vs_leader=-0.031, p_vs_leader_holm=0.06))
+    assert metrics["board/pi_low_pct"] == pytest.approx(52.0) and metrics["board/delta_vs_leader_pct"] == -3.1
+    assert metrics["board/p_vs_leader_holm"] == 0.06
 
 
 def test_one_seed_logs_no_spread():

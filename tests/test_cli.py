@@ -109,20 +109,22 @@ def test_data_command(runner, synthetic_npz, test_config):
     assert "fingerprint" in result.output and "300 train / 100 validation" in result.output
 
 
-def test_leaderboard_on_empty_store(runner, tmp_path, test_config):
-    result = runner.invoke(
-        main,
-        [
-            "--config",
-            str(test_config),
-            "--tracking-uri",
-            f"sqlite:///{tmp_path}/m.db",
-            "leaderboard",
-            "--format",
-            "json",
-        ],
-    )
-    assert result.exit_code == 0 and json.loads(result.output) == []
+def test_reading_commands_never_create_a_store(runner, tmp_path, test_config):
+    store = tmp_path / "m.db"
+    base = ["--config", str(test_config), "--tracking-uri", f"sqlite:///{store}"]
+    result = runner.invoke(main, [*base, "leaderboard", "--format", "json"])
+    assert result.exit_code == 1 and f"no MLflow store at sqlite:///{store}" in result.output
+    assert not store.exists()
+    bogus = runner.invoke(main, [*base, "leaderboard", "--profile", "smok"])
+    assert bogus.exit_code == 1 and "unknown profile 'smok'. Did you mean: smoke" in bogus.output
+
+
+def test_group_options_are_accepted_after_the_command(runner, test_config, synthetic_npz):
+    result = runner.invoke(main, ["data", "--config", str(test_config), "--data", str(synthetic_npz)])
+    assert result.exit_code == 0, result.output
+    assert "300 train / 100 validation" in result.output
+    listed = runner.invoke(main, ["list", "--json", "--config", str(test_config)])
+    assert [r["name"] for r in json.loads(listed.output)] == ["tiny-a", "tiny-b"]
 
 
 def test_unreachable_tracking_server_fails_before_training(runner, test_config, synthetic_npz):
@@ -164,7 +166,7 @@ def test_transfer_recipe_without_weights_stops_before_training(runner, synthetic
     assert result.exit_code == 1
     assert "no ImageNet weights for VGG16: vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in result.output
     assert "md5 6d6bbae143d832006294945121d1f1fc" in result.output and "--weights-dir" in result.output
-    assert "Traceback" not in result.output and "Checking the dataset" not in result.output
+    assert "Traceback" not in result.output and "no recipe of the selection can train" in result.output
 
     from mlflow.tracking import MlflowClient
 
@@ -182,3 +184,38 @@ def test_a_bug_keeps_its_traceback(runner, test_config, monkeypatch):
     monkeypatch.setattr(BenchConfig, "select", broken)
     result = runner.invoke(main, ["--config", str(test_config), "list"])
     assert isinstance(result.exception, KeyError)
+
+
+@pytest.mark.slow
+def test_recipes_without_weights_are_skipped_and_the_rest_trains(runner, synthetic_npz, tmp_path, monkeypatch):
+    """Offline, a CNN and a transfer recipe: the CNN trains, the transfer recipe is skipped with
+    one line naming its weights file, listed again at the end, and the exit code (3) says so."""
+    import keras.utils
+
+    from harness.cli import EXIT_SKIPPED
+    from tests.conftest import TEST_CONFIG
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure (offline)")
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    config = tmp_path / "benchmarks.toml"
+    config.write_text(
+        TEST_CONFIG
+        + """
+[[recipe]]
+name = "tiny-vgg"
+architecture = "r002_proyecto_10"
+summary = "frozen VGG16 features, Dense head"
+source = { report = "002_89f48582401a5c62.txt", section = "PROYECTO 10:" }
+training = { optimizer = "adam", learning_rate = 0.001, loss = "categorical_crossentropy", batch_size = 64, epochs = 3 }
+"""
+    )
+    monkeypatch.chdir(tmp_path)
+    base = ["--config", str(config), "--data", str(synthetic_npz)]
+    result = runner.invoke(main, [*base, "run", "tiny-a", "tiny-vgg", "--profile", "smoke", "--seeds", "1"])
+    assert result.exit_code == EXIT_SKIPPED, result.output
+    assert "skipping tiny-vgg: no ImageNet weights for VGG16" in result.output
+    assert "1 trained, 0 already finished (skipped), 0 failed" in result.output
+    assert "NOT TRAINED (pretrained weights missing; pass --weights-dir DIR): tiny-vgg" in result.output

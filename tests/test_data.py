@@ -79,6 +79,54 @@ def test_wrong_shape_is_rejected(tmp_path):
         load_cifar10(path)
 
 
+def _npz_with(tmp_path, **overrides):
+    data = synthetic_cifar10(train=20, test=10, seed=0)
+    arrays = {"x_train": data.x_train, "y_train": data.y_train, "x_test": data.x_test, "y_test": data.y_test}
+    arrays.update(overrides)
+    path = tmp_path / "data.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: {"x_train": d.x_train.astype(np.float32) / 255}, r"already scaled to \[0, 1\]"),
+        (lambda d: {"x_train": d.x_train.astype(np.int64) + 300}, r"pixels in \[.*\]; expected 0..255"),
+        (lambda d: {"x_test": d.x_test.astype(np.float32) + 0.5}, "non-integer pixel values"),
+        (lambda d: {"x_test": np.full(d.x_test.shape, np.nan, np.float32)}, "NaN or infinite"),
+        (lambda d: {"y_train": d.y_train.astype(np.float32) + 0.3}, "non-integer labels"),
+        (lambda d: {"y_test": np.eye(10)[d.y_test]}, "one-hot"),
+        (lambda d: {"y_test": d.y_test.astype(str)}, "expected integer class indices"),
+        (lambda d: {"x_test": d.x_test[:0], "y_test": d.y_test[:0]}, "has no images"),
+    ],
+)
+def test_data_of_the_wrong_dtype_or_range_is_refused_not_cast(tmp_path, change, message):
+    """A cast must never change a value silently: float [0, 1] images would become all-black
+    uint8, 300 would wrap to 44, a label 3.7 would become 3."""
+    path = _npz_with(tmp_path, **change(synthetic_cifar10(train=20, test=10, seed=0)))
+    with pytest.raises(DataError, match=message):
+        load_cifar10(path)
+
+
+def test_lossless_dtypes_are_accepted(tmp_path):
+    """Integer-valued float or int64 pixels and float labels with integer values load exactly."""
+    data = synthetic_cifar10(train=20, test=10, seed=0)
+    path = _npz_with(tmp_path, x_train=data.x_train.astype(np.float64), y_train=data.y_train.astype(np.float32))
+    loaded = load_cifar10(path)
+    assert loaded.x_train.dtype == np.uint8 and np.array_equal(loaded.x_train, data.x_train)
+    assert loaded.y_train.dtype == np.int32 and np.array_equal(loaded.y_train, data.y_train)
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    import os
+
+    fifo = tmp_path / "data.npz"
+    os.mkfifo(fifo)
+    with pytest.raises(DataError, match="not a regular file"):
+        load_cifar10(fifo)
+
+
 def test_missing_path(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         load_cifar10(tmp_path / "absent.npz")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
 from harness.cli import main
+
+pytestmark = pytest.mark.slow  # trains models in worker processes or starts servers
 
 
 def test_smoke_sweep_logs_ranks_and_skips(tmp_path, synthetic_npz, test_config, monkeypatch):
@@ -96,24 +99,51 @@ def test_smoke_sweep_logs_ranks_and_skips(tmp_path, synthetic_npz, test_config, 
     assert len(client.search_runs([experiment.experiment_id])) == len(runs) + 1
 
 
-def test_update_readme_is_idempotent_and_touches_only_the_block(tmp_path, synthetic_npz, test_config, monkeypatch):
+def test_readme_blocks_and_published_results(tmp_path, synthetic_npz, test_config, monkeypatch):
+    """--update-readme rewrites only its block and is idempotent; bench steps fills its own block;
+    --publish writes the rows and the steps with their provenance; --min-seeds drops the rest."""
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     base = ["--config", str(test_config), "--data", str(synthetic_npz)]
-    assert runner.invoke(main, [*base, "run", "tiny-a", "--profile", "smoke", "--seeds", "2"]).exit_code == 0
+    assert runner.invoke(main, [*base, "run", "tiny-a", "tiny-b", "--profile", "smoke", "--seeds", "2"]).exit_code == 0
+    assert runner.invoke(main, [*base, "run", "tiny-a", "--profile", "smoke", "--seeds", "3"]).exit_code == 0
     readme = tmp_path / "README.md"
-    readme.write_text("# Title\n\nintro\n\n<!-- leaderboard:start -->\nold\n<!-- leaderboard:end -->\n\nfooter\n")
+    readme.write_text(
+        "# Title\n\nintro\n\n<!-- leaderboard:smoke:start -->\nold\n<!-- leaderboard:smoke:end -->\n\n"
+        "<!-- steps:smoke:start -->\n<!-- steps:smoke:end -->\nfooter\n"
+    )
     first = runner.invoke(main, [*base, "leaderboard", "--profile", "smoke", "--update-readme"])
     assert first.exit_code == 0, first.output
     text = readme.read_text()
-    assert text.startswith("# Title\n\nintro\n\n<!-- leaderboard:start -->\nProfile `smoke`, 2 seeds per recipe")
-    assert text.endswith("<!-- leaderboard:end -->\n\nfooter\n") and "old" not in text
-    assert "| 1 | tiny-a | 2 |" in text and "code commit" in text and "hardware:" in text
+    assert text.startswith(
+        "# Title\n\nintro\n\n<!-- leaderboard:smoke:start -->\nProfile `smoke`, 2–3 seeds per recipe"
+    )
+    assert "old" not in text and text.endswith("<!-- steps:smoke:start -->\n<!-- steps:smoke:end -->\nfooter\n")
+    assert "| tiny-a | 3 |" in text and "| tiny-b | 2 |" in text and "code commit" in text and "hardware:" in text
     second = runner.invoke(main, [*base, "leaderboard", "--profile", "smoke", "--update-readme"])
-    assert "already up to date" in second.output
-    assert readme.read_text() == text
+    assert "already up to date" in second.output and readme.read_text() == text
     no_profile = runner.invoke(main, [*base, "leaderboard", "--update-readme"])
     assert no_profile.exit_code != 0 and "need --profile" in no_profile.output
+
+    stepped = runner.invoke(main, [*base, "steps", "--profile", "smoke", "--update-readme"])
+    assert stepped.exit_code == 0, stepped.output
+    assert "tiny-b" in readme.read_text().split("<!-- steps:smoke:start -->")[1]
+
+    three = runner.invoke(main, [*base, "leaderboard", "--profile", "smoke", "--min-seeds", "3", "--format", "json"])
+    assert [row["recipe"] for row in json.loads(three.stdout)] == ["tiny-a"]
+
+    published = runner.invoke(main, [*base, "leaderboard", "--profile", "smoke", "--publish", "results"])
+    assert published.exit_code == 0, published.output
+    [board] = [p for p in (tmp_path / "results").glob("smoke-cpu-*.json") if not p.name.endswith("-steps.json")]
+    document = json.loads(board.read_text())
+    provenance = document["provenance"]
+    assert provenance["command"].startswith("bench ") and provenance["device"] == "cpu" and provenance["runs"] == 5
+    assert provenance["versions"]["keras_backend"] == "tensorflow" and "version.keras" in provenance["versions"]
+    assert {row["recipe"]: row["n"] for row in document["rows"]} == {"tiny-a": 3, "tiny-b": 2}
+    steps_file = board.with_name(board.stem + "-steps.json")
+    assert [row["recipe"] for row in json.loads(steps_file.read_text())["rows"]] == ["tiny-b"]
+    csv_text = board.with_suffix(".csv").read_text()
+    assert csv_text.startswith("# command: ") and "\nrank," in csv_text
 
 
 def test_frozen_transfer_recipe_with_random_weights_reuses_cached_features(tmp_path, synthetic_npz, monkeypatch):
@@ -186,7 +216,7 @@ def test_mixed_precision_runs_are_their_own_identity(tmp_path, synthetic_npz, te
     assert child.info.status == "FINISHED" and child.data.params["precision"] == "mixed_bfloat16"
 
     def ranked(*extra):
-        output = runner.invoke(main, [*base, "leaderboard", "--profile", "smoke", "--format", "json", *extra]).output
+        output = runner.invoke(main, [*base, "leaderboard", "--profile", "smoke", "--format", "json", *extra]).stdout
         return {row["recipe"]: row["n"] for row in json.loads(output)}
 
     assert ranked("--precision", "mixed_bfloat16") == {"tiny-a": 1}

@@ -138,5 +138,36 @@ def test_bench_cache_lists_and_clears_by_backbone_key(monkeypatch, tmp_path):
 
     cleared = runner.invoke(main, ["cache", "--clear", "--match", "vgg16*"])
     assert cleared.exit_code == 0 and "deleted 2 file(s)" in cleared.output
-    assert [p.name.split("-")[0] for p in cache_root().iterdir()] == ["densenet"]
+    assert sorted(p.name.split("-")[0] for p in cache_root().iterdir()) == ["densenet", "densenet"]  # .npy, .lock
     assert "no cached features" in runner.invoke(main, ["cache", "--match", "vgg16*"]).output
+
+
+@pytest.mark.slow
+def test_concurrent_seeds_extract_the_features_once(tmp_path):
+    """Two processes (two seeds under --jobs 2) ask for the same features at once: one extracts
+    them, the other waits for the lock and reads the cached file."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        f"""
+        import os, sys, time
+        import numpy as np
+        os.environ["BENCH_CACHE"] = {str(tmp_path / "cache")!r}
+        from harness.features import cached_features
+
+        def compute(x):
+            with open({str(tmp_path / "computed")!r}, "a") as log:
+                log.write("x")
+            time.sleep(2)  # long enough that the other process asks while this one computes
+            return x.reshape(len(x), -1)[:, :3]
+
+        features, hit = cached_features("k", "w", np.zeros((4, 32, 32, 3), np.float32), compute)
+        print("hit" if hit else "miss", features.shape)
+        """
+    )
+    processes = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = sorted(p.communicate(timeout=60)[0].strip() for p in processes)
+    assert outputs == ["hit (4, 3)", "miss (4, 3)"]
+    assert (tmp_path / "computed").read_text() == "x"

@@ -8,6 +8,8 @@ from mlflow.tracking import MlflowClient
 
 from harness.cli import main
 
+pytestmark = pytest.mark.slow  # trains models in worker processes or starts servers
+
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'cifar10-bench[ray]')")
 
 

@@ -15,6 +15,8 @@ from mlflow.tracking import MlflowClient
 from harness.schema import EPOCH_METRICS
 from tests.conftest import TEST_CONFIG
 
+pytestmark = pytest.mark.slow  # trains models in worker processes or starts servers
+
 # Long enough (30 epochs of 200 images) that a signal lands mid-training.
 LONG_PROFILE = TEST_CONFIG.replace("max_epochs = 1", "max_epochs = 30")
 

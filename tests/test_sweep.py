@@ -11,6 +11,8 @@ from harness.plan import SweepSettings
 from harness.sweep import run_sweep
 from harness.tracking import Tracker
 
+pytestmark = pytest.mark.slow  # trains models in worker processes or starts servers
+
 
 class Recorder(Progress):
     def __init__(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -78,3 +80,23 @@ def test_evaluation_batch_shrinks_for_models_that_upsample_inside():
     batch = evaluation_batch(upsampling, 32)  # the largest output is inside the nested backbone
     assert batch == ACTIVATION_BUDGET // (224 * 224 * 64) == 83
     assert evaluation_batch(upsampling, 128) == 128  # never below what training already fitted
+
+
+def test_several_steps_per_execution_change_no_number(config, split, monkeypatch):
+    """STEPS_PER_EXECUTION only batches the dispatch of train steps: the same seed gives the same
+    losses, accuracies and confusion matrix as one step per call (augmented recipe included)."""
+    import harness.train
+
+    recipe = config.recipes["tiny-b"]
+    augmentation = config.augmentation(recipe.augmentation)
+    profile = dataclasses.replace(config.profiles["smoke"], max_epochs=2)
+    batched = train_and_evaluate(recipe, profile, split, seed=1, augmentation=augmentation)
+    monkeypatch.setattr(harness.train, "STEPS_PER_EXECUTION", 1)
+    single = train_and_evaluate(recipe, profile, split, seed=1, augmentation=augmentation)
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert batched.history[key] == single.history[key], key
+    assert (batched.test_accuracy, batched.test_loss, batched.confusion) == (
+        single.test_accuracy,
+        single.test_loss,
+        single.confusion,
+    )

@@ -1,0 +1,226 @@
+"""Where runs train: the GPUs this machine has, how many runs share one, XLA, and the
+environment each worker process starts with.
+
+The sweep process never imports TensorFlow, so it sees GPUs the way the driver does
+(``nvidia-smi``, filtered by ``CUDA_VISIBLE_DEVICES``); each worker then checks that its Keras
+backend sees the device it was planned for. What is decided here, and why:
+
+- **Memory.** TensorFlow reserves nearly all memory of every visible GPU in each process, and JAX
+  75% of it, so a second worker on the same GPU dies at its first allocation. Every worker starts
+  with ``TF_FORCE_GPU_ALLOW_GROWTH=true`` and ``XLA_PYTHON_CLIENT_PREALLOCATE=false``: memory is
+  taken as needed. (PyTorch's caching allocator does not preallocate.)
+- **Placement.** With several GPUs, each worker is pinned to one with ``CUDA_VISIBLE_DEVICES``:
+  a run takes the least-loaded GPU when it starts and gives it back when it ends
+  (``GpuSlots``), at most ``--jobs-per-gpu`` runs per GPU.
+- **CPU threads.** N workers on one CPU would each size their thread pools to all cores; each
+  gets cores / N intra-op threads instead (one worker keeps the backend's default).
+- **XLA.** ``resolve_jit_compile`` is Keras' own rule for ``jit_compile="auto"`` (keras/src/
+  trainers/trainer.py: off for torch, off for TensorFlow without a GPU or with op determinism,
+  else on), decided before the model is built so augmentation can be built for it
+  (``harness.augment``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+BACKENDS = ("tensorflow", "jax", "torch")
+DEVICE_CLASSES = ("cpu", "gpu")
+
+# Set for every worker: take GPU memory as needed, so several workers can share one GPU.
+MEMORY_ENVIRONMENT = {
+    "TF_FORCE_GPU_ALLOW_GROWTH": "true",  # TensorFlow's GPU allocator grows instead of reserving all
+    "XLA_PYTHON_CLIENT_PREALLOCATE": "false",  # JAX: no 75% preallocation
+}
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """One GPU as the driver lists it; ``id`` is what CUDA_VISIBLE_DEVICES takes."""
+
+    id: str
+    name: str
+    memory_mib: int | None = None
+
+
+def _nvidia_smi() -> str:
+    completed = subprocess.run(
+        ["nvidia-smi", "--query-gpu=index,uuid,name,memory.total", "--format=csv,noheader,nounits"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
+    )
+    return completed.stdout
+
+
+def visible_gpus(environment: Mapping[str, str] | None = None, query: Callable[[], str] = _nvidia_smi) -> list[Gpu]:
+    """The GPUs a worker started from here may use: the driver's list (``nvidia-smi``), kept to
+    those ``CUDA_VISIBLE_DEVICES`` names (by index or UUID) when it is set. No driver: none."""
+    environment = os.environ if environment is None else environment
+    try:
+        listing = query()
+    except (OSError, subprocess.SubprocessError):
+        return []
+    gpus, uuids = [], {}
+    for line in listing.strip().splitlines():
+        parts = [part.strip() for part in line.split(",")]
+        if len(parts) < 3 or not parts[0].isdigit():
+            continue
+        memory = int(parts[3]) if len(parts) > 3 and parts[3].isdigit() else None
+        gpus.append(Gpu(id=parts[0], name=parts[2], memory_mib=memory))
+        uuids[parts[1]] = parts[0]
+    chosen = environment.get("CUDA_VISIBLE_DEVICES")
+    if chosen is None:
+        return gpus
+    by_id = {gpu.id: gpu for gpu in gpus}
+    kept = []
+    for item in (part.strip() for part in chosen.split(",")):
+        if not item or item.startswith("-"):  # CUDA stops at the first invalid entry
+            break
+        gpu = by_id.get(uuids.get(item, item))
+        if gpu is None:
+            break
+        kept.append(gpu)
+    return kept
+
+
+def device_class(gpus: list[Gpu]) -> str:
+    """'gpu' when a worker will train on a GPU, else 'cpu': part of a run's identity, since
+    runs on different hardware are not bit-identical."""
+    return "gpu" if gpus else "cpu"
+
+
+def keras_backend(environment: Mapping[str, str] | None = None) -> str:
+    """The Keras backend a worker will use, decided the way Keras decides it ($KERAS_BACKEND,
+    else keras.json in $KERAS_HOME or ~/.keras, else tensorflow), without importing Keras."""
+    import json
+    from pathlib import Path
+
+    environment = os.environ if environment is None else environment
+    if environment.get("KERAS_BACKEND"):
+        return environment["KERAS_BACKEND"]
+    home = Path(environment.get("KERAS_HOME", Path.home() / ".keras"))
+    try:
+        return json.loads((home / "keras.json").read_text()).get("backend", "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+def resolve_jit_compile(requested: str, *, backend: str, accelerator: bool, deterministic: bool = False) -> bool:
+    """Whether the train step is compiled with XLA: ``on`` / ``off`` as asked; ``auto`` as
+    Keras resolves it for models whose layers all support XLA (the harness builds them so)."""
+    if requested in ("on", "off"):
+        return requested == "on"
+    if backend == "torch":
+        return False
+    if backend == "tensorflow" and (not accelerator or deterministic):
+        return False
+    return True
+
+
+def threads_per_worker(jobs: int, cores: int | None = None) -> int | None:
+    """Intra-op threads for each of ``jobs`` concurrent workers on this CPU (None: one worker,
+    the backend's default of all cores)."""
+    if jobs <= 1:
+        return None
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // jobs)
+
+
+# Set for every worker: deterministic kernels where a backend reads the choice from its
+# environment before it starts (the worker also calls ``enable_determinism``).
+DETERMINISM_ENVIRONMENT = {
+    "TF_DETERMINISTIC_OPS": "1",
+    "TF_CUDNN_DETERMINISTIC": "1",
+    "XLA_FLAGS": "--xla_gpu_deterministic_ops=true",
+    "CUBLAS_WORKSPACE_CONFIG": ":4096:8",  # PyTorch's deterministic cuBLAS
+}
+
+
+def worker_environment(
+    base: Mapping[str, str], *, gpu: str | None = None, threads: int | None = None, deterministic: bool = False
+) -> dict:
+    """The environment a worker process starts with: ``base`` plus the GPU memory policy, its
+    GPU pin, its CPU thread budget, and deterministic kernels when asked."""
+    environment = {**base, **MEMORY_ENVIRONMENT}
+    if deterministic:
+        environment.update(DETERMINISM_ENVIRONMENT)
+    if gpu is not None:
+        environment["CUDA_VISIBLE_DEVICES"] = gpu
+    if threads is not None:
+        environment["OMP_NUM_THREADS"] = str(threads)
+        environment["TF_NUM_INTRAOP_THREADS"] = str(threads)
+        environment["TF_NUM_INTEROP_THREADS"] = "1" if threads < 2 else "2"
+    return environment
+
+
+class GpuSlots:
+    """Which GPU each concurrent run uses: a starting run takes the least-loaded GPU (lowest id
+    on ties), at most ``per_gpu`` runs per GPU; ``release`` gives the slot back."""
+
+    def __init__(self, gpus: list[str], per_gpu: int = 1) -> None:
+        if per_gpu < 1:
+            raise ValueError(f"per_gpu must be >= 1, got {per_gpu}")
+        self.per_gpu = per_gpu
+        self._load = {gpu: 0 for gpu in gpus}
+        self._lock = threading.Lock()
+
+    @property
+    def capacity(self) -> int:
+        return len(self._load) * self.per_gpu
+
+    def acquire(self) -> str | None:
+        """A GPU for one more run, or None when there are no GPUs (the run trains on the CPU)."""
+        if not self._load:
+            return None
+        with self._lock:
+            gpu = min(self._load, key=lambda g: (self._load[g], list(self._load).index(g)))
+            if self._load[gpu] >= self.per_gpu:
+                raise RuntimeError(f"all {self.capacity} GPU slots are taken: more runs than --jobs allows")
+            self._load[gpu] += 1
+            return gpu
+
+    def release(self, gpu: str | None) -> None:
+        if gpu is None:
+            return
+        with self._lock:
+            self._load[gpu] -= 1
+
+
+def enable_determinism(backend: str) -> None:
+    """Deterministic kernels in this process (``--deterministic``): same seed, same numbers on
+    the same GPU too, at some speed (and, on TensorFlow, without XLA under ``auto``)."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    elif backend == "torch":
+        import torch
+
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+
+
+def check_device(device: str, backend: str, seen: list[str], environment: Mapping[str, str] | None = None) -> None:
+    """Fail a worker whose Keras backend does not see the device class the run was planned for
+    (a broken CUDA install would otherwise train on the CPU, slowly, under a GPU identity)."""
+    from harness.errors import HarnessError
+
+    environment = os.environ if environment is None else environment
+    pinned = environment.get("CUDA_VISIBLE_DEVICES", "(not set)")
+    if device == "gpu" and not seen:
+        raise HarnessError(
+            f"this run was planned for a GPU, but {backend} sees none (CUDA_VISIBLE_DEVICES={pinned}): "
+            "check the CUDA installation with `bench doctor`"
+        )
+    if device == "cpu" and seen:
+        raise HarnessError(
+            f"this run was planned for the CPU (nvidia-smi lists no GPU), but {backend} sees {', '.join(seen)}: "
+            "put nvidia-smi on PATH to train on the GPU, or set CUDA_VISIBLE_DEVICES= to train on the CPU"
+        )

@@ -1,0 +1,217 @@
+"""Measure what a recipe costs on this machine: build its model as a run does, time a few
+training and prediction steps at its batch size, and keep the result (``harness.cost``).
+
+A probe trains on random CIFAR-shaped images, with random backbone weights for transfer
+recipes: timing does not depend on the values. Results are cached per (model, batch,
+augmentation, precision, XLA, backend, hardware, library versions) in
+``$BENCH_CACHE/probes.json``, so a sweep can print its cost at once; ``bench list --cost``
+measures the recipes not cached yet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from harness.config import BenchConfig, Recipe
+from harness.cost import ModelFlops, Probe, model_flops
+from harness.identity import is_transfer
+
+PROBE_STEPS = 3  # timed training steps (after one untimed epoch of the same steps that compiles)
+
+
+def probes_path() -> Path:
+    return Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "cifar10-bench")) / "probes.json"
+
+
+@functools.lru_cache(maxsize=1)
+def machine_words() -> dict[str, str]:
+    """This machine as a probe's timing depends on it, found without importing Keras: the
+    hardware in words (GPUs by name from the driver, else the CPU), the backend, the versions."""
+    from importlib import metadata
+
+    from harness.devices import keras_backend, visible_gpus
+    from harness.environment import cpu_description
+
+    gpus = visible_gpus()
+    backend = keras_backend()
+    versions = {"keras_backend": backend}
+    for package in ("keras", backend):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[f"version.{package}"] = metadata.version(package)
+    hardware = ", ".join(gpu.name for gpu in gpus) + " + " if gpus else "CPU only: "
+    return {"hardware": hardware + cpu_description(), **versions}
+
+
+def probe_key(config: BenchConfig, recipe: Recipe, *, precision: str = "float32", jit_compile: str = "auto") -> str:
+    """What a probe's timing depends on: the model, batch, augmentation and loss, how it is
+    compiled, and where (``machine_words``)."""
+    machine = machine_words()
+    facts = {
+        "architecture": recipe.architecture,
+        "options": dict(recipe.architecture_options),
+        "batch_size": recipe.training.batch_size,
+        "loss": recipe.training.loss,
+        "augmentation": config.augmentation(recipe.augmentation),
+        "precision": precision,
+        "jit_compile": jit_compile,
+        **machine,
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def load_probes() -> dict[str, dict]:
+    try:
+        return json.loads(probes_path().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def save_probe(key: str, probe: Probe | None, flops: ModelFlops, head: ModelFlops | None) -> None:
+    """Add one entry to the cache file, atomically (a reader never sees half a file): the FLOPs
+    of a recipe's model, and its probe when one was measured."""
+    stored = load_probes()
+    stored[key] = {
+        "probe": None if probe is None else asdict(probe),
+        "flops": asdict(flops),
+        "head": None if head is None else asdict(head),
+        "hardware": machine_words()["hardware"],
+    }
+    path = probes_path()
+    with contextlib.suppress(OSError):  # an unwritable cache only means measuring again next time
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".json.partial")
+        with os.fdopen(handle, "w") as stream:
+            json.dump(stored, stream, indent=1, sort_keys=True)
+        os.replace(temporary, path)
+
+
+def machine_rates(stored: dict[str, dict]) -> list[tuple[float, float]]:
+    """(training FLOPs per image, FLOP/s reached) of every probe measured on this machine, by
+    FLOPs: a small model keeps a device further from its peak than a large one."""
+    here = machine_words()["hardware"]
+    return sorted(
+        (float(e["head"]["train"] if e.get("head") else e["flops"]["train"]), e["probe"]["flops_per_second"])
+        for e in stored.values()
+        if e.get("probe") and e.get("hardware") == here
+    )
+
+
+def rate_for(train_flops: float, rates: list[tuple[float, float]]) -> float:
+    """The FLOP rate of the probed model nearest in size (log scale) to one of ``train_flops``."""
+    import math
+
+    return min(rates, key=lambda r: abs(math.log(max(r[0], 1.0)) - math.log(max(train_flops, 1.0))))[1]
+
+
+def _seconds_per_image(run, images: int) -> float:
+    run()  # compile / warm up
+    started = time.perf_counter()
+    run()
+    return (time.perf_counter() - started) / images
+
+
+def measure(
+    config: BenchConfig, recipe: Recipe, *, precision: str = "float32", jit_compile: str = "auto", timed: bool = True
+) -> tuple[Probe | None, ModelFlops, ModelFlops | None]:
+    """Build ``recipe``'s model as a run would and time it: (probe, FLOPs of the whole model,
+    FLOPs of the head that trains on cached features, or None). ``timed=False``: FLOPs only."""
+    import keras
+
+    from harness.devices import resolve_jit_compile
+    from harness.environment import accelerator_names
+    from harness.train import STEPS_PER_EXECUTION, assemble, evaluation_batch, make_optimizer
+
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        backend = keras.backend.backend()
+        xla = resolve_jit_compile(jit_compile, backend=backend, accelerator=bool(accelerator_names(backend)))
+        batch = recipe.training.batch_size
+        rng = np.random.default_rng(0)
+        images = rng.random((batch * PROBE_STEPS, 32, 32, 3), dtype=np.float32)
+        built = assemble(
+            recipe,
+            seed=0,
+            augmentation=config.augmentation(recipe.augmentation),
+            x_train=images,
+            xla=xla,
+            build_kwargs={"weights": None} if is_transfer(recipe) else None,
+        )
+        head = None
+        feature_seconds = 0.0
+        if built.backbone is not None:
+            whole = model_flops(built.backbone)
+            head = model_flops(built.model)
+            flops = ModelFlops(forward=whole.forward + head.forward, train=whole.forward + head.train)
+            if not timed:
+                return None, flops, head
+            feature_batch = min(len(images), 128)
+            feature_seconds = _seconds_per_image(
+                lambda: built.backbone.predict(images[:feature_batch], batch_size=feature_batch, verbose=0),
+                feature_batch,
+            )
+            images = np.asarray(built.backbone.predict(images, batch_size=128, verbose=0))
+        else:
+            flops = model_flops(built.model)
+        if not timed:
+            return None, flops, head
+        labels = np.arange(len(images)) % 10
+        if recipe.training.loss == "categorical_crossentropy":
+            labels = keras.utils.to_categorical(labels, 10)
+        model = built.model
+        model.compile(
+            optimizer=make_optimizer(recipe),
+            loss=recipe.training.loss,
+            metrics=["accuracy"],
+            jit_compile=xla,
+            steps_per_execution=STEPS_PER_EXECUTION,
+        )
+        train = _seconds_per_image(
+            lambda: model.fit(images, labels, batch_size=batch, epochs=1, shuffle=False, verbose=0), len(images)
+        )
+        prediction_batch = evaluation_batch(model, batch)
+        predict = _seconds_per_image(lambda: model.predict(images, batch_size=prediction_batch, verbose=0), len(images))
+        trained_flops = head.train if head is not None else flops.train
+        probe = Probe(
+            train_seconds_per_image=train,
+            predict_seconds_per_image=predict,
+            feature_seconds_per_image=feature_seconds,
+            flops_per_second=trained_flops / train if train else 0.0,
+        )
+        return probe, flops, head
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def main() -> int:
+    """``python -m harness.probe``: a JSON request on stdin ({config, recipes, precision,
+    jit_compile, timed}) fills the cache for those recipes; one line of JSON per recipe done on
+    stdout. Run apart from the sweep process so that it never imports a backend."""
+    from harness.config import load_config
+    from harness.environment import import_keras_quietly
+
+    request = json.loads(sys.stdin.read())
+    import_keras_quietly()
+    config = load_config(request["config"])
+    for name in request["recipes"]:
+        recipe = config.recipe(name)
+        options = {"precision": request.get("precision", "float32"), "jit_compile": request.get("jit_compile", "auto")}
+        probe, flops, head = measure(config, recipe, timed=request.get("timed", True), **options)
+        save_probe(probe_key(config, recipe, **options), probe, flops, head)
+        print(json.dumps({"recipe": name, "measured": probe is not None}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""GPU placement, memory and threads for worker processes, with faked device lists (no GPU is
+lent to this project): what each worker would get on a machine with GPUs."""
+
+from __future__ import annotations
+
+import stat
+from collections import Counter
+
+import pytest
+
+from harness.config import load_config
+from harness.devices import (
+    Gpu,
+    GpuSlots,
+    check_device,
+    threads_per_worker,
+    visible_gpus,
+    worker_environment,
+)
+from harness.errors import HarnessError
+from harness.identity import Variant, identify
+from harness.plan import SweepSettings, concurrent_jobs, plan, variant_here
+
+SMI = """0, GPU-aaaa, NVIDIA H100 80GB HBM3, 81559
+1, GPU-bbbb, NVIDIA H100 80GB HBM3, 81559
+2, GPU-cccc, NVIDIA H100 80GB HBM3, 81559
+"""
+TWO_GPUS = [Gpu("0", "H100"), Gpu("1", "H100")]
+
+
+@pytest.mark.parametrize(
+    ("visible", "expected"),
+    [
+        (None, ["0", "1", "2"]),
+        ("2,0", ["2", "0"]),
+        ("GPU-bbbb", ["1"]),
+        ("", []),
+        ("-1", []),
+        ("1,7,2", ["1"]),  # CUDA stops at the first invalid entry
+    ],
+)
+def test_visible_gpus_follow_cuda_visible_devices(visible, expected):
+    environment = {} if visible is None else {"CUDA_VISIBLE_DEVICES": visible}
+    gpus = visible_gpus(environment, query=lambda: SMI)
+    assert [gpu.id for gpu in gpus] == expected
+    assert all(gpu.name == "NVIDIA H100 80GB HBM3" and gpu.memory_mib == 81559 for gpu in gpus)
+
+
+def test_no_driver_means_no_gpu():
+    def missing():
+        raise FileNotFoundError("nvidia-smi")
+
+    assert visible_gpus({}, query=missing) == []
+
+
+def test_slots_round_robin_with_several_runs_per_gpu():
+    slots = GpuSlots(["0", "1"], per_gpu=2)
+    assert slots.capacity == 4
+    taken = [slots.acquire() for _ in range(4)]
+    assert taken == ["0", "1", "0", "1"]
+    with pytest.raises(RuntimeError, match="all 4 GPU slots are taken"):
+        slots.acquire()
+    slots.release("1")
+    assert slots.acquire() == "1"  # a slot is given back when its run ends
+    assert GpuSlots([]).acquire() is None
+
+
+@pytest.mark.parametrize(
+    ("jobs", "per_gpu", "gpus", "expected", "note"),
+    [
+        (None, 1, [], 1, None),
+        (3, 1, [], 3, None),
+        (None, 1, TWO_GPUS, 2, None),
+        (None, 4, TWO_GPUS, 8, None),
+        (1, 4, TWO_GPUS, 1, None),
+        (5, 2, TWO_GPUS, 4, "--jobs 5 capped to 4"),
+    ],
+)
+def test_concurrent_jobs(jobs, per_gpu, gpus, expected, note):
+    big = (16, 64 * 2**30)  # 16 cores, 64 GiB free: no CPU cap in these cases
+    found, said = concurrent_jobs(SweepSettings(jobs=jobs, jobs_per_gpu=per_gpu), gpus, capacity=big)
+    assert found == expected
+    assert (said is None) if note is None else note in said
+
+
+@pytest.mark.parametrize(
+    ("jobs", "capacity", "cap", "expected", "note"),
+    [
+        (64, (2, 24 * 2**30), True, 2, "--jobs 64 capped to 2: 2 cores, 24 GiB free (--no-jobs-cap to insist)"),
+        (8, (16, 6 * 2**30), True, 2, "--jobs 8 capped to 2: 16 cores, 6 GiB free"),
+        (8, (16, None), True, 8, None),
+        (64, (2, 24 * 2**30), False, 64, None),
+    ],
+)
+def test_cpu_jobs_are_capped_by_cores_and_memory(jobs, capacity, cap, expected, note):
+    found, said = concurrent_jobs(SweepSettings(jobs=jobs, jobs_cap=cap), [], capacity=capacity)
+    assert found == expected
+    assert (said is None) if note is None else note in said
+
+
+def test_worker_environment_carries_memory_policy_pin_and_threads():
+    base = {"PATH": "/bin", "CUDA_VISIBLE_DEVICES": "0,1"}
+    environment = worker_environment(base, gpu="1")
+    assert environment["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+    assert environment["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    assert environment["CUDA_VISIBLE_DEVICES"] == "1" and environment["PATH"] == "/bin"
+    assert "OMP_NUM_THREADS" not in environment and "TF_DETERMINISTIC_OPS" not in environment
+    cpu = worker_environment(base, threads=3, deterministic=True)
+    assert cpu["TF_NUM_INTRAOP_THREADS"] == cpu["OMP_NUM_THREADS"] == "3"
+    assert cpu["TF_DETERMINISTIC_OPS"] == "1" and cpu["CUDA_VISIBLE_DEVICES"] == "0,1"
+    assert threads_per_worker(1, cores=16) is None
+    assert threads_per_worker(4, cores=16) == 4 and threads_per_worker(8, cores=2) == 1
+
+
+def test_executor_pins_each_concurrent_worker_to_a_gpu(tmp_path, test_config):
+    """Four runs, two faked GPUs, two runs per GPU: every worker process starts pinned to one
+    GPU, two on each, with the memory policy; the fake worker records its environment."""
+    from harness.executors import LocalExecutor
+    from harness.tracking import Tracker
+
+    fake_python = tmp_path / "python"
+    fake_python.write_text(
+        "#!/bin/sh\ncat > /dev/null\n"
+        f'env | grep -E "^(CUDA_VISIBLE_DEVICES|TF_FORCE_GPU_ALLOW_GROWTH|XLA_PYTHON_CLIENT_PREALLOCATE|OMP_NUM_THREADS)=" > {tmp_path}/env.$$\n'
+        "sleep 1\nexit 3\n"
+    )
+    fake_python.chmod(fake_python.stat().st_mode | stat.S_IEXEC)
+    config = load_config(test_config)
+    settings = SweepSettings(profile="smoke", seeds=2, jobs_per_gpu=2)
+    specs = plan(config, list(config.recipes.values()), profile="smoke", seeds=[0, 1], data_fingerprint="fp")
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    executor = LocalExecutor(config, tracker, settings, python=str(fake_python), gpus=["0", "1"], jobs=4)
+    report = executor.sweep(specs)
+    assert [o.status for o in report.outcomes] == ["FAILED"] * 4  # the fake worker exits 3
+    environments = [dict(line.split("=", 1) for line in p.read_text().split()) for p in tmp_path.glob("env.*")]
+    assert len(environments) == 4
+    assert Counter(e["CUDA_VISIBLE_DEVICES"] for e in environments) == {"0": 2, "1": 2}
+    assert all(
+        e["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and e["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false" for e in environments
+    )
+    assert all("OMP_NUM_THREADS" not in e for e in environments)  # GPU runs keep the CPU threads
+
+
+def test_gpu_runs_are_their_own_identity(test_config):
+    config = load_config(test_config)
+    recipe = config.recipe("tiny-a")
+    cpu = identify(config, recipe, "smoke", 0, "fp")
+    gpu = identify(config, recipe, "smoke", 0, "fp", Variant(device="gpu"))
+    assert cpu.config_hash != gpu.config_hash and gpu.tags()["bench.device"] == "gpu"
+    assert identify(config, recipe, "smoke", 0, "fp", Variant(device="cpu")).config_hash == cpu.config_hash
+
+
+def test_variant_here_follows_the_executor(monkeypatch):
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setenv("KERAS_HOME", "/nonexistent")
+    assert variant_here(SweepSettings(), []).device == "cpu"
+    assert variant_here(SweepSettings(), TWO_GPUS).device == "gpu"
+    assert variant_here(SweepSettings(executor="ray", gpus_per_run=0.25), []).device == "gpu"
+    assert variant_here(SweepSettings(executor="ray"), TWO_GPUS).device == "cpu"
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert variant_here(SweepSettings(), []).backend == "jax"
+
+
+def test_a_worker_that_does_not_see_its_planned_device_fails():
+    check_device("gpu", "tensorflow", ["NVIDIA H100"], {})
+    check_device("cpu", "tensorflow", [], {})
+    with pytest.raises(HarnessError, match="planned for a GPU, but tensorflow sees none"):
+        check_device("gpu", "tensorflow", [], {"CUDA_VISIBLE_DEVICES": "0"})
+    with pytest.raises(HarnessError, match="planned for the CPU"):
+        check_device("cpu", "tensorflow", ["NVIDIA H100"], {})
+
+
+def test_doctor_on_this_cpu():
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    result = CliRunner().invoke(main, ["doctor"])
+    assert result.exit_code == 0, result.output
+    assert "none: every run trains on the CPU" in result.output
+    assert "auto resolves to off here" in result.output and "TF_FORCE_GPU_ALLOW_GROWTH=true" in result.output
+
+
+def test_doctor_flags_a_gpu_the_backend_cannot_see(monkeypatch):
+    """The driver lists a GPU, TensorFlow sees none (a CUDA build mismatch): a problem, exit 1."""
+    from click.testing import CliRunner
+
+    import harness.devices
+    from harness.cli import main
+
+    monkeypatch.setattr(harness.devices, "visible_gpus", lambda *a, **k: [Gpu("0", "NVIDIA H100", 81559)])
+    result = CliRunner().invoke(main, ["doctor"])
+    assert result.exit_code == 1
+    assert "driver lists 1 GPU(s) but tensorflow sees 0" in result.output

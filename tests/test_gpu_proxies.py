@@ -1,0 +1,257 @@
+"""CPU proxies for what happens on a GPU. No GPU is lent to this project, so each behaviour a GPU
+changes is reproduced here in the way that fails on a CPU when it would fail there:
+
+- Keras' ``jit_compile="auto"`` picks XLA whenever a GPU is visible: forced XLA on a CPU runs the
+  same XLA compilation (an op without an XLA kernel fails the same way), and a faked device list
+  shows what ``auto`` resolves to.
+- Mixed precision policies run on a CPU as they do on a GPU (float16 / bfloat16 compute).
+
+Every CNN recipe is covered by one representative per distinct (layer types, augmentation
+preset) combination: recipes that share both run the same ops. The transfer backbones (224×224,
+minutes of XLA compilation each on two cores) are marked slow.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import namedtuple
+
+import numpy as np
+import pytest
+
+from harness.config import load_config
+from harness.data import prepare_split, synthetic_cifar10
+from harness.identity import is_transfer
+from tests.conftest import REAL_CONFIG
+
+# XLA on under bfloat16 compute, and float16 compute without XLA: both mixed policies, and XLA for
+# every kind of recipe (float32 XLA is the same compilation with another dtype; it is covered for
+# the augmentation layers by the faked-GPU test below).
+SETTINGS = [("mixed_bfloat16", "on"), ("mixed_float16", "off")]
+
+
+def layer_types(model) -> tuple[str, ...]:
+    return tuple(sorted({type(layer).__name__ for layer in model._flatten_layers(include_self=False)}))
+
+
+def cnn_classes() -> dict[str, list[str]]:
+    """Representative recipe -> every CNN recipe it stands for (same layer types, same
+    augmentation values); the representative is the one with the fewest parameters."""
+    import architectures
+
+    config = load_config(REAL_CONFIG)
+    classes: dict[tuple, list[tuple[int, str]]] = {}
+    for recipe in config.recipes.values():
+        if is_transfer(recipe):
+            continue
+        model = architectures.build(recipe.architecture, **dict(recipe.architecture_options))
+        augmentation = json.dumps(config.augmentation(recipe.augmentation), sort_keys=True)
+        classes.setdefault((augmentation, layer_types(model)), []).append((model.count_params(), recipe.name))
+    return {min(members)[1]: [name for _, name in members] for members in classes.values()}
+
+
+def transfer_representatives() -> list[str]:
+    """One transfer recipe per (architecture, augmentation): the rest differ only in training."""
+    config = load_config(REAL_CONFIG)
+    chosen: dict[tuple, str] = {}
+    for recipe in config.recipes.values():
+        if is_transfer(recipe):
+            chosen.setdefault((recipe.architecture, recipe.augmentation), recipe.name)
+    return sorted(chosen.values())
+
+
+# Kept as a list so that collecting the tests builds no model; the first test checks it is
+# still exactly one representative per class of the recipes as they are now.
+CNN_REPRESENTATIVES = [
+    "r000-proyecto-1",
+    "r000-proyecto-2",
+    "r000-proyecto-9",
+    "r001-proyecto-11",
+    "r002-proyecto-9",
+    "r003-arq2",
+    "r003-arq2-leaky",
+    "r003-arq3-aug-mejor",
+    "r003-arq3-aug-peor",
+    "r004-step10",
+    "r004-step3",
+    "r004-step4",
+]
+
+
+@pytest.fixture(scope="module")
+def split():
+    data = synthetic_cifar10(train=120, test=40, seed=5)
+    return prepare_split(data, validation_size=40, split_seed=0, train_size=64)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fit_standardization_once():
+    """ZCA whitening (r001-proyecto-11) fits a 3072×3072 SVD on the training images: once per
+    module here, not once per setting."""
+    import functools
+
+    import harness.augment
+
+    original = harness.augment.fit_standardization
+    cache: dict = {}
+
+    @functools.wraps(original)
+    def cached(preset, x_train):
+        key = (json.dumps(preset, sort_keys=True), id(x_train))
+        if key not in cache:
+            cache[key] = original(preset, x_train)
+        return cache[key]
+
+    harness.augment.fit_standardization = cached
+    yield
+    harness.augment.fit_standardization = original
+
+
+@pytest.fixture
+def policy():
+    """Sets a global dtype policy for one test and restores float32 after it."""
+    import keras
+
+    yield keras.mixed_precision.set_global_policy
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def micro_step(name: str, precision: str, jit: str, split, policy) -> None:
+    """One train step of the exact model a run of ``name`` trains (``harness.train.assemble``),
+    compiled as a run compiles it, under ``precision`` with XLA ``jit``."""
+    import keras
+
+    from harness.train import assemble, make_optimizer
+
+    config = load_config(REAL_CONFIG)
+    recipe = config.recipe(name)
+    policy(precision)
+    built = assemble(
+        recipe,
+        seed=0,
+        augmentation=config.augmentation(recipe.augmentation),
+        x_train=split.x_train,
+        xla=jit == "on",
+        build_kwargs={"weights": None} if is_transfer(recipe) else None,
+    )
+    x = split.x_train[:16]
+    if built.backbone is not None:
+        x = built.backbone.predict(x, verbose=0)
+    y = split.y_train[:16]
+    if recipe.training.loss == "categorical_crossentropy":
+        y = keras.utils.to_categorical(y, 10)
+    built.model.compile(optimizer=make_optimizer(recipe), loss=recipe.training.loss, jit_compile=jit == "on")
+    assert built.model.jit_compile is (jit == "on")
+    loss = float(np.asarray(built.model.train_on_batch(x, y)).reshape(-1)[0])
+    assert np.isfinite(loss), loss
+    assert built.model.outputs[0].dtype == "float32"
+
+
+def test_every_cnn_recipe_has_a_representative():
+    classes = cnn_classes()
+    assert sorted(classes) == CNN_REPRESENTATIVES
+    config = load_config(REAL_CONFIG)
+    covered = sorted(name for members in classes.values() for name in members)
+    assert covered == sorted(r.name for r in config.recipes.values() if not is_transfer(r))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("precision", "jit"), SETTINGS)
+@pytest.mark.parametrize("name", CNN_REPRESENTATIVES)
+def test_cnn_recipes_train_under_xla_and_mixed_precision(name, precision, jit, split, policy):
+    """One training step of every kind of CNN recipe with XLA forced on (what `auto` picks on a
+    GPU) and under both mixed policies (their float16/bfloat16 compute)."""
+    micro_step(name, precision, jit, split, policy)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("precision", "jit"), SETTINGS)
+@pytest.mark.parametrize("name", transfer_representatives())
+def test_transfer_recipes_train_under_xla_and_mixed_precision(name, precision, jit, split, policy):
+    micro_step(name, precision, jit, split, policy)
+
+
+def test_mixed_precision_keeps_the_softmax_in_float32(policy):
+    """Under a mixed policy the output is float32 (the loss then reads float32 logits), whatever
+    the builder wrote; under float32 the model is untouched."""
+    import architectures
+    from harness.train import float32_output
+
+    plain = architectures.build("r004_step1")
+    assert float32_output(plain) is plain
+    policy("mixed_float16")
+    model = float32_output(architectures.build("r004_step1"))
+    assert model.outputs[0].dtype == "float32" and model.layers[-1].name == "softmax_float32"
+    assert model.count_params() == 92_074
+    probabilities = np.asarray(model(np.zeros((2, 32, 32, 3), "float32")))
+    assert probabilities.dtype == np.float32 and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+FakeDevice = namedtuple("FakeDevice", ["name", "device_type"])
+
+
+@pytest.mark.parametrize("with_gpu", [True, False])
+def test_auto_resolves_as_keras_does_with_a_faked_gpu(monkeypatch, with_gpu):
+    """Keras' own `auto` (Trainer._resolve_auto_jit_compile) on the model the harness builds for
+    an augmented recipe, with a visible GPU faked in TensorFlow's device list: XLA, and the
+    augmentation built for XLA supports it; the kernel-built one reports it cannot, so Keras
+    would never compile it with XLA."""
+    import keras
+    import tensorflow as tf
+
+    from harness.augment import build_augmentation
+    from harness.devices import resolve_jit_compile
+
+    devices = [FakeDevice("/physical_device:CPU:0", "CPU")]
+    if with_gpu:
+        devices.append(FakeDevice("/physical_device:GPU:0", "GPU"))
+    monkeypatch.setattr(
+        tf.config, "list_physical_devices", lambda kind=None: [d for d in devices if kind in (None, d.device_type)]
+    )
+    config = load_config(REAL_CONFIG)
+    preset = config.augmentation("r004_assumed")
+
+    def model_with(xla: bool):
+        layers = build_augmentation(preset, seed=0, xla=xla)
+        model = keras.Sequential([keras.Input((32, 32, 3)), *layers, keras.layers.Flatten(), keras.layers.Dense(10)])
+        model.compile(optimizer="adam", loss="mse", jit_compile="auto")
+        return model
+
+    chosen = model_with(xla=True)
+    assert chosen.jit_compile is with_gpu
+    assert model_with(xla=False).jit_compile is False
+    assert resolve_jit_compile("auto", backend="tensorflow", accelerator=with_gpu) is with_gpu
+    if with_gpu:  # what a GPU would run: the float32 step, augmentation included, compiled by XLA
+        images = np.random.default_rng(0).random((8, 32, 32, 3)).astype("float32")
+        assert np.isfinite(chosen.train_on_batch(images, np.zeros((8, 10), "float32")))
+
+
+def test_jit_resolution_rules():
+    from harness.devices import resolve_jit_compile
+
+    assert resolve_jit_compile("on", backend="tensorflow", accelerator=False) is True
+    assert resolve_jit_compile("off", backend="jax", accelerator=True) is False
+    assert resolve_jit_compile("auto", backend="torch", accelerator=True) is False
+    assert resolve_jit_compile("auto", backend="jax", accelerator=False) is True
+    assert resolve_jit_compile("auto", backend="tensorflow", accelerator=True, deterministic=True) is False
+
+
+@pytest.mark.parametrize("fill_mode", ["nearest", "constant", "reflect", "wrap"])
+def test_gather_warp_equals_the_tensorflow_kernel(fill_mode):
+    """The XLA-compatible warp gives the kernel's numbers (rotation, shift, zoom, projective)."""
+    from keras import ops
+
+    from harness.augment import affine_transform_by_gather
+
+    rng = np.random.default_rng(0)
+    images = rng.random((6, 32, 32, 3)).astype("float32")
+    angle, zoom = rng.uniform(-0.8, 0.8, 6), rng.uniform(0.6, 1.4, 6)
+    cos, sin = np.cos(angle) * zoom, np.sin(angle) * zoom
+    shift_x, shift_y = rng.uniform(-12, 12, 6) + 16, rng.uniform(-12, 12, 6) + 16
+    projective = rng.uniform(-0.002, 0.002, 6)
+    transform = np.stack([cos, -sin, shift_x, sin, cos, shift_y, projective, np.zeros(6)], 1).astype("float32")
+    kernel = ops.image.affine_transform(
+        images, transform, interpolation="bilinear", fill_mode=fill_mode, fill_value=0.3
+    )
+    gathered = affine_transform_by_gather(images, transform, fill_mode=fill_mode, fill_value=0.3)
+    np.testing.assert_allclose(ops.convert_to_numpy(gathered), ops.convert_to_numpy(kernel), atol=1e-5)

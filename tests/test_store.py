@@ -1,0 +1,172 @@
+"""The MLflow store across processes: creation, claims, and what survives a store failure."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow  # real processes
+
+OPEN_STORE = """
+import sys
+from harness.tracking import Tracker
+print(Tracker(sys.argv[1]).experiment_id)
+"""
+
+
+def test_concurrent_first_commands_leave_a_usable_store(tmp_path):
+    """Five processes open a fresh sqlite store at once. Without the lock beside it, MLflow's
+    schema creation races: every try here failed (alembic "Online migration expected to match
+    one row", sqlite errors). With it: all succeed, one experiment, and the store is usable."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_STORE, uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(5)
+    ]
+    results = [(p.communicate(timeout=120), p.returncode) for p in processes]
+    assert [code for _, code in results] == [0] * 5, [err[-300:] for (_, err), _ in results]
+    assert len({out.strip() for (out, _), _ in results}) == 1
+    from harness.tracking import Tracker
+
+    tracker = Tracker(uri)
+    assert tracker.search("") == []
+
+
+def sweep_command(tmp_path, data, config, *extra, store=None):
+    store = store or f"sqlite:///{tmp_path / 'mlflow.db'}"
+    bench = str(__import__("pathlib").Path(sys.executable).with_name("bench"))
+    return [bench, "--config", str(config), "--data", str(data), "--tracking-uri", store, *extra]
+
+
+def children(store: str):
+    from harness.tracking import Tracker
+
+    return [r for r in Tracker(store).search("tags.`bench.kind` = 'child'")]
+
+
+def test_two_commands_at_once_train_each_identity_once(tmp_path, synthetic_npz, test_config):
+    """Two `bench run` on one store with the same seeds: each identity is claimed in the store,
+    so exactly one FINISHED run per (recipe, seed), and the leaderboard counts each seed once."""
+    import json
+
+    command = sweep_command(tmp_path, synthetic_npz, test_config, "run", "tiny-a", "--profile", "smoke", "--seeds", "3")
+    first = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    second = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    outputs = [first.communicate(timeout=600)[0], second.communicate(timeout=600)[0]]
+    assert first.returncode == 0 and second.returncode == 0, outputs
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    finished = [r for r in children(store) if r.info.status == "FINISHED"]
+    assert sorted(r.data.tags["bench.seed"] for r in finished) == ["0", "1", "2"]
+    assert not [r for r in children(store) if r.info.status == "RUNNING"]
+    board = subprocess.run(
+        [
+            *sweep_command(tmp_path, synthetic_npz, test_config, store=store),
+            "leaderboard",
+            "--profile",
+            "smoke",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert [row["n"] for row in json.loads(board.stdout)] == [3]
+
+
+def test_a_store_failure_stops_new_runs_in_one_line(tmp_path, synthetic_npz, test_config, monkeypatch):
+    """The store refuses to create a run (fault injected): no traceback, no new run started,
+    one line saying why and how to resume, exit 1; the rerun trains what is missing."""
+    from click.testing import CliRunner
+
+    from harness.cli import main
+    from harness.tracking import Tracker
+
+    calls = []
+    real_claim = Tracker.claim
+
+    def failing_claim(self, *args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise OSError("disk I/O error (injected)")
+        return real_claim(self, *args, **kwargs)
+
+    monkeypatch.setattr(Tracker, "claim", failing_claim)
+    monkeypatch.chdir(tmp_path)
+    base = ["--config", str(test_config), "--data", str(synthetic_npz)]
+    result = CliRunner().invoke(main, [*base, "all", "--profile", "smoke", "--seeds", "2"])
+    assert result.exit_code == 1, result.output
+    assert "STOPPED the tracking store failed to claim the run: OSError: disk I/O error (injected)" in result.output
+    assert "Traceback" not in result.output and len(calls) == 2  # nothing started after the failure
+    monkeypatch.setattr(Tracker, "claim", real_claim)
+    rerun = CliRunner().invoke(main, [*base, "all", "--profile", "smoke", "--seeds", "2"])
+    assert rerun.exit_code == 0, rerun.output
+    assert "3 trained, 1 already finished" in rerun.output
+
+
+def test_spooled_results_are_uploaded_by_the_next_command(tmp_path, monkeypatch):
+    """A worker's writes after the store fails are kept on disk, files included, and replayed
+    into the same run later: it ends FINISHED with every metric."""
+    from harness.identity import RunIdentity
+    from harness.spool import SpoolingTracker, pending, replay
+    from harness.tracking import Tracker
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    identity = RunIdentity("tiny-a", "smoke", 0, "hash", "fp", "r.txt")
+    run_id = tracker.child_run(identity, tracker.parent_run(identity, description="x"))
+
+    class Failing:
+        def __init__(self, real):
+            self.real, self.writes = real, 0
+
+        def __getattr__(self, name):
+            def call(*args, **kwargs):
+                if name != "get_run":
+                    self.writes += 1
+                    if self.writes > 1:
+                        raise ConnectionError("server gone (injected)")
+                return getattr(self.real, name)(*args, **kwargs)
+
+            return call
+
+    spooling = SpoolingTracker(Failing(tracker), run_id)
+    spooling.log_metrics(run_id, {"val_accuracy": 0.1}, step=1)  # reaches the store
+    spooling.log_metrics(run_id, {"val_accuracy": 0.2}, step=2)  # refused: kept
+    artifact = tmp_path / "summary.txt"
+    artifact.write_text("the model")
+    spooling.log_artifact(run_id, artifact)
+    spooling.log_metrics(run_id, {"test_accuracy": 0.3})
+    spooling.finish(run_id)
+    artifact.unlink()  # a worker's scratch folder is gone by the time the store is back
+    assert spooling.offline.startswith("ConnectionError: server gone") and len(pending()) == 1
+    assert tracker.get_run(run_id).info.status == "RUNNING"
+
+    notes = []
+    assert replay(tracker, notes.append) == 1 and pending() == []
+    run = tracker.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.metrics["test_accuracy"] == 0.3
+    assert tracker.metric_history(run_id, "val_accuracy") == [0.1, 0.2]
+    assert [a.path for a in tracker.client.list_artifacts(run_id)] == ["summary.txt"]
+    assert "kept locally when the store refused it" in notes[0]
+
+
+def test_repair_closes_what_a_dead_process_left_running(tmp_path):
+    from harness.identity import RunIdentity
+    from harness.tracking import Tracker
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    identity = RunIdentity("tiny-a", "smoke", 0, "hash", "fp", "r.txt")
+    parent = tracker.parent_run(identity, description="x")
+    done = tracker.child_run(RunIdentity("tiny-a", "smoke", 1, "hash", "fp", "r.txt"), parent)
+    tracker.log_metrics(done, {"test_accuracy": 0.5})
+    tracker.finish(done)
+    orphan = tracker.child_run(identity, parent, owner=f"{__import__('socket').gethostname()}:999999999")
+    lines = tracker.repair()
+    assert tracker.get_run(orphan).info.status == "KILLED"
+    assert tracker.get_run(parent).info.status == "FINISHED"
+    assert tracker.get_run(parent).data.metrics["n"] == 1
+    assert len(lines) == 2
