@@ -294,8 +294,18 @@ def _accuracy_cell(row: Row) -> str:
     return f"{_percent(row.mean)} ± {_percent(row.std)}"
 
 
+def _bound(value: float) -> str:
+    """An accuracy interval bound for display: an accuracy is in [0, 100] %, so a t-interval
+    reaching past either end is shown cut there and marked (the stored value is not cut)."""
+    if value < 0:
+        return "0*"
+    if value > 1:
+        return "100*"
+    return _percent(value)
+
+
 def _interval_cell(low: float | None, high: float | None) -> str:
-    return "n<2" if low is None else f"[{_percent(low)}, {_percent(high)}]"
+    return "n<2" if low is None else f"[{_bound(low)}, {_bound(high)}]"
 
 
 def _reported_cell(row: Row) -> str:
@@ -371,7 +381,8 @@ LEGEND = (
     "in percentage points. vs leader = mean − the leader's mean in pp, Welch 95% CI, Welch's t-test p "
     "Holm-adjusted across this table's comparisons; ≈ = not resolved from the leader at these n "
     f"(Holm p ≥ {SIGNIFICANCE}), which does not mean equal. The leader is the best recipe with n ≥ 2; "
-    "n<2 rows are not compared. s/run = training seconds per run. How to read it: docs/statistics.md."
+    "n<2 rows are not compared. 0* / 100*: an interval bound past 0 or 100 %, shown cut there (few seeds, "
+    "wide spread). s/run = training seconds per run. How to read it: docs/statistics.md."
 )
 
 

@@ -170,3 +170,12 @@ def test_every_format_carries_the_new_columns():
     console = Console(width=250, record=True)
     console.print(leaderboard.to_rich_table(rows, title="t"))
     assert "95% PI, one run" in console.export_text()
+
+
+def test_interval_bounds_past_0_or_100_percent_are_shown_cut_and_marked():
+    """Two seeds 20% and 49% give a t-interval of the mean of about [-150, 218] %: shown as
+    [0*, 100*], while the row keeps the computed bounds."""
+    [row] = collect_rows(StandInTracker(runs_of("a", [0.20, 0.49])))
+    assert row.ci_low < 0 and row.ci_high > 1
+    markdown = leaderboard.to_markdown([row])
+    assert "[0*, 100*]" in markdown and "-149" not in markdown and "0* / 100*" in markdown
