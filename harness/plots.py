@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+DPI = 110  # dots per inch of every PNG
+FONT_SCALE = 0.85  # seaborn's "notebook" context scaled: 10 pt labels, 9 pt ticks and legends
+SMALL = 7  # points: point labels, keys and footnotes
+MARKER_SIZE = 5  # points: a recipe's mean in the comparison plots
+NOTE_COLOUR = "0.35"
+CLIPPED_NOTE = "intervals cut at 0–100 %"
 
 
 def _pyplot():
@@ -15,6 +28,51 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+@contextmanager
+def house_style() -> Iterator[None]:
+    """The one look of every figure: seaborn's white grid, notebook context, ``DPI``. Matplotlib's
+    settings are restored on leaving, so drawing a figure never changes how another one looks."""
+    plt = _pyplot()
+    import seaborn as sns
+
+    with plt.rc_context():
+        sns.set_theme(
+            style="whitegrid",
+            context="notebook",
+            font_scale=FONT_SCALE,
+            rc={"figure.dpi": DPI, "savefig.dpi": DPI, "legend.frameon": False, "axes.titlesize": "medium"},
+        )
+        yield
+
+
+def _styled(build: Callable[..., Figure]) -> Callable[..., Figure]:
+    @functools.wraps(build)
+    def styled(*args: Any, **kwargs: Any) -> Figure:
+        with house_style():
+            return build(*args, **kwargs)
+
+    return styled
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    plt = _pyplot()
+    with house_style():
+        figure.savefig(path, dpi=DPI)
+    plt.close(figure)
+    return path
+
+
+def _clipped_errors(centres, lows, highs, *, floor: float = 0.0, ceiling: float = 100.0) -> tuple[np.ndarray, bool]:
+    """Error-bar lengths (2 × N: below, above) for intervals [low, high] around ``centres``, each
+    end cut to [floor, ceiling]: an accuracy below 0 % or above 100 % cannot happen, so a bar that
+    reached there would draw an impossible value. Also says whether any end was cut."""
+    centres = np.asarray(centres, dtype=float)
+    lows, highs = np.asarray(lows, dtype=float), np.asarray(highs, dtype=float)
+    cut_lows, cut_highs = np.clip(lows, floor, ceiling), np.clip(highs, floor, ceiling)
+    clipped = bool(np.any(cut_lows != lows) or np.any(cut_highs != highs))
+    return np.vstack([centres - cut_lows, cut_highs - centres]), clipped
 
 
 def _row_normalised(confusion) -> np.ndarray:
@@ -31,6 +89,7 @@ def _confusion_heatmap(axes, normalised: np.ndarray, class_names: Sequence[str])
         normalised * 100,
         annot=True,
         fmt=".0f",
+        annot_kws={"fontsize": SMALL + 1},
         cmap="Blues",
         vmin=0,
         vmax=100,
@@ -44,21 +103,22 @@ def _confusion_heatmap(axes, normalised: np.ndarray, class_names: Sequence[str])
     axes.set_ylabel("true")
 
 
+@_styled
+def confusion_matrix_figure(confusion: Sequence[Sequence[int]], class_names: Sequence[str], *, title: str) -> Figure:
+    """Row-normalised confusion matrix (recall per class) annotated in percent."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(8, 6.5))
+    _confusion_heatmap(axes, _row_normalised(confusion), class_names)
+    axes.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
 def confusion_matrix_png(
     confusion: Sequence[Sequence[int]], class_names: Sequence[str], path: Path, *, title: str
 ) -> Path:
-    """Row-normalised confusion matrix (recall per class) annotated in percent, raw counts in
-    the CSV beside it."""
-
-    plt = _pyplot()
-    normalised = _row_normalised(confusion)
-    figure, axes = plt.subplots(figsize=(8, 6.5))
-    _confusion_heatmap(axes, normalised, class_names)
-    axes.set_title(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    """``confusion_matrix_figure`` as a PNG; the raw counts go in the CSV beside it."""
+    return _save(confusion_matrix_figure(confusion, class_names, title=title), path)
 
 
 def learning_curves_png(histories: list[dict[str, list[float]]], path: Path, *, title: str) -> Path:
@@ -101,26 +161,39 @@ def learning_curves_png(histories: list[dict[str, list[float]]], path: Path, *, 
     return path
 
 
-def mean_confusion_png(confusions: list[np.ndarray], class_names: Sequence[str], path: Path, *, title: str) -> Path:
-    """Mean row-normalised confusion matrix across seeds, and per-class accuracy ± std."""
+@_styled
+def mean_confusion_figure(confusions: list[np.ndarray], class_names: Sequence[str], *, title: str) -> Figure:
+    """Mean row-normalised confusion matrix across seeds, and per-class accuracy ± std with the
+    bars cut at 0 and 100 % (a class near 100 % would otherwise show an impossible spread)."""
     plt = _pyplot()
 
     stack = np.stack([_row_normalised(counts) for counts in confusions])
-    mean = stack.mean(axis=0)
-    per_class = np.stack([np.diag(m) for m in stack])
+    per_class = np.stack([np.diag(m) for m in stack]) * 100
     figure, (left, right) = plt.subplots(1, 2, figsize=(14, 6), gridspec_kw={"width_ratios": [1.25, 1]})
-    _confusion_heatmap(left, mean, class_names)
-    left.set_title(f"mean normalised confusion (n={len(confusions)} seeds)")
-    errors = per_class.std(axis=0, ddof=1) * 100 if len(confusions) > 1 else None
-    right.barh(list(class_names), per_class.mean(axis=0) * 100, xerr=errors, color="tab:blue", alpha=0.8, capsize=3)
+    _confusion_heatmap(left, stack.mean(axis=0), class_names)
+    n = len(confusions)
+    left.set_title(f"mean normalised confusion (n={n} seeds)")
+    means = per_class.mean(axis=0)
+    errors = None
+    if n > 1:
+        spread = per_class.std(axis=0, ddof=1)
+        errors, _ = _clipped_errors(means, means - spread, means + spread)
+    right.barh(list(class_names), means, xerr=errors, color="tab:blue", alpha=0.8, capsize=3)
     right.invert_yaxis()
-    right.set_xlim(0, 100)
-    right.set_xlabel("per-class accuracy % (mean ± std)" if errors is not None else "per-class accuracy % (n=1)")
+    right.set_xlim(0, 101)  # a point past 100 %: room for a cap there
+    right.set_xlabel(
+        f"per-class accuracy % (mean ± std, n={n} seeds; bars cut at 0 and 100)"
+        if errors is not None
+        else "per-class accuracy % (n=1)"
+    )
     figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return figure
+
+
+def mean_confusion_png(confusions: list[np.ndarray], class_names: Sequence[str], path: Path, *, title: str) -> Path:
+    """``mean_confusion_figure`` as a PNG."""
+    return _save(mean_confusion_figure(confusions, class_names, title=title), path)
 
 
 def _recipe_frame(rows):

@@ -1,0 +1,94 @@
+"""What each figure draws, read off its matplotlib Figure before it is saved: seeds and a t-based
+CI (not a box) for three seeds, intervals cut at 0 and 100 %, a Pareto front of one point, a
+label on every point, words instead of dots for a one-epoch run, and one house style."""
+
+from __future__ import annotations
+
+import matplotlib
+import matplotlib.image
+import numpy as np
+import pytest
+from matplotlib.container import BarContainer, ErrorbarContainer
+
+from harness import plots
+from harness.data import CLASS_NAMES
+from harness.leaderboard import collect_rows
+from harness.schema import METRIC_PARAMS
+from tests.standins import StandInTracker, run
+
+
+def rows_of(spec: dict[str, tuple[list[float], int, float | None]]):
+    """Leaderboard rows from recipe → (seed accuracies, parameter count, claimed accuracy)."""
+    runs = []
+    for name, (values, params, claim) in spec.items():
+        for seed, value in enumerate(values):
+            child = run(name, seed, value, reported=claim)
+            child.data.metrics[METRIC_PARAMS] = params
+            runs.append(child)
+    return collect_rows(StandInTracker(runs))
+
+
+def error_segments(container: ErrorbarContainer) -> list[np.ndarray]:
+    """The (2 × 2) ends of each error bar: [[x, y] low, [x, y] high]."""
+    _, _, bar_lines = container.lines
+    return [np.asarray(segment) for segment in bar_lines[0].get_segments()]
+
+
+# Four recipes near chance (their prediction intervals reach below 0 %), one near 100 % (above).
+CROWDED = {
+    "r001-proyecto-3": ([0.10, 0.02, 0.18], 500_000, 0.10),
+    "r001-proyecto-4": ([0.10, 0.11, 0.09], 510_000, 0.101),
+    "r001-proyecto-5": ([0.095, 0.1, 0.105], 490_000, 0.099),
+    "r001-proyecto-6": ([0.1, 0.1, 0.101], 505_000, 0.1),
+    "r003-densenet121-finetune": ([0.99, 0.97, 1.0], 7_000_000, 0.985),
+    "r004-step10": ([0.86, 0.862, 0.858], 1_200_000, 0.87),
+}
+
+
+def test_per_class_std_bars_stop_at_0_and_100_and_the_label_says_so():
+    seeds = [np.eye(10, dtype=int) * 100 for _ in range(3)]
+    seeds[2][0] = 0
+    seeds[2][0, :2] = (80, 20)  # airplane: 100, 100, 80 % → mean 93.3 ± 11.5
+    for confusion, right in zip(seeds, (0, 0, 20), strict=True):
+        confusion[1] = 0
+        confusion[1, 1:3] = (right, 100 - right)  # automobile: 0, 0, 20 % → mean 6.7 ± 11.5
+
+    figure = plots.mean_confusion_figure(seeds, CLASS_NAMES, title="t")
+    bars = next(ax for ax in figure.axes if ax.get_xlabel().startswith("per-class"))
+    [container] = [c for c in bars.containers if isinstance(c, BarContainer)]
+    segments = error_segments(container.errorbar)
+    spread = np.std([100, 100, 80], ddof=1)
+    assert segments[0][:, 0] == pytest.approx([280 / 3 - spread, 100])
+    assert segments[1][:, 0] == pytest.approx([0, 20 / 3 + spread])
+    assert all(0 <= x <= 100 for segment in segments for x in segment[:, 0])
+    assert "cut at 0 and 100" in bars.get_xlabel() and "n=3" in bars.get_xlabel()
+
+
+def builders():
+    """Every figure of the module, each on small inputs: (name, positional arguments)."""
+    confusion = np.eye(10, dtype=int) * 90 + 1
+    return {
+        "confusion_matrix": (confusion, CLASS_NAMES),
+        "mean_confusion": ([confusion, confusion], CLASS_NAMES),
+    }
+
+
+STYLE_KEYS = ("axes.facecolor", "axes.edgecolor", "font.size", "figure.dpi", "savefig.dpi", "axes.grid")
+
+
+@pytest.mark.parametrize("name", list(builders()))
+def test_every_figure_in_the_house_style_and_nothing_leaks(name, tmp_path):
+    arguments = builders()[name]
+    plots.confusion_matrix_figure(*builders()["confusion_matrix"], title="warm-up")  # selects the Agg backend
+    before = {key: matplotlib.rcParams[key] for key in STYLE_KEYS}
+
+    path = getattr(plots, f"{name}_png")(*arguments, tmp_path / f"{name}.png", title="t")
+    figure = getattr(plots, f"{name}_figure")(*arguments, title="t")
+
+    assert {key: matplotlib.rcParams[key] for key in STYLE_KEYS} == before  # set only while drawing
+    assert figure.dpi == plots.DPI
+    axes = figure.axes[0]
+    assert matplotlib.colors.to_hex(axes.spines["left"].get_edgecolor()) == "#cccccc"  # seaborn whitegrid
+    assert matplotlib.colors.to_hex(axes.get_facecolor()) == "#ffffff"
+    height, width, _ = matplotlib.image.imread(path).shape
+    assert (width, height) == pytest.approx(tuple(v * plots.DPI for v in figure.get_size_inches()), abs=1)
