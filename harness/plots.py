@@ -121,44 +121,78 @@ def confusion_matrix_png(
     return _save(confusion_matrix_figure(confusion, class_names, title=title), path)
 
 
-def learning_curves_png(histories: list[dict[str, list[float]]], path: Path, *, title: str) -> Path:
+def _epoch_bands(series: list[list[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """Per epoch: the mean and std across the seeds that ran it, and how many did."""
+    length = max(len(s) for s in series)
+    means, stds, counts = [], [], []
+    for index in range(length):
+        values = [s[index] for s in series if len(s) > index]
+        means.append(float(np.mean(values)))
+        stds.append(float(np.std(values, ddof=1)) if len(values) > 1 else 0.0)
+        counts.append(len(values))
+    return np.arange(1, length + 1), np.array(means), np.array(stds), counts
+
+
+SHORT_RUN_TEXT = "fewer than 2 epochs: no curve to draw"
+
+
+@_styled
+def learning_curves_figure(histories: list[dict[str, list[float]]], *, title: str) -> Figure:
     """Mean ± std across seeds per epoch of loss and accuracy (train and validation).
 
-    Seeds that stopped early contribute only to the epochs they ran; each panel says n.
+    Seeds that stopped early contribute only to the epochs they ran; each legend entry says n.
+    A panel whose seeds ran fewer than 2 epochs says so in words (with the one epoch's means)
+    instead of drawing points on an axis one epoch wide. Accuracy bands stay within [0, 1] and
+    loss bands above 0.
     """
     plt = _pyplot()
-    import seaborn as sns
     from matplotlib.ticker import MaxNLocator
 
-    sns.set_theme(style="whitegrid")
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+    figure, panels = plt.subplots(1, 2, figsize=(11, 4.2))
+    for axes, metric in zip(panels, ("loss", "accuracy"), strict=True):
+        curves = []
         for key, colour, label in ((metric, "tab:blue", "train"), (f"val_{metric}", "tab:orange", "validation")):
             series = [h[key] for h in histories if h.get(key)]
-            if not series:
-                continue
-            length = max(len(s) for s in series)
-            epochs, means, stds = [], [], []
-            for index in range(length):
-                values = [s[index] for s in series if len(s) > index]
-                epochs.append(index + 1)
-                means.append(float(np.mean(values)))
-                stds.append(float(np.std(values, ddof=1)) if len(values) > 1 else 0.0)
-            means_a, stds_a = np.array(means), np.array(stds)
-            ax.plot(
-                epochs, means_a, color=colour, label=f"{label} (n={len(series)})", marker="o" if length < 4 else None
+            if series:
+                curves.append((series, colour, label))
+        axes.set_ylabel(metric)
+        if not curves or max(len(s) for series, _, _ in curves for s in series) < 2:
+            one_epoch = [
+                f"{label} {np.mean([s[0] for s in series]):.3g} (n={len(series)})" for series, _, label in curves
+            ]
+            message = SHORT_RUN_TEXT if curves else "no epochs logged: no curve to draw"
+            if one_epoch:
+                message += "\nepoch 1, mean: " + ", ".join(one_epoch)
+            axes.text(0.5, 0.5, message, transform=axes.transAxes, ha="center", va="center", color=NOTE_COLOUR)
+            axes.set_xticks([])
+            axes.set_yticks([])
+            continue
+        ceiling = 1.0 if metric == "accuracy" else np.inf
+        for series, colour, label in curves:
+            epochs, means, stds, counts = _epoch_bands(series)
+            seeds = (
+                f"n={counts[0]}" if counts[0] == counts[-1] else f"n={counts[0]}, {counts[-1]} at epoch {epochs[-1]}"
             )
-            ax.fill_between(epochs, means_a - stds_a, means_a + stds_a, color=colour, alpha=0.25, linewidth=0)
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(metric)
-        ax.legend()
+            axes.plot(epochs, means, color=colour, label=f"{label} ({seeds})", marker="o" if len(epochs) < 4 else None)
+            axes.fill_between(
+                epochs,
+                np.clip(means - stds, 0, ceiling),
+                np.clip(means + stds, 0, ceiling),
+                color=colour,
+                alpha=0.25,
+                linewidth=0,
+            )
+        axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.legend()
     figure.suptitle(f"{title}: mean ± std across seeds")
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    sns.reset_orig()
-    return path
+    return figure
+
+
+def learning_curves_png(histories: list[dict[str, list[float]]], path: Path, *, title: str) -> Path:
+    """``learning_curves_figure`` as a PNG."""
+    return _save(learning_curves_figure(histories, title=title), path)
 
 
 @_styled

@@ -8,6 +8,7 @@ import matplotlib
 import matplotlib.image
 import numpy as np
 import pytest
+from matplotlib.collections import PolyCollection
 from matplotlib.container import BarContainer, ErrorbarContainer
 
 from harness import plots
@@ -64,12 +65,39 @@ def test_per_class_std_bars_stop_at_0_and_100_and_the_label_says_so():
     assert "cut at 0 and 100" in bars.get_xlabel() and "n=3" in bars.get_xlabel()
 
 
+def one_epoch(loss: float, accuracy: float) -> dict[str, list[float]]:
+    return {"loss": [loss], "val_loss": [loss + 0.1], "accuracy": [accuracy], "val_accuracy": [accuracy - 0.05]}
+
+
+def test_learning_curves_of_one_epoch_say_so_instead_of_drawing_dots():
+    figure = plots.learning_curves_figure([one_epoch(2.0, 0.2), one_epoch(2.2, 0.3)], title="t")
+    for axes in figure.axes:
+        assert not axes.lines and not axes.collections and axes.get_legend() is None
+        [text] = axes.texts
+        assert text.get_text().startswith(plots.SHORT_RUN_TEXT)
+        assert text.get_position() == (0.5, 0.5) and text.get_ha() == "center" and text.get_va() == "center"
+    assert "train 0.25 (n=2)" in figure.axes[1].texts[0].get_text()  # the one epoch's mean accuracy
+
+
+def test_learning_curves_bands_stay_within_0_and_1_and_say_n():
+    histories = [
+        {"loss": [1.0, 0.5, 0.1], "accuracy": [0.5, 0.95, 1.0]},
+        {"loss": [1.2, 0.6], "accuracy": [0.4, 0.7]},
+    ]
+    loss, accuracy = plots.learning_curves_figure(histories, title="t").axes
+    [band] = [c for c in accuracy.collections if isinstance(c, PolyCollection)]
+    assert band.get_paths()[0].vertices[:, 1].max() <= 1.0
+    assert [line.get_label() for line in accuracy.lines] == ["train (n=2, 1 at epoch 3)"]
+    assert len(loss.lines) == 1 and not loss.texts
+
+
 def builders():
     """Every figure of the module, each on small inputs: (name, positional arguments)."""
     confusion = np.eye(10, dtype=int) * 90 + 1
     return {
         "confusion_matrix": (confusion, CLASS_NAMES),
         "mean_confusion": ([confusion, confusion], CLASS_NAMES),
+        "learning_curves": ([{"loss": [1.0, 0.5], "accuracy": [0.5, 0.7]}],),
     }
 
 
