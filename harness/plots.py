@@ -75,6 +75,15 @@ def _clipped_errors(centres, lows, highs, *, floor: float = 0.0, ceiling: float 
     return np.vstack([centres - cut_lows, cut_highs - centres]), clipped
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _footnote(figure: Figure, lines: Sequence[str]) -> None:
+    if lines:
+        figure.text(0.01, 0.005, "; ".join(lines), fontsize=SMALL, color=NOTE_COLOUR, ha="left", va="bottom")
+
+
 def _row_normalised(confusion) -> np.ndarray:
     """Each row divided by its total: the share of a true class given to each prediction."""
     counts = np.asarray(confusion, dtype=float)
@@ -230,42 +239,51 @@ def mean_confusion_png(confusions: list[np.ndarray], class_names: Sequence[str],
     return _save(mean_confusion_figure(confusions, class_names, title=title), path)
 
 
-def _recipe_frame(rows):
-    import pandas as pd
-
-    records = []
-    for row in rows:
-        for seed, value in zip(row.seeds, row.values, strict=True):
-            records.append({"recipe": row.recipe, "seed": seed, "test accuracy %": 100 * value})
-    return pd.DataFrame.from_records(records)
+@_styled
+def seed_spread_figure(rows, *, title: str) -> Figure:
+    """Each recipe's seeds as points and its mean with the t-based 95% CI, leader on top, and the
+    report's single-run claim as a red cross. With three seeds a box plot would draw quartiles
+    that are not there; a recipe with one seed shows its point only (one value has no interval)."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(9.5, 0.34 * max(len(rows), 1) + 1.9))
+    rng = np.random.default_rng(0)  # the jitter only; fixed so the figure is the same every time
+    handles: dict[str, Any] = {}
+    notes = []
+    for y, row in enumerate(rows):
+        values = 100 * np.asarray(row.values, dtype=float)
+        if len(values):
+            handles["one seed"] = axes.scatter(
+                values, y + rng.uniform(-0.18, 0.18, size=len(values)), s=18, color="tab:blue", alpha=0.6, zorder=2
+            )
+        if row.n >= 2 and row.mean is not None and row.ci_low is not None and row.ci_high is not None:
+            errors, clipped = _clipped_errors([100 * row.mean], [100 * row.ci_low], [100 * row.ci_high])
+            handles["mean, 95% CI (t)"] = axes.errorbar(
+                [100 * row.mean], [y], xerr=errors, fmt="D", ms=5, color="black", capsize=4, zorder=3
+            )
+            if clipped and CLIPPED_NOTE not in notes:
+                notes.append(CLIPPED_NOTE)
+        if row.reported is not None:
+            handles["report's claim (one run)"] = axes.scatter(
+                [100 * row.reported], [y], marker="x", s=30, color="tab:red", zorder=4
+            )
+    if any(r.n < 2 for r in rows):
+        notes.append("n<2: seeds only, no interval")
+    if not rows:
+        axes.text(0.5, 0.5, "no finished runs", transform=axes.transAxes, ha="center", va="center")
+    axes.set_yticks(range(len(rows)), [f"{r.recipe} (n={r.n})" for r in rows])
+    axes.set_ylim(len(rows) - 0.5, -0.5)  # leader on top
+    axes.set_xlabel("test accuracy %")
+    axes.set_title(title)
+    if handles:
+        axes.legend(list(handles.values()), list(handles), loc="upper left", bbox_to_anchor=(1.01, 1))
+    _footnote(figure, notes)
+    figure.tight_layout(rect=(0, 0.03 if notes else 0, 1, 1))
+    return figure
 
 
 def seed_spread_png(rows, path: Path, *, title: str) -> Path:
-    """Box plot of each recipe's seed accuracies with the seeds drawn as points, leader on top."""
-    plt = _pyplot()
-    import seaborn as sns
-
-    frame = _recipe_frame(rows)
-    order = [r.recipe for r in rows]
-    figure, axes = plt.subplots(figsize=(9, 0.32 * len(order) + 1.6))
-    sns.boxplot(data=frame, y="recipe", x="test accuracy %", order=order, color="0.9", showfliers=False, ax=axes)
-    sns.stripplot(data=frame, y="recipe", x="test accuracy %", order=order, color="tab:blue", size=4, ax=axes)
-    reported = [(i, 100 * r.reported) for i, r in enumerate(rows) if r.reported is not None]
-    if reported:
-        axes.scatter(
-            [v for _, v in reported],
-            [i for i, _ in reported],
-            marker="x",
-            color="tab:red",
-            zorder=5,
-            label="reported (one run)",
-        )
-        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    axes.set_title(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    """``seed_spread_figure`` as a PNG."""
+    return _save(seed_spread_figure(rows, title=title), path)
 
 
 def pareto_png(rows, path: Path, *, title: str) -> Path:

@@ -8,7 +8,7 @@ import matplotlib
 import matplotlib.image
 import numpy as np
 import pytest
-from matplotlib.collections import PolyCollection
+from matplotlib.collections import PathCollection, PolyCollection
 from matplotlib.container import BarContainer, ErrorbarContainer
 
 from harness import plots
@@ -44,6 +44,22 @@ CROWDED = {
     "r003-densenet121-finetune": ([0.99, 0.97, 1.0], 7_000_000, 0.985),
     "r004-step10": ([0.86, 0.862, 0.858], 1_200_000, 0.87),
 }
+
+
+def test_seed_spread_draws_each_seed_and_the_mean_with_its_ci_not_a_box():
+    rows = rows_of({"three": ([0.80, 0.82, 0.86], 1000, 0.90), "one": ([0.50], 1000, None)})
+    axes = plots.seed_spread_figure(rows, title="t").axes[0]
+
+    assert not axes.patches  # no boxes: three values have no quartiles to draw
+    points = sorted(x for c in axes.collections if isinstance(c, PathCollection) for x in c.get_offsets()[:, 0])
+    assert points == pytest.approx([50, 80, 82, 86, 90])  # four seeds and one claim
+    [interval] = [c for c in axes.containers if isinstance(c, ErrorbarContainer)]  # none for n=1
+    [segment] = error_segments(interval)
+    three = rows[0]
+    assert segment[:, 0] == pytest.approx([100 * three.ci_low, 100 * three.ci_high])
+    assert segment[:, 1] == pytest.approx([0, 0])  # on the leader's line, at the top
+    assert [t.get_text() for t in axes.get_yticklabels()] == ["three (n=3)", "one (n=1)"]
+    assert "mean, 95% CI (t)" in [t.get_text() for t in axes.get_legend().get_texts()]
 
 
 def test_per_class_std_bars_stop_at_0_and_100_and_the_label_says_so():
@@ -93,11 +109,13 @@ def test_learning_curves_bands_stay_within_0_and_1_and_say_n():
 
 def builders():
     """Every figure of the module, each on small inputs: (name, positional arguments)."""
+    rows = rows_of(CROWDED)
     confusion = np.eye(10, dtype=int) * 90 + 1
     return {
         "confusion_matrix": (confusion, CLASS_NAMES),
         "mean_confusion": ([confusion, confusion], CLASS_NAMES),
         "learning_curves": ([{"loss": [1.0, 0.5], "accuracy": [0.5, 0.7]}],),
+        "seed_spread": (rows,),
     }
 
 
