@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 DPI = 110  # dots per inch of every PNG
@@ -82,6 +83,105 @@ def _count(n: int, noun: str) -> str:
 def _footnote(figure: Figure, lines: Sequence[str]) -> None:
     if lines:
         figure.text(0.01, 0.005, "; ".join(lines), fontsize=SMALL, color=NOTE_COLOUR, ha="left", va="bottom")
+
+
+# Where a point's label may go, tried in order: (dx, dy) in points from the point, and the
+# label's alignment. Eight places around the point, nearest first.
+LABEL_PLACES = (
+    (5, 3, "left", "bottom"),
+    (5, -3, "left", "top"),
+    (-5, 3, "right", "bottom"),
+    (-5, -3, "right", "top"),
+    (0, 6, "center", "bottom"),
+    (0, -6, "center", "top"),
+    (8, 0, "left", "center"),
+    (-8, 0, "right", "center"),
+)
+
+
+def _label_points(axes: Axes, xs, ys, labels: Sequence[str], colours: Sequence[str]) -> None:
+    """Label every point, each at the first of ``LABEL_PLACES`` where it overlaps no label already
+    placed and no point (the least crowded one where every place is taken). Call once the axes' limits and the
+    figure's layout are final: places are judged on the drawn page."""
+    from matplotlib.transforms import Bbox
+
+    renderer = axes.figure.canvas.get_renderer()
+    radius = MARKER_SIZE / 2 * axes.figure.dpi / 72  # pixels
+    centres = axes.transData.transform(np.column_stack([xs, ys]))
+    markers = [Bbox.from_extents(x - radius, y - radius, x + radius, y + radius) for x, y in centres]
+    placed = []
+    for index in np.lexsort((np.asarray(ys), np.asarray(xs))):
+        best = None
+        for dx, dy, horizontal, vertical in LABEL_PLACES:
+            text = axes.annotate(
+                labels[index],
+                (xs[index], ys[index]),
+                xytext=(dx, dy),
+                textcoords="offset points",
+                ha=horizontal,
+                va=vertical,
+                fontsize=SMALL,
+                color=colours[index],
+            )
+            box = text.get_window_extent(renderer)
+            crowding = sum(box.overlaps(other) for other in [*placed, *markers])
+            if best is None or crowding < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (crowding, text, box)
+            else:
+                text.remove()
+            if crowding == 0:
+                break
+        placed.append(best[2])
+
+
+def _numbered_key(
+    figure: Figure, left: float, numbers: Sequence[int], names: Sequence[str], highlighted: set[int]
+) -> None:
+    """The names behind the numbers drawn at the points, one line each, in the figure's right
+    margin from ``left`` (a fraction of its width); ``highlighted`` numbers in red."""
+    from matplotlib.transforms import offset_copy
+
+    lines = [("rank  recipe", "0.15", "bold")] + [
+        (f"{number:>4}  {name}", "tab:red" if number in highlighted else "0.15", "normal")
+        for number, name in sorted(zip(numbers, names, strict=True))
+    ]
+    for line, (text, colour, weight) in enumerate(lines):
+        below = offset_copy(figure.transFigure, figure, y=-line * KEY_LINE, units="points")
+        figure.text(
+            left, 0.97, text, transform=below, fontsize=SMALL, family="monospace", weight=weight, color=colour, va="top"
+        )
+
+
+KEY_LINE = 1.3 * SMALL  # points from one line of a key to the next
+
+
+def _plot_and_key(names: Sequence[str], *, plot_width: float, plot_height: float) -> tuple[Figure, Axes, float]:
+    """A figure with the plot on the left and, right of ``plot_width`` inches, room for the
+    numbered key of ``names`` (SMALL-point monospace: a glyph is 0.6 em wide). Returns the
+    figure, the plot's axes and the fraction of the width the plot takes."""
+    plt = _pyplot()
+    key_width = 0.4 + (max((len(name) for name in names), default=0) + 6) * 0.6 * SMALL / 72
+    key_height = 0.8 + (len(names) + 1) * KEY_LINE / 72
+    figure, axes = plt.subplots(figsize=(plot_width + key_width, max(plot_height, key_height)))
+    return figure, axes, plot_width / (plot_width + key_width)
+
+
+def _log_axis_labels(axis) -> None:
+    """Ticks at 1, 2 and 5 of each decade, written 20k, 1.5M: a log axis of parameter counts
+    that reads without counting powers of ten."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    def readable(value: float, _position) -> str:
+        for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+            if value >= size:
+                return f"{value / size:g}{suffix}"
+        return f"{value:g}"
+
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(readable))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _row_normalised(confusion) -> np.ndarray:
@@ -286,34 +386,84 @@ def seed_spread_png(rows, path: Path, *, title: str) -> Path:
     return _save(seed_spread_figure(rows, title=title), path)
 
 
-def pareto_png(rows, path: Path, *, title: str) -> Path:
-    """Mean accuracy against parameter count (log scale), error bars = std, Pareto front drawn."""
-    plt = _pyplot()
-    points = [(r.params, 100 * r.mean, 100 * (r.std or 0), r.recipe) for r in rows if r.params and r.mean is not None]
-    figure, axes = plt.subplots(figsize=(9, 6))
-    if points:
-        params, means, stds, names = zip(*points, strict=True)
-        axes.errorbar(
-            params, means, yerr=stds, fmt="o", color="tab:blue", ecolor="0.6", capsize=3, label="recipe (mean ± std)"
-        )
-        front, best = [], -1.0
-        for p, m, _, n in sorted(points):
-            if m > best:
-                front.append((p, m, n))
-                best = m
-        axes.plot([p for p, _, _ in front], [m for _, m, _ in front], "-", color="tab:red", label="Pareto front")
-        for p, m, n in front:
-            axes.annotate(n, (p, m), textcoords="offset points", xytext=(4, 4), fontsize=8)
-        axes.set_xscale("log")
-        axes.legend()
+def pareto_front(points: Sequence[tuple[int, float]]) -> list[int]:
+    """Indices of the (parameters, accuracy) points no other point beats with as few parameters,
+    fewest parameters first."""
+    front, best = [], -np.inf
+    for index in sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1])):
+        if points[index][1] > best:
+            front.append(index)
+            best = points[index][1]
+    return front
+
+
+@_styled
+def pareto_figure(rows, *, title: str) -> Figure:
+    """Mean accuracy against parameter count (log scale), error bars = std across seeds, the
+    Pareto front drawn (ringed points joined by a line, so a front of one point shows too). Each
+    point carries its leaderboard rank; the key beside the plot names it (front in red)."""
+    points = [r for r in rows if r.params and r.mean is not None]
+    figure, axes, plot_fraction = _plot_and_key([r.recipe for r in points], plot_width=9, plot_height=6)
+    left_off = len(rows) - len(points)
+    notes = [f"not drawn, no parameter count: {_count(left_off, 'recipe')}"] if left_off else []
     axes.set_xlabel("parameters")
     axes.set_ylabel("test accuracy % (mean over seeds)")
     axes.set_title(title)
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    if points:
+        params = np.array([r.params for r in points], dtype=float)
+        means = np.array([100 * r.mean for r in points])
+        stds = np.array([100 * (r.std or 0.0) for r in points])
+        errors, clipped = _clipped_errors(means, means - stds, means + stds)
+        if clipped:
+            notes.append(CLIPPED_NOTE)
+        axes.errorbar(
+            params,
+            means,
+            yerr=errors,
+            fmt="o",
+            ms=MARKER_SIZE,
+            color="tab:blue",
+            ecolor="0.6",
+            capsize=3,
+            label="recipe: mean ± std",
+        )
+        front = pareto_front(list(zip(params, means, strict=True)))
+        axes.plot(
+            params[front],
+            means[front],
+            "-",
+            color="tab:red",
+            marker="o",
+            ms=11,
+            mfc="none",
+            mew=1.5,
+            label="Pareto front: most accurate for its size",
+        )
+        axes.set_xscale("log")
+        _log_axis_labels(axes.xaxis)
+        axes.legend(loc="best")
+        figure.tight_layout(rect=(0, 0.03 if notes else 0, plot_fraction, 1))
+        axes.set_xlim(axes.get_xlim())
+        axes.set_ylim(axes.get_ylim())
+        on_front = {points[i].rank for i in front}
+        _label_points(
+            axes,
+            params,
+            means,
+            [str(r.rank) for r in points],
+            ["tab:red" if r.rank in on_front else "0.15" for r in points],
+        )
+        _numbered_key(figure, plot_fraction, [r.rank for r in points], [r.recipe for r in points], on_front)
+    else:
+        axes.text(0.5, 0.5, "no recipe with a parameter count", transform=axes.transAxes, ha="center")
+        figure.tight_layout(rect=(0, 0.03 if notes else 0, plot_fraction, 1))
+    _footnote(figure, notes)
+    return figure
+
+
+def pareto_png(rows, path: Path, *, title: str) -> Path:
+    """``pareto_figure`` as a PNG."""
+    return _save(pareto_figure(rows, title=title), path)
 
 
 def claimed_vs_measured_png(rows, path: Path, *, title: str) -> Path:

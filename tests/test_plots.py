@@ -35,6 +35,12 @@ def error_segments(container: ErrorbarContainer) -> list[np.ndarray]:
     return [np.asarray(segment) for segment in bar_lines[0].get_segments()]
 
 
+def overlapping(figure, texts) -> list[tuple[str, str]]:
+    renderer = figure.canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
+    return [(a, b) for i, (a, box) in enumerate(boxes) for b, other in boxes[i + 1 :] if box.overlaps(other)]
+
+
 # Four recipes near chance (their prediction intervals reach below 0 %), one near 100 % (above).
 CROWDED = {
     "r001-proyecto-3": ([0.10, 0.02, 0.18], 500_000, 0.10),
@@ -81,6 +87,34 @@ def test_per_class_std_bars_stop_at_0_and_100_and_the_label_says_so():
     assert "cut at 0 and 100" in bars.get_xlabel() and "n=3" in bars.get_xlabel()
 
 
+def test_pareto_front_of_one_point_is_drawn_and_every_point_is_labelled():
+    rows = rows_of(
+        {
+            "small-best": ([0.90, 0.91], 1_000, None),
+            "mid": ([0.80, 0.82], 10_000, None),
+            "big": ([0.70, 0.71], 100_000, None),
+            "big-twin": ([0.705, 0.70], 101_000, None),
+            "no-count": ([0.5, 0.5], 0, None),
+        }
+    )
+    figure = plots.pareto_figure(rows, title="t")
+    axes = figure.axes[0]
+
+    [front] = [line for line in axes.lines if line.get_label().startswith("Pareto front")]
+    assert list(front.get_xdata()) == [1_000] and front.get_marker() not in (None, "", "None", " ")
+    assert any(t.get_text().startswith("Pareto front") for t in axes.get_legend().get_texts())
+    drawn = [r for r in rows if r.params]
+    assert sorted(t.get_text() for t in axes.texts) == sorted(str(r.rank) for r in drawn)
+    assert not overlapping(figure, axes.texts)  # big and big-twin sit almost on one spot
+    key = [t.get_text() for t in figure.texts]
+    assert all(f"{r.rank:>4}  {r.recipe}" in key for r in drawn)
+    assert any("no parameter count: 1 recipe" in t for t in key)
+
+
+def test_pareto_front_is_what_no_smaller_recipe_beats():
+    assert plots.pareto_front([(100, 50.0), (10, 60.0), (1000, 70.0), (1000, 65.0), (500, 55.0)]) == [1, 2]
+
+
 def one_epoch(loss: float, accuracy: float) -> dict[str, list[float]]:
     return {"loss": [loss], "val_loss": [loss + 0.1], "accuracy": [accuracy], "val_accuracy": [accuracy - 0.05]}
 
@@ -116,6 +150,7 @@ def builders():
         "mean_confusion": ([confusion, confusion], CLASS_NAMES),
         "learning_curves": ([{"loss": [1.0, 0.5], "accuracy": [0.5, 0.7]}],),
         "seed_spread": (rows,),
+        "pareto": (rows,),
     }
 
 
