@@ -466,63 +466,58 @@ def pareto_png(rows, path: Path, *, title: str) -> Path:
     return _save(pareto_figure(rows, title=title), path)
 
 
-def claimed_vs_measured_png(rows, path: Path, *, title: str) -> Path:
+@_styled
+def claimed_vs_measured_figure(rows, *, title: str) -> Figure:
     """Each report's single-run claim against our mean with its 95% prediction interval (where one
-    more run would land: the interval a single-run claim is checked against); the diagonal is agreement."""
-    plt = _pyplot()
+    more run would land: the interval a single-run claim is checked against), cut at 0 and 100 %;
+    the diagonal is agreement. Each point carries its leaderboard rank; the key beside names it."""
     points = [r for r in rows if r.reported is not None and r.mean is not None]
-    figure, axes = plt.subplots(figsize=(7, 7))
+    figure, axes, plot_fraction = _plot_and_key([r.recipe for r in points], plot_width=7.5, plot_height=7.5)
+    left_off = len(rows) - len(points)
+    notes = [f"not drawn, no claim: {_count(left_off, 'recipe')}"] if left_off else []
+    axes.set_xlabel("claimed test accuracy % (report, one run)")
+    axes.set_ylabel("measured test accuracy % (this harness)")
+    axes.set_title(title)
     if points:
         claimed = np.array([100 * r.reported for r in points])
         measured = np.array([100 * r.mean for r in points])
-        low = np.array([100 * (r.mean - r.pi_low) if r.pi_low is not None else 0 for r in points])
-        high = np.array([100 * (r.pi_high - r.mean) if r.pi_high is not None else 0 for r in points])
+        lows = np.array([100 * (r.pi_low if r.pi_low is not None else r.mean) for r in points])
+        highs = np.array([100 * (r.pi_high if r.pi_high is not None else r.mean) for r in points])
+        errors, clipped = _clipped_errors(measured, lows, highs)
+        if clipped:
+            notes.append(CLIPPED_NOTE)
         axes.errorbar(
             claimed,
             measured,
-            yerr=[low, high],
+            yerr=errors,
             fmt="o",
+            ms=MARKER_SIZE,
             color="tab:blue",
             ecolor="0.6",
             capsize=3,
             label="mean, 95% prediction interval (one run)",
         )
-        lo = min(claimed.min(), (measured - low).min()) - 2
-        hi = max(claimed.max(), (measured + high).max()) + 2
-        # Label greedily from the best measured point down, skipping any label that would land
-        # on one already drawn (closer than 12% of the axis across and 2.5% up): a cluster of
-        # near-chance recipes would otherwise be an unreadable smear. Every point stays drawn.
-        drawn: list[tuple[float, float]] = []
-        crowded = 0
-        for i in np.argsort(-measured, kind="stable"):
-            x, y = claimed[i], measured[i]
-            if any(abs(x - dx) < 0.12 * (hi - lo) and abs(y - dy) < 0.025 * (hi - lo) for dx, dy in drawn):
-                crowded += 1
-                continue
-            drawn.append((x, y))
-            axes.annotate(points[i].recipe, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
-        if crowded:
-            axes.text(
-                0.98,
-                0.02,
-                f"{crowded} labels left off where points crowd; leaderboard.csv has every row",
-                transform=axes.transAxes,
-                ha="right",
-                fontsize=7,
-                color="0.4",
-            )
+        # The view stops a point past 0 and 100 %: room for a marker there, never for a bar.
+        lo = max(-1.0, min(claimed.min(), (measured - errors[0]).min()) - 2)
+        hi = min(101.0, max(claimed.max(), (measured + errors[1]).max()) + 2)
         axes.plot([lo, hi], [lo, hi], "--", color="tab:red", label="measured = claimed")
         axes.set_xlim(lo, hi)
         axes.set_ylim(lo, hi)
-        axes.legend()
-    axes.set_xlabel("claimed test accuracy % (report, one run)")
-    axes.set_ylabel("measured test accuracy % (this harness)")
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+        axes.set_aspect("equal")
+        axes.legend(loc="upper left")
+        figure.tight_layout(rect=(0, 0.03 if notes else 0, plot_fraction, 1))
+        _label_points(axes, claimed, measured, [str(r.rank) for r in points], ["0.15"] * len(points))
+        _numbered_key(figure, plot_fraction, [r.rank for r in points], [r.recipe for r in points], set())
+    else:
+        axes.text(0.5, 0.5, "no recipe with a claim", transform=axes.transAxes, ha="center")
+        figure.tight_layout(rect=(0, 0.03 if notes else 0, plot_fraction, 1))
+    _footnote(figure, notes)
+    return figure
+
+
+def claimed_vs_measured_png(rows, path: Path, *, title: str) -> Path:
+    """``claimed_vs_measured_figure`` as a PNG."""
+    return _save(claimed_vs_measured_figure(rows, title=title), path)
 
 
 VERDICT_MARKS = {"helped": "▲ helped", "hurt": "▼ hurt"}

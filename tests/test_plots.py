@@ -115,6 +115,25 @@ def test_pareto_front_is_what_no_smaller_recipe_beats():
     assert plots.pareto_front([(100, 50.0), (10, 60.0), (1000, 70.0), (1000, 65.0), (500, 55.0)]) == [1, 2]
 
 
+def test_claimed_vs_measured_cuts_prediction_intervals_and_labels_every_point():
+    rows = rows_of(CROWDED)
+    assert min(r.pi_low for r in rows) < 0 < 1 < max(r.pi_high for r in rows)  # the case in point
+    figure = plots.claimed_vs_measured_figure(rows, title="t")
+    axes = figure.axes[0]
+
+    [intervals] = [c for c in axes.containers if isinstance(c, ErrorbarContainer)]
+    ends = np.concatenate([segment[:, 1] for segment in error_segments(intervals)])
+    assert ends.min() == pytest.approx(0) and ends.max() == pytest.approx(100)
+    assert axes.get_ylim()[0] >= -1 and axes.get_ylim()[1] <= 101
+    labels = axes.texts
+    assert sorted(t.get_text() for t in labels) == sorted(str(r.rank) for r in rows)  # none left off
+    assert all(t.get_fontsize() <= plots.SMALL for t in labels)
+    assert not overlapping(figure, labels)  # four recipes near chance, one on top of another
+    key = [t.get_text() for t in figure.texts]
+    assert all(f"{r.rank:>4}  {r.recipe}" in key for r in rows)
+    assert any(plots.CLIPPED_NOTE in t for t in key)
+
+
 def one_epoch(loss: float, accuracy: float) -> dict[str, list[float]]:
     return {"loss": [loss], "val_loss": [loss + 0.1], "accuracy": [accuracy], "val_accuracy": [accuracy - 0.05]}
 
@@ -151,6 +170,7 @@ def builders():
         "learning_curves": ([{"loss": [1.0, 0.5], "accuracy": [0.5, 0.7]}],),
         "seed_spread": (rows,),
         "pareto": (rows,),
+        "claimed_vs_measured": (rows,),
     }
 
 
