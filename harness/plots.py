@@ -1,4 +1,10 @@
-"""Figures logged to MLflow (seaborn, PNG). Matplotlib runs headless (Agg)."""
+"""Figures logged to MLflow (seaborn, PNG). Matplotlib runs headless (Agg).
+
+Each ``*_png`` function writes the Figure its ``*_figure`` twin returns, so a test reads what is
+drawn (lines, labels, error-bar extents) before anything is saved. Every figure is built and saved
+under one house style (``house_style``) at ``DPI``; accuracies are in percent, and an interval is
+never drawn past 0 % or 100 %.
+"""
 
 from __future__ import annotations
 
@@ -532,10 +538,11 @@ def _short_names(names: Sequence[str]) -> list[str]:
     return [name.split("-", 1)[1] for name in names]
 
 
-def steps_png(chains: dict[str, list], rows, deltas, path: Path, *, title: str) -> Path:
+@_styled
+def steps_figure(chains: dict[str, list], rows, deltas, *, title: str) -> Figure:
     """One panel per report: its recipes in file order, each seed as a point, the mean with its
-    95% CI, the report's single-run claim as a red marker, and under each step its verdict
-    against its base.
+    95% CI (cut at 0 and 100 %), the report's single-run claim as a red marker, and under each
+    step its verdict against its base.
 
     ``chains`` maps a report to its recipes (``harness.steps.chains``), ``rows`` are the
     leaderboard rows of one profile and ``deltas`` the ``harness.steps.StepDelta`` of its steps.
@@ -565,10 +572,11 @@ def steps_png(chains: dict[str, list], rows, deltas, path: Path, *, title: str) 
                 seeds_label = axes.scatter(
                     x + jitter, [100 * v for v in row.values], s=14, color="tab:blue", alpha=0.55, zorder=2
                 )
-                low = 100 * (row.mean - row.ci_low) if row.ci_low is not None else 0
-                high = 100 * (row.ci_high - row.mean) if row.ci_high is not None else 0
+                low = row.ci_low if row.ci_low is not None else row.mean
+                high = row.ci_high if row.ci_high is not None else row.mean
+                errors, _ = _clipped_errors([100 * row.mean], [100 * low], [100 * high])
                 mean_label = axes.errorbar(
-                    [x + 0.25], [100 * row.mean], yerr=[[low], [high]], fmt="s", color="black", capsize=4, zorder=3
+                    [x + 0.25], [100 * row.mean], yerr=errors, fmt="s", color="black", capsize=4, zorder=3
                 )
             if recipe.reported.test_accuracy is not None:
                 claim_label = axes.scatter(
@@ -588,14 +596,14 @@ def steps_png(chains: dict[str, list], rows, deltas, path: Path, *, title: str) 
                     delta.verdict, "n<2" if delta.verdict.startswith("insufficient") else "no runs"
                 )
             labels.append(f"{short[recipe.name]}\nvs {base}:\n{verdict}")
-        axes.set_xticks(range(len(chain)), labels, fontsize=8)
+        axes.set_xticks(range(len(chain)), labels, fontsize=SMALL + 1)
         for tick, recipe in zip(axes.get_xticklabels(), chain, strict=True):
             verdict = by_step[recipe.name].verdict if recipe.name in by_step else ""
             tick.set_color({"helped": "tab:green", "hurt": "tab:red"}.get(verdict, "0.2"))
         axes.set_xlim(-0.6, max(len(chain), 2) - 0.4)
         axes.set_ylabel("test accuracy %")
-        axes.set_title(f"{report_label(report)} ({report})", fontsize=10, loc="left")
-        axes.grid(axis="y", alpha=0.3)
+        axes.set_title(f"{report_label(report)} ({report})", loc="left")
+        axes.grid(axis="x", visible=False)
         handles = [
             (seeds_label, "one seed"),
             (mean_label, "mean, 95% CI"),
@@ -606,12 +614,13 @@ def steps_png(chains: dict[str, list], rows, deltas, path: Path, *, title: str) 
             axes.legend(
                 [h for h, _ in handles],
                 [label for _, label in handles],
-                fontsize=8,
                 loc="upper left",
                 bbox_to_anchor=(1.0, 1.0),
-                frameon=False,
             )
     figure.suptitle(title)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return figure
+
+
+def steps_png(chains: dict[str, list], rows, deltas, path: Path, *, title: str) -> Path:
+    """``steps_figure`` as a PNG."""
+    return _save(steps_figure(chains, rows, deltas, title=title), path)

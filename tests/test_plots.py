@@ -4,6 +4,8 @@ label on every point, words instead of dots for a one-epoch run, and one house s
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import matplotlib
 import matplotlib.image
 import numpy as np
@@ -164,6 +166,7 @@ def builders():
     """Every figure of the module, each on small inputs: (name, positional arguments)."""
     rows = rows_of(CROWDED)
     confusion = np.eye(10, dtype=int) * 90 + 1
+    chain = [SimpleNamespace(name=r.recipe, reported=SimpleNamespace(test_accuracy=r.reported)) for r in rows[:3]]
     return {
         "confusion_matrix": (confusion, CLASS_NAMES),
         "mean_confusion": ([confusion, confusion], CLASS_NAMES),
@@ -171,6 +174,7 @@ def builders():
         "seed_spread": (rows,),
         "pareto": (rows,),
         "claimed_vs_measured": (rows,),
+        "steps": ({"004_x.txt": chain}, rows, []),
     }
 
 
