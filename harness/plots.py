@@ -377,7 +377,7 @@ def seed_spread_figure(rows, *, title: str) -> Figure:
     if not rows:
         axes.text(0.5, 0.5, "no finished runs", transform=axes.transAxes, ha="center", va="center")
     axes.set_yticks(range(len(rows)), [f"{r.recipe} (n={r.n})" for r in rows])
-    axes.set_ylim(len(rows) - 0.5, -0.5)  # leader on top
+    axes.set_ylim(max(len(rows), 1) - 0.5, -0.5)  # leader on top
     axes.set_xlabel("test accuracy %")
     axes.set_title(title)
     if handles:

@@ -197,3 +197,10 @@ def test_every_figure_in_the_house_style_and_nothing_leaks(name, tmp_path):
     assert matplotlib.colors.to_hex(axes.get_facecolor()) == "#ffffff"
     height, width, _ = matplotlib.image.imread(path).shape
     assert (width, height) == pytest.approx(tuple(v * plots.DPI for v in figure.get_size_inches()), abs=1)
+
+
+@pytest.mark.parametrize("name", ["seed_spread", "pareto", "claimed_vs_measured"])
+def test_an_empty_board_draws_a_message_without_warnings(name, recwarn):
+    figure = getattr(plots, f"{name}_figure")([], title="t")
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+    assert figure.axes[0].texts  # says why the plot is empty
