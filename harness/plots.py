@@ -24,6 +24,7 @@ DPI = 110  # dots per inch of every PNG
 FONT_SCALE = 0.85  # seaborn's "notebook" context scaled: 10 pt labels, 9 pt ticks and legends
 SMALL = 7  # points: point labels, keys and footnotes
 MARKER_SIZE = 5  # points: a recipe's mean in the comparison plots
+KEY_LINE = 1.3 * SMALL  # points from one line of a numbered key to the next
 NOTE_COLOUR = "0.35"
 CLIPPED_NOTE = "intervals cut at 0–100 %"
 
@@ -107,8 +108,8 @@ LABEL_PLACES = (
 
 def _label_points(axes: Axes, xs, ys, labels: Sequence[str], colours: Sequence[str]) -> None:
     """Label every point, each at the first of ``LABEL_PLACES`` where it overlaps no label already
-    placed and no point (the least crowded one where every place is taken). Call once the axes' limits and the
-    figure's layout are final: places are judged on the drawn page."""
+    placed and no point (the least crowded one where every place is taken). Call once the axes'
+    limits and the figure's layout are final: places are judged on the drawn page."""
     from matplotlib.transforms import Bbox
 
     renderer = axes.figure.canvas.get_renderer()
@@ -158,9 +159,6 @@ def _numbered_key(
         figure.text(
             left, 0.97, text, transform=below, fontsize=SMALL, family="monospace", weight=weight, color=colour, va="top"
         )
-
-
-KEY_LINE = 1.3 * SMALL  # points from one line of a key to the next
 
 
 def _plot_and_key(names: Sequence[str], *, plot_width: float, plot_height: float) -> tuple[Figure, Axes, float]:
