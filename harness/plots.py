@@ -507,7 +507,6 @@ def claimed_vs_measured_figure(rows, *, title: str) -> Figure:
         axes.plot([lo, hi], [lo, hi], "--", color="tab:red", label="measured = claimed")
         axes.set_xlim(lo, hi)
         axes.set_ylim(lo, hi)
-        axes.set_aspect("equal")
         axes.legend(loc="upper left")
         figure.tight_layout(rect=(0, 0.03 if notes else 0, plot_fraction, 1))
         _label_points(axes, claimed, measured, [str(r.rank) for r in points], ["0.15"] * len(points))

@@ -20,6 +20,15 @@ from harness.schema import METRIC_PARAMS
 from tests.standins import StandInTracker, run
 
 
+@pytest.fixture(autouse=True)
+def close_figures():
+    """A *_figure builder hands its Figure to the caller, who closes it; here, after each test."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 def rows_of(spec: dict[str, tuple[list[float], int, float | None]]):
     """Leaderboard rows from recipe → (seed accuracies, parameter count, claimed accuracy)."""
     runs = []
@@ -51,6 +60,13 @@ CROWDED = {
     "r001-proyecto-6": ([0.1, 0.1, 0.101], 505_000, 0.1),
     "r003-densenet121-finetune": ([0.99, 0.97, 1.0], 7_000_000, 0.985),
     "r004-step10": ([0.86, 0.862, 0.858], 1_200_000, 0.87),
+}
+
+# Three recipes within 5 points of each other: two-digit tick labels, a tight layout.
+NARROW = {
+    "r004-step10": ([0.8615, 0.8632, 0.8613], 1_200_000, 0.87),
+    "r004-step9": ([0.8471, 0.8576, 0.8604], 1_200_000, 0.86),
+    "r004-step8": ([0.8345, 0.8437, 0.8458], 900_000, 0.85),
 }
 
 
@@ -174,6 +190,7 @@ def builders():
         "seed_spread": (rows,),
         "pareto": (rows,),
         "claimed_vs_measured": (rows,),
+        "claimed_vs_measured-narrow": (rows_of(NARROW),),
         "steps": ({"004_x.txt": chain}, rows, []),
     }
 
@@ -184,6 +201,7 @@ STYLE_KEYS = ("axes.facecolor", "axes.edgecolor", "font.size", "figure.dpi", "sa
 @pytest.mark.parametrize("name", list(builders()))
 def test_every_figure_in_the_house_style_and_nothing_leaks(name, tmp_path):
     arguments = builders()[name]
+    name = name.split("-")[0]
     plots.confusion_matrix_figure(*builders()["confusion_matrix"], title="warm-up")  # selects the Agg backend
     before = {key: matplotlib.rcParams[key] for key in STYLE_KEYS}
 
@@ -195,6 +213,11 @@ def test_every_figure_in_the_house_style_and_nothing_leaks(name, tmp_path):
     axes = figure.axes[0]
     assert matplotlib.colors.to_hex(axes.spines["left"].get_edgecolor()) == "#cccccc"  # seaborn whitegrid
     assert matplotlib.colors.to_hex(axes.get_facecolor()) == "#ffffff"
+    figure.canvas.draw()
+    page = figure.bbox
+    for text in (t for t in (axes.title, axes.xaxis.label, axes.yaxis.label) if t.get_text()):  # none cut off
+        box = text.get_window_extent()
+        assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1, text.get_text()
     height, width, _ = matplotlib.image.imread(path).shape
     assert (width, height) == pytest.approx(tuple(v * plots.DPI for v in figure.get_size_inches()), abs=1)
 
