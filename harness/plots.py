@@ -1,11 +1,32 @@
-"""Figures logged to MLflow (seaborn, PNG). Matplotlib runs headless (Agg)."""
+"""Figures logged to MLflow (seaborn, PNG). Matplotlib runs headless (Agg).
+
+Each ``*_png`` function writes the Figure its ``*_figure`` twin returns, so a test reads what is
+drawn (lines, labels, error-bar extents) before anything is saved. Every figure is built and saved
+under one house style (``house_style``) at ``DPI``; accuracies are in percent, and an interval is
+never drawn past 0 % or 100 %.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+DPI = 110  # dots per inch of every PNG
+FONT_SCALE = 0.85  # seaborn's "notebook" context scaled: 10 pt labels, 9 pt ticks and legends
+SMALL = 7  # points: point labels, keys and footnotes
+MARKER_SIZE = 5  # points: a recipe's mean in the comparison plots
+KEY_LINE = 1.3 * SMALL  # points from one line of a numbered key to the next
+NOTE_COLOUR = "0.35"
+CLIPPED_NOTE = "intervals cut at 0–100 %"
 
 
 def _pyplot():
@@ -15,6 +36,156 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+@contextmanager
+def house_style() -> Iterator[None]:
+    """The one look of every figure: seaborn's white grid, notebook context, ``DPI``. Matplotlib's
+    settings are restored on leaving, so drawing a figure never changes how another one looks."""
+    plt = _pyplot()
+    import seaborn as sns
+
+    with plt.rc_context():
+        sns.set_theme(
+            style="whitegrid",
+            context="notebook",
+            font_scale=FONT_SCALE,
+            rc={"figure.dpi": DPI, "savefig.dpi": DPI, "legend.frameon": False, "axes.titlesize": "medium"},
+        )
+        yield
+
+
+def _styled(build: Callable[..., Figure]) -> Callable[..., Figure]:
+    @functools.wraps(build)
+    def styled(*args: Any, **kwargs: Any) -> Figure:
+        with house_style():
+            return build(*args, **kwargs)
+
+    return styled
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    plt = _pyplot()
+    with house_style():
+        figure.savefig(path, dpi=DPI)
+    plt.close(figure)
+    return path
+
+
+def _clipped_errors(centres, lows, highs, *, floor: float = 0.0, ceiling: float = 100.0) -> tuple[np.ndarray, bool]:
+    """Error-bar lengths (2 × N: below, above) for intervals [low, high] around ``centres``, each
+    end cut to [floor, ceiling]: an accuracy below 0 % or above 100 % cannot happen, so a bar that
+    reached there would draw an impossible value. Also says whether any end was cut."""
+    centres = np.asarray(centres, dtype=float)
+    lows, highs = np.asarray(lows, dtype=float), np.asarray(highs, dtype=float)
+    cut_lows, cut_highs = np.clip(lows, floor, ceiling), np.clip(highs, floor, ceiling)
+    clipped = bool(np.any(cut_lows != lows) or np.any(cut_highs != highs))
+    return np.vstack([centres - cut_lows, cut_highs - centres]), clipped
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _footnote(figure: Figure, lines: Sequence[str]) -> None:
+    if lines:
+        figure.text(0.01, 0.005, "; ".join(lines), fontsize=SMALL, color=NOTE_COLOUR, ha="left", va="bottom")
+
+
+# Where a point's label may go, tried in order: (dx, dy) in points from the point, and the
+# label's alignment. Eight places around the point, nearest first.
+LABEL_PLACES = (
+    (5, 3, "left", "bottom"),
+    (5, -3, "left", "top"),
+    (-5, 3, "right", "bottom"),
+    (-5, -3, "right", "top"),
+    (0, 6, "center", "bottom"),
+    (0, -6, "center", "top"),
+    (8, 0, "left", "center"),
+    (-8, 0, "right", "center"),
+)
+
+
+def _label_points(axes: Axes, xs, ys, labels: Sequence[str], colours: Sequence[str]) -> None:
+    """Label every point, each at the first of ``LABEL_PLACES`` where it overlaps no label already
+    placed and no point (the least crowded one where every place is taken). Call once the axes'
+    limits and the figure's layout are final: places are judged on the drawn page."""
+    from matplotlib.transforms import Bbox
+
+    renderer = axes.figure.canvas.get_renderer()
+    radius = MARKER_SIZE / 2 * axes.figure.dpi / 72  # pixels
+    centres = axes.transData.transform(np.column_stack([xs, ys]))
+    markers = [Bbox.from_extents(x - radius, y - radius, x + radius, y + radius) for x, y in centres]
+    placed = []
+    for index in np.lexsort((np.asarray(ys), np.asarray(xs))):
+        best = None
+        for dx, dy, horizontal, vertical in LABEL_PLACES:
+            text = axes.annotate(
+                labels[index],
+                (xs[index], ys[index]),
+                xytext=(dx, dy),
+                textcoords="offset points",
+                ha=horizontal,
+                va=vertical,
+                fontsize=SMALL,
+                color=colours[index],
+            )
+            box = text.get_window_extent(renderer)
+            crowding = sum(box.overlaps(other) for other in [*placed, *markers])
+            if best is None or crowding < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (crowding, text, box)
+            else:
+                text.remove()
+            if crowding == 0:
+                break
+        placed.append(best[2])
+
+
+def _numbered_key(
+    figure: Figure, left: float, numbers: Sequence[int], names: Sequence[str], highlighted: set[int]
+) -> None:
+    """The names behind the numbers drawn at the points, one line each, in the figure's right
+    margin from ``left`` (a fraction of its width); ``highlighted`` numbers in red."""
+    from matplotlib.transforms import offset_copy
+
+    lines = [("rank  recipe", "0.15", "bold")] + [
+        (f"{number:>4}  {name}", "tab:red" if number in highlighted else "0.15", "normal")
+        for number, name in sorted(zip(numbers, names, strict=True))
+    ]
+    for line, (text, colour, weight) in enumerate(lines):
+        below = offset_copy(figure.transFigure, figure, y=-line * KEY_LINE, units="points")
+        figure.text(
+            left, 0.97, text, transform=below, fontsize=SMALL, family="monospace", weight=weight, color=colour, va="top"
+        )
+
+
+def _plot_and_key(names: Sequence[str], *, plot_width: float, plot_height: float) -> tuple[Figure, Axes, float]:
+    """A figure with the plot on the left and, right of ``plot_width`` inches, room for the
+    numbered key of ``names`` (SMALL-point monospace: a glyph is 0.6 em wide). Returns the
+    figure, the plot's axes and the fraction of the width the plot takes."""
+    plt = _pyplot()
+    key_width = 0.4 + (max((len(name) for name in names), default=0) + 6) * 0.6 * SMALL / 72
+    key_height = 0.8 + (len(names) + 1) * KEY_LINE / 72
+    figure, axes = plt.subplots(figsize=(plot_width + key_width, max(plot_height, key_height)))
+    return figure, axes, plot_width / (plot_width + key_width)
+
+
+def _log_axis_labels(axis) -> None:
+    """Ticks at 1, 2 and 5 of each decade, written 20k, 1.5M: a log axis of parameter counts
+    that reads without counting powers of ten."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    def readable(value: float, _position) -> str:
+        for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+            if value >= size:
+                return f"{value / size:g}{suffix}"
+        return f"{value:g}"
+
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(readable))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _row_normalised(confusion) -> np.ndarray:
@@ -31,6 +202,7 @@ def _confusion_heatmap(axes, normalised: np.ndarray, class_names: Sequence[str])
         normalised * 100,
         annot=True,
         fmt=".0f",
+        annot_kws={"fontsize": SMALL + 1},
         cmap="Blues",
         vmin=0,
         vmax=100,
@@ -44,210 +216,311 @@ def _confusion_heatmap(axes, normalised: np.ndarray, class_names: Sequence[str])
     axes.set_ylabel("true")
 
 
+@_styled
+def confusion_matrix_figure(confusion: Sequence[Sequence[int]], class_names: Sequence[str], *, title: str) -> Figure:
+    """Row-normalised confusion matrix (recall per class) annotated in percent."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(8, 6.5))
+    _confusion_heatmap(axes, _row_normalised(confusion), class_names)
+    axes.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
 def confusion_matrix_png(
     confusion: Sequence[Sequence[int]], class_names: Sequence[str], path: Path, *, title: str
 ) -> Path:
-    """Row-normalised confusion matrix (recall per class) annotated in percent, raw counts in
-    the CSV beside it."""
+    """``confusion_matrix_figure`` as a PNG; the raw counts go in the CSV beside it."""
+    return _save(confusion_matrix_figure(confusion, class_names, title=title), path)
 
+
+def _epoch_bands(series: list[list[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """Per epoch: the mean and std across the seeds that ran it, and how many did."""
+    length = max(len(s) for s in series)
+    means, stds, counts = [], [], []
+    for index in range(length):
+        values = [s[index] for s in series if len(s) > index]
+        means.append(float(np.mean(values)))
+        stds.append(float(np.std(values, ddof=1)) if len(values) > 1 else 0.0)
+        counts.append(len(values))
+    return np.arange(1, length + 1), np.array(means), np.array(stds), counts
+
+
+SHORT_RUN_TEXT = "fewer than 2 epochs: no curve to draw"
+
+
+@_styled
+def learning_curves_figure(histories: list[dict[str, list[float]]], *, title: str) -> Figure:
+    """Mean ± std across seeds per epoch of loss and accuracy (train and validation).
+
+    Seeds that stopped early contribute only to the epochs they ran; each legend entry says n.
+    A panel whose seeds ran fewer than 2 epochs says so in words (with the one epoch's means)
+    instead of drawing points on an axis one epoch wide. Accuracy bands stay within [0, 1] and
+    loss bands above 0.
+    """
     plt = _pyplot()
-    normalised = _row_normalised(confusion)
-    figure, axes = plt.subplots(figsize=(8, 6.5))
-    _confusion_heatmap(axes, normalised, class_names)
-    axes.set_title(title)
+    from matplotlib.ticker import MaxNLocator
+
+    figure, panels = plt.subplots(1, 2, figsize=(11, 4.2))
+    for axes, metric in zip(panels, ("loss", "accuracy"), strict=True):
+        curves = []
+        for key, colour, label in ((metric, "tab:blue", "train"), (f"val_{metric}", "tab:orange", "validation")):
+            series = [h[key] for h in histories if h.get(key)]
+            if series:
+                curves.append((series, colour, label))
+        axes.set_ylabel(metric)
+        if not curves or max(len(s) for series, _, _ in curves for s in series) < 2:
+            one_epoch = [
+                f"{label} {np.mean([s[0] for s in series]):.3g} (n={len(series)})" for series, _, label in curves
+            ]
+            message = SHORT_RUN_TEXT if curves else "no epochs logged: no curve to draw"
+            if one_epoch:
+                message += "\nepoch 1, mean: " + ", ".join(one_epoch)
+            axes.text(0.5, 0.5, message, transform=axes.transAxes, ha="center", va="center", color=NOTE_COLOUR)
+            axes.set_xticks([])
+            axes.set_yticks([])
+            continue
+        ceiling = 1.0 if metric == "accuracy" else np.inf
+        for series, colour, label in curves:
+            epochs, means, stds, counts = _epoch_bands(series)
+            seeds = (
+                f"n={counts[0]}" if counts[0] == counts[-1] else f"n={counts[0]}, {counts[-1]} at epoch {epochs[-1]}"
+            )
+            axes.plot(epochs, means, color=colour, label=f"{label} ({seeds})", marker="o" if len(epochs) < 4 else None)
+            axes.fill_between(
+                epochs,
+                np.clip(means - stds, 0, ceiling),
+                np.clip(means + stds, 0, ceiling),
+                color=colour,
+                alpha=0.25,
+                linewidth=0,
+            )
+        axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.legend()
+    figure.suptitle(f"{title}: mean ± std across seeds")
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return figure
 
 
 def learning_curves_png(histories: list[dict[str, list[float]]], path: Path, *, title: str) -> Path:
-    """Mean ± std across seeds per epoch of loss and accuracy (train and validation).
-
-    Seeds that stopped early contribute only to the epochs they ran; each panel says n.
-    """
-    plt = _pyplot()
-    import seaborn as sns
-    from matplotlib.ticker import MaxNLocator
-
-    sns.set_theme(style="whitegrid")
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
-        for key, colour, label in ((metric, "tab:blue", "train"), (f"val_{metric}", "tab:orange", "validation")):
-            series = [h[key] for h in histories if h.get(key)]
-            if not series:
-                continue
-            length = max(len(s) for s in series)
-            epochs, means, stds = [], [], []
-            for index in range(length):
-                values = [s[index] for s in series if len(s) > index]
-                epochs.append(index + 1)
-                means.append(float(np.mean(values)))
-                stds.append(float(np.std(values, ddof=1)) if len(values) > 1 else 0.0)
-            means_a, stds_a = np.array(means), np.array(stds)
-            ax.plot(
-                epochs, means_a, color=colour, label=f"{label} (n={len(series)})", marker="o" if length < 4 else None
-            )
-            ax.fill_between(epochs, means_a - stds_a, means_a + stds_a, color=colour, alpha=0.25, linewidth=0)
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(metric)
-        ax.legend()
-    figure.suptitle(f"{title}: mean ± std across seeds")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    sns.reset_orig()
-    return path
+    """``learning_curves_figure`` as a PNG."""
+    return _save(learning_curves_figure(histories, title=title), path)
 
 
-def mean_confusion_png(confusions: list[np.ndarray], class_names: Sequence[str], path: Path, *, title: str) -> Path:
-    """Mean row-normalised confusion matrix across seeds, and per-class accuracy ± std."""
+@_styled
+def mean_confusion_figure(confusions: list[np.ndarray], class_names: Sequence[str], *, title: str) -> Figure:
+    """Mean row-normalised confusion matrix across seeds, and per-class accuracy ± std with the
+    bars cut at 0 and 100 % (a class near 100 % would otherwise show an impossible spread)."""
     plt = _pyplot()
 
     stack = np.stack([_row_normalised(counts) for counts in confusions])
-    mean = stack.mean(axis=0)
-    per_class = np.stack([np.diag(m) for m in stack])
+    per_class = np.stack([np.diag(m) for m in stack]) * 100
     figure, (left, right) = plt.subplots(1, 2, figsize=(14, 6), gridspec_kw={"width_ratios": [1.25, 1]})
-    _confusion_heatmap(left, mean, class_names)
-    left.set_title(f"mean normalised confusion (n={len(confusions)} seeds)")
-    errors = per_class.std(axis=0, ddof=1) * 100 if len(confusions) > 1 else None
-    right.barh(list(class_names), per_class.mean(axis=0) * 100, xerr=errors, color="tab:blue", alpha=0.8, capsize=3)
+    _confusion_heatmap(left, stack.mean(axis=0), class_names)
+    n = len(confusions)
+    left.set_title(f"mean normalised confusion (n={n} seeds)")
+    means = per_class.mean(axis=0)
+    errors = None
+    if n > 1:
+        spread = per_class.std(axis=0, ddof=1)
+        errors, _ = _clipped_errors(means, means - spread, means + spread)
+    right.barh(list(class_names), means, xerr=errors, color="tab:blue", alpha=0.8, capsize=3)
     right.invert_yaxis()
-    right.set_xlim(0, 100)
-    right.set_xlabel("per-class accuracy % (mean ± std)" if errors is not None else "per-class accuracy % (n=1)")
+    right.set_xlim(0, 101)  # a point past 100 %: room for a cap there
+    right.set_xlabel(
+        f"per-class accuracy % (mean ± std, n={n} seeds; bars cut at 0 and 100)"
+        if errors is not None
+        else "per-class accuracy % (n=1)"
+    )
     figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return figure
 
 
-def _recipe_frame(rows):
-    import pandas as pd
+def mean_confusion_png(confusions: list[np.ndarray], class_names: Sequence[str], path: Path, *, title: str) -> Path:
+    """``mean_confusion_figure`` as a PNG."""
+    return _save(mean_confusion_figure(confusions, class_names, title=title), path)
 
-    records = []
-    for row in rows:
-        for seed, value in zip(row.seeds, row.values, strict=True):
-            records.append({"recipe": row.recipe, "seed": seed, "test accuracy %": 100 * value})
-    return pd.DataFrame.from_records(records)
+
+@_styled
+def seed_spread_figure(rows, *, title: str) -> Figure:
+    """Each recipe's seeds as points and its mean with the t-based 95% CI, leader on top, and the
+    report's single-run claim as a red cross. With three seeds a box plot would draw quartiles
+    that are not there; a recipe with one seed shows its point only (one value has no interval)."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(9.5, 0.34 * max(len(rows), 1) + 1.9))
+    rng = np.random.default_rng(0)  # the jitter only; fixed so the figure is the same every time
+    handles: dict[str, Any] = {}
+    notes = []
+    for y, row in enumerate(rows):
+        values = 100 * np.asarray(row.values, dtype=float)
+        if len(values):
+            handles["one seed"] = axes.scatter(
+                values, y + rng.uniform(-0.18, 0.18, size=len(values)), s=18, color="tab:blue", alpha=0.6, zorder=2
+            )
+        if row.n >= 2 and row.mean is not None and row.ci_low is not None and row.ci_high is not None:
+            errors, clipped = _clipped_errors([100 * row.mean], [100 * row.ci_low], [100 * row.ci_high])
+            handles["mean, 95% CI (t)"] = axes.errorbar(
+                [100 * row.mean], [y], xerr=errors, fmt="D", ms=5, color="black", capsize=4, zorder=3
+            )
+            if clipped and CLIPPED_NOTE not in notes:
+                notes.append(CLIPPED_NOTE)
+        if row.reported is not None:
+            handles["report's claim (one run)"] = axes.scatter(
+                [100 * row.reported], [y], marker="x", s=30, color="tab:red", zorder=4
+            )
+    if any(r.n < 2 for r in rows):
+        notes.append("n<2: seeds only, no interval")
+    if not rows:
+        axes.text(0.5, 0.5, "no finished runs", transform=axes.transAxes, ha="center", va="center")
+    axes.set_yticks(range(len(rows)), [f"{r.recipe} (n={r.n})" for r in rows])
+    axes.set_ylim(max(len(rows), 1) - 0.5, -0.5)  # leader on top
+    axes.set_xlabel("test accuracy %")
+    axes.set_title(title)
+    if handles:
+        axes.legend(list(handles.values()), list(handles), loc="upper left", bbox_to_anchor=(1.01, 1))
+    _footnote(figure, notes)
+    figure.tight_layout(rect=(0, 0.03 if notes else 0, 1, 1))
+    return figure
 
 
 def seed_spread_png(rows, path: Path, *, title: str) -> Path:
-    """Box plot of each recipe's seed accuracies with the seeds drawn as points, leader on top."""
-    plt = _pyplot()
-    import seaborn as sns
-
-    frame = _recipe_frame(rows)
-    order = [r.recipe for r in rows]
-    figure, axes = plt.subplots(figsize=(9, 0.32 * len(order) + 1.6))
-    sns.boxplot(data=frame, y="recipe", x="test accuracy %", order=order, color="0.9", showfliers=False, ax=axes)
-    sns.stripplot(data=frame, y="recipe", x="test accuracy %", order=order, color="tab:blue", size=4, ax=axes)
-    reported = [(i, 100 * r.reported) for i, r in enumerate(rows) if r.reported is not None]
-    if reported:
-        axes.scatter(
-            [v for _, v in reported],
-            [i for i, _ in reported],
-            marker="x",
-            color="tab:red",
-            zorder=5,
-            label="reported (one run)",
-        )
-        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    axes.set_title(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    """``seed_spread_figure`` as a PNG."""
+    return _save(seed_spread_figure(rows, title=title), path)
 
 
-def pareto_png(rows, path: Path, *, title: str) -> Path:
-    """Mean accuracy against parameter count (log scale), error bars = std, Pareto front drawn."""
-    plt = _pyplot()
-    points = [(r.params, 100 * r.mean, 100 * (r.std or 0), r.recipe) for r in rows if r.params and r.mean is not None]
-    figure, axes = plt.subplots(figsize=(9, 6))
-    if points:
-        params, means, stds, names = zip(*points, strict=True)
-        axes.errorbar(
-            params, means, yerr=stds, fmt="o", color="tab:blue", ecolor="0.6", capsize=3, label="recipe (mean ± std)"
-        )
-        front, best = [], -1.0
-        for p, m, _, n in sorted(points):
-            if m > best:
-                front.append((p, m, n))
-                best = m
-        axes.plot([p for p, _, _ in front], [m for _, m, _ in front], "-", color="tab:red", label="Pareto front")
-        for p, m, n in front:
-            axes.annotate(n, (p, m), textcoords="offset points", xytext=(4, 4), fontsize=8)
-        axes.set_xscale("log")
-        axes.legend()
+def pareto_front(points: Sequence[tuple[int, float]]) -> list[int]:
+    """Indices of the (parameters, accuracy) points no other point beats with as few parameters,
+    fewest parameters first."""
+    front, best = [], -np.inf
+    for index in sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1])):
+        if points[index][1] > best:
+            front.append(index)
+            best = points[index][1]
+    return front
+
+
+@_styled
+def pareto_figure(rows, *, title: str) -> Figure:
+    """Mean accuracy against parameter count (log scale), error bars = std across seeds, the
+    Pareto front drawn (ringed points joined by a line, so a front of one point shows too). Each
+    point carries its leaderboard rank; the key beside the plot names it (front in red)."""
+    points = [r for r in rows if r.params and r.mean is not None]
+    figure, axes, plot_fraction = _plot_and_key([r.recipe for r in points], plot_width=9, plot_height=6)
+    left_off = len(rows) - len(points)
+    notes = [f"not drawn, no parameter count: {_count(left_off, 'recipe')}"] if left_off else []
     axes.set_xlabel("parameters")
     axes.set_ylabel("test accuracy % (mean over seeds)")
     axes.set_title(title)
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    if points:
+        params = np.array([r.params for r in points], dtype=float)
+        means = np.array([100 * r.mean for r in points])
+        stds = np.array([100 * (r.std or 0.0) for r in points])
+        errors, clipped = _clipped_errors(means, means - stds, means + stds)
+        if clipped:
+            notes.append(CLIPPED_NOTE)
+        axes.errorbar(
+            params,
+            means,
+            yerr=errors,
+            fmt="o",
+            ms=MARKER_SIZE,
+            color="tab:blue",
+            ecolor="0.6",
+            capsize=3,
+            label="recipe: mean ± std",
+        )
+        front = pareto_front(list(zip(params, means, strict=True)))
+        axes.plot(
+            params[front],
+            means[front],
+            "-",
+            color="tab:red",
+            marker="o",
+            ms=11,
+            mfc="none",
+            mew=1.5,
+            label="Pareto front: most accurate for its size",
+        )
+        axes.set_xscale("log")
+        _log_axis_labels(axes.xaxis)
+        axes.legend(loc="best")
+        figure.tight_layout(rect=(0, 0.03 if notes else 0, plot_fraction, 1))
+        axes.set_xlim(axes.get_xlim())
+        axes.set_ylim(axes.get_ylim())
+        on_front = {points[i].rank for i in front}
+        _label_points(
+            axes,
+            params,
+            means,
+            [str(r.rank) for r in points],
+            ["tab:red" if r.rank in on_front else "0.15" for r in points],
+        )
+        _numbered_key(figure, plot_fraction, [r.rank for r in points], [r.recipe for r in points], on_front)
+    else:
+        axes.text(0.5, 0.5, "no recipe with a parameter count", transform=axes.transAxes, ha="center")
+        figure.tight_layout(rect=(0, 0.03 if notes else 0, plot_fraction, 1))
+    _footnote(figure, notes)
+    return figure
 
 
-def claimed_vs_measured_png(rows, path: Path, *, title: str) -> Path:
+def pareto_png(rows, path: Path, *, title: str) -> Path:
+    """``pareto_figure`` as a PNG."""
+    return _save(pareto_figure(rows, title=title), path)
+
+
+@_styled
+def claimed_vs_measured_figure(rows, *, title: str) -> Figure:
     """Each report's single-run claim against our mean with its 95% prediction interval (where one
-    more run would land: the interval a single-run claim is checked against); the diagonal is agreement."""
-    plt = _pyplot()
+    more run would land: the interval a single-run claim is checked against), cut at 0 and 100 %;
+    the diagonal is agreement. Each point carries its leaderboard rank; the key beside names it."""
     points = [r for r in rows if r.reported is not None and r.mean is not None]
-    figure, axes = plt.subplots(figsize=(7, 7))
+    figure, axes, plot_fraction = _plot_and_key([r.recipe for r in points], plot_width=7.5, plot_height=7.5)
+    left_off = len(rows) - len(points)
+    notes = [f"not drawn, no claim: {_count(left_off, 'recipe')}"] if left_off else []
+    axes.set_xlabel("claimed test accuracy % (report, one run)")
+    axes.set_ylabel("measured test accuracy % (this harness)")
+    axes.set_title(title)
     if points:
         claimed = np.array([100 * r.reported for r in points])
         measured = np.array([100 * r.mean for r in points])
-        low = np.array([100 * (r.mean - r.pi_low) if r.pi_low is not None else 0 for r in points])
-        high = np.array([100 * (r.pi_high - r.mean) if r.pi_high is not None else 0 for r in points])
+        lows = np.array([100 * (r.pi_low if r.pi_low is not None else r.mean) for r in points])
+        highs = np.array([100 * (r.pi_high if r.pi_high is not None else r.mean) for r in points])
+        errors, clipped = _clipped_errors(measured, lows, highs)
+        if clipped:
+            notes.append(CLIPPED_NOTE)
         axes.errorbar(
             claimed,
             measured,
-            yerr=[low, high],
+            yerr=errors,
             fmt="o",
+            ms=MARKER_SIZE,
             color="tab:blue",
             ecolor="0.6",
             capsize=3,
             label="mean, 95% prediction interval (one run)",
         )
-        lo = min(claimed.min(), (measured - low).min()) - 2
-        hi = max(claimed.max(), (measured + high).max()) + 2
-        # Label greedily from the best measured point down, skipping any label that would land
-        # on one already drawn (closer than 12% of the axis across and 2.5% up): a cluster of
-        # near-chance recipes would otherwise be an unreadable smear. Every point stays drawn.
-        drawn: list[tuple[float, float]] = []
-        crowded = 0
-        for i in np.argsort(-measured, kind="stable"):
-            x, y = claimed[i], measured[i]
-            if any(abs(x - dx) < 0.12 * (hi - lo) and abs(y - dy) < 0.025 * (hi - lo) for dx, dy in drawn):
-                crowded += 1
-                continue
-            drawn.append((x, y))
-            axes.annotate(points[i].recipe, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
-        if crowded:
-            axes.text(
-                0.98,
-                0.02,
-                f"{crowded} labels left off where points crowd; leaderboard.csv has every row",
-                transform=axes.transAxes,
-                ha="right",
-                fontsize=7,
-                color="0.4",
-            )
+        # The view stops a point past 0 and 100 %: room for a marker there, never for a bar.
+        lo = max(-1.0, min(claimed.min(), (measured - errors[0]).min()) - 2)
+        hi = min(101.0, max(claimed.max(), (measured + errors[1]).max()) + 2)
         axes.plot([lo, hi], [lo, hi], "--", color="tab:red", label="measured = claimed")
         axes.set_xlim(lo, hi)
         axes.set_ylim(lo, hi)
-        axes.legend()
-    axes.set_xlabel("claimed test accuracy % (report, one run)")
-    axes.set_ylabel("measured test accuracy % (this harness)")
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+        axes.legend(loc="upper left")
+        figure.tight_layout(rect=(0, 0.03 if notes else 0, plot_fraction, 1))
+        _label_points(axes, claimed, measured, [str(r.rank) for r in points], ["0.15"] * len(points))
+        _numbered_key(figure, plot_fraction, [r.rank for r in points], [r.recipe for r in points], set())
+    else:
+        axes.text(0.5, 0.5, "no recipe with a claim", transform=axes.transAxes, ha="center")
+        figure.tight_layout(rect=(0, 0.03 if notes else 0, plot_fraction, 1))
+    _footnote(figure, notes)
+    return figure
+
+
+def claimed_vs_measured_png(rows, path: Path, *, title: str) -> Path:
+    """``claimed_vs_measured_figure`` as a PNG."""
+    return _save(claimed_vs_measured_figure(rows, title=title), path)
 
 
 VERDICT_MARKS = {"helped": "▲ helped", "hurt": "▼ hurt"}
@@ -262,10 +535,11 @@ def _short_names(names: Sequence[str]) -> list[str]:
     return [name.split("-", 1)[1] for name in names]
 
 
-def steps_png(chains: dict[str, list], rows, deltas, path: Path, *, title: str) -> Path:
+@_styled
+def steps_figure(chains: dict[str, list], rows, deltas, *, title: str) -> Figure:
     """One panel per report: its recipes in file order, each seed as a point, the mean with its
-    95% CI, the report's single-run claim as a red marker, and under each step its verdict
-    against its base.
+    95% CI (cut at 0 and 100 %), the report's single-run claim as a red marker, and under each
+    step its verdict against its base.
 
     ``chains`` maps a report to its recipes (``harness.steps.chains``), ``rows`` are the
     leaderboard rows of one profile and ``deltas`` the ``harness.steps.StepDelta`` of its steps.
@@ -295,10 +569,11 @@ def steps_png(chains: dict[str, list], rows, deltas, path: Path, *, title: str) 
                 seeds_label = axes.scatter(
                     x + jitter, [100 * v for v in row.values], s=14, color="tab:blue", alpha=0.55, zorder=2
                 )
-                low = 100 * (row.mean - row.ci_low) if row.ci_low is not None else 0
-                high = 100 * (row.ci_high - row.mean) if row.ci_high is not None else 0
+                low = row.ci_low if row.ci_low is not None else row.mean
+                high = row.ci_high if row.ci_high is not None else row.mean
+                errors, _ = _clipped_errors([100 * row.mean], [100 * low], [100 * high])
                 mean_label = axes.errorbar(
-                    [x + 0.25], [100 * row.mean], yerr=[[low], [high]], fmt="s", color="black", capsize=4, zorder=3
+                    [x + 0.25], [100 * row.mean], yerr=errors, fmt="s", color="black", capsize=4, zorder=3
                 )
             if recipe.reported.test_accuracy is not None:
                 claim_label = axes.scatter(
@@ -318,14 +593,14 @@ def steps_png(chains: dict[str, list], rows, deltas, path: Path, *, title: str) 
                     delta.verdict, "n<2" if delta.verdict.startswith("insufficient") else "no runs"
                 )
             labels.append(f"{short[recipe.name]}\nvs {base}:\n{verdict}")
-        axes.set_xticks(range(len(chain)), labels, fontsize=8)
+        axes.set_xticks(range(len(chain)), labels, fontsize=SMALL + 1)
         for tick, recipe in zip(axes.get_xticklabels(), chain, strict=True):
             verdict = by_step[recipe.name].verdict if recipe.name in by_step else ""
             tick.set_color({"helped": "tab:green", "hurt": "tab:red"}.get(verdict, "0.2"))
         axes.set_xlim(-0.6, max(len(chain), 2) - 0.4)
         axes.set_ylabel("test accuracy %")
-        axes.set_title(f"{report_label(report)} ({report})", fontsize=10, loc="left")
-        axes.grid(axis="y", alpha=0.3)
+        axes.set_title(f"{report_label(report)} ({report})", loc="left")
+        axes.grid(axis="x", visible=False)
         handles = [
             (seeds_label, "one seed"),
             (mean_label, "mean, 95% CI"),
@@ -336,12 +611,13 @@ def steps_png(chains: dict[str, list], rows, deltas, path: Path, *, title: str) 
             axes.legend(
                 [h for h, _ in handles],
                 [label for _, label in handles],
-                fontsize=8,
                 loc="upper left",
                 bbox_to_anchor=(1.0, 1.0),
-                frameon=False,
             )
     figure.suptitle(title)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return figure
+
+
+def steps_png(chains: dict[str, list], rows, deltas, path: Path, *, title: str) -> Path:
+    """``steps_figure`` as a PNG."""
+    return _save(steps_figure(chains, rows, deltas, title=title), path)
