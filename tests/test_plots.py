@@ -16,7 +16,7 @@ from matplotlib.container import BarContainer, ErrorbarContainer
 from harness import plots
 from harness.data import CLASS_NAMES
 from harness.leaderboard import collect_rows
-from harness.schema import METRIC_PARAMS
+from harness.schema import PARAM_PARAMS
 from tests.standins import StandInTracker, run
 
 
@@ -35,7 +35,7 @@ def rows_of(spec: dict[str, tuple[list[float], int, float | None]]):
     for name, (values, params, claim) in spec.items():
         for seed, value in enumerate(values):
             child = run(name, seed, value, reported=claim)
-            child.data.metrics[METRIC_PARAMS] = params
+            child.data.params[PARAM_PARAMS] = str(params)
             runs.append(child)
     return collect_rows(StandInTracker(runs))
 
