@@ -465,7 +465,13 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
                 )
                 report, rounds = adaptive.sweep, len(adaptive.rounds)
     except KeyboardInterrupt:
-        click.echo("Interrupted before any run started: nothing was trained.", err=True)
+        # Raised before the sweep had a report to return (while planning, or a further interrupt
+        # while it was stopping): what finished is in the store either way; never claim "nothing".
+        click.echo(
+            f"Interrupted: every run that finished is kept in {tracker.tracking_uri}; "
+            "rerun the same command to train the rest.",
+            err=True,
+        )
         sys.exit(130)
     if dry_run:
         planned = report.by_status("PLANNED")

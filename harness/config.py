@@ -87,6 +87,7 @@ class Callback:
         return dict(self.options).get(key, default)
 
 
+MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")  # what model.fit logs, compiled with metrics=["accuracy"]
 CALLBACK_OPTIONS: dict[str, dict[str, tuple[type, ...]]] = {
     "early_stopping": {
         "monitor": (str,),
@@ -227,6 +228,8 @@ def _parse_data(table: dict[str, Any]) -> DataConfig:
     _positive_int(where, "validation_size", data.validation_size)
     _typed(where, "stratified", data.stratified, (bool,))
     _typed(where, "split_seed", data.split_seed, (int,))
+    if data.split_seed < 0:
+        raise ConfigError(f"{where}: split_seed must be ≥ 0 (a NumPy seed), got {data.split_seed}")
     return data
 
 
@@ -237,6 +240,8 @@ def _parse_profiles(table: dict[str, Any]) -> dict[str, Profile]:
     allowed = {"description", "max_epochs", "train_size", "validation_size", "test_size"}
     for name, body in table.items():
         where = f"[profiles.{name}]"
+        if not RECIPE_NAME.match(name):  # it goes into tags, file names and MLflow filter strings
+            raise ConfigError(f"{where}: a profile name must be lower-case letters, digits and '-', got {name!r}")
         _check_keys(where, body, allowed, {"description"})
         for key in allowed - {"description"}:
             _positive_int(where, key, body.get(key), optional=True)
@@ -320,6 +325,14 @@ def _parse_callbacks(where: str, entries: Any) -> tuple[Callback, ...]:
             _typed(at, key, value, spec[key])
         if options.get("mode", "auto") not in MODES:
             raise ConfigError(f"{at}: mode must be one of {MODES}, got {options['mode']!r}")
+        # What would fail every run of the recipe, at its first epoch: caught here, once.
+        if options["monitor"] not in MONITORS:
+            raise ConfigError(f"{at}: monitor must be one of {MONITORS} (what fit logs), got {options['monitor']!r}")
+        if "factor" in options and not 0 < options["factor"] < 1:
+            raise ConfigError(f"{at}: factor must be in (0, 1) (the learning rate is multiplied by it)")
+        for key in ("patience", "cooldown", "start_from_epoch", "min_delta", "min_lr"):
+            if key in options and options[key] < 0:
+                raise ConfigError(f"{at}: {key} must be ≥ 0, got {options[key]!r}")
         callbacks.append(Callback(kind=kind, options=tuple(sorted(options.items()))))
     return tuple(callbacks)
 
@@ -498,6 +511,12 @@ def load_config(path: str | Path, *, check_architectures: bool = True) -> BenchC
             raise ConfigError(f"{entry.where}: duplicate recipe name {recipe.name!r}")
         recipes[recipe.name] = recipe
     suites = _parse_suites(raw.get("suites", {}))
+    for suite, patterns in suites.items():
+        for pattern in patterns:
+            if not pattern.startswith("!") and not any(fnmatch.fnmatchcase(name, pattern) for name in recipes):
+                close = difflib.get_close_matches(pattern, list(recipes), n=3, cutoff=0.6)
+                hint = f" Did you mean: {', '.join(close)}?" if close else ""
+                raise ConfigError(f"[suites] {suite}: {pattern!r} matches no recipe.{hint}")
     return BenchConfig(
         path=path,
         data=_parse_data(raw.get("data", {})),

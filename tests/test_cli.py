@@ -219,3 +219,22 @@ training = { optimizer = "adam", learning_rate = 0.001, loss = "categorical_cros
     assert "skipping tiny-vgg: no ImageNet weights for VGG16" in result.output
     assert "1 trained, 0 already finished (skipped), 0 failed" in result.output
     assert "NOT TRAINED (pretrained weights missing; pass --weights-dir DIR): tiny-vgg" in result.output
+
+
+def test_an_interrupt_that_escapes_the_sweep_never_says_nothing_was_trained(
+    tmp_path, synthetic_npz, test_config, monkeypatch
+):
+    """A second Ctrl-C / SIGTERM while a sweep is stopping can reach the CLI without a report,
+    after seeds did finish: the message must not say that nothing was trained."""
+    import harness.sweep
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(harness.sweep, "run_sweep", interrupted)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        main, ["--config", str(test_config), "--data", str(synthetic_npz), "run", "tiny-a", "--profile", "smoke"]
+    )
+    assert result.exit_code == 130
+    assert "every run that finished is kept" in result.output and "nothing was trained" not in result.output

@@ -61,6 +61,17 @@ def test_base_inherits_training_and_overrides_key_by_key(test_config):
         ),
         ("max_epochs = 1", "max_epochs = -1", "[profiles.smoke]: field 'max_epochs' must be > 0"),
         ('[[recipe]]\nname = "tiny-b"', '[[recipe]\nname = "tiny-b"', "not valid TOML"),
+        # Configs that parse but could not train: refused once, up front, not at every run's first epoch.
+        ("split_seed = 7", "split_seed = -1", "[data]: split_seed must be ≥ 0"),
+        ('monitor = "val_loss"', 'monitor = "val_acuracy"', "monitor must be one of"),
+        ('small = ["tiny-*"]', 'small = ["tiny-*", "tiny-c"]', "[suites] small: 'tiny-c' matches no recipe"),
+        ("[profiles.smoke]", '[profiles."a\'b"]', "a profile name must be lower-case letters"),
+        (
+            'monitor = "val_loss", patience = 2 }',
+            'monitor = "val_loss", patience = 2 }, { kind = "reduce_lr_on_plateau", monitor = "loss", factor = 2.0 }',
+            "factor must be in (0, 1)",
+        ),
+        ("patience = 2 }", "patience = -2 }", "patience must be ≥ 0"),
     ],
 )
 def test_errors_name_entry_and_field(tmp_path, old, new, message):
