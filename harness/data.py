@@ -144,14 +144,23 @@ def _load_directory(path: Path) -> Dataset:
 
 
 def _load_npz(path: Path) -> Dataset:
+    import zipfile
+
     try:
-        with np.load(path, allow_pickle=False) as arrays:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):  # an .npy renamed: one array, not the four of an .npz
+            raise DataError(
+                f"{path}: a single .npy array {loaded.shape}, not an .npz with x_train, y_train, x_test, y_test"
+            )
+        with loaded as arrays:
             missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in arrays]
             if missing:
                 raise DataError(f"{path}: .npz lacks {', '.join(missing)}")
             data = {k: arrays[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-    except (ValueError, OSError, EOFError) as error:
-        raise DataError(f"{path}: not a readable .npz ({error})") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:  # truncated, bad CRC, bad header
+        raise DataError(f"{path}: not a readable .npz ({type(error).__name__}: {error})") from None
+    except MemoryError:  # a header claiming an array larger than this machine's memory
+        raise DataError(f"{path}: an array in it claims more memory than this machine has; not CIFAR-10") from None
     return Dataset(**data, source=f"npz {path}")
 
 

@@ -114,6 +114,9 @@ def mend_store(tracker: Tracker, progress: Progress) -> None:
         replay(tracker, progress.note)
         for line in tracker.repair():
             progress.note(line)
+        moved = tracker.moved_store_note()
+        if moved:
+            progress.note(moved)
     except Exception as error:  # noqa: BLE001  the store is still failing: say so once, plainly
         first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
         raise HarnessError(

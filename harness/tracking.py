@@ -188,7 +188,8 @@ def open_tracker(tracking_uri: str | None, experiment: str = EXPERIMENT, *, crea
     except TrackingError:
         raise
     except Exception as error:  # noqa: BLE001  any store failure is the same message to a user
-        raise TrackingError(f"cannot use tracking store {uri}: {error}") from error
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]  # not SQLAlchemy's SQL and links
+        raise TrackingError(f"cannot use tracking store {uri}: {first}") from error
 
 
 class Tracker:
@@ -435,6 +436,22 @@ class Tracker:
                 self.update_parent(parent.info.run_id, group)
                 done.append(f"closed parent {parent.info.run_name} left RUNNING")
         return done
+
+    def moved_store_note(self) -> str | None:
+        """For an sqlite store whose experiment keeps its artifacts in another folder than the
+        ``mlruns`` beside it (the store was copied or moved: MLflow records artifact locations
+        as absolute paths), a line saying where new artifacts will go; else None."""
+        if not self.tracking_uri.startswith("sqlite:///"):
+            return None
+        location = self.client.get_experiment(self.experiment_id).artifact_location
+        expected = (Path(self.tracking_uri.removeprefix("sqlite:///")).parent / DEFAULT_ARTIFACTS).resolve()
+        if not location.startswith("file://") or Path(location.removeprefix("file://")).resolve() == expected:
+            return None
+        where = location.removeprefix("file://")
+        return (
+            f"note: this store's artifacts (plots, logs) go to {where}, not to {expected}: it was copied or "
+            "moved from there. Keep both folders together, or use a new store for new runs."
+        )
 
     def heartbeat(self, run_ids: list[str]) -> None:
         """Refresh the claims of these RUNNING runs."""

@@ -238,3 +238,14 @@ def test_an_interrupt_that_escapes_the_sweep_never_says_nothing_was_trained(
     )
     assert result.exit_code == 130
     assert "every run that finished is kept" in result.output and "nothing was trained" not in result.output
+
+
+def test_a_corrupt_store_is_one_line(tmp_path, test_config):
+    """A file that is not an sqlite database where the store should be: one line naming it,
+    without SQLAlchemy's SQL and links, exit 1."""
+    (tmp_path / "mlflow.db").write_text("not a database\n" * 100)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = CliRunner().invoke(main, ["--config", str(test_config), "--tracking-uri", store, "leaderboard"])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot use tracking store" in lines[0] and "file is not a database" in lines[0]

@@ -118,6 +118,35 @@ def test_lossless_dtypes_are_accepted(tmp_path):
     assert loaded.y_train.dtype == np.int32 and np.array_equal(loaded.y_train, data.y_train)
 
 
+def test_truncated_renamed_and_huge_npz_are_one_line_errors(tmp_path):
+    """A truncated download, an .npy renamed .npz, and a header claiming 3 TB: each a DataError
+    naming the file (one line in the CLI), never a traceback or an attempt to allocate."""
+    import io
+    import zipfile
+
+    from numpy.lib import format as npy_format
+
+    whole = _npz_with(tmp_path)
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(whole.read_bytes()[:2000])
+    renamed = tmp_path / "renamed.npz"
+    with renamed.open("wb") as handle:
+        np.save(handle, np.zeros((2, 32, 32, 3), np.uint8))
+    header = io.BytesIO()
+    npy_format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (10**6, 10**6, 3)})
+    huge = tmp_path / "huge.npz"
+    with zipfile.ZipFile(huge, "w") as archive:
+        for key in ("x_train", "y_train", "x_test", "y_test"):
+            archive.writestr(f"{key}.npy", header.getvalue())
+    for path, message in (
+        (truncated, "not a readable .npz"),
+        (renamed, "a single .npy array"),
+        (huge, "claims more memory than this machine has"),
+    ):
+        with pytest.raises(DataError, match=message):
+            load_cifar10(path)
+
+
 def test_a_fifo_is_refused_without_blocking(tmp_path):
     import os
 

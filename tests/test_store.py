@@ -170,3 +170,58 @@ def test_repair_closes_what_a_dead_process_left_running(tmp_path):
     assert tracker.get_run(parent).info.status == "FINISHED"
     assert tracker.get_run(parent).data.metrics["n"] == 1
     assert len(lines) == 2
+
+
+def test_code_in_the_working_directory_is_not_imported_by_workers(tmp_path, synthetic_npz, test_config):
+    """`python -m` puts the working directory first on sys.path: a keras.py or numpy.py there
+    would run in every worker. Workers start with -P, so the run trains as if they were absent."""
+    for module in ("keras", "numpy"):
+        (tmp_path / f"{module}.py").write_text(f"raise ImportError('the {module}.py in the working directory ran')\n")
+    command = sweep_command(tmp_path, synthetic_npz, test_config, "run", "tiny-a", "--profile", "smoke", "--seeds", "1")
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert [r.info.status for r in children(f"sqlite:///{tmp_path / 'mlflow.db'}")] == ["FINISHED"]
+
+
+def test_a_worker_that_ignores_sigterm_is_killed_after_the_grace_period(tmp_path, test_config, monkeypatch):
+    """Stopping is bounded: a worker that ignores SIGTERM (overloaded, stuck in native code) is
+    killed once the grace period is over, and its run is marked KILLED, not left RUNNING."""
+    import os
+    import signal
+    import stat
+    import threading
+    import time
+
+    from harness import executors
+    from harness.config import load_config
+    from harness.plan import SweepSettings, plan
+    from harness.tracking import Tracker
+
+    stubborn = tmp_path / "python"
+    stubborn.write_text("#!/bin/sh\ntrap '' TERM INT\nexec sleep 300\n")
+    stubborn.chmod(stubborn.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setattr(executors, "STOP_GRACE_SECONDS", 2.0)
+    config = load_config(test_config)
+    specs = plan(config, [config.recipe("tiny-a")], profile="smoke", seeds=[0], data_fingerprint="fp")
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    executor = executors.LocalExecutor(config, Tracker(store), SweepSettings(profile="smoke"), python=str(stubborn))
+    threading.Timer(5.0, os.kill, args=(os.getpid(), signal.SIGINT)).start()  # Ctrl-C once the worker runs
+    started = time.monotonic()
+    report = executor.sweep(specs)
+    assert report.interrupted and time.monotonic() - started < 5.0 + 2.0 + 15.0
+    assert [r.info.status for r in children(store)] == ["KILLED"]
+
+
+def test_a_copied_store_says_where_its_artifacts_go(tmp_path):
+    """MLflow records an experiment's artifact folder as an absolute path: a store copied to
+    another folder keeps writing artifacts to the old one. The sweep says so."""
+    import shutil
+
+    from harness.tracking import Tracker
+
+    original, copy = tmp_path / "original", tmp_path / "copy"
+    original.mkdir()
+    assert Tracker(f"sqlite:///{original / 'mlflow.db'}").moved_store_note() is None
+    shutil.copytree(original, copy)
+    note = Tracker(f"sqlite:///{copy / 'mlflow.db'}").moved_store_note()
+    assert note is not None and str(original / "mlruns") in note and "copied or moved" in note
