@@ -113,6 +113,7 @@ class RichProgress(Progress):
         if outcome.status == "FINISHED":
             self.console.print(
                 f"[green]✓[/green] {name}: test accuracy {100 * outcome.test_accuracy:.2f}% ({outcome.seconds:.0f} s)"
+                + (f" [yellow]{outcome.reason}[/yellow]" if outcome.reason else "")  # e.g. results kept locally
             )
         elif outcome.status in ("SKIPPED", "NOT_STARTED"):
             why = outcome.reason or "not started: the sweep stopped first"

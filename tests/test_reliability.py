@@ -138,9 +138,17 @@ def free_port() -> int:
 @pytest.fixture
 def mlflow_server(tmp_path):
     """A real MLflow tracking server on loopback, stopped after the test."""
+    port = free_port()
+    server = launch_server(tmp_path, port)
+    yield f"http://127.0.0.1:{port}"
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+def launch_server(tmp_path: Path, port: int) -> subprocess.Popen:
+    """``mlflow server`` on ``tmp_path/server.db``, answering on ``port`` when this returns."""
     import urllib.request
 
-    port = free_port()
     server = subprocess.Popen(
         [
             sys.executable,
@@ -173,9 +181,52 @@ def mlflow_server(tmp_path):
     else:
         server.kill()
         pytest.fail("mlflow server did not start within 120 s")
-    yield uri
-    os.killpg(server.pid, signal.SIGTERM)
+    return server
+
+
+def test_a_killed_server_loses_no_result_and_the_next_command_repairs(tmp_path, synthetic_npz, monkeypatch):
+    """The tracking server dies while a run trains: the run's results are kept on disk, the sweep
+    starts nothing new and says why in one line (exit 1); once the server is back, the same
+    command uploads the kept results, and trains the rest: one FINISHED run per identity."""
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail fast instead of minutes of retries
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    port = free_port()
+    server = launch_server(tmp_path, port)
+    uri = f"http://127.0.0.1:{port}"
+    sweep = start_sweep(tmp_path, synthetic_npz, "--tracking-uri", uri)
+    store = MlflowClient(f"sqlite:///{tmp_path / 'server.db'}")  # the server's own database, read directly
+
+    def children():
+        experiment = store.get_experiment_by_name("cifar10-bench")
+        found = [] if experiment is None else store.search_runs([experiment.experiment_id])
+        return [r for r in found if r.data.tags.get("bench.kind") == "child"]
+
+    deadline = time.monotonic() + 180
+    while not any(EPOCH_METRICS["val_loss"] in r.data.metrics for r in children()):
+        assert time.monotonic() < deadline and sweep.poll() is None, (tmp_path / "sweep.log").read_text()
+        time.sleep(0.5)
+    os.killpg(server.pid, signal.SIGKILL)
     server.wait(timeout=30)
+    output = finish(sweep, tmp_path, timeout=300)
+    assert sweep.returncode == 1, output
+    assert "STOPPED the tracking store refused a run's results" in output and "Traceback" not in output
+    assert "results kept locally" in output  # on the run's own line
+    [running] = children()
+    assert running.info.status == "RUNNING"  # as the server last saw it
+
+    server = launch_server(tmp_path, port)
+    try:
+        rerun = start_sweep(tmp_path, synthetic_npz, "--tracking-uri", uri)
+        output = finish(rerun, tmp_path, timeout=600)
+        assert rerun.returncode == 0, output
+        assert "uploaded run" in output
+        final = children()
+        assert sorted(r.data.tags["bench.recipe"] for r in final) == ["tiny-a", "tiny-b"]
+        assert {r.info.status for r in final} == {"FINISHED"}
+        assert all("accuracy/test" in r.data.metrics for r in final)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
 
 
 @pytest.mark.parametrize("store", ["sqlite", "server"])
