@@ -297,7 +297,7 @@ class LocalExecutor:
     def _kill_survivors(self, processes: list[subprocess.Popen]) -> None:
         for process in processes:
             if process.poll() is None:
-                log.warning("worker %d did not stop within the grace period: killed", process.pid)
+                log.warning("worker %d had not stopped: killed", process.pid)
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
 
