@@ -289,6 +289,35 @@ def split_train_validation(
     return np.sort(train), np.sort(validation)
 
 
+def split_indices(
+    data: Dataset,
+    *,
+    validation_size: int,
+    split_seed: int,
+    stratified: bool = True,
+    train_size: int | None = None,
+    validation_subset: int | None = None,
+    test_size: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The train, validation and test indices of a split (cheap: no image is touched). A split
+    that cannot be made (a validation set as large as the data, fewer images than classes, a
+    class with one image under stratification) is one ``DataError``: the sweep calls this
+    before anything trains, so it fails once, not in every run."""
+    try:
+        train, validation = split_train_validation(
+            data.y_train, validation_size, seed=split_seed, stratified=stratified
+        )
+        train = _take(train, data.y_train, train_size, split_seed, stratified)
+        validation = _take(validation, data.y_train, validation_subset, split_seed, stratified)
+        test = _take(np.arange(len(data.y_test)), data.y_test, test_size, split_seed, stratified)
+    except ValueError as error:  # scikit-learn's, e.g. "The least populated class in y has only 1 member"
+        raise DataError(
+            f"{data.source}: cannot split validation_size={validation_size}, train_size={train_size}, "
+            f"validation subset={validation_subset}, test_size={test_size}: {error}"
+        ) from None
+    return train, validation, test
+
+
 def prepare_split(
     data: Dataset,
     *,
@@ -300,10 +329,15 @@ def prepare_split(
     test_size: int | None = None,
 ) -> Split:
     """Split, subsample (a profile's budget) and scale to float32 in [0, 1], once."""
-    train, validation = split_train_validation(data.y_train, validation_size, seed=split_seed, stratified=stratified)
-    train = _take(train, data.y_train, train_size, split_seed, stratified)
-    validation = _take(validation, data.y_train, validation_subset, split_seed, stratified)
-    test = _take(np.arange(len(data.y_test)), data.y_test, test_size, split_seed, stratified)
+    train, validation, test = split_indices(
+        data,
+        validation_size=validation_size,
+        split_seed=split_seed,
+        stratified=stratified,
+        train_size=train_size,
+        validation_subset=validation_subset,
+        test_size=test_size,
+    )
 
     def scaled(images: np.ndarray) -> np.ndarray:
         return images.astype(np.float32) / np.float32(255.0)

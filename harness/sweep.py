@@ -141,7 +141,7 @@ def run_sweep(
     ``interrupted`` set; finished runs are kept, and rerunning the same sweep trains only what
     is missing.
     """
-    from harness.data import load_cifar10
+    from harness.data import load_cifar10, split_indices
 
     progress = progress or Progress()
     if not recipes:
@@ -151,7 +151,19 @@ def run_sweep(
         raise HarnessError("--system-metrics needs psutil: pip install 'cifar10-bench[system-metrics]'")
     mend_store(tracker, progress)
     progress.note("Checking the dataset …")
-    fingerprint = load_cifar10(settings.data_path).fingerprint
+    data = load_cifar10(settings.data_path)
+    fingerprint = data.fingerprint
+    profile = config.profile(settings.profile)
+    split_indices(  # a split that cannot be made fails here, once, not in every run
+        data,
+        validation_size=config.data.validation_size,
+        split_seed=config.data.split_seed,
+        stratified=config.data.stratified,
+        train_size=profile.train_size,
+        validation_subset=profile.validation_size,
+        test_size=profile.test_size,
+    )
+    del data
     unavailable = {} if settings.variant.random_weights else check_weights(recipes, settings.weights_dir, progress)
     if unavailable:
         for reason in dict.fromkeys(unavailable.values()):

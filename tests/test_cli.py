@@ -249,3 +249,18 @@ def test_a_corrupt_store_is_one_line(tmp_path, test_config):
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "cannot use tracking store" in lines[0] and "file is not a database" in lines[0]
+
+
+def test_a_split_that_cannot_be_made_fails_once_before_any_run(tmp_path, synthetic_npz, monkeypatch):
+    """validation_size as large as the training set would fail in every worker: the sweep
+    refuses it up front, in one line, and creates no run."""
+    from tests.conftest import TEST_CONFIG
+
+    config = tmp_path / "big-validation.toml"
+    config.write_text(TEST_CONFIG.replace("validation_size = 100\n", "validation_size = 60000\n", 1))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        main, ["--config", str(config), "--data", str(synthetic_npz), "all", "--profile", "smoke", "--seeds", "1"]
+    )
+    assert result.exit_code == 1 and "validation_size must be between 1 and" in result.output
+    assert "Traceback" not in result.output and "trained" not in result.output

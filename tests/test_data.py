@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from harness import data as data_module
-from harness.data import DataError, load_cifar10, prepare_split, split_train_validation, synthetic_cifar10
+from harness.data import (
+    DataError,
+    load_cifar10,
+    prepare_split,
+    split_indices,
+    split_train_validation,
+    synthetic_cifar10,
+)
 from tests.conftest import REAL_DATA
 
 
@@ -207,3 +214,27 @@ def test_offline_without_local_data_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
     with pytest.raises(DataError, match=r"no local dataset given \(--data PATH or \$BENCH_DATA\)"):
         load_cifar10(None)
+
+
+@pytest.mark.parametrize(
+    ("sizes", "message"),
+    [
+        ({"validation_size": 1000}, "validation_size must be between 1 and 999"),
+        ({"validation_size": 100, "train_size": 5}, "cannot split"),  # fewer images than classes
+        ({"validation_size": 100, "test_size": 3}, "cannot split"),
+    ],
+)
+def test_a_split_that_cannot_be_made_is_one_error_before_training(sizes, message):
+    data = synthetic_cifar10(train=1000, test=300)
+    with pytest.raises(DataError, match=message):
+        split_indices(data, split_seed=1, **sizes)
+
+
+def test_a_class_with_one_image_cannot_be_stratified():
+    data = synthetic_cifar10(train=200, test=100)
+    labels = data.y_train.copy()
+    labels[labels == 3] = 4
+    labels[0] = 3  # class 3 now has one image
+    lonely = type(data)(data.x_train, labels, data.x_test, data.y_test, source="synthetic")
+    with pytest.raises(DataError, match="cannot split"):
+        split_indices(lonely, validation_size=50, split_seed=1)
