@@ -105,6 +105,23 @@ def announce_cost(
     return seconds
 
 
+def check_optimizer_options(recipes: list[Recipe]) -> None:
+    """Build the optimizer of every recipe that sets ``optimizer_options`` once, here: an unknown
+    keyword would otherwise fail every run of it. (Keras is imported only when one does.)"""
+    from harness.errors import ConfigError
+
+    for recipe in recipes:
+        if not recipe.training.optimizer_options:
+            continue
+        from harness.train import make_optimizer
+
+        try:
+            make_optimizer(recipe)
+        except Exception as error:  # noqa: BLE001  Keras raises TypeError / ValueError for bad options
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+            raise ConfigError(f"recipe {recipe.name}: training.optimizer_options: {first}") from None
+
+
 def mend_store(tracker: Tracker, progress: Progress) -> None:
     """Before planning: upload the results a store failure left on disk (``harness.spool``), then
     mark runs left RUNNING by dead processes KILLED and close their parents."""
@@ -164,6 +181,7 @@ def run_sweep(
         test_size=profile.test_size,
     )
     del data
+    check_optimizer_options(recipes)
     unavailable = {} if settings.variant.random_weights else check_weights(recipes, settings.weights_dir, progress)
     if unavailable:
         for reason in dict.fromkeys(unavailable.values()):

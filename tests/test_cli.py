@@ -264,3 +264,22 @@ def test_a_split_that_cannot_be_made_fails_once_before_any_run(tmp_path, synthet
     )
     assert result.exit_code == 1 and "validation_size must be between 1 and" in result.output
     assert "Traceback" not in result.output and "trained" not in result.output
+
+
+def test_unknown_optimizer_options_fail_once_before_any_run(tmp_path, synthetic_npz, monkeypatch):
+    from tests.conftest import TEST_CONFIG
+
+    config = tmp_path / "bad-optimizer.toml"
+    config.write_text(
+        TEST_CONFIG.replace(
+            "batch_size = 64, epochs = 30 }",
+            "batch_size = 64, epochs = 30, optimizer_options = { beta_one = 0.8 } }",
+            1,
+        )
+    )
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        main, ["--config", str(config), "--data", str(synthetic_npz), "run", "tiny-a", "--profile", "smoke"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "recipe tiny-a: training.optimizer_options:" in result.output and "beta_one" in result.output
