@@ -16,7 +16,6 @@ the files.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import fnmatch
 import hashlib
 import os
@@ -27,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from harness.locking import exclusive_lock
 
 
 def cache_root() -> Path:
@@ -45,22 +46,13 @@ def cache_path(feature_key: str, weights_id: str, x: np.ndarray) -> Path:
     return cache_root() / f"{feature_key}-{name}-{array_digest(x)}.npy"
 
 
-@contextlib.contextmanager
 def _exclusive(path: Path):
-    """Hold an exclusive lock on ``path``.lock while inside: the seeds of one recipe running at
-    once (``--jobs``) wait for the first to extract the features, then read them, instead of
-    each extracting the same gigabytes. A cache folder that cannot hold a lock file: no lock."""
-    try:
+    """An exclusive lock on ``path``.lock while inside: the seeds of one recipe running at once
+    (``--jobs``) wait for the first to extract the features, then read them, instead of each
+    extracting the same gigabytes."""
+    with contextlib.suppress(OSError):  # a cache folder that cannot hold a lock file: no lock
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path.with_name(path.name + ".lock"), "a")  # noqa: SIM115  closed below
-    except OSError:
-        yield
-        return
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-    finally:
-        handle.close()  # closing releases the lock
+    return exclusive_lock(path.with_name(path.name + ".lock"))
 
 
 def cached_features(

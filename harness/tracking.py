@@ -9,7 +9,6 @@ in the working directory with artifacts under ``./mlruns``; any other store or s
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import sys
@@ -22,6 +21,7 @@ from typing import Any
 
 from harness.errors import TrackingError
 from harness.identity import RunIdentity
+from harness.locking import exclusive_lock
 from harness.schema import (
     DATASET_CONTEXT,
     EXPERIMENT_KIND,
@@ -123,16 +123,8 @@ def _store_creation_lock(tracking_uri: str):
         yield
         return
     database = Path(tracking_uri.removeprefix("sqlite:///"))
-    try:
-        handle = open(database.with_name(database.name + ".lock"), "a")  # noqa: SIM115  closed below
-    except OSError:
+    with exclusive_lock(database.with_name(database.name + ".lock")):
         yield
-        return
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-    finally:
-        handle.close()
 
 
 def this_owner() -> str:
