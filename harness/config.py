@@ -173,6 +173,19 @@ class BenchConfig:
             raise ConfigError(f"unknown profile {name!r}.{_suggest(name, self.profiles)}")
         return self.profiles[name]
 
+    def split_options(self, profile_name: str) -> dict[str, Any]:
+        """The keyword arguments of ``harness.data.split_indices`` / ``prepare_split`` for a
+        profile: the data split of [data] and the profile's budget."""
+        profile = self.profile(profile_name)
+        return {
+            "validation_size": self.data.validation_size,
+            "split_seed": self.data.split_seed,
+            "stratified": self.data.stratified,
+            "train_size": profile.train_size,
+            "validation_subset": profile.validation_size,
+            "test_size": profile.test_size,
+        }
+
     def select(self, *, suite: str | None = None, only: str | None = None) -> list[Recipe]:
         """Recipes in file order, filtered by a suite and/or a glob over names."""
         recipes = list(self.recipes.values())

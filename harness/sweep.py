@@ -170,17 +170,6 @@ def run_sweep(
     progress.note("Checking the dataset …")
     data = load_cifar10(settings.data_path)
     fingerprint = data.fingerprint
-    profile = config.profile(settings.profile)
-    split_indices(  # a split that cannot be made fails here, once, not in every run
-        data,
-        validation_size=config.data.validation_size,
-        split_seed=config.data.split_seed,
-        stratified=config.data.stratified,
-        train_size=profile.train_size,
-        validation_subset=profile.validation_size,
-        test_size=profile.test_size,
-    )
-    del data
     check_optimizer_options(recipes)
     unavailable = {} if settings.variant.random_weights else check_weights(recipes, settings.weights_dir, progress)
     if unavailable:
@@ -193,6 +182,9 @@ def run_sweep(
                 "no recipe of the selection can train: their pretrained weights are missing (see above; "
                 "pass --weights-dir DIR, or --random-weights to test the plumbing)"
             )
+    # A split that cannot be made fails here, once, not in every run.
+    split_indices(data, **config.split_options(settings.profile))
+    del data
     gpus = visible_gpus() if settings.executor == "local" else []
     specs = plan(
         config,

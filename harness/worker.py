@@ -116,15 +116,7 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
     data = load_cifar10(payload.data_path)
     if data.fingerprint != identity.data_fingerprint:
         raise RuntimeError(f"dataset changed during the sweep (fingerprint {data.fingerprint})")
-    split = prepare_split(
-        data,
-        validation_size=config.data.validation_size,
-        split_seed=config.data.split_seed,
-        stratified=config.data.stratified,
-        train_size=profile.train_size,
-        validation_subset=profile.validation_size,
-        test_size=profile.test_size,
-    )
+    split = prepare_split(data, **config.split_options(profile.name))
     watch.lap("data")  # weights check, dataset load, split
     augmentation = config.augmentation(recipe.augmentation)
     params = recipe_params(config, recipe, profile)
