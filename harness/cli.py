@@ -3,6 +3,7 @@ that need them, so ``bench --help`` and ``bench list`` answer at once."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass
@@ -794,6 +795,15 @@ def _readme_command(name: str, profile: str, suite: str | None, min_seeds: int) 
     help="Rank the plumbing runs of transfer recipes trained with --random-weights instead of the real ones.",
 )
 @click.option(
+    "--device",
+    type=click.Choice(["here", "cpu", "gpu", "any"]),
+    default="here",
+    show_default=True,
+    help="Which hardware class's runs to rank: this machine's (here), cpu, gpu (e.g. a GPU sweep viewed "
+    "from a laptop), or any: CPU and GPU runs pooled into one row per recipe (GPU runs are not "
+    "bit-identical to CPU runs of the same seed, so a seed trained on both counts twice).",
+)
+@click.option(
     "--plots",
     "plots_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -812,6 +822,7 @@ def leaderboard_command(
     suite: str | None,
     precision: str,
     random_weights: bool,
+    device: str,
     plots_dir: Path | None,
     min_seeds: int,
     publish_dir: Path | None,
@@ -830,10 +841,17 @@ def leaderboard_command(
     if profile is not None:
         context.config.profile(profile)  # a typo is named, with the closest profiles
     tracker = context.tracker(create=plots_dir is not None)
-    asked = SweepSettings(variant=Variant(precision=precision, random_weights=random_weights))
-    variant = variant_here(asked, visible_gpus())
+    asked = Variant(precision=precision, random_weights=random_weights)
+    if device in ("here", "any"):
+        variant = variant_here(SweepSettings(variant=asked), visible_gpus())
+    else:
+        variant = dataclasses.replace(variant_here(SweepSettings(variant=asked), []), device=device)
     hashes = current_hashes(context.config, profile, variant)
-    rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=hashes)
+    pooled = None
+    if device == "any":
+        other = dataclasses.replace(variant, device="gpu" if variant.device == "cpu" else "cpu")
+        pooled = current_hashes(context.config, profile, other)
+    rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=hashes, pooled_hashes=pooled)
     if suite is not None:
         rows = leaderboard.only_recipes(rows, {r.name for r in context.config.select(suite=suite)})
     if min_seeds > 1:
@@ -851,7 +869,7 @@ def leaderboard_command(
 
         if not rows:
             raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to publish")
-        meta = results.provenance(tracker, rows, profile=profile, device=variant.device)
+        meta = results.provenance(tracker, rows, profile=profile, device="any" if device == "any" else variant.device)
         names = {r.recipe for r in rows}
         deltas = [d for d in steps.step_deltas(context.config, rows, names) if d.base in names]
         files = results.publish(publish_dir, rows, meta, deltas=deltas)

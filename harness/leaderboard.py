@@ -128,18 +128,28 @@ def _mean(values: list[float]) -> float | None:
 
 
 def collect_rows(
-    tracker: Tracker, *, profile: str | None = None, current_hashes: dict[str, str] | None = None
+    tracker: Tracker,
+    *,
+    profile: str | None = None,
+    current_hashes: dict[str, str] | None = None,
+    pooled_hashes: dict[str, str] | None = None,
 ) -> list[Row]:
-    """Aggregate child runs into ranked rows (by mean test accuracy, best first)."""
+    """Aggregate child runs into ranked rows (by mean test accuracy, best first). Only a
+    recipe's ``current_hashes`` configuration counts; ``pooled_hashes`` (another hardware
+    class's hashes, ``bench leaderboard --device any``) adds its runs to the same row."""
     runs = tracker.child_runs(profile)
     groups: dict[str, list] = {}
     for run in runs:
         groups.setdefault(run.data.tags.get(TAG_GROUP, ""), []).append(run)
 
     chosen: dict[tuple[str, str], list] = {}
+    pooled: dict[tuple[str, str], list] = {}
     for members in groups.values():
         tags = members[0].data.tags
         key = (tags[TAG_RECIPE], tags[TAG_PROFILE])
+        if pooled_hashes and tags[TAG_CONFIG_HASH] == pooled_hashes.get(key[0]):
+            pooled.setdefault(key, []).extend(members)
+            continue
         current = (current_hashes or {}).get(key[0])
         if current is not None and tags[TAG_CONFIG_HASH] != current:
             continue  # an older (or other-precision) configuration of the recipe: never shown as its result
@@ -153,6 +163,8 @@ def collect_rows(
                 if latest <= max(r.info.start_time for r in chosen[key]):
                     continue
         chosen[key] = members
+    for key, members in pooled.items():
+        chosen[key] = chosen.get(key, []) + members
 
     rows = []
     for (recipe, profile_name), members in chosen.items():

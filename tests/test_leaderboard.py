@@ -179,3 +179,21 @@ def test_interval_bounds_past_0_or_100_percent_are_shown_cut_and_marked():
     assert row.ci_low < 0 and row.ci_high > 1
     markdown = leaderboard.to_markdown([row])
     assert "[0*, 100*]" in markdown and "-149" not in markdown and "0* / 100*" in markdown
+
+
+def test_cpu_and_gpu_runs_are_apart_unless_pooled():
+    """A recipe's GPU runs have their own config hash (and group): ranked on their own, and
+    pooled with the CPU runs into one row only when asked (bench leaderboard --device any)."""
+    from harness.schema import TAG_CONFIG_HASH, TAG_GROUP, TAG_IDENTITY
+
+    cpu = runs_of("a", [0.50, 0.52, 0.54])
+    gpu = runs_of("a", [0.60, 0.62])
+    for seed, child in enumerate(gpu):
+        child.data.tags.update({TAG_CONFIG_HASH: "g", TAG_GROUP: "a-p-gpu", TAG_IDENTITY: f"a-p-gpu-{seed}"})
+        child.info.run_id += "-gpu"
+    tracker = StandInTracker(cpu + gpu)
+    [on_cpu] = collect_rows(tracker, profile="p", current_hashes={"a": "h"})
+    [on_gpu] = collect_rows(tracker, profile="p", current_hashes={"a": "g"})
+    [both] = collect_rows(tracker, profile="p", current_hashes={"a": "h"}, pooled_hashes={"a": "g"})
+    assert (on_cpu.n, on_gpu.n, both.n) == (3, 2, 5)
+    assert both.mean == pytest.approx(np.mean([0.50, 0.52, 0.54, 0.60, 0.62]))
