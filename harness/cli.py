@@ -30,6 +30,19 @@ class Context:
     _config: BenchConfig | None = None
 
     @property
+    def dataset(self) -> str | None:
+        """CIFAR-10 to use: --data, else $BENCH_DATA, else the first of the config's [data]
+        local_copies that exists, else None (Keras downloads it)."""
+        import os
+
+        from harness.data import DATA_ENV
+
+        if self.data_path or os.environ.get(DATA_ENV):
+            return self.data_path
+        local = self.config.local_dataset()
+        return None if local is None else str(local)
+
+    @property
     def config(self) -> BenchConfig:
         if self._config is None:
             self._config = load_config(self.config_path)
@@ -357,7 +370,7 @@ def data_command(context: Context) -> None:
 
     from harness.data import CLASS_NAMES, load_cifar10, split_train_validation
 
-    data = load_cifar10(context.data_path)
+    data = load_cifar10(context.dataset)
     split = context.config.data
     train, validation = split_train_validation(
         data.y_train, split.validation_size, seed=split.split_seed, stratified=split.stratified
@@ -597,7 +610,7 @@ def _settings(context: Context, **options) -> SweepSettings:
         random_weights=options.pop("random_weights"),
         deterministic=options.pop("deterministic"),
     )
-    return SweepSettings(variant=variant, data_path=context.data_path, weights_dir=context.weights_dir, **options)
+    return SweepSettings(variant=variant, data_path=context.dataset, weights_dir=context.weights_dir, **options)
 
 
 def execution_options(command):

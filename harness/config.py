@@ -161,6 +161,14 @@ class BenchConfig:
     suites: dict[str, tuple[str, ...]]
     augmentations: dict[str, dict[str, Any]]
     recipes: dict[str, Recipe] = field(default_factory=dict)
+    # [data] local_copies, resolved against this file's folder: where CIFAR-10 is looked for
+    # when neither --data nor $BENCH_DATA says. Not part of any run's identity (the data's
+    # fingerprint is).
+    data_copies: tuple[Path, ...] = ()
+
+    def local_dataset(self) -> Path | None:
+        """The first of ``data_copies`` that exists, else None."""
+        return next((path for path in self.data_copies if path.exists()), None)
 
     def recipe(self, name: str) -> Recipe:
         """The recipe called ``name``; ``ConfigError`` suggesting the closest names if none."""
@@ -234,9 +242,17 @@ def _positive_int(where: str, key: str, value: Any, *, optional: bool = False) -
     return value
 
 
+def _parse_data_copies(table: dict[str, Any], folder: Path) -> tuple[Path, ...]:
+    copies = table.get("local_copies", [])
+    if not isinstance(copies, list) or not all(isinstance(c, str) for c in copies):
+        raise ConfigError(f"[data]: local_copies must be a list of paths, got {copies!r}")
+    return tuple((folder / Path(c).expanduser()).resolve() for c in copies)
+
+
 def _parse_data(table: dict[str, Any]) -> DataConfig:
     where = "[data]"
-    _check_keys(where, table, {"validation_size", "stratified", "split_seed"}, set())
+    _check_keys(where, table, {"validation_size", "stratified", "split_seed", "local_copies"}, set())
+    table = {k: v for k, v in table.items() if k != "local_copies"}
     data = DataConfig(**table)
     _positive_int(where, "validation_size", data.validation_size)
     _typed(where, "stratified", data.stratified, (bool,))
@@ -533,6 +549,7 @@ def load_config(path: str | Path, *, check_architectures: bool = True) -> BenchC
     return BenchConfig(
         path=path,
         data=_parse_data(raw.get("data", {})),
+        data_copies=_parse_data_copies(raw.get("data", {}), path.parent),
         profiles=_parse_profiles(raw.get("profiles", {})),
         suites=suites,
         augmentations=augmentations,

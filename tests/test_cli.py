@@ -283,3 +283,20 @@ def test_unknown_optimizer_options_fail_once_before_any_run(tmp_path, synthetic_
     )
     assert result.exit_code == 1, result.output
     assert "recipe tiny-a: training.optimizer_options:" in result.output and "beta_one" in result.output
+
+
+def test_the_configs_local_copy_is_used_when_no_dataset_is_given(tmp_path, synthetic_npz, monkeypatch):
+    """[data] local_copies (relative to the config file) is where CIFAR-10 is looked for when
+    neither --data nor $BENCH_DATA says: the README's main command then works offline with
+    ../shared beside the clone. A missing copy is skipped."""
+    from tests.conftest import TEST_CONFIG
+
+    folder = tmp_path / "repo"
+    folder.mkdir()
+    config = folder / "benchmarks.toml"
+    copies = f'local_copies = ["missing.npz", "../{synthetic_npz.name}"]\n'
+    config.write_text(TEST_CONFIG.replace("split_seed = 7\n", "split_seed = 7\n" + copies, 1))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["--config", str(config), "data"])
+    assert result.exit_code == 0, result.output
+    assert str(synthetic_npz) in result.output.replace("\n", "")
