@@ -15,6 +15,7 @@ import pickle
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -318,26 +319,10 @@ def split_indices(
     return train, validation, test
 
 
-def prepare_split(
-    data: Dataset,
-    *,
-    validation_size: int,
-    split_seed: int,
-    stratified: bool = True,
-    train_size: int | None = None,
-    validation_subset: int | None = None,
-    test_size: int | None = None,
-) -> Split:
-    """Split, subsample (a profile's budget) and scale to float32 in [0, 1], once."""
-    train, validation, test = split_indices(
-        data,
-        validation_size=validation_size,
-        split_seed=split_seed,
-        stratified=stratified,
-        train_size=train_size,
-        validation_subset=validation_subset,
-        test_size=test_size,
-    )
+def prepare_split(data: Dataset, **options: Any) -> Split:
+    """Split (``options``: those of ``split_indices``), subsample to a profile's budget and
+    scale to float32 in [0, 1], once."""
+    train, validation, test = split_indices(data, **options)
 
     def scaled(images: np.ndarray) -> np.ndarray:
         return images.astype(np.float32) / np.float32(255.0)
