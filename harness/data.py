@@ -232,13 +232,17 @@ def load_cifar10(path: str | os.PathLike | None = None) -> Dataset:
     """Load CIFAR-10 from a local file/directory, or from Keras when none is given."""
     resolved = resolve_data_path(path)
     if resolved is None:
+        from harness.environment import import_keras_quietly
+
+        import_keras_quietly()  # without the backend's CUDA-probe lines on the terminal
         import keras
 
         try:
             (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
         except Exception as error:  # noqa: BLE001  Keras raises a bare Exception when offline
             raise DataError(
-                f"no local dataset given (--data PATH or ${DATA_ENV}) and Keras could not download CIFAR-10: {error}"
+                f"no local dataset given (--data PATH, ${DATA_ENV}, or [data] local_copies in the config) "
+                f"and Keras could not download CIFAR-10: {error}"
             ) from None
         return _validate(Dataset(x_train, y_train, x_test, y_test, source="keras.datasets.cifar10"))
     if not resolved.exists():

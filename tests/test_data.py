@@ -212,7 +212,9 @@ def test_offline_without_local_data_is_a_clear_error(monkeypatch):
         raise Exception("URL fetch failure on https://example.invalid: Name or service not known")
 
     monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
-    with pytest.raises(DataError, match=r"no local dataset given \(--data PATH or \$BENCH_DATA\)"):
+    with pytest.raises(
+        DataError, match=r"no local dataset given \(--data PATH, \$BENCH_DATA, or \[data\] local_copies"
+    ):
         load_cifar10(None)
 
 
