@@ -998,6 +998,9 @@ def steps_command(
     if min_seeds > 1:
         rows = leaderboard.at_least(rows, min_seeds)
         names &= {r.recipe for r in rows}
+    names, idle = steps.reports_with_runs(context.config, rows, names)
+    if idle:
+        click.echo(f"no finished runs at profile {profile!r} of {', '.join(idle)}: left out", err=True)
     deltas = [d for d in steps.step_deltas(context.config, rows, names) if min_seeds == 1 or d.base in names]
     if not deltas:
         raise click.ClickException(f"no recipe with a base in suite {suite!r}: no steps to compare")

@@ -535,6 +535,20 @@ def _short_names(names: Sequence[str]) -> list[str]:
     return [name.split("-", 1)[1] for name in names]
 
 
+def _wrapped(name: str, width: int = 14) -> str:
+    """A recipe name broken after hyphens into lines of at most ``width`` characters (a longer
+    part stays whole), so the x labels of neighbouring steps do not run into each other."""
+    lines = [""]
+    for part in name.split("-"):
+        piece = part if lines[-1] == "" else f"-{part}"
+        if lines[-1] and len(lines[-1]) + len(piece) > width:
+            lines[-1] += "-"
+            lines.append(part)
+        else:
+            lines[-1] += piece
+    return "\n".join(lines)
+
+
 @_styled
 def steps_figure(chains: dict[str, list], rows, deltas, *, title: str) -> Figure:
     """One panel per report: its recipes in file order, each seed as a point, the mean with its
@@ -583,7 +597,7 @@ def steps_figure(chains: dict[str, list], rows, deltas, *, title: str) -> Figure
         for recipe in chain:
             delta = by_step.get(recipe.name)
             if delta is None:
-                labels.append(f"{short[recipe.name]}\n(start)")
+                labels.append(f"{_wrapped(short[recipe.name])}\n(start)")
                 continue
             base = short.get(delta.base, delta.base)
             if delta.verdict.startswith("not resolved"):
@@ -592,14 +606,15 @@ def steps_figure(chains: dict[str, list], rows, deltas, *, title: str) -> Figure
                 verdict = VERDICT_MARKS.get(
                     delta.verdict, "n<2" if delta.verdict.startswith("insufficient") else "no runs"
                 )
-            labels.append(f"{short[recipe.name]}\nvs {base}:\n{verdict}")
+            labels.append(f"{_wrapped(short[recipe.name])}\nvs {_wrapped(base)}:\n{verdict}")
         axes.set_xticks(range(len(chain)), labels, fontsize=SMALL + 1)
         for tick, recipe in zip(axes.get_xticklabels(), chain, strict=True):
             verdict = by_step[recipe.name].verdict if recipe.name in by_step else ""
             tick.set_color({"helped": "tab:green", "hurt": "tab:red"}.get(verdict, "0.2"))
         axes.set_xlim(-0.6, max(len(chain), 2) - 0.4)
         axes.set_ylabel("test accuracy %")
-        axes.set_title(f"{report_label(report)} ({report})", loc="left")
+        label = report_label(report)
+        axes.set_title(label if label == report else f"{label} ({report})", loc="left")
         axes.grid(axis="x", visible=False)
         handles = [
             (seeds_label, "one seed"),

@@ -128,6 +128,17 @@ def _delta(step: Recipe, base: Recipe, by_recipe: dict[str, Row]) -> StepDelta:
     )
 
 
+def reports_with_runs(config: BenchConfig, rows: Sequence[Row], names: Collection[str]) -> tuple[set[str], list[str]]:
+    """``names`` less the recipes of every report none of whose recipes (in ``names``) has a
+    finished run in ``rows``, and those reports' labels: a report nobody trained at this profile
+    is one line, not a table and a panel of "no runs"."""
+    ran = {row.recipe for row in rows if row.n}
+    report_of = {name: config.recipe(name).source.report for name in names}
+    trained = {report for name, report in report_of.items() if name in ran}
+    idle = sorted({report for report in report_of.values() if report not in trained})
+    return {name for name, report in report_of.items() if report in trained}, [report_label(r) for r in idle]
+
+
 def chains(config: BenchConfig, names: Collection[str] | None = None) -> dict[str, list[Recipe]]:
     """Each report's recipes (of ``names``) in file order: the x axis of its panel in the plot."""
     grouped: dict[str, list[Recipe]] = {}

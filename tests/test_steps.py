@@ -191,6 +191,24 @@ def test_formats(deltas):
     assert steps.to_csv(values).splitlines()[0].startswith("report,recipe,base,n,base_n,mean,base_mean,delta,")
 
 
+def test_reports_nobody_trained_are_left_out(config):
+    rows = list(board({"a": VALUES["a"], "b": VALUES["b"]}).values())
+    names, idle = steps.reports_with_runs(config, rows, set(config.recipes))
+    assert names == {"a", "b", "c", "d"}  # report 004 stays whole: c and d show as "no runs" there
+    assert idle == ["report 005"]
+    assert steps.reports_with_runs(config, [], {"a", "e"}) == (set(), ["report 004", "report 005"])
+
+
+def test_long_step_names_wrap_after_hyphens():
+    from harness.plots import _wrapped
+
+    for name in ("step1", "proyecto-10", "tl-basic-imagenet-preprocess", "densenet121-finetune-imagenet-preprocess"):
+        lines = _wrapped(name).split("\n")
+        assert "".join(lines) == name
+        assert all(len(line) <= 15 for line in lines), lines  # 14 and the hyphen that ends a line
+    assert _wrapped("proyecto-10") == "proyecto-10"
+
+
 def test_plot_has_one_panel_per_report(config, deltas, tmp_path):
     from harness.publish import write_steps_files
 
@@ -227,6 +245,9 @@ def test_bench_steps_reads_the_store(tmp_path, config):
     plotted = runner.invoke(main, [*base, "--plots", str(tmp_path / "plots"), "--format", "csv"])
     assert plotted.exit_code == 0, plotted.output
     assert {p.name for p in (tmp_path / "plots").iterdir()} == {"steps.md", "steps.csv", "steps.json", "steps.png"}
+    # Report 005 has no run at this profile: one line, not a table or a panel of "no runs".
+    assert "no finished runs at profile 'smoke' of report 005: left out" in plotted.stderr
+    assert {line.split(",")[1] for line in plotted.stdout.splitlines()[1:]} == {"b", "c", "d"}  # report, recipe, …
     empty = runner.invoke(main, [*base[:-2], "--profile", "smoke", "--suite", "nope"])
     assert empty.exit_code != 0 and "unknown suite 'nope'" in empty.output
     other = runner.invoke(main, ["--config", str(config.path), "--tracking-uri", store, "steps", "--profile", "smok"])
