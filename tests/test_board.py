@@ -15,7 +15,8 @@ from harness.tracking import Tracker
 def row(**changes) -> Row:
     fields = dict(
         rank=2, recipe="tiny-a", profile="smoke", n=3, mean=0.6, std=0.01, ci_low=0.575, ci_high=0.625,
-        minimum=0.59, maximum=0.61, reported=0.62, difference=-0.02, reported_in_ci=False, params=92074,
+        minimum=0.59, maximum=0.61, reported=0.62, difference=-0.02, reported_in_ci=False, reported_in_pi=True,
+        params=92074,
         train_seconds=30.0, images_per_second=1500.0, epochs_run=3.0, failed=1, seeds=[0, 1, 2],
         values=[0.59, 0.6, 0.61], p_vs_leader=0.03, tied_with_leader=False, report="r.txt", config_hash="abc",
         data_fingerprint="fp", hardware="cpu", commit="abc", finished_at=1_700_000_000_000,
@@ -31,7 +32,8 @@ def test_every_figure_of_a_row_is_a_board_metric_accuracies_in_percent():
     assert metrics["board/difference_pct"] == pytest.approx(-2.0) and metrics["board/reported_pct"] == 62.0
     assert metrics["board/n"] == 3 and metrics["board/rank"] == 2 and metrics["board/params"] == 92074
     assert metrics["board/p_vs_leader"] == 0.03 and metrics["board/train_seconds"] == 30.0
-    assert metrics["board/reported_in_ci"] == 0.0 and metrics["board/tied_with_leader"] == 0.0
+    assert metrics["board/reported_in_pi"] == 1.0  # the claim check the legend defines, as 1/0
+    assert "board/reported_in_ci" not in metrics and "board/tied_with_leader" not in metrics  # legacy names
     assert "board/finished_at" not in metrics and not any("seeds" in k or "values" in k for k in metrics)
 
 
