@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,8 +18,9 @@ from tests.conftest import TEST_CONFIG
 
 pytestmark = pytest.mark.slow  # trains models in worker processes or starts servers
 
-# Long enough (30 epochs of 200 images) that a signal lands mid-training.
-LONG_PROFILE = TEST_CONFIG.replace("max_epochs = 1", "max_epochs = 30")
+# Long enough that a signal lands mid-training: 60 epochs of 200 images, about 16 s of training
+# here after the first epoch is logged (30 left about 8 s for the test to notice and strike).
+LONG_PROFILE = TEST_CONFIG.replace("max_epochs = 1", "max_epochs = 60").replace("epochs = 30 }", "epochs = 60 }")
 
 
 def start_sweep(tmp_path: Path, data: Path, *extra: str) -> subprocess.Popen:
@@ -60,10 +62,19 @@ def wait_for_training(tmp_path: Path, timeout: float = 120) -> None:
 
 
 def worker_pids(parent: int) -> list[int]:
-    # Workers are started by pool threads: each thread's task lists its own children.
-    return [
-        int(pid) for task in Path(f"/proc/{parent}/task").iterdir() for pid in (task / "children").read_text().split()
-    ]
+    """The ``harness.worker`` processes that ``parent`` started. Workers are started by pool
+    threads, and each thread's task lists its own children; a thread may end while this reads
+    (gone from /proc), and a child may be some other short-lived command: neither is a worker."""
+    pids = []
+    for task in Path(f"/proc/{parent}/task").iterdir():
+        with contextlib.suppress(OSError):
+            pids += [int(pid) for pid in (task / "children").read_text().split()]
+    workers = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            if b"harness.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                workers.append(pid)
+    return workers
 
 
 def children_by_status(tmp_path: Path) -> dict[str, list[str]]:

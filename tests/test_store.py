@@ -205,9 +205,15 @@ def test_a_worker_that_ignores_sigterm_is_killed_after_the_grace_period(tmp_path
     specs = plan(config, [config.recipe("tiny-a")], profile="smoke", seeds=[0], data_fingerprint="fp")
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     executor = executors.LocalExecutor(config, Tracker(store), SweepSettings(profile="smoke"), python=str(stubborn))
+    # Python's Ctrl-C handler, whatever this process inherited: a shell starts a background job
+    # (`nohup … &`) with SIGINT ignored, and Python then installs none.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     threading.Timer(5.0, os.kill, args=(os.getpid(), signal.SIGINT)).start()  # Ctrl-C once the worker runs
     started = time.monotonic()
-    report = executor.sweep(specs)
+    try:
+        report = executor.sweep(specs)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert report.interrupted and time.monotonic() - started < 5.0 + 2.0 + 15.0
     assert [r.info.status for r in children(store)] == ["KILLED"]
 
