@@ -4,18 +4,22 @@
 
 For each recipe, in one process and on the same images, it times steady-state epochs (the
 first epoch of every fit, which traces and compiles, is dropped). The four set-ups run in
-interleaved rounds (bare, harness, augmented, ImageDataGenerator, then again), and each figure
+interleaved rounds (bare, bare with one step per call, harness, augmented, ImageDataGenerator,
+then again), and each figure
 is the fastest steady epoch over all rounds: on a shared virtual machine the same epoch can take
 up to twice as long from one minute to the next, and the minimum is the estimate least moved by
 that. The spread (slowest / fastest steady epoch of one set-up) is printed so the noise is seen.
 Each figure is a ratio:
 
 - harness / bare: ``harness.train.train_and_evaluate`` against a bare ``model.fit`` of the same
-  model, optimizer, batch size and validation data (target ≤ 1.05);
+  model, optimizer, batch size, steps per call and validation data (target ≤ 1.05);
 - augmented / unaugmented: the harness with the recipe's augmentation preset (or
   ``r004_assumed`` when it has none) against the harness without it (target ≤ 1.3);
 - ImageDataGenerator / harness augmentation: a report-style ``ImageDataGenerator(...).flow``
   pipeline against the harness's Keras-layer augmentation with the same settings (target ≥ 3);
+- 16 / 1 steps per call: the bare ``model.fit`` with ``steps_per_execution=16`` (what the harness
+  compiles with, ``harness.train.STEPS_PER_EXECUTION``) against one step per call, Keras'
+  default: the per-step Python dispatch that the harness's setting removes (< 1 is faster);
 - achieved training FLOP/s (analytic count of Conv2D and Dense multiply-adds: 3× forward for a
   training image, 1× for a validation image) against this machine's float32 matmul peak.
 
@@ -101,7 +105,7 @@ def epoch_timer():
     return Timer()
 
 
-def bare_fit(recipe, split, epochs: int, seed: int) -> float:
+def bare_fit(recipe, split, epochs: int, seed: int, steps_per_execution: int = 1) -> float:
     import keras
 
     import architectures
@@ -109,7 +113,12 @@ def bare_fit(recipe, split, epochs: int, seed: int) -> float:
 
     keras.utils.set_random_seed(seed)
     model = architectures.build(recipe.architecture, **dict(recipe.architecture_options))
-    model.compile(optimizer=make_optimizer(recipe), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=make_optimizer(recipe),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=steps_per_execution,
+    )
     timer = epoch_timer()
     model.fit(
         split.x_train,
@@ -124,7 +133,7 @@ def bare_fit(recipe, split, epochs: int, seed: int) -> float:
     return steady(timer.seconds)
 
 
-def idg_fit(recipe, split, preset: dict, epochs: int, seed: int) -> float:
+def idg_fit(recipe, split, preset: dict, epochs: int, seed: int, steps_per_execution: int) -> float:
     """The reports' pipeline: ImageDataGenerator(**preset).flow(x, y) fed to model.fit."""
     import keras
 
@@ -133,7 +142,12 @@ def idg_fit(recipe, split, preset: dict, epochs: int, seed: int) -> float:
 
     keras.utils.set_random_seed(seed)
     model = architectures.build(recipe.architecture, **dict(recipe.architecture_options))
-    model.compile(optimizer=make_optimizer(recipe), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=make_optimizer(recipe),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=steps_per_execution,
+    )
     # Keras 3 keeps the reports' ImageDataGenerator only as a legacy export.
     legacy = getattr(keras.preprocessing.image, "ImageDataGenerator", None)
     if legacy is None:
@@ -177,7 +191,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=5000, help="Training images per epoch.")
     parser.add_argument("--epochs", type=int, default=3, help="Epochs per measurement (the first is dropped).")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="Interleaved repetitions of the four set-ups (fastest epoch wins)."
+        "--rounds", type=int, default=3, help="Interleaved repetitions of the five set-ups (fastest epoch wins)."
     )
     parser.add_argument("--markdown", action="store_true", help="Print the table as markdown for the README.")
     args = parser.parse_args()
@@ -186,6 +200,7 @@ def main() -> None:
 
     from harness.config import NO_AUGMENTATION, load_config
     from harness.data import load_cifar10, prepare_split
+    from harness.train import STEPS_PER_EXECUTION
 
     config = load_config(REPO / "benchmarks.toml")
     data = load_cifar10(args.data)
@@ -205,13 +220,16 @@ def main() -> None:
         recipe = config.recipe(name)
         plain = dataclasses.replace(recipe, callbacks=(), augmentation=NO_AUGMENTATION)  # time full epochs only
         preset = config.augmentation(recipe.augmentation) or config.augmentation(FALLBACK_PRESET)
-        epochs: dict[str, list[float]] = {"bare": [], "harness": [], "augmented": [], "idg": []}
+        epochs: dict[str, list[float]] = {"bare": [], "bare_one_step": [], "harness": [], "augmented": [], "idg": []}
         for _ in range(args.rounds):
-            epochs["bare"] += bare_fit(plain, split, args.epochs, seed=0)
+            epochs["bare"] += bare_fit(plain, split, args.epochs, seed=0, steps_per_execution=STEPS_PER_EXECUTION)
+            epochs["bare_one_step"] += bare_fit(plain, split, args.epochs, seed=0, steps_per_execution=1)
             epochs["harness"] += harness_fit(plain, profile, split, {}, seed=0)
             epochs["augmented"] += harness_fit(plain, profile, split, preset, seed=0)
-            epochs["idg"] += idg_fit(plain, split, preset, args.epochs, seed=0)
-        bare, harness, augmented, idg = (min(epochs[key]) for key in ("bare", "harness", "augmented", "idg"))
+            epochs["idg"] += idg_fit(plain, split, preset, args.epochs, seed=0, steps_per_execution=STEPS_PER_EXECUTION)
+        bare, one_step, harness, augmented, idg = (
+            min(epochs[key]) for key in ("bare", "bare_one_step", "harness", "augmented", "idg")
+        )
         spread = max(max(times) / min(times) for times in epochs.values())
         flops = forward_flops(architectures_model(plain))
         work = flops * (3 * len(split.y_train) + len(split.y_validation))
@@ -222,6 +240,7 @@ def main() -> None:
                 "bare s/epoch": bare,
                 "harness s/epoch": harness,
                 "harness / bare": harness / bare,
+                f"{STEPS_PER_EXECUTION} / 1 steps per call": bare / one_step,
                 "augmented / unaugmented": augmented / harness,
                 "IDG / harness augmentation": idg / augmented,
                 "GFLOP/s": work / harness / 1e9,
@@ -232,7 +251,9 @@ def main() -> None:
         steady_epochs = "; ".join(f"{key} " + " ".join(f"{t:.2f}" for t in times) for key, times in epochs.items())
         print(f"{name}: steady epochs (s): {steady_epochs}", file=sys.stderr)
     help_s, list_s = cli_seconds("--help"), cli_seconds("list")
-    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, Keras {keras.__version__} ({keras.backend.backend()})"
+    from harness.environment import cpu_description
+
+    machine = f"{platform.machine()}, {cpu_description()}, Keras {keras.__version__} ({keras.backend.backend()})"
     when = datetime.date.today().isoformat()
     header = list(rows[0])
     if args.markdown:
