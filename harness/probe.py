@@ -114,11 +114,21 @@ def rate_for(train_flops: float, rates: list[tuple[float, float]]) -> float:
     return min(rates, key=lambda r: abs(math.log(max(r[0], 1.0)) - math.log(max(train_flops, 1.0))))[1]
 
 
-def _seconds_per_image(run, images: int) -> float:
+PROBE_REPEATS = 3  # timed repeats after the warm-up; the fastest counts
+
+
+def _seconds_per_image(run, images: int, repeats: int = PROBE_REPEATS) -> float:
+    """Seconds per image of ``run`` (which handles ``images`` images): the fastest of ``repeats``
+    timed calls after one untimed call that compiles. The fastest, because a probe is cached for
+    every later estimate and a busy moment on a shared machine only ever slows a call down (the whole
+    job's estimate read 7× longer here from probes timed once while other jobs held both cores)."""
     run()  # compile / warm up
-    started = time.perf_counter()
-    run()
-    return (time.perf_counter() - started) / images
+    fastest = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        fastest = min(fastest, time.perf_counter() - started)
+    return fastest / images
 
 
 def measure(

@@ -93,3 +93,17 @@ def test_bench_list_cost_probes_this_machine(tmp_path, monkeypatch):
     assert len(stored) == 1
     again = CliRunner().invoke(main, arguments)
     assert json.loads(again.stdout) == [record]
+
+
+def test_a_probe_keeps_the_fastest_of_its_timed_calls(monkeypatch):
+    """A busy moment only slows a call down: the cached probe is the fastest call, not the first."""
+    from harness import probe
+
+    durations = iter([5.0, 0.4, 0.1, 0.3])  # warm-up (compiles), then three timed calls
+    clock = {"now": 0.0}
+    monkeypatch.setattr(probe.time, "perf_counter", lambda: clock["now"])
+
+    def run():
+        clock["now"] += next(durations)
+
+    assert probe._seconds_per_image(run, images=10, repeats=3) == pytest.approx(0.01)
