@@ -3,10 +3,10 @@
     python benchmarks/throughput.py --data ../shared/data/cifar10.npz [--recipes r004-step7 ...]
 
 For each recipe, in one process and on the same images, it times steady-state epochs (the
-first epoch of every fit, which traces and compiles, is dropped). The four set-ups run in
+first epoch of every fit, which traces and compiles, is dropped). The five set-ups run in
 interleaved rounds (bare, bare with one step per call, harness, augmented, ImageDataGenerator,
-then again), and each figure
-is the fastest steady epoch over all rounds: on a shared virtual machine the same epoch can take
+then again), and each figure is the fastest steady epoch over all rounds: on a shared virtual
+machine the same epoch can take
 up to twice as long from one minute to the next, and the minimum is the estimate least moved by
 that. The spread (slowest / fastest steady epoch of one set-up) is printed so the noise is seen.
 Each figure is a ratio:
@@ -105,20 +105,31 @@ def epoch_timer():
     return Timer()
 
 
-def bare_fit(recipe, split, epochs: int, seed: int, steps_per_execution: int = 1) -> float:
+def architectures_model(recipe):
+    import architectures
+
+    return architectures.build(recipe.architecture, **dict(recipe.architecture_options))
+
+
+def compiled_model(recipe, seed: int, steps_per_execution: int):
+    """The recipe's model, seeded and compiled as a bare Keras user would."""
     import keras
 
-    import architectures
     from harness.train import make_optimizer
 
     keras.utils.set_random_seed(seed)
-    model = architectures.build(recipe.architecture, **dict(recipe.architecture_options))
+    model = architectures_model(recipe)
     model.compile(
         optimizer=make_optimizer(recipe),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         steps_per_execution=steps_per_execution,
     )
+    return model
+
+
+def bare_fit(recipe, split, epochs: int, seed: int, steps_per_execution: int) -> float:
+    model = compiled_model(recipe, seed, steps_per_execution)
     timer = epoch_timer()
     model.fit(
         split.x_train,
@@ -137,17 +148,7 @@ def idg_fit(recipe, split, preset: dict, epochs: int, seed: int, steps_per_execu
     """The reports' pipeline: ImageDataGenerator(**preset).flow(x, y) fed to model.fit."""
     import keras
 
-    import architectures
-    from harness.train import make_optimizer
-
-    keras.utils.set_random_seed(seed)
-    model = architectures.build(recipe.architecture, **dict(recipe.architecture_options))
-    model.compile(
-        optimizer=make_optimizer(recipe),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        steps_per_execution=steps_per_execution,
-    )
+    model = compiled_model(recipe, seed, steps_per_execution)
     # Keras 3 keeps the reports' ImageDataGenerator only as a legacy export.
     legacy = getattr(keras.preprocessing.image, "ImageDataGenerator", None)
     if legacy is None:
@@ -200,6 +201,7 @@ def main() -> None:
 
     from harness.config import NO_AUGMENTATION, load_config
     from harness.data import load_cifar10, prepare_split
+    from harness.environment import cpu_description
     from harness.train import STEPS_PER_EXECUTION
 
     config = load_config(REPO / "benchmarks.toml")
@@ -227,9 +229,8 @@ def main() -> None:
             epochs["harness"] += harness_fit(plain, profile, split, {}, seed=0)
             epochs["augmented"] += harness_fit(plain, profile, split, preset, seed=0)
             epochs["idg"] += idg_fit(plain, split, preset, args.epochs, seed=0, steps_per_execution=STEPS_PER_EXECUTION)
-        bare, one_step, harness, augmented, idg = (
-            min(epochs[key]) for key in ("bare", "bare_one_step", "harness", "augmented", "idg")
-        )
+        fastest = {key: min(times) for key, times in epochs.items()}
+        bare, harness, augmented = fastest["bare"], fastest["harness"], fastest["augmented"]
         spread = max(max(times) / min(times) for times in epochs.values())
         flops = forward_flops(architectures_model(plain))
         work = flops * (3 * len(split.y_train) + len(split.y_validation))
@@ -240,9 +241,9 @@ def main() -> None:
                 "bare s/epoch": bare,
                 "harness s/epoch": harness,
                 "harness / bare": harness / bare,
-                f"{STEPS_PER_EXECUTION} / 1 steps per call": bare / one_step,
+                f"{STEPS_PER_EXECUTION} / 1 steps per call": bare / fastest["bare_one_step"],
                 "augmented / unaugmented": augmented / harness,
-                "IDG / harness augmentation": idg / augmented,
+                "IDG / harness augmentation": fastest["idg"] / augmented,
                 "GFLOP/s": work / harness / 1e9,
                 "% of matmul peak": 100 * work / harness / peak,
                 "epoch spread": spread,
@@ -251,8 +252,6 @@ def main() -> None:
         steady_epochs = "; ".join(f"{key} " + " ".join(f"{t:.2f}" for t in times) for key, times in epochs.items())
         print(f"{name}: steady epochs (s): {steady_epochs}", file=sys.stderr)
     help_s, list_s = cli_seconds("--help"), cli_seconds("list")
-    from harness.environment import cpu_description
-
     machine = f"{platform.machine()}, {cpu_description()}, Keras {keras.__version__} ({keras.backend.backend()})"
     when = datetime.date.today().isoformat()
     header = list(rows[0])
@@ -271,12 +270,6 @@ def main() -> None:
         for row in rows:
             print("  ".join(f"{key}={_cell(value)}" for key, value in row.items()))
         print(f"bench --help {help_s:.2f} s; bench list {list_s:.2f} s")
-
-
-def architectures_model(recipe):
-    import architectures
-
-    return architectures.build(recipe.architecture, **dict(recipe.architecture_options))
 
 
 def _cell(value) -> str:

@@ -28,6 +28,7 @@ from harness.cost import ModelFlops, Probe, model_flops
 from harness.identity import is_transfer
 
 PROBE_STEPS = 3  # timed training steps (after one untimed epoch of the same steps that compiles)
+PROBE_REPEATS = 3  # timed repeats of those steps after the warm-up; the fastest counts
 
 
 def probes_path() -> Path:
@@ -112,9 +113,6 @@ def rate_for(train_flops: float, rates: list[tuple[float, float]]) -> float:
     import math
 
     return min(rates, key=lambda r: abs(math.log(max(r[0], 1.0)) - math.log(max(train_flops, 1.0))))[1]
-
-
-PROBE_REPEATS = 3  # timed repeats after the warm-up; the fastest counts
 
 
 def _seconds_per_image(run, images: int, repeats: int = PROBE_REPEATS) -> float:
