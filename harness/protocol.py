@@ -1,8 +1,9 @@
 """The contract between the sweep and ``python -m harness.worker``, used by both sides.
 
 The sweep sends one ``WorkerPayload`` as JSON on the worker's stdin; the worker answers with
-one JSON event per line on its stdout: ``Start``, then an ``Epoch`` per epoch, then ``Done`` or
-``Error``. A field added here reaches both sides at once.
+one JSON event per line on its stdout: ``Start``, then (for a run continued from its checkpoint)
+``Resumed``, an ``Epoch`` per epoch, then ``Done``, ``Paused`` (the time budget) or ``Error``;
+``Note`` at any time. A field added here reaches both sides at once.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class WorkerPayload:
     system_metrics: bool = False  # log system/* metrics (CPU, memory, GPU) while training
     log_model: bool = False  # log the trained Keras model as the run's model
     launched_at: float | None = None  # time.time() when the sweep started the process
+    deadline: float | None = None  # time.time() of the time budget's end: pause before an epoch would pass it
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "identity": self.identity.to_dict()})
@@ -56,6 +58,30 @@ class Epoch:
 
 
 @dataclass(frozen=True)
+class Resumed:
+    """Training continues from a checkpoint after ``epoch`` finished epochs (their logs were
+    logged again into this run, and sent as ``Epoch`` events)."""
+
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Note:
+    """A line the person running the sweep should read (a checkpoint that was ignored, and why)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Paused:
+    """Training stopped at the time budget after ``epoch`` of ``epochs``; the checkpoint is kept
+    and the next command continues the run."""
+
+    epoch: int
+    epochs: int
+
+
+@dataclass(frozen=True)
 class Done:
     """The run FINISHED and is logged."""
 
@@ -72,8 +98,16 @@ class Error:
     reason: str
 
 
-Event = Start | Epoch | Done | Error
-_KINDS: dict[str, type] = {"start": Start, "epoch": Epoch, "done": Done, "error": Error}
+Event = Start | Epoch | Resumed | Note | Paused | Done | Error
+_KINDS: dict[str, type] = {
+    "start": Start,
+    "epoch": Epoch,
+    "resumed": Resumed,
+    "note": Note,
+    "paused": Paused,
+    "done": Done,
+    "error": Error,
+}
 _NAMES = {kind: name for name, kind in _KINDS.items()}
 
 

@@ -25,6 +25,8 @@ TAG_WEIGHTS = "bench.weights"  # imagenet | random, on transfer runs
 TAG_PLOT_ERROR = "bench.plot_error"  # a parent whose seed-band plots could not be drawn
 TAG_BOARD_ERROR = "bench.board_error"  # a parent whose board/* metrics could not be updated
 TAG_COMMAND = "bench.command"  # the whole command line that created the run
+TAG_RESUMED_FROM_EPOCH = "bench.resumed_from_epoch"  # a child that continued a stopped run from its checkpoint
+TAG_RESUMED_FROM_RUN = "bench.resumed_from_run"  # the run id of the stopped child whose checkpoint it continued
 TAG_PARENT = "mlflow.parentRunId"  # MLflow's own: nests a child under its parent
 TAG_NOTE = "mlflow.note.content"  # MLflow's own: the run's description
 

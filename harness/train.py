@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.checkpoint import TrainingState
 from harness.config import Callback, Profile, Recipe
 from harness.data import NUM_CLASSES, Split
 
@@ -74,6 +75,7 @@ class RunResult:
     images_per_second: float
     model_summary: str
     best_epoch: int | None = None
+    resumed_from: int = 0  # the epochs a checkpoint brought (0: trained from the start)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -137,26 +139,145 @@ def _keep_best(monitor: str, mode: str = "auto"):
     return KeepBest()
 
 
-def _bookkeeping_callback(on_epoch: Callable[[int, dict[str, float]], None] | None, epoch_seconds: list[float]):
-    """Records epoch time and learning rate, stops on NaN, and reports each epoch."""
+SHUFFLE_STREAM = 0x5EED  # keeps the shuffle's random stream apart from any other drawn from the seed
+CHECKPOINT_SHARE = 0.05  # at most this share of training time goes to writing checkpoints
+
+
+def epoch_permutation(seed: int, epoch: int, images: int) -> np.ndarray:
+    """The order of the training images in ``epoch`` (from 0) of a run with ``seed``: a uniform
+    random permutation that depends on nothing else, so a run resumed at any epoch sees the same
+    batches as one that never stopped."""
+    return np.random.default_rng([SHUFFLE_STREAM, seed, epoch]).permutation(images)
+
+
+def epoch_batches(x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int, epoch: int):
+    """One epoch of training batches as a ``keras.utils.PyDataset``: ``x`` and ``y`` in the order
+    ``epoch_permutation`` gives, the last batch partial. Batches are gathered as they are asked
+    for (no copy of the whole set per epoch)."""
     import keras
 
-    class Bookkeeping(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
+    order = epoch_permutation(seed, epoch, len(y))
 
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs if logs is not None else {}
-            epoch_seconds.append(time.perf_counter() - self.started)
-            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-            logs["epoch_seconds"] = epoch_seconds[-1]
-            finite = all(math.isfinite(float(v)) for k, v in logs.items() if "loss" in k)
-            if on_epoch is not None:
-                on_epoch(epoch + 1, {k: float(v) for k, v in logs.items()})
-            if not finite:
-                self.model.stop_training = True
+    class EpochBatches(keras.utils.PyDataset):
+        def __len__(self) -> int:
+            return -(-len(order) // batch_size)
 
-    return Bookkeeping()
+        def __getitem__(self, index: int):
+            if not 0 <= index < len(self):
+                raise IndexError(index)
+            chosen = order[index * batch_size : (index + 1) * batch_size]
+            return x[chosen], y[chosen]
+
+    batches = EpochBatches()
+    batches.order = order
+    return batches
+
+
+class Paused(KeyboardInterrupt):
+    """Training stopped at an epoch's end because the next epoch would pass the deadline; the
+    run's checkpoint holds every finished epoch. A KeyboardInterrupt: the run ends KILLED, not
+    FAILED, and its checkpoint is kept for the next command."""
+
+    def __init__(self, epoch: int, epochs: int) -> None:
+        super().__init__(f"paused at the time budget after epoch {epoch} of {epochs}")
+        self.epoch, self.epochs = epoch, epochs
+
+
+def _once_per_run(callbacks: list, model):
+    """The run's callbacks for one ``fit`` call per epoch: Keras calls ``on_train_begin`` and
+    ``on_train_end`` at every call, which would reset EarlyStopping's patience and restore
+    keep-best weights each epoch; here the first ``on_train_begin`` goes through and
+    ``on_train_end`` only when ``finish()`` is called."""
+    import keras
+
+    class OncePerRun(keras.callbacks.CallbackList):
+        began = False
+
+        def on_train_begin(self, logs=None):
+            if not self.began:
+                self.began = True
+                super().on_train_begin(logs)
+
+        def on_train_end(self, logs=None):
+            pass
+
+        def finish(self, logs=None):
+            super().on_train_end(logs)
+
+    return OncePerRun(callbacks, add_history=True, model=model)
+
+
+class _Bookkeeping:
+    """The end of every epoch, after the recipe's callbacks: epoch time and learning rate into
+    the logs, NaN stops training, a checkpoint (``on_checkpoint``), the epoch reported
+    (``on_epoch``), and a pause when the next epoch would pass ``deadline``."""
+
+    def __init__(self, *, on_epoch, on_checkpoint, deadline, epochs, logs, train_seconds, callbacks, extra) -> None:
+        self.on_epoch, self.on_checkpoint, self.deadline, self.epochs = on_epoch, on_checkpoint, deadline, epochs
+        self.logs: list[dict[str, float]] = logs  # every finished epoch's logs, resumed ones first
+        self.prior_seconds = train_seconds  # fit time of the processes before this one
+        self.callbacks = callbacks
+        self.extra = extra
+        self.fit_started = self.epoch_started = time.perf_counter()
+        self.saved_at: float | None = None  # perf_counter when the last checkpoint was written
+        self.save_seconds = 0.0  # how long the last one took
+        self.saved_epoch = 0
+
+    def train_seconds(self) -> float:
+        return self.prior_seconds + time.perf_counter() - self.fit_started
+
+    def callback(self):
+        import keras
+
+        bookkeeping = self
+
+        class Bookkeeping(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                bookkeeping.epoch_ended(self.model, epoch + 1, logs if logs is not None else {})
+
+        return Bookkeeping()
+
+    def _checkpoint(self, model, epoch: int) -> None:
+        from harness.checkpoint import capture
+
+        started = time.perf_counter()
+        state = capture(
+            model,
+            self.callbacks,
+            epoch=epoch,
+            stopped=bool(model.stop_training),
+            logs=self.logs,
+            train_seconds=self.train_seconds(),
+        )
+        self.on_checkpoint(state)
+        self.saved_at = time.perf_counter()
+        self.save_seconds = self.saved_at - started
+        self.saved_epoch = epoch
+        self.extra["checkpoint_seconds"] = self.extra.get("checkpoint_seconds", 0.0) + self.save_seconds
+        self.extra["checkpoints"] = self.extra.get("checkpoints", 0) + 1
+
+    def epoch_ended(self, model, epoch: int, logs: dict) -> None:
+        import keras
+
+        seconds = time.perf_counter() - self.epoch_started
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        logs["epoch_seconds"] = seconds
+        record = {k: float(v) for k, v in logs.items()}
+        self.logs.append(record)
+        finite = all(math.isfinite(v) for k, v in record.items() if "loss" in k)
+        if not finite:
+            model.stop_training = True
+        elif self.on_checkpoint is not None and (
+            self.saved_at is None or (time.perf_counter() - self.saved_at) * CHECKPOINT_SHARE >= self.save_seconds
+        ):
+            self._checkpoint(model, epoch)
+        if self.on_epoch is not None:
+            self.on_epoch(epoch, record)
+        more = finite and not model.stop_training and epoch < self.epochs
+        if more and self.deadline is not None and time.time() + seconds > self.deadline:
+            if self.on_checkpoint is not None and self.saved_epoch != epoch:
+                self._checkpoint(model, epoch)
+            raise Paused(epoch, self.epochs)
 
 
 def float32_output(model):
@@ -247,6 +368,10 @@ def train_and_evaluate(
     jit_compile: str = "auto",
     deterministic: bool = False,
     on_trained: Callable[[Any], None] | None = None,
+    resume: TrainingState | None = None,
+    on_resume: Callable[[TrainingState | None, str], None] | None = None,
+    on_checkpoint: Callable[[TrainingState], None] | None = None,
+    deadline: float | None = None,
 ) -> RunResult:
     """Train ``recipe`` on ``split`` with ``seed`` under ``profile``'s budget; evaluate once.
 
@@ -254,6 +379,14 @@ def train_and_evaluate(
     "off"; it is resolved before anything is built, so augmentation is built for it. Under a
     mixed dtype policy the output softmax runs in float32 (``float32_output``). ``on_trained``
     receives the trained Keras model after evaluation (to log it, for instance).
+
+    Resume: ``on_checkpoint`` receives the run's state (``harness.checkpoint``) at the end of
+    epochs (every one, unless writing it would take more than CHECKPOINT_SHARE of the time);
+    ``resume``, such a state, is put back into the freshly built model before training, which
+    continues at its next epoch, or does not train at all when a callback had stopped it.
+    ``on_resume`` hears whether it was (state, "") or not (None, why: it did not fit the model;
+    training then starts at epoch 0). ``deadline`` (a ``time.time()``): at an epoch's end, when
+    the next epoch would pass it, the state is saved and ``Paused`` is raised.
     """
     import keras
 
@@ -294,23 +427,60 @@ def train_and_evaluate(
     extra["evaluation_batch"] = batch
 
     epochs = planned_epochs(recipe, profile)
-    epoch_seconds: list[float] = []
     callbacks = _keras_callbacks(recipe.callbacks)
-    callbacks.append(_bookkeeping_callback(on_epoch, epoch_seconds))
+    first, prior_logs, prior_seconds = 0, [], 0.0
+    if resume is not None:
+        from harness.checkpoint import CheckpointUnusable, restore
 
-    started = time.perf_counter()
-    fitted = trained.fit(
-        x_train,
-        labels(split.y_train),
-        batch_size=recipe.training.batch_size,
+        try:
+            restore(trained, callbacks, resume)
+        except CheckpointUnusable as problem:
+            if on_resume is not None:
+                on_resume(None, str(problem))
+        else:
+            first, prior_logs, prior_seconds = resume.epoch, list(resume.logs), resume.train_seconds
+            if on_resume is not None:
+                on_resume(resume, "")
+    last = first if resume is not None and first and resume.stopped else epochs
+    bookkeeping = _Bookkeeping(
+        on_epoch=on_epoch,
+        on_checkpoint=on_checkpoint,
+        deadline=deadline,
         epochs=epochs,
-        validation_data=(x_validation, labels(split.y_validation)),
-        shuffle=True,
+        logs=prior_logs,
+        train_seconds=prior_seconds,
         callbacks=callbacks,
-        verbose=0,
+        extra=extra,
     )
-    train_seconds = time.perf_counter() - started
-    history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
+    run_callbacks = _once_per_run([*callbacks, bookkeeping.callback()], trained)
+    if first:
+        from harness.checkpoint import restore_callbacks
+
+        run_callbacks.on_train_begin()  # resets EarlyStopping & co; their saved state goes back on
+        restore_callbacks(callbacks, resume)
+    y_train, validation = labels(split.y_train), (x_validation, labels(split.y_validation))
+    # One fit call per epoch, over that epoch's own permutation (``epoch_batches``): the order of
+    # the images depends on (seed, epoch) alone, so a resumed run trains on the same batches.
+    for epoch in range(first, last):
+        bookkeeping.epoch_started = time.perf_counter()
+        trained.fit(
+            epoch_batches(x_train, y_train, batch_size=recipe.training.batch_size, seed=seed, epoch=epoch),
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            validation_data=validation,
+            shuffle=False,
+            callbacks=run_callbacks,
+            verbose=0,
+        )
+        if trained.stop_training:
+            break
+    run_callbacks.finish()
+    train_seconds = bookkeeping.train_seconds()
+    history: dict[str, list[float]] = {}
+    for logs in bookkeeping.logs:
+        for key, value in logs.items():
+            history.setdefault(key, []).append(value)
+    epoch_seconds = history.get("epoch_seconds", [])
     for epoch, loss in enumerate(history.get("loss", []), start=1):
         if not math.isfinite(loss):
             raise Diverged(f"diverged at epoch {epoch} (loss={loss})")
@@ -341,6 +511,7 @@ def train_and_evaluate(
         epochs_run=epochs_run,
         epochs_planned=epochs,
         train_seconds=train_seconds,
+        resumed_from=first,
         evaluation_seconds=evaluation_seconds,
         train_images=len(split.y_train),
         images_per_second=len(split.y_train) * epochs_run / train_seconds if train_seconds else 0.0,

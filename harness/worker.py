@@ -5,6 +5,13 @@ loads the data, trains, and logs params, per-epoch metrics, test metrics and art
 that run, then marks it FINISHED. Progress goes to the parent as JSON lines on the original
 stdout; everything else written to stdout (Keras, TensorFlow) is sent to stderr, which the
 parent keeps as the run's log. Any exception marks the run FAILED with its reason.
+
+Resume: the run checkpoints at the end of its epochs (``harness.checkpoint``, under
+``$BENCH_CACHE/checkpoints``). A run stopped by a signal (Ctrl-C, SIGTERM, SIGKILL, a lost
+machine) or by the time budget keeps its checkpoint, and the next command's run of the same
+identity in the same store continues from it: a new child run, tagged with the epoch it resumed
+from, whose curves hold every epoch once (the earlier ones are logged again from the
+checkpoint). A run that finishes, or fails by an exception of its own, deletes its checkpoint.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 
-from harness import protocol
+from harness import checkpoint, protocol
 from harness.protocol import WorkerPayload
 from harness.schema import (
     ARTIFACT_CONFUSION_CSV,
@@ -48,6 +55,8 @@ from harness.schema import (
     PARAM_PRECISION,
     PARAM_TRAINABLE_PARAMS,
     PARAM_WEIGHTS,
+    TAG_RESUMED_FROM_EPOCH,
+    TAG_RESUMED_FROM_RUN,
     TAG_WEIGHTS,
 )
 from harness.spool import SpoolingTracker
@@ -149,6 +158,36 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
         tracker.log_metrics(run_id, logged, step=epoch)
         emit(protocol.Epoch(epoch=epoch, logs=logs))
 
+    path = run_checkpoint(payload)
+    resume = None
+    if path.exists():
+        try:
+            resume = checkpoint.load(path)
+        except checkpoint.CheckpointUnusable as problem:
+            note(emit, f"checkpoint {path} ignored ({problem}): training from epoch 0")
+
+    def on_resume(state, problem: str) -> None:
+        if state is None:
+            note(emit, f"checkpoint {path} ignored ({problem}): training from epoch 0")
+            return
+        tracker.set_tag(run_id, TAG_RESUMED_FROM_EPOCH, str(state.epoch))
+        if state.run_id:
+            tracker.set_tag(run_id, TAG_RESUMED_FROM_RUN, state.run_id)
+        emit(protocol.Resumed(epoch=state.epoch))
+        for epoch, logs in enumerate(state.logs, start=1):  # this run's curves hold every epoch, once
+            on_epoch(epoch, logs)
+
+    unwritable: list[str] = []
+
+    def on_checkpoint(state) -> None:
+        state.run_id = run_id
+        try:
+            checkpoint.save(path, state)
+        except OSError as error:  # a full or read-only cache costs the resume, never the run
+            if not unwritable:
+                unwritable.append(str(error))
+                note(emit, f"cannot write the checkpoint {path} ({error}): this run cannot resume if stopped")
+
     trained_models: list = []
     monitor = tracker.system_metrics(run_id) if payload.system_metrics else None
     try:
@@ -163,6 +202,10 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
             jit_compile=payload.jit_compile,
             deterministic=identity.variant.deterministic,
             on_trained=trained_models.append if payload.log_model else None,
+            resume=resume,
+            on_resume=on_resume,
+            on_checkpoint=on_checkpoint,
+            deadline=payload.deadline,
         )
     finally:
         if monitor is not None:
@@ -213,6 +256,7 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
     watch.lap("logging")  # per-epoch logging is in train_seconds
     tracker.log_metrics(run_id, watch.seconds)
     tracker.finish(run_id)
+    checkpoint.delete(path)  # finished (or its results kept in the spool): nothing left to resume
     emit(
         protocol.Done(
             test_accuracy=result.test_accuracy,
@@ -221,6 +265,20 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
             spooled=tracker.offline or "",
         )
     )
+
+
+def run_checkpoint(payload: WorkerPayload) -> Path:
+    """Where this run keeps its checkpoint (``harness.checkpoint.checkpoint_path``)."""
+    identity = payload.identity
+    return checkpoint.checkpoint_path(
+        identity.recipe, identity.seed, identity.identity, payload.tracking_uri, payload.experiment
+    )
+
+
+def note(emit, message: str) -> None:
+    """A line for the person running the sweep, and for this run's log."""
+    print(message, file=sys.stderr)
+    emit(protocol.Note(message=message))
 
 
 def check_platform(variant) -> None:
@@ -294,10 +352,21 @@ def main() -> int:
     try:
         run(payload, events)
     except BaseException as error:  # noqa: BLE001  every failure must reach MLflow
-        reason = f"{type(error).__name__}: {error}".strip()
-        traceback.print_exc()
+        from harness.train import Paused
+
+        if isinstance(error, Paused):
+            reason = f"{error}; its checkpoint is kept and the next command continues it"
+            event: protocol.Event = protocol.Paused(epoch=error.epoch, epochs=error.epochs)
+        else:
+            reason = f"{type(error).__name__}: {error}".strip()
+            traceback.print_exc()
+            event = protocol.Error(reason=reason)
+        if not isinstance(error, KeyboardInterrupt):
+            # A failure of the run itself (an error, divergence) would come back from its
+            # checkpoint: the next command starts it afresh. A stop (signal, deadline) keeps it.
+            checkpoint.delete(run_checkpoint(payload))
         with contextlib.suppress(OSError):  # the bench process may be gone: MLflow still hears
-            events.write(protocol.encode(protocol.Error(reason=reason)) + "\n")
+            events.write(protocol.encode(event) + "\n")
             events.flush()
         try:
             from harness.tracking import Tracker
