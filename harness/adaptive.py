@@ -208,6 +208,8 @@ def _merge(total: SweepReport, new: SweepReport) -> None:
             by_identity[key] = outcome
     total.outcomes = list(by_identity.values())
     total.interrupted = total.interrupted or new.interrupted
+    total.budget_spent = total.budget_spent or new.budget_spent
+    total.seconds_left.update(new.seconds_left)
 
 
 Sweep = Callable[[BenchConfig, Tracker, list[Recipe], SweepSettings, Progress | None], SweepReport]
@@ -240,7 +242,7 @@ def run_adaptive(
 ) -> AdaptiveReport:
     """START_SEEDS seeds for every recipe, then rounds of ``plan_round`` until nothing is left
     to ask for; each round's recipes train through ``sweep`` (``run_sweep``), grouped by their
-    seed count. Stops after a round that was interrupted."""
+    seed count. Stops after a round that was interrupted or ran out of time budget."""
     from harness.errors import HarnessError
 
     if sweep is None:
@@ -270,7 +272,7 @@ def run_adaptive(
         for seeds in sorted({request.seeds for request in plan.requests}):
             group = [config.recipe(r.recipe) for r in plan.requests if r.seeds == seeds]
             _merge(report.sweep, sweep(config, tracker, group, dataclasses.replace(settings, seeds=seeds), progress))
-            if report.sweep.interrupted:
+            if report.sweep.interrupted or report.sweep.budget_spent:
                 _log_plan(tracker, report, settings, max_seeds)
                 return report
         for request in plan.requests:

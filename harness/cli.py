@@ -17,6 +17,7 @@ from harness.plan import SweepSettings
 
 DEFAULT_CONFIG = "benchmarks.toml"
 EXIT_SKIPPED = 3  # everything that could train did, but some recipes could not (missing weights)
+EXIT_BUDGET = 4  # the time budget ran out with runs paused or not started; the same command continues
 
 
 @dataclass
@@ -451,7 +452,8 @@ def cache_command(clear: bool, match: str | None) -> None:
 def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_seeds: int | None = None) -> None:
     """Run a sweep (``harness.sweep.run_sweep``, or ``harness.adaptive.run_adaptive`` rounds up to
     ``max_seeds``), print its summary and leaderboard, and exit non-zero if any run failed (1),
-    recipes were skipped for missing weights (3) or it was interrupted (130)."""
+    recipes were skipped for missing weights (3), the time budget ran out first (4) or it was
+    interrupted (130)."""
     import signal
 
     from harness.progress import RichProgress
@@ -498,6 +500,7 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
         return
     failed = report.by_status("FAILED")
     killed = report.by_status("KILLED")
+    paused, left = report.by_status("PAUSED"), report.by_status("LEFT")
     interrupted = report.interrupted or any(o.interrupted for o in report.outcomes)
     skipped = report.by_status("SKIPPED")
     elsewhere = [o for o in skipped if o.reason.startswith("running in another sweep")]
@@ -506,6 +509,7 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
         f"(skipped), {len(failed)} failed"
         + (f", {len(elsewhere)} training in another sweep" if elsewhere else "")
         + (f", {len(killed)} interrupted" if killed else "")
+        + (f", {len(paused)} paused and {len(left)} not started at the time budget" if paused or left else "")
         + (f", in {rounds} adaptive round(s) (plan logged as adaptive_plan.json)" if rounds else "")
         + f"; tracking store: {tracker.tracking_uri}"
     )
@@ -525,13 +529,42 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
             f"[yellow]NOT TRAINED[/yellow] (pretrained weights missing; pass --weights-dir DIR): "
             f"{', '.join(report.unavailable)}"
         )
+    if report.budget_spent:
+        _print_budget_left(console, report, settings)
     if interrupted:
         console.print("Interrupted: rerun the same command to train the unfinished runs.")
         sys.exit(130)
     if failed or report.store_error:
         sys.exit(1)
+    if report.budget_spent:
+        sys.exit(EXIT_BUDGET)
     if report.unavailable:
         sys.exit(EXIT_SKIPPED)
+
+
+def _print_budget_left(console, report, settings) -> None:
+    """What the time budget left undone, and the command that continues it."""
+    import shlex
+
+    from harness.cost import human_duration
+
+    finished = len(report.by_status("FINISHED"))
+    paused, left = report.by_status("PAUSED"), report.by_status("LEFT")
+    budget = human_duration(settings.time_budget) if settings.time_budget else "the time budget"
+    console.print(f"Time budget ({budget}) reached: {finished} run(s) finished in it.")
+    for outcome in paused:
+        console.print(
+            f"  paused {outcome.spec.label} after epoch {outcome.epochs_done} of {outcome.epochs_planned} "
+            "(checkpoint kept)"
+        )
+    if left:
+        names = ", ".join(o.spec.label for o in left[:8]) + (f" and {len(left) - 8} more" if len(left) > 8 else "")
+        console.print(f"  not started: {names}")
+    if report.seconds_left:
+        console.print(f"  about {human_duration(sum(report.seconds_left.values()))} of training left (estimated)")
+    console.print(
+        f"Continue with: {shlex.join(['bench', *_arguments()])}", soft_wrap=True, markup=False, highlight=False
+    )
 
 
 def _print_leaderboard(context: Context, tracker, settings, *, recipes: set[str]) -> None:
@@ -603,6 +636,8 @@ PROFILE_HELP = "Budget to train under (see [profiles] in the benchmarks file: fu
 
 def _settings(context: Context, **options) -> SweepSettings:
     """The SweepSettings of a `run` / `all` command line."""
+    import time
+
     from harness.identity import Variant
 
     variant = Variant(
@@ -610,12 +645,52 @@ def _settings(context: Context, **options) -> SweepSettings:
         random_weights=options.pop("random_weights"),
         deterministic=options.pop("deterministic"),
     )
-    return SweepSettings(variant=variant, data_path=context.dataset, weights_dir=context.weights_dir, **options)
+    budget = options.get("time_budget")
+    deadline = None if budget is None else time.time() + budget  # counted from the command's start
+    return SweepSettings(
+        variant=variant, data_path=context.dataset, weights_dir=context.weights_dir, deadline=deadline, **options
+    )
+
+
+class Duration(click.ParamType):
+    """--time-budget: a duration in hours, minutes and seconds ("2h30m", "45m", "90s", "1.5h")."""
+
+    name = "DURATION"
+    UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+
+    def convert(self, value, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import re
+
+        if isinstance(value, int | float):
+            return float(value)
+        text = str(value).strip().lower().replace(" ", "")
+        parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?", text)
+        if not text or parts is None:
+            self.fail(
+                f"{value!r} is not a duration: write hours, minutes and seconds, e.g. 2h30m, 45m, 90s", param, ctx
+            )
+        seconds = sum(float(n) * unit for n, unit in zip(parts.groups(), self.UNITS.values(), strict=True) if n)
+        if seconds <= 0:
+            self.fail(f"{value!r}: a time budget must be longer than zero", param, ctx)
+        return seconds
+
+
+TIME_BUDGET_HELP = (
+    "Train for at most this long from now (e.g. 2h30m, 45m, 90s): a run starts only while its first epoch "
+    "fits (estimated); at the deadline the runs in flight stop, each keeping its last finished epoch; the same "
+    "command continues them. Prints what finished, what is left and the command to continue; exit code 4."
+)
+ORDER_HELP = (
+    "The order runs start in: cheapest or longest first (by estimated time left of each run), or the file's "
+    "order. auto = cheapest first under --time-budget (the most runs finish), longest first with more than one "
+    "job at once (no long run left alone at the end), else file order."
+)
 
 
 def execution_options(command):
     """--jobs / --jobs-per-gpu / --precision / --jit-compile / --deterministic / --executor / --address /
-    --gpus-per-run / --system-metrics / --log-model / --dry-run, shared by `run` and `all`."""
+    --gpus-per-run / --system-metrics / --log-model / --dry-run / --time-budget / --order, shared by `run`
+    and `all`."""
     command = click.option(
         "--log-model",
         is_flag=True,
@@ -628,6 +703,14 @@ def execution_options(command):
         help="Log CPU, memory, disk, network (and GPU) use of each run every 10 s as system/* metrics "
         "(MLflow's System metrics tab; needs psutil).",
     )(command)
+    command = click.option(
+        "--order",
+        type=click.Choice(["auto", "cheapest", "longest", "file"]),
+        default="auto",
+        show_default=True,
+        help=ORDER_HELP,
+    )(command)
+    command = click.option("--time-budget", type=Duration(), default=None, help=TIME_BUDGET_HELP)(command)
     command = click.option(
         "--dry-run",
         is_flag=True,

@@ -16,7 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.config import BenchConfig, Recipe
-from harness.cost import ModelFlops, Probe, RunCost, estimate_seconds, gpu_reference_seconds, run_cost
+from harness.cost import (
+    RUN_OVERHEAD_SECONDS,
+    ModelFlops,
+    Probe,
+    RunCost,
+    estimate_seconds,
+    gpu_reference_seconds,
+    run_cost,
+)
 from harness.errors import HarnessError
 from harness.probe import load_probes, machine_rates, probe_key, rate_for
 
@@ -131,3 +139,16 @@ def estimate(
             )
         )
     return estimates
+
+
+def seconds_left(seconds: float, epochs: int, done: int = 0) -> float:
+    """A run estimated at ``seconds`` for ``epochs`` epochs, of which a checkpoint holds ``done``:
+    its start-up, and its share of the rest for the epochs still to train."""
+    training = max(seconds - RUN_OVERHEAD_SECONDS, 0.0)
+    return RUN_OVERHEAD_SECONDS + training * max(epochs - done, 0) / max(epochs, 1)
+
+
+def first_epoch_seconds(seconds: float, epochs: int) -> float:
+    """How long a run estimated at ``seconds`` takes to finish its first epoch: start-up and one
+    epoch's share. A run starts under a time budget only if this fits."""
+    return seconds_left(seconds, epochs, max(epochs - 1, 0))

@@ -34,24 +34,30 @@ from harness.devices import (
 )
 from harness.plan import RunSpec, SweepSettings
 from harness.protocol import WorkerPayload
-from harness.schema import TAG_BOARD_ERROR, TAG_PLOT_ERROR
+from harness.schema import TAG_BOARD_ERROR, TAG_ERROR, TAG_PLOT_ERROR
 from harness.tracking import HEARTBEAT_SECONDS, DataInput, Tracker, this_owner
 
 log = logging.getLogger(__name__)
 
 STDERR_TAIL = 2000  # characters of a dead worker's stderr kept as its failure reason
 STOP_GRACE_SECONDS = 20.0  # after SIGTERM, how long a worker may take to mark its run KILLED and exit
+NO_ROOM = "not started: the time budget leaves no room for one epoch of it"
 
 
 @dataclass
 class Outcome:
     spec: RunSpec
-    status: str  # FINISHED | FAILED | KILLED | SKIPPED | PLANNED (a dry run) (| NOT_STARTED, internal)
+    # FINISHED | FAILED | KILLED | SKIPPED | PLANNED (a dry run) | PAUSED (stopped at the time budget,
+    # its checkpoint kept) | LEFT (not started: the time budget had no room for it) (| NOT_STARTED, internal)
+    status: str
     run_id: str | None = None
     reason: str = ""
     test_accuracy: float | None = None
     seconds: float = 0.0
     interrupted: bool = False  # the user stopped the sweep while this run was in flight
+    epochs_done: int = 0  # the last epoch the worker reported
+    epochs_planned: int = 0
+    resumed_from: int = 0  # the epoch its checkpoint brought (0: trained from the start)
 
 
 @dataclass
@@ -60,6 +66,8 @@ class SweepReport:
     interrupted: bool = False
     unavailable: dict[str, str] = field(default_factory=dict)  # recipe -> why it could not train (no weights)
     store_error: str | None = None  # the store failed: no new run was started after it
+    budget_spent: bool = False  # the time budget ended the sweep: PAUSED and LEFT runs remain
+    seconds_left: dict[str, float] = field(default_factory=dict)  # estimated, of each PAUSED / LEFT run
 
     def by_status(self, status: str) -> list[Outcome]:
         return [o for o in self.outcomes if o.status == status]
@@ -69,6 +77,7 @@ class Progress:
     """Callbacks a sweep reports through (each does nothing here); the CLI draws them with rich."""
 
     def note(self, message: str) -> None: ...
+    def run_resumed(self, spec: RunSpec, epoch: int) -> None: ...
     def estimated(self, seconds_by_identity: dict[str, float]) -> None: ...
     def sweep_planned(self, total: int, todo: int) -> None: ...
     def run_started(self, spec: RunSpec, index: int, total: int) -> None: ...
@@ -122,12 +131,24 @@ class LocalExecutor:
         self._lock = threading.Lock()
         self.owner = this_owner()
         self.store_error: str | None = None
+        self._budget_spent = threading.Event()  # the deadline passed: runs in flight pause, none starts
 
-    def sweep(self, specs: list[RunSpec], *, on_group_done: Callable[[str, str], None] | None = None) -> SweepReport:
-        """Run every spec not already FINISHED; update each parent run when its seeds have ended.
+    def sweep(
+        self,
+        specs: list[RunSpec],
+        *,
+        on_group_done: Callable[[str, str], None] | None = None,
+        first_epoch_seconds: dict[str, float] | None = None,
+    ) -> SweepReport:
+        """Run every spec not already FINISHED, in the order given; update each parent run when its
+        seeds have ended.
 
         Ctrl-C or SIGTERM (as KeyboardInterrupt in this thread) stops the sweep: in-flight
         runs are terminated and marked KILLED, nothing new starts, finished runs are kept.
+        With a deadline (``settings.deadline``), a run starts only while its first epoch fits
+        before it (``first_epoch_seconds``, by identity: start-up and one epoch, estimated),
+        and at the deadline the runs in flight are stopped: each keeps its checkpoint (PAUSED);
+        the runs never started are LEFT.
         """
         report = SweepReport()
         finished = self.tracker.finished_identities()
@@ -157,6 +178,8 @@ class LocalExecutor:
                 return parents[group]
 
         def supervise(index: int, spec: RunSpec) -> Outcome:
+            if self._budget_spent.is_set() or not self._fits(spec, first_epoch_seconds or {}):
+                return Outcome(spec=spec, status="LEFT", reason=NO_ROOM)
             if self._stopping.is_set():
                 return Outcome(spec=spec, status="NOT_STARTED", interrupted=not self.store_error)
             parent = parent_of(spec)
@@ -173,6 +196,11 @@ class LocalExecutor:
 
         beating = threading.Thread(target=self._heartbeat, name="bench-heartbeat", daemon=True)
         beating.start()
+        deadline = None
+        if self.settings.deadline is not None:
+            deadline = threading.Timer(max(self.settings.deadline - time.time(), 0.0), self._spend_budget)
+            deadline.daemon = True
+            deadline.start()
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="bench-run")
         futures = {pool.submit(supervise, index, spec): spec for index, spec in enumerate(todo)}
         pending = set(futures)
@@ -186,7 +214,7 @@ class LocalExecutor:
                     report.outcomes.append(outcome)
                     group = outcome.spec.identity.group
                     remaining[group] -= 1
-                    if remaining[group] == 0 and not self._stopping.is_set():
+                    if remaining[group] == 0 and group in parents and not self._stopping.is_set():
                         self._store(
                             "update the parent run",
                             self._close_group,
@@ -205,7 +233,12 @@ class LocalExecutor:
         finally:
             pool.shutdown(wait=True)
             self._done.set()
-            if report.interrupted:  # every parent touched shows the seeds that did finish
+            if deadline is not None:
+                deadline.cancel()
+            report.budget_spent = any(o.status in ("PAUSED", "LEFT") for o in report.outcomes)
+            if (
+                report.interrupted or self._budget_spent.is_set()
+            ):  # every parent touched shows the seeds that did finish
                 for group, parent in list(parents.items()):
                     self._store("update the parent run", self.tracker.update_parent, parent, group)
                 if not self.store_error:
@@ -213,6 +246,19 @@ class LocalExecutor:
                         self._update_boards(profile)
             report.store_error = self.store_error
         return report
+
+    def _fits(self, spec: RunSpec, first_epoch_seconds: dict[str, float]) -> bool:
+        """Whether ``spec`` may start: no deadline, or its first epoch (estimated; nothing
+        known: any time left) ends before it."""
+        if self.settings.deadline is None:
+            return True
+        return time.time() + first_epoch_seconds.get(spec.identity.identity, 0.0) < self.settings.deadline
+
+    def _spend_budget(self) -> None:
+        """The deadline: nothing new starts, and every run in flight stops now (a worker keeps the
+        checkpoint of its last finished epoch; the next command continues it)."""
+        self._budget_spent.set()
+        self.stop()
 
     def data_input(self, spec: RunSpec) -> DataInput:
         """The dataset every run of this sweep reads, for MLflow's Dataset column."""
@@ -346,6 +392,7 @@ class LocalExecutor:
             commit=self.commit,
             system_metrics=self.settings.system_metrics,
             log_model=self.settings.log_model,
+            deadline=self.settings.deadline,
         )
 
     def run_one(self, spec: RunSpec, parent_run_id: str, *, gpu: str | None = None) -> Outcome:
@@ -388,7 +435,17 @@ class LocalExecutor:
         with tempfile.TemporaryDirectory(prefix="bench-run-") as scratch:
             log_path = Path(scratch) / "worker.log"
             returncode = self.execute(spec, payload, outcome, log_path, gpu=gpu)
-            if self._stopping.is_set() and outcome.status != "FINISHED" and not self.store_error:
+            if outcome.status == "PAUSED":  # the worker paused itself before an epoch past the deadline
+                pass
+            elif self._budget_spent.is_set() and outcome.status != "FINISHED" and not self.store_error:
+                outcome.status = "PAUSED"
+                outcome.reason = (
+                    f"stopped at the time budget after epoch {outcome.epochs_done} of {outcome.epochs_planned}; "
+                    "its checkpoint is kept and the next command continues it"
+                )
+                self._store("mark the run KILLED", self.tracker.fail, run_id, outcome.reason, status="KILLED")
+                self._store("say why the run stopped", self.tracker.set_tag, run_id, TAG_ERROR, outcome.reason)
+            elif self._stopping.is_set() and outcome.status != "FINISHED" and not self.store_error:
                 outcome.status, outcome.reason, outcome.interrupted = "KILLED", "interrupted by the user", True
                 self._store("mark the run KILLED", self.tracker.fail, run_id, outcome.reason, status="KILLED")
             elif outcome.status != "FINISHED":
@@ -450,9 +507,22 @@ class LocalExecutor:
     def _handle(self, spec: RunSpec, line: str, outcome: Outcome) -> None:
         event = protocol.decode(line)
         if isinstance(event, protocol.Start):
+            outcome.epochs_planned = event.epochs
             self.progress.epochs_planned(spec, event.epochs)
         elif isinstance(event, protocol.Epoch):
+            outcome.epochs_done = event.epoch
             self.progress.epoch_done(spec, event.epoch, event.logs)
+        elif isinstance(event, protocol.Resumed):
+            outcome.resumed_from = event.epoch
+            self.progress.run_resumed(spec, event.epoch)
+        elif isinstance(event, protocol.Note):
+            self.progress.note(f"{spec.label}: {event.message}")
+        elif isinstance(event, protocol.Paused):
+            outcome.status, outcome.epochs_done = "PAUSED", event.epoch
+            outcome.reason = (
+                f"paused at the time budget after epoch {event.epoch} of {event.epochs}; "
+                "its checkpoint is kept and the next command continues it"
+            )
         elif isinstance(event, protocol.Done):
             outcome.status = "FINISHED"
             outcome.test_accuracy = event.test_accuracy

@@ -1,4 +1,5 @@
-"""What a sweep will do: its settings, and the list of runs (recipe × seed) it plans.
+"""What a sweep will do: its settings, the list of runs (recipe × seed) it plans, and the order
+they start in.
 
 Planning needs only the configuration and the data's fingerprint: no Keras, no MLflow. Each
 planned run carries its ``RunIdentity`` (``harness.identity``), which decides whether it is
@@ -15,6 +16,7 @@ from harness.identity import RunIdentity, Variant, identify
 
 EXECUTORS = ("local", "ray")
 JIT_CHOICES = ("auto", "on", "off")
+ORDERS = ("auto", "cheapest", "longest", "file")  # the order runs start in (see ``run_order``)
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,9 @@ class SweepSettings:
     weights_dir: str | None = None  # pretrained backbone weights, for offline use
     system_metrics: bool = False  # log CPU/memory/GPU use as system/* metrics of each run
     log_model: bool = False  # log each trained Keras model to MLflow (large: off by default)
+    order: str = "auto"  # ORDERS: the order runs start in
+    time_budget: float | None = None  # seconds the command may train for (None: no limit)
+    deadline: float | None = None  # time.time() when that budget ends (set when the command starts)
 
 
 def variant_here(settings: SweepSettings, gpus: list[Gpu]) -> Variant:
@@ -131,3 +136,26 @@ def plan(
         for recipe in recipes
         for seed in seeds
     ]
+
+
+def run_order(order: str, *, jobs: int, budget: bool) -> str:
+    """What ``--order auto`` means for this sweep: cheapest first under a time budget (the most
+    runs finish before it), longest first with several runs at once (the long runs start early,
+    so the sweep does not end with one of them alone), else the file's order. Any other value
+    is itself."""
+    if order != "auto":
+        return order
+    if budget:
+        return "cheapest"
+    return "longest" if jobs > 1 else "file"
+
+
+def order_runs(specs: list[RunSpec], seconds: dict[str, float], order: str) -> list[RunSpec]:
+    """``specs`` in ``order`` (``cheapest`` / ``longest``: by each run's estimated seconds left,
+    ``seconds`` by identity; equal estimates keep the file's order, then seed order; ``file``:
+    as given). Without estimates, the file's order."""
+    if order not in ("cheapest", "longest") or not seconds:
+        return list(specs)
+    sign = 1.0 if order == "cheapest" else -1.0
+    position = {spec.identity.identity: index for index, spec in enumerate(specs)}
+    return sorted(specs, key=lambda s: (sign * seconds.get(s.identity.identity, 0.0), position[s.identity.identity]))

@@ -103,6 +103,9 @@ class RichProgress(Progress):
     def epochs_planned(self, spec: RunSpec, epochs: int) -> None:
         self.bars.update(self.run_tasks[spec.identity.identity], total=epochs, detail="")
 
+    def run_resumed(self, spec: RunSpec, epoch: int) -> None:
+        self.bars.update(self.run_tasks[spec.identity.identity], completed=epoch, detail=f"resumed after epoch {epoch}")
+
     def epoch_done(self, spec: RunSpec, epoch: int, logs: dict[str, float]) -> None:
         detail = f"val_acc {100 * logs['val_accuracy']:.1f}%" if "val_accuracy" in logs else ""
         self.bars.update(self.run_tasks[spec.identity.identity], completed=epoch, detail=detail)
@@ -113,8 +116,11 @@ class RichProgress(Progress):
         if outcome.status == "FINISHED":
             self.console.print(
                 f"[green]✓[/green] {name}: test accuracy {100 * outcome.test_accuracy:.2f}% ({outcome.seconds:.0f} s)"
+                + (f", resumed after epoch {outcome.resumed_from}" if outcome.resumed_from else "")
                 + (f" [yellow]{outcome.reason}[/yellow]" if outcome.reason else "")  # e.g. results kept locally
             )
+        elif outcome.status == "PAUSED":
+            self.console.print(f"[yellow]⏸ paused[/yellow] {name}: {outcome.reason}")
         elif outcome.status in ("SKIPPED", "NOT_STARTED"):
             why = outcome.reason or "not started: the sweep stopped first"
             self.console.print(f"[yellow]– skipped[/yellow] {name}: {why}")

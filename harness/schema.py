@@ -67,6 +67,8 @@ METRIC_SECONDS_PER_EPOCH = "time/seconds_per_epoch"
 METRIC_IMAGES_PER_SECOND = "time/images_per_second"
 METRIC_EPOCHS_RUN = "training/epochs_run"
 METRIC_BEST_EPOCH = "training/best_epoch"
+METRIC_CHECKPOINTS = "training/checkpoints"  # written by this process (harness.checkpoint)
+METRIC_CHECKPOINT_SECONDS = "time/checkpoint_seconds"  # spent capturing and writing them
 OVERHEAD_PREFIX = "overhead/"  # + <phase>_seconds: where a run's wall time goes besides fit and predict
 
 # Per-epoch metrics (step = epoch, from 1): what Keras calls each value → its name in MLflow.

@@ -14,11 +14,12 @@ from harness.config import BenchConfig, Recipe
 from harness.cost import GPU_REFERENCE, human_duration
 from harness.devices import visible_gpus
 from harness.errors import HarnessError, WeightsMissing
-from harness.estimate import estimate
+from harness.estimate import estimate, first_epoch_seconds, seconds_left
 from harness.executors import LocalExecutor, Outcome, Progress, SweepReport
 from harness.identity import is_transfer
-from harness.plan import RunSpec, SweepSettings, concurrent_jobs, plan, variant_here
+from harness.plan import RunSpec, SweepSettings, concurrent_jobs, order_runs, plan, run_order, variant_here
 from harness.tracking import Tracker
+from harness.train import planned_epochs
 
 
 def check_weights(recipes: list[Recipe], weights_dir: str | None, progress: Progress) -> dict[str, str]:
@@ -50,11 +51,13 @@ def announce_cost(
     settings: SweepSettings,
     jobs: int,
     progress: Progress,
+    done: dict[str, int] | None = None,
 ) -> dict[str, float]:
     """Say what the runs to train will cost (runs, images, PFLOP, hours here and on the reference
     GPU) and, on a CPU with the ``full`` profile, which profile fits instead. Returns each run's
-    estimated seconds by identity, for the progress bar's ETA (empty when nothing could be
-    estimated: estimating never stops a sweep)."""
+    estimated seconds left by identity (``done``: the epochs its checkpoint holds), for the
+    order runs start in, the time budget and the progress bar's ETA (empty when nothing could
+    be estimated: estimating never stops a sweep)."""
     if not todo:
         return {}
     recipes = list({spec.recipe.name: spec.recipe for spec in todo}.values())
@@ -72,7 +75,10 @@ def announce_cost(
         e = by_recipe[spec.recipe.name]
         # a frozen backbone's features are extracted by the recipe's first run, then read from the cache
         repeat = spec.recipe.name in first_seed_seen
-        seconds[spec.identity.identity] = e.seconds - (e.feature_seconds if repeat else 0.0)
+        whole = e.seconds - (e.feature_seconds if repeat else 0.0)
+        seconds[spec.identity.identity] = seconds_left(
+            whole, e.cost.epochs, (done or {}).get(spec.identity.identity, 0)
+        )
         first_seed_seen.add(spec.recipe.name)
     total = sum(seconds.values())
     images = sum(by_recipe[s.recipe.name].cost.train_images * by_recipe[s.recipe.name].cost.epochs for s in todo)
@@ -122,6 +128,41 @@ def check_optimizer_options(recipes: list[Recipe]) -> None:
             raise ConfigError(f"recipe {recipe.name}: training.optimizer_options: {first}") from None
 
 
+def resumable(config: BenchConfig, todo: list[RunSpec], tracker: Tracker, progress: Progress) -> dict[str, int]:
+    """The runs of ``todo`` that a checkpoint in this store's cache continues, with its epochs;
+    each is named in one line."""
+    from harness.checkpoint import checkpoint_path, finished_epochs
+
+    done = {}
+    for spec in todo:
+        identity = spec.identity
+        path = checkpoint_path(
+            identity.recipe, identity.seed, identity.identity, tracker.tracking_uri, tracker.experiment_name
+        )
+        epochs = finished_epochs(path) if path.exists() else None
+        if epochs:
+            done[identity.identity] = epochs
+            planned = planned_epochs(spec.recipe, config.profile(spec.profile))
+            progress.note(f"{spec.label}: continues from its checkpoint after epoch {epochs} of {planned}")
+    return done
+
+
+def announce_budget(settings: SweepSettings, seconds: dict[str, float], jobs: int, progress: Progress) -> None:
+    """Say when the time budget ends and how much of the estimated work fits in it."""
+    import datetime
+    import time
+
+    ends = datetime.datetime.fromtimestamp(settings.deadline).strftime("%H:%M")
+    left = max(settings.deadline - time.time(), 0.0)
+    total = sum(seconds.values()) / max(jobs, 1)
+    fits = "" if not seconds else f"; the runs to train are estimated at {human_duration(total)}"
+    progress.note(
+        f"Time budget {human_duration(settings.time_budget or left)}, until {ends}{fits}. Runs start while their first "
+        f"epoch fits; at {ends} the runs in flight stop, each keeping its last finished epoch, and the same "
+        "command continues them."
+    )
+
+
 def mend_store(tracker: Tracker, progress: Progress) -> None:
     """Before planning: upload the results a store failure left on disk (``harness.spool``), then
     mark runs left RUNNING by dead processes KILLED and close their parents."""
@@ -152,11 +193,14 @@ def run_sweep(
 ) -> SweepReport:
     """Train every (recipe, seed) of ``recipes`` not already FINISHED in ``tracker``'s store.
 
-    First it says what the sweep will cost (``announce_cost``). ``dry_run``: stop there, and
-    return the runs it would train as PLANNED outcomes (finished ones as SKIPPED). Ctrl-C
-    (KeyboardInterrupt) during training stops the runs in flight and returns the report with
-    ``interrupted`` set; finished runs are kept, and rerunning the same sweep trains only what
-    is missing.
+    First it names the runs a checkpoint continues (``resumable``) and says what the sweep will
+    cost (``announce_cost``), then orders the runs (``settings.order``, ``harness.plan.run_order``)
+    and, under a time budget, says when it ends. ``dry_run``: stop there, and return the runs it
+    would train as PLANNED outcomes (finished ones as SKIPPED), in the order they would start.
+    Ctrl-C (KeyboardInterrupt) during training stops the runs in flight and returns the report
+    with ``interrupted`` set; finished runs are kept, and rerunning the same sweep trains only
+    what is missing, each stopped run from its last finished epoch. At ``settings.deadline``
+    the runs in flight pause (PAUSED) and the rest are LEFT (``report.budget_spent``).
     """
     from harness.data import load_cifar10, split_indices
 
@@ -202,7 +246,21 @@ def run_sweep(
         progress.note(f"GPUs {names}; {jobs} run(s) at once, at most {settings.jobs_per_gpu} per GPU")
     finished = tracker.finished_identities()
     todo = [spec for spec in specs if spec.identity.identity not in finished]
-    progress.estimated(announce_cost(config, todo, len(specs) - len(todo), settings, jobs, progress))
+    done = resumable(config, todo, tracker, progress)
+    seconds = announce_cost(config, todo, len(specs) - len(todo), settings, jobs, progress, done)
+    progress.estimated(seconds)
+    order = run_order(settings.order, jobs=jobs, budget=settings.deadline is not None)
+    specs = order_runs(specs, seconds, order)
+    if order != "file" and len(seconds) > 1:
+        progress.note(f"Runs start {order} first (--order {settings.order}; estimated time left of each run).")
+    first_epoch = {}
+    for spec in todo:
+        if spec.identity.identity in seconds:
+            epochs = planned_epochs(spec.recipe, config.profile(settings.profile))
+            left = epochs - done.get(spec.identity.identity, 0)
+            first_epoch[spec.identity.identity] = first_epoch_seconds(seconds[spec.identity.identity], left)
+    if settings.deadline is not None:
+        announce_budget(settings, seconds, jobs, progress)
     if dry_run:
         return SweepReport(outcomes=[Outcome(spec=s, status="PLANNED" if s in todo else "SKIPPED") for s in specs])
     if settings.executor == "ray":
@@ -214,6 +272,11 @@ def run_sweep(
     else:
         gpu_ids = [gpu.id for gpu in gpus]
         executor = LocalExecutor(config, tracker, settings, progress=progress, gpus=gpu_ids, jobs=jobs)
-    report = executor.sweep(specs)
+    report = executor.sweep(specs, first_epoch_seconds=first_epoch)
     report.unavailable = unavailable
+    report.seconds_left = {
+        o.spec.identity.identity: seconds[o.spec.identity.identity]
+        for o in report.outcomes
+        if o.status in ("PAUSED", "LEFT") and o.spec.identity.identity in seconds
+    }
     return report

@@ -36,6 +36,8 @@ from harness.schema import (
     ARTIFACT_CONFUSION_CSV,
     EPOCH_METRICS,
     METRIC_BEST_EPOCH,
+    METRIC_CHECKPOINT_SECONDS,
+    METRIC_CHECKPOINTS,
     METRIC_EPOCHS_RUN,
     METRIC_EVALUATION_SECONDS,
     METRIC_IMAGES_PER_SECOND,
@@ -232,7 +234,10 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
     }
     if result.best_epoch is not None:
         final[METRIC_BEST_EPOCH] = result.best_epoch
-    # Frozen-backbone runs: feature extraction time and cache hits (time/feature_seconds, features/…).
+    # Checkpoints written and their time; frozen-backbone runs: feature extraction time and cache
+    # hits (time/feature_seconds, features/…).
+    final[METRIC_CHECKPOINTS] = extra.pop("checkpoints", 0)
+    final[METRIC_CHECKPOINT_SECONDS] = extra.pop("checkpoint_seconds", 0.0)
     for key, value in extra.items():
         if isinstance(value, int | float):
             final[f"time/{key}" if key.endswith("_seconds") else f"features/{key.removeprefix('feature_')}"] = value

@@ -23,9 +23,9 @@ pytestmark = pytest.mark.slow  # trains models in worker processes or starts ser
 LONG_PROFILE = TEST_CONFIG.replace("max_epochs = 1", "max_epochs = 60").replace("epochs = 30 }", "epochs = 60 }")
 
 
-def start_sweep(tmp_path: Path, data: Path, *extra: str) -> subprocess.Popen:
+def start_sweep(tmp_path: Path, data: Path, *extra: str, config_text: str = LONG_PROFILE) -> subprocess.Popen:
     config = tmp_path / "benchmarks.toml"
-    config.write_text(LONG_PROFILE)
+    config.write_text(config_text)
     command = [sys.executable, "-m", "harness.cli", "--config", str(config), "--data", str(data)]
     log = open(tmp_path / "sweep.log", "w")  # noqa: SIM115  closed when the process ends
     return subprocess.Popen(
@@ -323,3 +323,144 @@ def test_a_failure_reason_leaves_out_tensorflow_startup_noise():
     assert _without_startup_noise(tail + "Fatal Python error: Segmentation fault\n") == (
         "Fatal Python error: Segmentation fault"
     )
+
+
+# tiny-b (augmented: flips and rotations drawn from SeedGenerators) with an EarlyStopping that can
+# never see an improvement past the first epoch: it stops after exactly 1 + 30 epochs, so a
+# resumed run that forgot how long it had waited would run longer.
+RESUME_PROFILE = LONG_PROFILE.replace(
+    'callbacks = [{ kind = "early_stopping", monitor = "val_loss", patience = 2 }]',
+    'callbacks = [{ kind = "early_stopping", monitor = "val_loss", patience = 30, min_delta = 1000.0 }]',
+)
+STOPS_AFTER = 31
+
+
+def wait_for_epochs(tmp_path: Path, epochs: int, timeout: float = 180) -> None:
+    """Until a RUNNING child run has logged ``epochs`` epochs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "Checking the dataset" in (tmp_path / "sweep.log").read_text():
+            client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+            for run in runs(tmp_path):
+                if run.info.status == "RUNNING" and run.data.tags.get("bench.kind") == "child":
+                    if len(client.get_metric_history(run.info.run_id, EPOCH_METRICS["loss"])) >= epochs:
+                        return
+        time.sleep(0.2)
+    raise AssertionError(f"no run reached epoch {epochs}")
+
+
+def checkpoint_of(tmp_path: Path, run) -> Path:
+    """Where the run's checkpoint lives (the command's store is tmp_path/mlflow.db)."""
+    from harness.checkpoint import checkpoint_path
+    from harness.tracking import default_tracking_uri
+
+    tags = run.data.tags
+    uri = default_tracking_uri(tmp_path)
+    return checkpoint_path(tags["bench.recipe"], int(tags["bench.seed"]), tags["bench.identity"], uri, "cifar10-bench")
+
+
+def curve(tmp_path: Path, run, key: str = "loss") -> list[tuple[int, float]]:
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    return sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, EPOCH_METRICS[key]))
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="needs Linux /proc to find the worker")
+def test_a_worker_killed_mid_run_resumes_at_its_last_epoch_and_ends_as_if_never_stopped(tmp_path, synthetic_npz):
+    from harness.checkpoint import finished_epochs
+
+    sweep = start_sweep(tmp_path, synthetic_npz, "--only", "tiny-b", config_text=RESUME_PROFILE)
+    wait_for_epochs(tmp_path, 5)
+    [worker] = worker_pids(sweep.pid)
+    os.kill(worker, signal.SIGKILL)
+    output = finish(sweep, tmp_path, 120)
+    assert sweep.returncode == 1 and "SIGKILL" in output, output
+    [killed] = [r for r in runs(tmp_path) if r.data.tags.get("bench.kind") == "child"]
+    path = checkpoint_of(tmp_path, killed)
+    kept = finished_epochs(path)
+    assert kept is not None and 5 <= kept < STOPS_AFTER
+
+    rerun = start_sweep(tmp_path, synthetic_npz, "--only", "tiny-b", config_text=RESUME_PROFILE)
+    output = finish(rerun, tmp_path, 300)
+    assert rerun.returncode == 0, output
+    assert f"tiny-b seed 0: continues from its checkpoint after epoch {kept} of 60" in output
+    children = [r for r in runs(tmp_path) if r.data.tags.get("bench.kind") == "child"]
+    [resumed] = [r for r in children if r.info.status == "FINISHED"]  # one FINISHED run per identity
+    assert resumed.data.tags["bench.resumed_from_epoch"] == str(kept)
+    assert resumed.data.tags["bench.resumed_from_run"] == killed.info.run_id
+    assert resumed.data.metrics["training/epochs_run"] == STOPS_AFTER  # patience counted across the break
+    for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
+        assert [step for step, _ in curve(tmp_path, resumed, key)] == list(range(1, STOPS_AFTER + 1)), key
+    assert not path.exists()  # a finished run leaves no checkpoint
+
+    # The same command in another store, never stopped: the same numbers, to the last bit.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    again = start_sweep(fresh, synthetic_npz, "--only", "tiny-b", config_text=RESUME_PROFILE)
+    assert finish(again, fresh, 300) and again.returncode == 0
+    [whole] = [r for r in runs(fresh) if r.data.tags.get("bench.kind") == "child"]
+    assert "bench.resumed_from_epoch" not in whole.data.tags
+    for key in ("accuracy/test", "loss/test", "training/epochs_run"):
+        assert resumed.data.metrics[key] == whole.data.metrics[key], key
+    assert curve(tmp_path, resumed, "val_loss") == curve(fresh, whole, "val_loss")
+
+
+def test_a_corrupt_checkpoint_is_ignored_in_one_line_and_the_run_starts_over(tmp_path, synthetic_npz):
+    from harness.config import load_config
+    from harness.data import load_cifar10
+    from harness.plan import plan
+    from harness.tracking import default_tracking_uri
+
+    config_path = tmp_path / "benchmarks.toml"
+    config_path.write_text(TEST_CONFIG)
+    config = load_config(config_path)
+    fingerprint = load_cifar10(synthetic_npz).fingerprint
+    [spec] = plan(config, [config.recipe("tiny-a")], profile="smoke", seeds=[0], data_fingerprint=fingerprint)
+    from harness.checkpoint import checkpoint_path
+
+    identity = spec.identity
+    path = checkpoint_path("tiny-a", 0, identity.identity, default_tracking_uri(tmp_path), "cifar10-bench")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"PK\3\4 half of a checkpoint written by a machine that lost power")
+
+    sweep = start_sweep(tmp_path, synthetic_npz, "--only", "tiny-a", config_text=TEST_CONFIG)
+    output = finish(sweep, tmp_path, 300)
+    assert sweep.returncode == 0, output
+    lines = [line for line in output.splitlines() if "ignored" in line]
+    assert len(lines) == 1 and str(path.name) in lines[0] and "training from epoch 0" in lines[0], output
+    [child] = [r for r in runs(tmp_path) if r.data.tags.get("bench.kind") == "child"]
+    assert child.info.status == "FINISHED" and "bench.resumed_from_epoch" not in child.data.tags
+    assert not path.exists()
+
+
+# Longer than the budget whatever the start-up: 400 epochs of about 0.25 s.
+BUDGET_PROFILE = TEST_CONFIG.replace("max_epochs = 1", "max_epochs = 400").replace("epochs = 30 }", "epochs = 400 }")
+
+
+def test_the_time_budget_pauses_a_run_with_its_checkpoint_and_the_next_command_continues_it(tmp_path, synthetic_npz):
+    from harness.checkpoint import finished_epochs
+
+    budget = ("--only", "tiny-a", "--time-budget", "40s")
+    first = start_sweep(tmp_path, synthetic_npz, *budget, config_text=BUDGET_PROFILE)
+    output = finish(first, tmp_path, 120)
+    assert first.returncode == 4, output
+    assert "Time budget (40 s) reached: 0 run(s) finished in it." in output
+    assert "paused tiny-a seed 0 after epoch" in output and "(checkpoint kept)" in output
+    assert (
+        "Continue with: bench" in output and "all --profile smoke --seeds 1 --only tiny-a --time-budget 40s" in output
+    )
+    [paused] = [r for r in runs(tmp_path) if r.data.tags.get("bench.kind") == "child"]
+    assert paused.info.status == "KILLED" and "time budget" in paused.data.tags["bench.error"]
+    kept = finished_epochs(checkpoint_of(tmp_path, paused))
+    assert kept is not None and kept >= 1
+
+    second = start_sweep(tmp_path, synthetic_npz, *budget, config_text=BUDGET_PROFILE)
+    output = finish(second, tmp_path, 120)
+    assert second.returncode == 4, output
+    [continued] = [
+        r for r in runs(tmp_path) if r.info.run_id != paused.info.run_id and r.data.tags.get("bench.kind") == "child"
+    ]
+    assert continued.data.tags["bench.resumed_from_epoch"] == str(kept)
+    further = finished_epochs(checkpoint_of(tmp_path, continued))
+    assert further is not None and further > kept
+    steps = [step for step, _ in curve(tmp_path, continued)]
+    assert steps[:further] == list(range(1, further + 1)) and len(set(steps)) == len(steps)
