@@ -156,6 +156,25 @@ def test_rounds_add_seeds_only_where_an_answer_is_open_and_resume(tmp_path, conf
     assert resumed.sweep.by_status("FINISHED") == [] and len(resumed.rounds) == 2  # nothing left to train
 
 
+def test_no_round_starts_once_the_time_budget_has_run_out(tmp_path, config):
+    """The first round ends at the time budget (its report says so): no second round starts, and
+    the report keeps what the budget left."""
+    calls = []
+    first_round = stand_in_sweep(calls)
+
+    def out_of_time(config, tracker, recipes, settings, progress=None):
+        report = first_round(config, tracker, recipes, settings, progress)
+        report.budget_spent = True
+        report.seconds_left = {"left-over run": 60.0}
+        return report
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'm.db'}")
+    settings = SweepSettings(profile="smoke", seeds=3)
+    report = run_adaptive(config, tracker, config.select(suite="first"), settings, max_seeds=6, sweep=out_of_time)
+    assert len(calls) == 1 and len(report.rounds) == 1
+    assert report.sweep.budget_spent and report.sweep.seconds_left == {"left-over run": 60.0}
+
+
 def test_bench_all_seeds_auto(tmp_path, config, monkeypatch):
     import harness.sweep
 
