@@ -556,6 +556,8 @@ def _print_budget_left(console, report, settings) -> None:
         console.print(
             f"  paused {outcome.spec.label} after epoch {outcome.epochs_done} of {outcome.epochs_planned} "
             "(checkpoint kept)"
+            if outcome.epochs_done
+            else f"  stopped {outcome.spec.label} in its first epoch (no checkpoint yet)"
         )
     if left:
         names = ", ".join(o.spec.label for o in left[:8]) + (f" and {len(left) - 8} more" if len(left) > 8 else "")

@@ -254,6 +254,16 @@ class LocalExecutor:
             return True
         return time.time() + first_epoch_seconds.get(spec.identity.identity, 0.0) < self.settings.deadline
 
+    def _checkpointed_epochs(self, spec: RunSpec) -> int:
+        """The epochs the run's checkpoint holds (0: none), as its next attempt will find them."""
+        from harness.checkpoint import checkpoint_path, finished_epochs
+
+        identity = spec.identity
+        path = checkpoint_path(
+            identity.recipe, identity.seed, identity.identity, self.tracker.tracking_uri, self.tracker.experiment_name
+        )
+        return finished_epochs(path) or 0
+
     def _spend_budget(self) -> None:
         """The deadline: nothing new starts, and every run in flight stops now (a worker keeps the
         checkpoint of its last finished epoch; the next command continues it)."""
@@ -438,10 +448,12 @@ class LocalExecutor:
             if outcome.status == "PAUSED":  # the worker paused itself before an epoch past the deadline
                 pass
             elif self._budget_spent.is_set() and outcome.status != "FINISHED" and not self.store_error:
-                outcome.status = "PAUSED"
+                outcome.status, outcome.epochs_done = "PAUSED", self._checkpointed_epochs(spec)
                 outcome.reason = (
-                    f"stopped at the time budget after epoch {outcome.epochs_done} of {outcome.epochs_planned}; "
-                    "its checkpoint is kept and the next command continues it"
+                    f"stopped at the time budget; its checkpoint after epoch {outcome.epochs_done} of "
+                    f"{outcome.epochs_planned} is kept and the next command continues it"
+                    if outcome.epochs_done
+                    else "stopped at the time budget before a checkpoint was written; the next command starts it again"
                 )
                 self._store("mark the run KILLED", self.tracker.fail, run_id, outcome.reason, status="KILLED")
                 self._store("say why the run stopped", self.tracker.set_tag, run_id, TAG_ERROR, outcome.reason)

@@ -173,6 +173,48 @@ def epoch_batches(x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int, e
     return batches
 
 
+class RunData:
+    """A run's training batches, epoch by epoch in ``epoch_permutation``'s order, and its
+    validation batches in order, both of ``batch_size`` with the last one partial.
+
+    One ``fit`` call per epoch must not rebuild what Keras builds once per call: under
+    TensorFlow, numpy validation arrays are copied into a new tf.data pipeline at every call,
+    a fixed cost per epoch that a fast GPU epoch would feel (``benchmarks/epoch_overhead.py``).
+    So under TensorFlow the arrays become tensors once per run and each epoch is a
+    tf.data pipeline of index batches gathered from them (as Keras' own array adapter does, with
+    the order given); under the other backends, whose Keras adapters slice numpy arrays batch by
+    batch anyway, an epoch is an ``epoch_batches`` PyDataset and validation the arrays."""
+
+    def __init__(self, x, y, x_validation, y_validation, *, batch_size: int, seed: int) -> None:
+        import keras
+
+        self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
+        self.tensorflow = keras.backend.backend() == "tensorflow"
+        if self.tensorflow:
+            import tensorflow as tf
+
+            with tf.device("CPU:0"):  # in host memory, where tf.data gathers the batches (not on a GPU)
+                self._train = (tf.constant(x), tf.constant(y))
+                held_out = (tf.constant(x_validation), tf.constant(y_validation))
+            self.validation = self._batches(np.arange(len(y_validation)), held_out)
+        else:
+            self.validation = (x_validation, y_validation)
+
+    def _batches(self, order: np.ndarray, tensors):
+        import tensorflow as tf
+
+        indices = tf.data.Dataset.from_tensor_slices(order).batch(self.batch_size)
+        pairs = tf.data.Dataset.zip((indices, tf.data.Dataset.from_tensors(tensors).repeat()))
+        gathered = pairs.map(lambda index, data: (tf.gather(data[0], index), tf.gather(data[1], index)))
+        return gathered.prefetch(tf.data.AUTOTUNE)
+
+    def epoch(self, epoch: int):
+        """The training batches of ``epoch`` (from 0)."""
+        if self.tensorflow:
+            return self._batches(epoch_permutation(self.seed, epoch, len(self.y)), self._train)
+        return epoch_batches(self.x, self.y, batch_size=self.batch_size, seed=self.seed, epoch=epoch)
+
+
 class Paused(KeyboardInterrupt):
     """Training stopped at an epoch's end because the next epoch would pass the deadline; the
     run's checkpoint holds every finished epoch. A KeyboardInterrupt: the run ends KILLED, not
@@ -458,16 +500,23 @@ def train_and_evaluate(
 
         run_callbacks.on_train_begin()  # resets EarlyStopping & co; their saved state goes back on
         restore_callbacks(callbacks, resume)
-    y_train, validation = labels(split.y_train), (x_validation, labels(split.y_validation))
-    # One fit call per epoch, over that epoch's own permutation (``epoch_batches``): the order of
-    # the images depends on (seed, epoch) alone, so a resumed run trains on the same batches.
+    # One fit call per epoch, over that epoch's own permutation (``RunData``): the order of the
+    # images depends on (seed, epoch) alone, so a resumed run trains on the same batches.
+    data = RunData(
+        x_train,
+        labels(split.y_train),
+        x_validation,
+        labels(split.y_validation),
+        batch_size=recipe.training.batch_size,
+        seed=seed,
+    )
     for epoch in range(first, last):
         bookkeeping.epoch_started = time.perf_counter()
         trained.fit(
-            epoch_batches(x_train, y_train, batch_size=recipe.training.batch_size, seed=seed, epoch=epoch),
+            data.epoch(epoch),
             epochs=epoch + 1,
             initial_epoch=epoch,
-            validation_data=validation,
+            validation_data=data.validation,
             shuffle=False,
             callbacks=run_callbacks,
             verbose=0,

@@ -42,11 +42,26 @@ def stop(signum, frame):
 
 
 signal.signal(signal.SIGTERM, stop)
+
+
+def identity_key(fields):
+    from harness.identity import RunIdentity
+
+    return RunIdentity.from_dict(fields).identity
+
+
 with open(os.environ["STAND_IN_LOG"], "a") as log:
     log.write(f"{identity['recipe']} seed {identity['seed']}\n")
+from harness import checkpoint
+
+path = checkpoint.checkpoint_path(
+    identity["recipe"], identity["seed"], identity_key(identity), payload["tracking_uri"], payload["experiment"]
+)
 event(event="start", epochs=epochs)
 for epoch in range(1, epochs + 1):
     time.sleep(tick)
+    logs = [{"loss": 1.0}] * epoch
+    checkpoint.save(path, checkpoint.TrainingState(epoch, False, [], [], [], logs, epoch * tick))
     event(event="epoch", epoch=epoch, logs={})
 event(event="done", test_accuracy=0.5, train_seconds=epochs * tick, epochs_run=epochs)
 """
@@ -118,7 +133,8 @@ def test_at_the_deadline_the_run_in_flight_pauses_and_nothing_new_starts(tmp_pat
     ended = time.time()
     paused, left = report.by_status("PAUSED"), report.by_status("LEFT")
     assert [o.spec.label for o in paused] == ["tiny-a seed 0"] and [o.spec.label for o in left] == ["tiny-a seed 1"]
-    assert 1 <= paused[0].epochs_done < 200 and "time budget" in paused[0].reason
+    assert 1 <= paused[0].epochs_done < 200  # as its checkpoint holds them
+    assert f"its checkpoint after epoch {paused[0].epochs_done} of 200 is kept" in paused[0].reason
     assert ended - deadline < executors.STOP_GRACE_SECONDS  # stopped at the deadline, not after the run
     assert report.budget_spent and not report.interrupted
     assert log.read_text().splitlines() == ["tiny-a seed 0"]

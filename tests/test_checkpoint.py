@@ -32,6 +32,14 @@ def config(tmp_path_factory):
     return load_config(path)
 
 
+@pytest.fixture
+def every_epoch(monkeypatch):
+    """A checkpoint at every epoch's end, however long the last one took (these epochs are tiny)."""
+    import harness.train
+
+    monkeypatch.setattr(harness.train, "CHECKPOINT_SHARE", 1e9)
+
+
 # The three stateful callbacks at once: EarlyStopping that can never see an improvement (so it
 # stops after exactly `patience` epochs past the first), ReduceLROnPlateau that halves the rate
 # every epoch, and keep-best, which restores the best weights at the end.
@@ -91,7 +99,31 @@ def test_each_epoch_is_a_fresh_uniform_shuffle_of_every_image():
         batches[3]
 
 
-def test_a_resumed_run_ends_exactly_as_one_that_never_stopped(config, split, tmp_path):
+def test_every_backend_trains_on_the_same_batches():
+    """Under TensorFlow an epoch is a tf.data pipeline (RunData), elsewhere a PyDataset: the same
+    batches in the same order, and validation in order, the last batch partial."""
+    import keras
+
+    from harness.train import RunData
+
+    x = np.arange(10, dtype="float32").reshape(10, 1) * 10
+    y = np.arange(10)
+    data = RunData(x, y, x[:5] + 1, y[:5], batch_size=4, seed=3)
+    assert data.tensorflow == (keras.backend.backend() == "tensorflow")
+    for epoch in (0, 6):
+        portable = epoch_batches(x, y, batch_size=4, seed=3, epoch=epoch)
+        batches = [(np.asarray(a), np.asarray(b)) for a, b in data.epoch(epoch)] if data.tensorflow else None
+        expected = [portable[i] for i in range(len(portable))]
+        if batches is not None:
+            assert len(batches) == len(expected) == 3
+            for (xa, ya), (xb, yb) in zip(batches, expected, strict=True):
+                assert np.array_equal(xa, xb) and np.array_equal(ya, yb)
+    if data.tensorflow:
+        validation = [np.asarray(b) for _, b in data.validation]
+        assert [list(v) for v in validation] == [[0, 1, 2, 3], [4]]
+
+
+def test_a_resumed_run_ends_exactly_as_one_that_never_stopped(config, split, tmp_path, every_epoch):
     """Resumed after each epoch, through a checkpoint file: the same curves, test accuracy and
     confusion matrix, to the last bit (dropout, augmentation draws, optimizer moments, the
     learning rate ReduceLROnPlateau lowered, keep-best's best weights and EarlyStopping's wait)."""
@@ -111,7 +143,7 @@ def test_a_resumed_run_ends_exactly_as_one_that_never_stopped(config, split, tmp
         assert learned(resumed) == learned(whole), f"resumed after epoch {state.epoch}"
 
 
-def test_the_random_state_is_what_makes_a_resumed_run_exact(config, split):
+def test_the_random_state_is_what_makes_a_resumed_run_exact(config, split, every_epoch):
     """The check above can fail: the same checkpoint without the SeedGenerators' state (Dropout
     and augmentation draws restart at their first values) gives another run."""
     recipe = stateful_recipe(config)
@@ -167,7 +199,7 @@ def test_a_corrupt_or_partial_checkpoint_is_refused_in_one_line(config, split, t
     assert checkpoint.finished_epochs(path) is None
 
 
-def test_a_kill_mid_write_leaves_the_previous_checkpoint_whole(config, split, tmp_path, monkeypatch):
+def test_a_kill_mid_write_leaves_the_previous_checkpoint_whole(config, split, tmp_path, monkeypatch, every_epoch):
     states = []
     run(config, split, config.recipes["tiny-a"], 2, on_checkpoint=states.append)
     path = tmp_path / "run.npz"

@@ -377,7 +377,11 @@ def test_a_worker_killed_mid_run_resumes_at_its_last_epoch_and_ends_as_if_never_
     [killed] = [r for r in runs(tmp_path) if r.data.tags.get("bench.kind") == "child"]
     path = checkpoint_of(tmp_path, killed)
     kept = finished_epochs(path)
-    assert kept is not None and 5 <= kept < STOPS_AFTER
+    # At any kept epoch EarlyStopping holds state a resumed run must not lose: its best value (a
+    # fresh one would count epoch kept + 1 as an improvement and stop an epoch late) and its wait.
+    # How many epochs the checkpoint lags the kill depends on the machine (at most 5 % of training
+    # goes to checkpoints).
+    assert kept is not None and 1 <= kept < STOPS_AFTER
 
     rerun = start_sweep(tmp_path, synthetic_npz, "--only", "tiny-b", config_text=RESUME_PROFILE)
     output = finish(rerun, tmp_path, 300)
@@ -432,21 +436,24 @@ def test_a_corrupt_checkpoint_is_ignored_in_one_line_and_the_run_starts_over(tmp
     assert not path.exists()
 
 
-# Longer than the budget whatever the start-up: 400 epochs of about 0.25 s.
-BUDGET_PROFILE = TEST_CONFIG.replace("max_epochs = 1", "max_epochs = 400").replace("epochs = 30 }", "epochs = 400 }")
+# Longer than the budget whatever the start-up: 1,000 epochs of about 0.25 s.
+BUDGET_PROFILE = TEST_CONFIG.replace("max_epochs = 1", "max_epochs = 1000").replace("epochs = 30 }", "epochs = 1000 }")
 
 
 def test_the_time_budget_pauses_a_run_with_its_checkpoint_and_the_next_command_continues_it(tmp_path, synthetic_npz):
     from harness.checkpoint import finished_epochs
 
-    budget = ("--only", "tiny-a", "--time-budget", "40s")
+    # A dry run first: it measures the cost probe this session's cache lacks, which would otherwise
+    # take a good part of the budget before training starts.
+    assert finish(start_sweep(tmp_path, synthetic_npz, "--dry-run", config_text=BUDGET_PROFILE), tmp_path, 300)
+    budget = ("--only", "tiny-a", "--time-budget", "60s")
     first = start_sweep(tmp_path, synthetic_npz, *budget, config_text=BUDGET_PROFILE)
-    output = finish(first, tmp_path, 120)
+    output = finish(first, tmp_path, 180)
     assert first.returncode == 4, output
-    assert "Time budget (40 s) reached: 0 run(s) finished in it." in output
+    assert "Time budget (60 s) reached: 0 run(s) finished in it." in output
     assert "paused tiny-a seed 0 after epoch" in output and "(checkpoint kept)" in output
     assert (
-        "Continue with: bench" in output and "all --profile smoke --seeds 1 --only tiny-a --time-budget 40s" in output
+        "Continue with: bench" in output and "all --profile smoke --seeds 1 --only tiny-a --time-budget 60s" in output
     )
     [paused] = [r for r in runs(tmp_path) if r.data.tags.get("bench.kind") == "child"]
     assert paused.info.status == "KILLED" and "time budget" in paused.data.tags["bench.error"]
@@ -454,7 +461,7 @@ def test_the_time_budget_pauses_a_run_with_its_checkpoint_and_the_next_command_c
     assert kept is not None and kept >= 1
 
     second = start_sweep(tmp_path, synthetic_npz, *budget, config_text=BUDGET_PROFILE)
-    output = finish(second, tmp_path, 120)
+    output = finish(second, tmp_path, 180)
     assert second.returncode == 4, output
     [continued] = [
         r for r in runs(tmp_path) if r.info.run_id != paused.info.run_id and r.data.tags.get("bench.kind") == "child"
