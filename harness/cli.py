@@ -679,7 +679,7 @@ class Duration(click.ParamType):
 
 TIME_BUDGET_HELP = (
     "Train for at most this long from now (e.g. 2h30m, 45m, 90s): a run starts only while its first epoch "
-    "fits (estimated); at the deadline the runs in flight stop, each keeping its last finished epoch; the same "
+    "fits (estimated); at the deadline the runs in flight stop, each keeping its last checkpoint; the same "
     "command continues them. Prints what finished, what is left and the command to continue; exit code 4."
 )
 ORDER_HELP = (

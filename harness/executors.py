@@ -265,8 +265,8 @@ class LocalExecutor:
         return finished_epochs(path) or 0
 
     def _spend_budget(self) -> None:
-        """The deadline: nothing new starts, and every run in flight stops now (a worker keeps the
-        checkpoint of its last finished epoch; the next command continues it)."""
+        """The deadline: nothing new starts, and every run in flight stops now (a worker keeps
+        its last checkpoint; the next command continues it)."""
         self._budget_spent.set()
         self.stop()
 

@@ -158,7 +158,7 @@ def announce_budget(settings: SweepSettings, seconds: dict[str, float], jobs: in
     fits = "" if not seconds else f"; the runs to train are estimated at {human_duration(total)}"
     progress.note(
         f"Time budget {human_duration(settings.time_budget or left)}, until {ends}{fits}. Runs start while their first "
-        f"epoch fits; at {ends} the runs in flight stop, each keeping its last finished epoch, and the same "
+        f"epoch fits; at {ends} the runs in flight stop, each keeping its last checkpoint, and the same "
         "command continues them."
     )
 
@@ -199,7 +199,7 @@ def run_sweep(
     would train as PLANNED outcomes (finished ones as SKIPPED), in the order they would start.
     Ctrl-C (KeyboardInterrupt) during training stops the runs in flight and returns the report
     with ``interrupted`` set; finished runs are kept, and rerunning the same sweep trains only
-    what is missing, each stopped run from its last finished epoch. At ``settings.deadline``
+    what is missing, each stopped run from its last checkpoint. At ``settings.deadline``
     the runs in flight pause (PAUSED) and the rest are LEFT (``report.budget_spent``).
     """
     from harness.data import load_cifar10, split_indices
