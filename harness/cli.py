@@ -13,6 +13,7 @@ import click
 
 from harness.config import BenchConfig, load_config
 from harness.errors import HarnessError
+from harness.identity import PRECISIONS
 from harness.plan import SweepSettings
 
 DEFAULT_CONFIG = "benchmarks.toml"
@@ -673,11 +674,12 @@ def execution_options(command):
     )(command)
     command = click.option(
         "--precision",
-        type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]),
+        type=click.Choice(PRECISIONS),
         default="float32",
         show_default=True,
-        help="Keras dtype policy for training (mixed_* for tensor-core GPUs / bf16 CPUs). A mixed run is its "
-        "own identity: never averaged with float32 runs.",
+        help="float32 (true float32: TF32 off on GPUs that have it), tf32 (float32 with TF32 convolutions and "
+        "matmuls), or a Keras mixed policy (mixed_* for tensor-core GPUs / bf16 CPUs). Each is its own identity: "
+        "never averaged with the others. Logged with each run.",
     )(command)
     command = click.option(
         "--gpus-per-run",
@@ -797,7 +799,7 @@ def _readme_command(name: str, profile: str, suite: str | None, min_seeds: int) 
 @click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
 @click.option(
     "--precision",
-    type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]),
+    type=click.Choice(PRECISIONS),
     default="float32",
     show_default=True,
     help="Rank the runs trained with this --precision (each precision is ranked on its own).",

@@ -18,6 +18,10 @@ backend sees the device it was planned for. What is decided here, and why:
   trainers/trainer.py: off for torch, off for TensorFlow without a GPU or with op determinism,
   else on), decided before the model is built so augmentation can be built for it
   (``harness.augment``).
+- **TF32.** On Ampere and later GPUs, TensorFlow (and JAX's default precision, and PyTorch's
+  cuDNN) round float32 convolution and matmul inputs to TF32's 10-bit mantissa. ``float32``
+  here means float32: every worker turns TF32 off (``set_tf32``) unless the run asked for
+  ``--precision tf32``, its own identity. No effect on a CPU.
 """
 
 from __future__ import annotations
@@ -191,6 +195,64 @@ class GpuSlots:
             return
         with self._lock:
             self._load[gpu] -= 1
+
+
+TF32 = "tf32"  # the --precision that computes float32 with TF32 convolutions and matmuls
+
+
+def keras_dtype_policy(precision: str) -> str:
+    """The Keras dtype policy a --precision trains under: tf32 is float32 with TF32 matmuls."""
+    return "float32" if precision == TF32 else precision
+
+
+def set_tf32(backend: str, enabled: bool) -> Callable[[], None]:
+    """TF32 for float32 convolutions and matmuls in this process, on or off (off: true float32,
+    what ``float32`` means here); returns a function that puts the previous setting back.
+
+    TensorFlow: ``enable_tensor_float_32_execution`` (XLA-compiled steps follow it too: it sets
+    their precision config). JAX: ``jax_default_matmul_precision``, "highest" (float32) or
+    "tensorfloat32" (convolutions included). PyTorch: cuBLAS and cuDNN ``allow_tf32`` (cuDNN's is
+    on by default)."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        before = tf.config.experimental.tensor_float_32_execution_enabled()
+        tf.config.experimental.enable_tensor_float_32_execution(enabled)
+        return lambda: tf.config.experimental.enable_tensor_float_32_execution(before)
+    if backend == "jax":
+        import jax
+
+        before = jax.config.jax_default_matmul_precision
+        jax.config.update("jax_default_matmul_precision", "tensorfloat32" if enabled else "highest")
+        return lambda: jax.config.update("jax_default_matmul_precision", before)
+    if backend == "torch":
+        import torch
+
+        before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+
+        def restore() -> None:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+        return restore
+    raise ValueError(f"unknown Keras backend {backend!r}; known: {', '.join(BACKENDS)}")
+
+
+def tf32_setting(backend: str) -> str:
+    """The backend's own TF32 switches as they stand, in words (logged with each run)."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return f"tensor_float_32_execution={tf.config.experimental.tensor_float_32_execution_enabled()}"
+    if backend == "jax":
+        import jax
+
+        return f"jax_default_matmul_precision={jax.config.jax_default_matmul_precision}"
+    if backend == "torch":
+        import torch
+
+        return f"matmul.allow_tf32={torch.backends.cuda.matmul.allow_tf32}, cudnn.allow_tf32={torch.backends.cudnn.allow_tf32}"
+    return "unknown"
 
 
 def enable_determinism(backend: str) -> None:

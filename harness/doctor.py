@@ -107,11 +107,13 @@ def run_checks(jobs: int | None = None, jobs_per_gpu: int = 1) -> list[Check]:
             if capability:
                 fp16 = "yes" if capability >= (7, 0) else "no (needs 7.0)"
                 bf16 = "yes" if capability >= (8, 0) else "no (needs 8.0)"
+                tf32 = "off unless --precision tf32" if capability >= (8, 0) else "not on this GPU"
                 checks.append(
                     Check(
                         f"precision on {device.name}",
                         "ok",
-                        f"compute capability {capability[0]}.{capability[1]}: mixed_float16 {fp16}, mixed_bfloat16 {bf16}",
+                        f"compute capability {capability[0]}.{capability[1]}: mixed_float16 {fp16}, mixed_bfloat16 {bf16}; "
+                        f"TF32 {tf32}",
                     )
                 )
     elif not driver:

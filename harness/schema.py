@@ -40,6 +40,7 @@ PARAM_JIT_COMPILE = "jit_compile"  # what was asked: auto | on | off
 PARAM_WEIGHTS = "weights"
 PARAM_DEVICE = "device"
 PARAM_DETERMINISTIC = "deterministic"
+PARAM_TF32 = "tf32"  # the backend's TF32 switches as the worker set them (off unless --precision tf32)
 
 # Settings of the trained model, known once it is built: params, not metrics (they are not results
 # and draw no chart). Stores written before this layout hold them as metrics under LEGACY_METRIC.
