@@ -269,6 +269,49 @@ def enable_determinism(backend: str) -> None:
         torch.backends.cudnn.benchmark = False
 
 
+# How each backend gets the CUDA libraries it needs to see a GPU (none of them finds a system
+# CUDA toolkit in most containers).
+GPU_INSTALL = {
+    "tensorflow": 'pip install -e ".[gpu]" (TensorFlow with its CUDA libraries)',
+    "jax": 'pip install -U "jax[cuda13]" (jax[cuda12] for a driver older than CUDA 13)',
+    "torch": "install a CUDA build of PyTorch",
+}
+
+
+def backend_gpus(backend: str, environment: Mapping[str, str], python: str | None = None) -> list[str]:
+    """The GPUs ``backend`` sees in a fresh process started with ``environment`` (a worker's):
+    what every worker of the sweep will see, found before any of them starts."""
+    import json
+    import sys
+
+    code = (
+        "import json; from harness.environment import accelerator_names; "
+        f"print('GPUS ' + json.dumps(accelerator_names({backend!r})))"
+    )
+    environment = {**environment, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    try:
+        completed = subprocess.run(
+            [python or sys.executable, "-P", "-c", code], env=environment, capture_output=True, text=True, timeout=600
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    listed = [line for line in completed.stdout.splitlines() if line.startswith("GPUS ")]
+    return json.loads(listed[-1][len("GPUS ") :]) if listed else []
+
+
+def check_gpus_usable(backend: str, gpus: list[Gpu], seen: list[str]) -> None:
+    """Fail a sweep once, before any run, when the driver lists GPUs (so every run is planned
+    for one) but the Keras backend sees none (so every worker would fail): the fix in one line."""
+    from harness.errors import HarnessError
+
+    if gpus and not seen:
+        listed = ", ".join(f"{gpu.id}: {gpu.name}" for gpu in gpus)
+        raise HarnessError(
+            f"nvidia-smi lists {len(gpus)} GPU(s) ({listed}) but {backend} sees none, so every run would fail: "
+            f"{GPU_INSTALL.get(backend, 'install its CUDA build')}, or train on the CPU with CUDA_VISIBLE_DEVICES="
+        )
+
+
 def check_device(device: str, backend: str, seen: list[str], environment: Mapping[str, str] | None = None) -> None:
     """Fail a worker whose Keras backend does not see the device class the run was planned for
     (a broken CUDA install would otherwise train on the CPU, slowly, under a GPU identity)."""
@@ -279,7 +322,7 @@ def check_device(device: str, backend: str, seen: list[str], environment: Mappin
     if device == "gpu" and not seen:
         raise HarnessError(
             f"this run was planned for a GPU, but {backend} sees none (CUDA_VISIBLE_DEVICES={pinned}): "
-            "check the CUDA installation with `bench doctor`"
+            f"{GPU_INSTALL.get(backend, 'install its CUDA build')}; `bench doctor` checks the installation"
         )
     if device == "cpu" and seen:
         raise HarnessError(
