@@ -46,13 +46,15 @@ def curves(seed: int, epochs: int) -> dict[str, list[float]]:
     }
 
 
-def log_trained_run(tracker, config, name: str, seed: int, accuracy: float, *, epochs: int = 3, **tags) -> str:
+def log_trained_run(
+    tracker, config, name: str, seed: int, accuracy: float, *, epochs: int = 3, start: int = START, **tags
+) -> str:
     """A finished child run as a worker leaves it (params, curves, final metrics, times), without
     training. Returns its run id."""
     recipe = config.recipe(name)
     identity = identify(config, recipe, "smoke", seed, "synthetic-data")
     parent = tracker.parent_run(identity, description=recipe.summary, params=parent_params(config, recipe, identity))
-    child = tracker.child_run(identity, parent, start_time=START + 1000 * seed)
+    child = tracker.child_run(identity, parent, start_time=start + 1000 * seed)
     params = recipe_params(config, recipe, config.profile("smoke"))
     params.update({"seed": str(seed), PARAM_COMMIT: "abc1234", PARAM_HARDWARE: "CPU only: test ×2 cores"})
     params.update({"keras_backend": "tensorflow", "version.keras": "3.15.1", "precision": "float32"})
@@ -71,7 +73,7 @@ def log_trained_run(tracker, config, name: str, seed: int, accuracy: float, *, e
     )
     for key, value in tags.items():
         tracker.set_tag(child, key, value)
-    tracker.finish(child, end_time=START + 1000 * seed + 60_000)
+    tracker.finish(child, end_time=start + 1000 * seed + 60_000)
     return child
 
 
@@ -186,12 +188,13 @@ def test_another_run_of_the_same_identity_is_reported_and_never_written_over(tmp
 
 def test_a_run_in_the_store_and_in_results_counts_once(tmp_path, test_config, tracker, store):
     """Seeds 0 and 1 in the store, seeds 1 and 2 as records (seed 1 published from another store
-    with another value): the union has three seeds, and seed 1 is the store's."""
+    with another value, and finished earlier): the union has three seeds, and seed 1 is the
+    store's (the earliest run of an identity would be the record's)."""
     config = load_config(test_config)
     (tmp_path / "elsewhere").mkdir()
     elsewhere = Tracker(f"sqlite:///{tmp_path / 'elsewhere' / 'mlflow.db'}")
-    log_trained_run(elsewhere, config, "tiny-a", 1, 0.50)
-    log_trained_run(elsewhere, config, "tiny-a", 2, 0.62)
+    log_trained_run(elsewhere, config, "tiny-a", 1, 0.50, start=START - 3_600_000)
+    log_trained_run(elsewhere, config, "tiny-a", 2, 0.62, start=START - 3_600_000)
     published = bench("--config", str(test_config), "--tracking-uri", elsewhere.tracking_uri, "leaderboard",
                       "--profile", "smoke", "--publish")  # fmt: skip
     assert published.exit_code == 0, published.output
