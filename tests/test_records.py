@@ -393,3 +393,20 @@ def test_compact_keeps_float32_values_exact_and_others_whole():
     assert results.compact(float("nan")) is None and results.compact(float("inf")) is None
     with pytest.raises(RecordError, match="cannot read it as a run record"):
         results.read_record(REPO / "README.md")
+
+
+def test_a_record_of_the_same_run_is_refreshed_and_another_run_is_kept(tmp_path):
+    """What decides between the two when a file exists: the MLflow run id it holds."""
+    record = json.loads(sorted((REPO / "results" / "runs").rglob("seed-*.json"))[0].read_text())
+    record["run"]["run_id"] = "a" * 32
+    assert results.write_records(tmp_path, [record]).written
+    path = results.record_path(tmp_path, results.as_run(record, Path("x")).identity)
+    refreshed = json.loads(json.dumps(record))
+    refreshed["metrics"][METRIC_TEST_LOSS] = 1.25  # the same run, exported again with more in it
+    assert results.write_records(tmp_path, [refreshed]).written == [path]
+    assert json.loads(path.read_text()) == refreshed
+    other = json.loads(json.dumps(refreshed))
+    other["run"]["run_id"] = "b" * 32
+    report = results.write_records(tmp_path, [other])
+    assert not report.written and len(report.conflicts) == 1 and json.loads(path.read_text()) == refreshed
+    assert results.write_records(tmp_path, [dict(refreshed, made_by="another command")]).unchanged == [path]
