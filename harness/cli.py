@@ -825,6 +825,13 @@ def _readme_command(name: str, profile: str, suite: str | None, min_seeds: int) 
     "parameters with Pareto front, claimed vs measured) to this folder, and log them to the "
     "profile's 'leaderboard' MLflow run. Needs --profile.",
 )
+@click.option(
+    "--include-stale",
+    is_flag=True,
+    help="Also rank, apart and marked 'stale', the runs of configurations that are not current: a recipe or "
+    "profile edited or removed since they ran (or another precision or device). Not with --update-readme, "
+    "--plots or --publish.",
+)
 @pass_context
 def leaderboard_command(
     context: Context,
@@ -839,39 +846,58 @@ def leaderboard_command(
     plots_dir: Path | None,
     min_seeds: int,
     publish_dir: Path | None,
+    include_stale: bool,
 ) -> None:
     """Rank recipes by mean test accuracy over seeds, read back from MLflow.
 
-    Rows marked ≈ are not distinguishable from the leader (Welch's t-test, p >= 0.05).
+    Rows marked ≈ are not distinguishable from the leader (Welch's t-test, p >= 0.05). Only runs
+    of each recipe's current configuration count, with or without --profile.
     """
     from harness import leaderboard
     from harness.devices import visible_gpus
     from harness.identity import Variant, current_hashes
     from harness.plan import variant_here
+    from harness.schema import TAG_PROFILE
 
     if (readme is not None or plots_dir is not None or publish_dir is not None) and profile is None:
         raise click.UsageError("--update-readme, --plots and --publish need --profile: they show one profile")
-    if profile is not None:
-        context.config.profile(profile)  # a typo is named, with the closest profiles
+    if include_stale and (readme is not None or plots_dir is not None or publish_dir is not None):
+        raise click.UsageError(
+            "--include-stale is for looking: --update-readme, --plots and --publish show current runs"
+        )
+    if profile is not None and not include_stale:
+        context.config.profile(profile)  # a typo is named, with the closest profiles (a removed one is all stale)
     tracker = context.tracker(create=plots_dir is not None)
     asked = Variant(precision=precision, random_weights=random_weights)
     if device in ("here", "any"):
         variant = variant_here(SweepSettings(variant=asked), visible_gpus())
     else:
         variant = dataclasses.replace(variant_here(SweepSettings(variant=asked), []), device=device)
-    hashes = current_hashes(context.config, profile, variant)
-    pooled = None
-    if device == "any":
-        other = dataclasses.replace(variant, device="gpu" if variant.device == "cpu" else "cpu")
-        pooled = current_hashes(context.config, profile, other)
-    rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=hashes, pooled_hashes=pooled)
+    other = dataclasses.replace(variant, device="gpu" if variant.device == "cpu" else "cpu")
+    # Each profile filtered by its own current hashes: without --profile, exactly as with it.
+    profiles = [profile] if profile is not None else list(context.config.profiles)
+    if profile is None and include_stale:  # profiles removed from the config: all their runs are stale
+        profiles += sorted({r.data.tags.get(TAG_PROFILE, "") for r in tracker.child_runs()} - {"", *profiles})
+    rows = []
+    for name in profiles:
+        rows += leaderboard.collect_rows(
+            tracker,
+            profile=name,
+            current_hashes=current_hashes(context.config, name, variant),
+            pooled_hashes=current_hashes(context.config, name, other) if device == "any" else None,
+            include_stale=include_stale,
+        )
+    rows.sort(key=lambda r: (r.profile, r.stale, r.rank))  # as one board of all profiles was sorted
     if suite is not None:
         rows = leaderboard.only_recipes(rows, {r.name for r in context.config.select(suite=suite)})
     if min_seeds > 1:
         rows = leaderboard.at_least(rows, min_seeds)
     if not rows:
         which = f"of profile {profile!r}" if profile else "of any profile"
-        click.echo(f"no finished runs {which} in {tracker.tracking_uri} (for this configuration and device)", err=True)
+        hint = "" if include_stale else "; --include-stale shows runs of configurations that are not current"
+        click.echo(
+            f"no finished runs {which} in {tracker.tracking_uri} (for this configuration and device{hint})", err=True
+        )
     if plots_dir is not None:
         from harness.publish import publish_leaderboard
 
@@ -895,10 +921,13 @@ def leaderboard_command(
         click.echo(f"{readme}: {'updated' if changed else 'already up to date'} ({len(rows)} rows)", err=True)
         return
     if output_format == "table" and output is None:
-        profiles = sorted({r.profile for r in rows}) or [profile or "(none)"]
-        for name in profiles:
-            subset = [r for r in rows if r.profile == name]
-            _rich_console().print(leaderboard.to_rich_table(subset, title=f"Leaderboard, profile '{name}'"))
+        boards = sorted({(r.profile, r.stale) for r in rows}) or [(profile or "(none)", False)]
+        for name, stale in boards:
+            subset = [r for r in rows if (r.profile, r.stale) == (name, stale)]
+            title = f"Leaderboard, profile '{name}'" + (
+                ": STALE, configurations that are not current (not results of today's recipes)" if stale else ""
+            )
+            _rich_console().print(leaderboard.to_rich_table(subset, title=title))
         return
     render = {
         "table": leaderboard.to_markdown,

@@ -300,3 +300,62 @@ def test_the_configs_local_copy_is_used_when_no_dataset_is_given(tmp_path, synth
     result = CliRunner().invoke(main, ["--config", str(config), "data"])
     assert result.exit_code == 0, result.output
     assert str(synthetic_npz) in result.output.replace("\n", "")
+
+
+def test_leaderboard_with_and_without_profile_agree_after_a_profile_is_edited(tmp_path):
+    """Editing a profile gives its recipes new identities: their old runs are never ranked as
+    current, with or without --profile; --include-stale shows them, marked, in every format."""
+    from harness.config import load_config
+    from harness.tracking import Tracker
+    from tests.conftest import TEST_CONFIG
+    from tests.standins import log_runs
+
+    micro = '[profiles.micro]\ndescription = "tiny"\nmax_epochs = 1\ntrain_size = 100\n\n[suites]'
+    config = tmp_path / "benchmarks.toml"
+    config.write_text(TEST_CONFIG.replace("[suites]", micro, 1))
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = Tracker(store)
+    values = {"tiny-a": [0.50, 0.55, 0.52], "tiny-b": [0.40, 0.45, 0.42]}
+    log_runs(tracker, load_config(config), values, profile="smoke")
+    log_runs(tracker, load_config(config), values, profile="micro")
+    config.write_text(config.read_text().replace("train_size = 100", "train_size = 150"))  # micro edited
+
+    def board(*options: str) -> list[dict]:
+        result = CliRunner().invoke(
+            main, ["--config", str(config), "--tracking-uri", store, "leaderboard", "--format", "json", *options]
+        )
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    everything = board()
+    for profile in ("smoke", "micro"):
+        assert [r for r in everything if r["profile"] == profile] == board("--profile", profile)
+    assert {r["profile"] for r in everything} == {"smoke"}  # micro's runs are of a configuration gone
+
+    with_stale = board("--include-stale")
+    assert [r for r in with_stale if not r["stale"]] == everything
+    stale = [r for r in with_stale if r["stale"]]
+    assert sorted((r["profile"], r["recipe"], r["n"]) for r in stale) == [
+        ("micro", "tiny-a", 3),
+        ("micro", "tiny-b", 3),
+    ]
+    assert with_stale == board("--include-stale", "--profile", "micro") + board("--include-stale", "--profile", "smoke")
+    for output_format in ("markdown", "csv", "table"):
+        shown = (
+            CliRunner()
+            .invoke(
+                main,
+                [
+                    "--config",
+                    str(config),
+                    "--tracking-uri",
+                    store,
+                    "leaderboard",
+                    "--format",
+                    output_format,
+                    "--include-stale",
+                ],
+            )
+            .output
+        )
+        assert "tiny-a (stale " in shown if output_format != "csv" else ",True\n" in shown, shown
