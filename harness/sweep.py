@@ -53,8 +53,9 @@ def announce_cost(
 ) -> dict[str, float]:
     """Say what the runs to train will cost (runs, images, PFLOP, hours here and on the reference
     GPU) and, on a CPU with the ``full`` profile, which profile fits instead. Returns each run's
-    estimated seconds by identity, for the progress bar's ETA (empty when nothing could be
-    estimated: estimating never stops a sweep)."""
+    estimated seconds by identity, for the progress bar's ETA. Estimating builds every recipe's
+    model in a probe process: a recipe that cannot be built there would fail every run, so a
+    failure is a ``HarnessError`` here, before anything trains."""
     if not todo:
         return {}
     recipes = list({spec.recipe.name: spec.recipe for spec in todo}.values())
@@ -64,8 +65,7 @@ def announce_cost(
             config, recipes, settings.profile, precision=variant.precision, jit_compile=settings.jit_compile
         )
     except HarnessError as error:
-        progress.note(f"(no cost estimate: {error})")
-        return {}
+        raise HarnessError(f"{error}; nothing was trained (it would fail in every run)") from None
     by_recipe = {e.cost.recipe: e for e in estimates}
     seconds, first_seed_seen = {}, set()
     for spec in todo:

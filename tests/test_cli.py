@@ -359,3 +359,42 @@ def test_leaderboard_with_and_without_profile_agree_after_a_profile_is_edited(tm
             .output
         )
         assert "tiny-a (stale " in shown if output_format != "csv" else ",True\n" in shown, shown
+
+
+def test_a_cost_estimate_failure_stops_the_sweep_before_anything_trains(tmp_path, synthetic_npz, monkeypatch):
+    """The estimate builds each recipe's model in a probe process: when that fails the runs
+    would fail too, so the sweep stops there in one line (it used to print a note and train)."""
+    from harness import sweep
+    from harness.errors import HarnessError
+    from tests.conftest import TEST_CONFIG
+
+    def failing(*args, **kwargs):
+        raise HarnessError("measuring the recipes' cost failed: recipe tiny-a: ValueError: bad layer (injected)")
+
+    monkeypatch.setattr(sweep, "estimate", failing)
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "benchmarks.toml"
+    config.write_text(TEST_CONFIG)
+    result = CliRunner().invoke(
+        main, ["--config", str(config), "--data", str(synthetic_npz), "all", "--profile", "smoke", "--seeds", "1"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "recipe tiny-a: ValueError: bad layer (injected); nothing was trained" in result.output
+    assert "Traceback" not in result.output and "seed 0" not in result.output
+
+
+def test_the_probe_names_the_recipe_it_could_not_measure(monkeypatch, capsys, test_config):
+    import io
+
+    from harness import probe
+
+    def broken(config, recipe, **options):
+        raise ValueError("Input 0 of layer is incompatible\nmore detail")
+
+    monkeypatch.setattr(probe, "measure", broken)
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps({"config": str(test_config), "recipes": ["tiny-b"]})))
+    assert probe.main() == 1
+    assert (
+        capsys.readouterr().err.strip().splitlines()[-1]
+        == "recipe tiny-b: ValueError: Input 0 of layer is incompatible"
+    )
