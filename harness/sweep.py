@@ -166,6 +166,8 @@ def run_sweep(
     config.profile(settings.profile)
     if settings.system_metrics and importlib.util.find_spec("psutil") is None:
         raise HarnessError("--system-metrics needs psutil: pip install 'cifar10-bench[system-metrics]'")
+    if settings.executor == "ray" and importlib.util.find_spec("ray") is None:  # a dry run fails as the run would
+        raise HarnessError("--executor ray needs Ray: pip install 'cifar10-bench[ray]'")
     mend_store(tracker, progress)
     progress.note("Checking the dataset …")
     data = load_cifar10(settings.data_path)
@@ -206,8 +208,6 @@ def run_sweep(
     if dry_run:
         return SweepReport(outcomes=[Outcome(spec=s, status="PLANNED" if s in todo else "SKIPPED") for s in specs])
     if settings.executor == "ray":
-        if importlib.util.find_spec("ray") is None:
-            raise HarnessError("--executor ray needs Ray: pip install 'cifar10-bench[ray]'")
         from harness.executors import RayExecutor
 
         executor: LocalExecutor = RayExecutor(config, tracker, settings, progress=progress, jobs=jobs)

@@ -398,3 +398,17 @@ def test_the_probe_names_the_recipe_it_could_not_measure(monkeypatch, capsys, te
         capsys.readouterr().err.strip().splitlines()[-1]
         == "recipe tiny-b: ValueError: Input 0 of layer is incompatible"
     )
+
+
+def test_a_dry_run_on_ray_without_ray_fails_as_the_run_would(tmp_path, synthetic_npz, test_config, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    monkeypatch.chdir(tmp_path)
+    base = ["--config", str(test_config), "--data", str(synthetic_npz), "all", "--profile", "smoke"]
+    for extra in (["--dry-run"], []):
+        result = CliRunner().invoke(main, [*base, "--executor", "ray", *extra])
+        assert result.exit_code == 1, result.output
+        assert "--executor ray needs Ray: pip install 'cifar10-bench[ray]'" in result.output
+        assert "Checking the dataset" not in result.output  # before anything is read
