@@ -217,7 +217,7 @@ def main() -> int:
         options = {"precision": request.get("precision", "float32"), "jit_compile": request.get("jit_compile", "auto")}
         try:
             probe, flops, head = measure(config, recipe, timed=request.get("timed", True), **options)
-        except Exception as error:  # the sweep shows the last line of stderr: say which recipe failed
+        except Exception as error:  # noqa: BLE001  the sweep shows stderr's last line: it names the recipe
             first = (str(error).strip().splitlines() or [""])[0][:300]
             print(f"recipe {name}: {type(error).__name__}: {first}", file=sys.stderr, flush=True)
             return 1

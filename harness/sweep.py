@@ -17,7 +17,7 @@ from harness.errors import HarnessError, WeightsMissing
 from harness.estimate import estimate
 from harness.executors import LocalExecutor, Outcome, Progress, SweepReport
 from harness.identity import is_transfer
-from harness.plan import RunSpec, SweepSettings, concurrent_jobs, plan, variant_here
+from harness.plan import RunSpec, SweepSettings, concurrent_jobs, plan, split_finished, variant_here
 from harness.tracking import Tracker
 
 
@@ -203,10 +203,14 @@ def run_sweep(
         names = ", ".join(f"{gpu.id}: {gpu.name}" for gpu in gpus)
         progress.note(f"GPUs {names}; {jobs} run(s) at once, at most {settings.jobs_per_gpu} per GPU")
     finished = tracker.finished_identities()
-    todo = [spec for spec in specs if spec.identity.identity not in finished]
+    todo, _ = split_finished(specs, finished)
     progress.estimated(announce_cost(config, todo, len(specs) - len(todo), settings, jobs, progress))
     if dry_run:
-        return SweepReport(outcomes=[Outcome(spec=s, status="PLANNED" if s in todo else "SKIPPED") for s in specs])
+        return SweepReport(
+            outcomes=[
+                Outcome(spec=s, status="SKIPPED" if s.identity.identity in finished else "PLANNED") for s in specs
+            ]
+        )
     if settings.executor == "ray":
         from harness.executors import RayExecutor
 
