@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from harness import files as outputs
 from harness.config import BenchConfig, load_config
 from harness.errors import HarnessError
 from harness.plan import SweepSettings
@@ -764,6 +765,18 @@ def readme_options(block: str, what: str, kept: str):
     return decorate
 
 
+def _check_outputs(output: Path | None, readme: Path | None, **folders: Path | None) -> None:
+    """Every path a command will write, checked before it reads the store: one line naming the
+    option and the path, not a traceback after the work."""
+    if output is not None:
+        outputs.check_file_target(output, "--output")
+    if readme is not None and not readme.is_file():
+        raise outputs.OutputError(f"--update-readme {readme}: no such file (it must hold the block's markers)")
+    for option, folder in folders.items():
+        if folder is not None:
+            outputs.check_folder_target(folder, f"--{option}")
+
+
 def _readme_command(name: str, profile: str, suite: str | None, min_seeds: int) -> str:
     """The command that writes a README block, as its header quotes it (to rerun it)."""
     return (
@@ -867,6 +880,7 @@ def leaderboard_command(
         )
     if profile is not None and not include_stale:
         context.config.profile(profile)  # a typo is named, with the closest profiles (a removed one is all stale)
+    _check_outputs(output, readme, plots=plots_dir, publish=publish_dir)
     tracker = context.tracker(create=plots_dir is not None)
     asked = Variant(precision=precision, random_weights=random_weights)
     if device in ("here", "any"):
@@ -939,7 +953,7 @@ def leaderboard_command(
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.write_text(text)
+        outputs.write_text(output, text)
         click.echo(f"wrote {len(rows)} rows to {output}", err=True)
 
 
@@ -1018,6 +1032,7 @@ def steps_command(
     from harness.plan import variant_here
 
     context.config.profile(profile)  # a typo fails here, before any store is opened
+    _check_outputs(output, readme, plots=plots_dir)
     names = {r.name for r in context.config.select(suite=suite)}
     tracker = context.tracker(create=plots_dir is not None)
     hashes = current_hashes(context.config, profile, variant_here(SweepSettings(), visible_gpus()))
@@ -1058,7 +1073,7 @@ def steps_command(
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.write_text(text)
+        outputs.write_text(output, text)
         click.echo(f"wrote {len(deltas)} steps to {output}", err=True)
 
 

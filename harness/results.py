@@ -66,18 +66,19 @@ def publish(folder: Path, rows, meta: dict[str, Any], *, deltas=()) -> list[Path
     as ``#`` comment lines, then the rows) into ``folder``, and the same for the step deltas
     (``-steps``) when there are any."""
     from harness import leaderboard, steps
+    from harness.files import output_folder, write_files
 
-    folder.mkdir(parents=True, exist_ok=True)
+    output_folder(folder, "--publish")
     hardware = meta["hardware"][0] if meta["hardware"] else "unknown"
     stem = f"{meta['profile']}-{meta['device']}-{_slug(hardware)}"
     header = "".join(f"# {key}: {json.dumps(value)}\n" for key, value in meta.items())
-    written = []
+    contents: dict[Path, str] = {}
     tables = [(stem, leaderboard.to_json(rows), leaderboard.to_csv(rows))]
     if deltas:
         tables.append((f"{stem}-steps", steps.to_json(deltas), steps.to_csv(deltas)))
     for name, as_json, as_csv in tables:
-        json_path, csv_path = folder / f"{name}.json", folder / f"{name}.csv"
-        json_path.write_text(json.dumps({"provenance": meta, "rows": json.loads(as_json)}, indent=1) + "\n")
-        csv_path.write_text(header + as_csv)
-        written += [json_path, csv_path]
-    return written
+        contents[folder / f"{name}.json"] = (
+            json.dumps({"provenance": meta, "rows": json.loads(as_json)}, indent=1) + "\n"
+        )
+        contents[folder / f"{name}.csv"] = header + as_csv
+    return write_files(contents)  # all of them, or none changed

@@ -459,3 +459,74 @@ def test_splitting_finished_runs_is_one_pass():
     todo, done = split_finished(specs, finished)
     assert len(todo) + len(done) == len(specs) == 50 * len(config.recipes)
     assert todo == [s for s in specs if s.identity.identity not in finished] and done == specs[::3]
+
+
+@pytest.fixture(scope="module")
+def store_with_runs(tmp_path_factory):
+    """A folder with a store of finished runs, a file where a folder could go and a README
+    without markers; the benchmarks file and store options as a command starts with them."""
+    from harness.config import load_config
+    from harness.tracking import Tracker
+    from tests.conftest import TEST_CONFIG
+    from tests.standins import log_runs
+
+    folder = tmp_path_factory.mktemp("outputs")
+    config = folder / "benchmarks.toml"
+    config.write_text(TEST_CONFIG)
+    store = f"sqlite:///{folder / 'mlflow.db'}"
+    log_runs(Tracker(store), load_config(config), {"tiny-a": [0.5, 0.6, 0.55], "tiny-b": [0.4, 0.45, 0.5]})
+    (folder / "a-file").write_text("not a folder\n")
+    (folder / "README.md").write_text("no markers here\n")
+    return folder, ["--config", str(config), "--tracking-uri", store]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["leaderboard", "--format", "csv", "--output", "{tmp}/none/x.csv"], "--output {tmp}/none/x.csv: its folder"),
+        (["steps", "--profile", "smoke", "--output", "{tmp}/none/x.md"], "--output {tmp}/none/x.md: its folder"),
+        (["leaderboard", "--format", "csv", "--output", "{tmp}"], "is a directory"),
+        (["leaderboard", "--profile", "smoke", "--update-readme", "{tmp}/none.md"], "none.md: no such file"),
+        (["steps", "--profile", "smoke", "--update-readme", "{tmp}/none.md"], "none.md: no such file"),
+        (["leaderboard", "--profile", "smoke", "--update-readme", "{tmp}/README.md"], "needs exactly one <!--"),
+        (["leaderboard", "--profile", "smoke", "--update-readme", "{tmp}"], "is a directory"),
+        (["leaderboard", "--profile", "smoke", "--plots", "{tmp}/a-file"], "is a file"),
+        (["leaderboard", "--profile", "smoke", "--plots", "{tmp}/a-file/sub"], "lies under {tmp}/a-file, a file"),
+        (["leaderboard", "--profile", "smoke", "--publish", "{tmp}/a-file/sub"], "lies under {tmp}/a-file, a file"),
+        (["steps", "--profile", "smoke", "--plots", "{tmp}/a-file/sub"], "lies under {tmp}/a-file, a file"),
+        (["--config", "{tmp}", "list"], "{tmp}: a folder, not a TOML file"),
+    ],
+)
+def test_a_path_that_cannot_be_written_is_one_line_and_nothing_is_written(store_with_runs, arguments, message):
+    tmp_path, options = store_with_runs
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    arguments = [a.format(tmp=tmp_path) for a in arguments]
+    result = CliRunner().invoke(main, [*options, *arguments])
+    assert result.exit_code in (1, 2) and message.format(tmp=tmp_path) in result.output, result.output
+    assert not isinstance(result.exception, OSError) and "Traceback" not in result.output
+    after = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    assert after == before  # nothing written, nothing half-written
+
+
+def test_a_write_that_fails_leaves_the_old_file_whole(tmp_path, store_with_runs, monkeypatch):
+    """The rename of a finished temporary file is the only step that touches the target: when
+    it fails, the README is as it was and no temporary file is left."""
+    import os
+
+    readme = tmp_path / "README.md"
+    readme.write_text("# title\n<!-- leaderboard:smoke:start -->\nold\n<!-- leaderboard:smoke:end -->\n")
+    original = readme.read_text()
+
+    def refused(source, target):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", refused)
+    for arguments in (
+        ["leaderboard", "--profile", "smoke", "--update-readme", str(readme)],
+        ["leaderboard", "--profile", "smoke", "--publish", str(tmp_path / "results")],
+        ["leaderboard", "--format", "csv", "--output", str(tmp_path / "board.csv")],
+    ):
+        result = CliRunner().invoke(main, [*store_with_runs[1], *arguments])
+        assert result.exit_code == 1 and "cannot write: Permission denied" in result.output, result.output
+    assert readme.read_text() == original and not (tmp_path / "board.csv").exists()
+    assert not list(tmp_path.rglob("*.tmp")) and not list((tmp_path / "results").iterdir())
