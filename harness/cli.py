@@ -1100,6 +1100,8 @@ def ui_command(context: Context, host: str, port: int, workers: int, job_executi
 
     One Ctrl-C or SIGTERM stops the server and every process it started.
     """
+    import tempfile
+
     from harness import ui
     from harness.tracking import ExperimentMissing, open_tracker, resolve_tracking_uri
 
@@ -1110,15 +1112,17 @@ def ui_command(context: Context, host: str, port: int, workers: int, job_executi
         experiment_id = open_tracker(uri, context.experiment, create=False).experiment_id
     except ExperimentMissing:
         experiment_id = None  # a store without this experiment: the UI still shows what it has
+    ui.check_port_free(host, port)
     link = ui.runs_url(host, port, experiment_id)
     url = ui.base_url(host, port)
     click.echo(f"MLflow UI for {uri}: starting on {url} (Ctrl-C to stop) …", err=True)
-    code = ui.serve(
-        ui.server_command(uri, host, port, workers),
-        ui.server_environment(job_execution),
-        url=url,
-        on_ready=lambda: click.echo(f"ready: {link}", err=True),
-    )
+    with tempfile.TemporaryDirectory(prefix="bench-ui-") as empty:  # the server's app dir: nothing to import
+        code = ui.serve(
+            ui.server_command(uri, host, port, workers, app_dir=empty),
+            ui.server_environment(job_execution),
+            url=url,
+            on_ready=lambda: click.echo(f"ready: {link}", err=True),
+        )
     sys.exit(code)
 
 
