@@ -51,8 +51,9 @@ class Context:
 
     def tracker(self, *, create: bool = True):
         """The MLflow store; ``create=False`` for commands that only read (they never create one)."""
-        from harness.tracking import open_tracker
+        from harness.tracking import fold_mlflow_errors, open_tracker
 
+        fold_mlflow_errors(not self.debug)  # MLflow's ERROR tracebacks: the harness says each failure in one line
         tracker = open_tracker(self.tracking_uri, self.experiment, create=create)
         tracker.command_line = ["bench", *_arguments()]
         tracker.command = _command_line()
@@ -1103,9 +1104,10 @@ def ui_command(context: Context, host: str, port: int, workers: int, job_executi
     import tempfile
 
     from harness import ui
-    from harness.tracking import ExperimentMissing, open_tracker, resolve_tracking_uri
+    from harness.tracking import ExperimentMissing, fold_mlflow_errors, open_tracker, resolve_tracking_uri
 
     uri = resolve_tracking_uri(context.tracking_uri)
+    fold_mlflow_errors(not context.debug)
     if uri.startswith(("http://", "https://")):
         raise click.UsageError(f"{uri} is a tracking server: open it in a browser instead")
     try:

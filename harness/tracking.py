@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -164,6 +165,31 @@ def one_per_identity(runs: list) -> list:
     for run in sorted(runs, key=lambda r: (r.info.end_time or 0, r.info.run_id)):
         kept.setdefault(run.data.tags.get(TAG_IDENTITY) or run.info.run_id, run)
     return list(kept.values())
+
+
+MLFLOW_LOGGERS = ("mlflow", "sqlalchemy.engine", "alembic", "huey")  # the loggers MLflow gives its own handler
+
+
+class _ErrorsTheHarnessReports(logging.Filter):
+    """Drops MLflow's own ERROR records (a traceback, SQL and links under each): every store
+    failure reaches the harness as an exception, which it reports in one line of its own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR
+
+
+def fold_mlflow_errors(fold: bool = True) -> None:
+    """Keep MLflow's own ERROR logs off the terminal in this process, or (``fold=False``, the
+    CLI's ``--debug``) let them through again; its warnings always show. Imports MLflow, which
+    installs its handler first."""
+    import mlflow  # noqa: F401  configures MLflow's loggers and their handler
+
+    for name in MLFLOW_LOGGERS:
+        for handler in logging.getLogger(name).handlers:
+            for old in [f for f in handler.filters if isinstance(f, _ErrorsTheHarnessReports)]:
+                handler.removeFilter(old)
+            if fold:
+                handler.addFilter(_ErrorsTheHarnessReports())
 
 
 def open_tracker(tracking_uri: str | None, experiment: str = EXPERIMENT, *, create: bool = True) -> Tracker:
