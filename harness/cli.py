@@ -127,7 +127,9 @@ class BenchGroup(click.Group):
         except HarnessError as error:
             if ctx.obj is not None and ctx.obj.debug:
                 raise
-            raise click.ClickException(str(error)) from None
+            from harness.tracking import redacted
+
+            raise click.ClickException(redacted(str(error))) from None  # never a URI's credentials
 
 
 @click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -458,6 +460,7 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
 
     from harness.progress import RichProgress
     from harness.sweep import run_sweep
+    from harness.tracking import redacted
 
     def terminate(signum, frame):
         raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
@@ -484,7 +487,7 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
         # Raised before the sweep had a report to return (while planning, or a further interrupt
         # while it was stopping): what finished is in the store either way; never claim "nothing".
         click.echo(
-            f"Interrupted: every run that finished is kept in {tracker.tracking_uri}; "
+            f"Interrupted: every run that finished is kept in {tracker.shown_uri}; "
             "rerun the same command to train the rest.",
             err=True,
         )
@@ -509,7 +512,7 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
         + (f", {len(elsewhere)} training in another sweep" if elsewhere else "")
         + (f", {len(killed)} interrupted" if killed else "")
         + (f", in {rounds} adaptive round(s) (plan logged as adaptive_plan.json)" if rounds else "")
-        + f"; tracking store: {tracker.tracking_uri}"
+        + f"; tracking store: {tracker.shown_uri}"
     )
     if not report.store_error:
         _print_leaderboard(context, tracker, settings, recipes={r.name for r in recipes})
@@ -519,7 +522,7 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
         console.print(f"[red]FAILED[/red] {outcome.spec.label}: {outcome.reason}")
     if report.store_error:
         console.print(
-            f"[red]STOPPED[/red] {report.store_error}; no new run was started. Rerun the same command once the store "
+            f"[red]STOPPED[/red] {redacted(report.store_error)}; no new run was started. Rerun the same command once the store "
             "works: it uploads what was kept locally and trains the rest."
         )
     if report.unavailable:
@@ -911,7 +914,7 @@ def leaderboard_command(
         which = f"of profile {profile!r}" if profile else "of any profile"
         hint = "" if include_stale else "; --include-stale shows runs of configurations that are not current"
         click.echo(
-            f"no finished runs {which} in {tracker.tracking_uri} (for this configuration and device{hint})", err=True
+            f"no finished runs {which} in {tracker.shown_uri} (for this configuration and device{hint})", err=True
         )
     if plots_dir is not None:
         from harness.publish import publish_leaderboard
@@ -1104,12 +1107,12 @@ def ui_command(context: Context, host: str, port: int, workers: int, job_executi
     import tempfile
 
     from harness import ui
-    from harness.tracking import ExperimentMissing, fold_mlflow_errors, open_tracker, resolve_tracking_uri
+    from harness.tracking import ExperimentMissing, fold_mlflow_errors, open_tracker, redacted, resolve_tracking_uri
 
     uri = resolve_tracking_uri(context.tracking_uri)
     fold_mlflow_errors(not context.debug)
     if uri.startswith(("http://", "https://")):
-        raise click.UsageError(f"{uri} is a tracking server: open it in a browser instead")
+        raise click.UsageError(f"{redacted(uri)} is a tracking server: open it in a browser instead")
     try:
         experiment_id = open_tracker(uri, context.experiment, create=False).experiment_id
     except ExperimentMissing:
@@ -1117,7 +1120,7 @@ def ui_command(context: Context, host: str, port: int, workers: int, job_executi
     ui.check_port_free(host, port)
     link = ui.runs_url(host, port, experiment_id)
     url = ui.base_url(host, port)
-    click.echo(f"MLflow UI for {uri}: starting on {url} (Ctrl-C to stop) …", err=True)
+    click.echo(f"MLflow UI for {redacted(uri)}: starting on {url} (Ctrl-C to stop) …", err=True)
     with tempfile.TemporaryDirectory(prefix="bench-ui-") as empty:  # the server's app dir: nothing to import
         code = ui.serve(
             ui.server_command(uri, host, port, workers, app_dir=empty),

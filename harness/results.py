@@ -43,11 +43,12 @@ def provenance(tracker, rows, *, profile: str, device: str, command: str | None 
     """How a published leaderboard was made: command, code commit(s) of its runs and of the
     harness now, dates, versions, hardware."""
     from harness.environment import git_commit
+    from harness.tracking import redacted
 
     finished = [r.finished_at for r in rows if r.finished_at]
     last = datetime.datetime.fromtimestamp(max(finished) / 1000, datetime.UTC).isoformat() if finished else None
     return {
-        "command": command or "bench " + shlex.join(sys.argv[1:]),
+        "command": redacted(command or "bench " + shlex.join(sys.argv[1:])),
         "profile": profile,
         "device": device,
         "hardware": sorted({r.hardware for r in rows if r.hardware}),

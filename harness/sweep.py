@@ -137,7 +137,7 @@ def mend_store(tracker: Tracker, progress: Progress) -> None:
     except Exception as error:  # noqa: BLE001  the store is still failing: say so once, plainly
         first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
         raise HarnessError(
-            f"the tracking store {tracker.tracking_uri} is not usable: {type(error).__name__}: {first}"
+            f"the tracking store {tracker.shown_uri} is not usable: {type(error).__name__}: {first}"
         ) from None
 
 
