@@ -223,14 +223,9 @@ class LocalExecutor:
 
     def parent_params(self, spec: RunSpec) -> dict[str, str]:
         """The recipe's flattened settings: what the compare view of two parents shows."""
-        from harness.recipe_params import recipe_params, truncated
-        from harness.schema import PARAM_PRECISION
+        from harness.recipe_params import parent_params
 
-        params = recipe_params(self.config, spec.recipe, self.config.profile(spec.profile))
-        params[PARAM_PRECISION] = spec.identity.variant.precision
-        if spec.identity.variant.random_weights:
-            params["weights"] = "random initialisation (--random-weights, for tests only)"
-        return truncated(params)
+        return parent_params(self.config, spec.recipe, spec.identity)
 
     @staticmethod
     def parent_description(spec: RunSpec) -> str:

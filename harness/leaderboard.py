@@ -1,4 +1,7 @@
-"""The leaderboard: rebuilt from MLflow runs alone, one row per (recipe, profile).
+"""The leaderboard: rebuilt from runs alone, one row per (recipe, profile).
+
+The runs are an MLflow store's child runs, or the per-run records under results/ read as such
+runs (``harness.results.RunSources``): rows are built the same way from either.
 
 Rows aggregate the FINISHED seeds of one group (recipe, profile, config hash, data
 fingerprint). Given the current config hashes, only the group matching the current
@@ -36,7 +39,7 @@ from harness.schema import (
     setting,
 )
 from harness.stats import ALPHA, describe, holm, welch, within
-from harness.tracking import Tracker, one_per_identity
+from harness.tracking import one_per_identity
 
 
 @dataclass
@@ -135,14 +138,16 @@ def _mean(values: list[float]) -> float | None:
 
 
 def collect_rows(
-    tracker: Tracker,
+    tracker,
     *,
     profile: str | None = None,
     current_hashes: dict[str, str] | None = None,
     pooled_hashes: dict[str, str] | None = None,
     include_stale: bool = False,
 ) -> list[Row]:
-    """Aggregate child runs into ranked rows (by mean test accuracy, best first).
+    """Aggregate child runs into ranked rows (by mean test accuracy, best first). ``tracker``:
+    where the runs come from, anything with ``child_runs(profile)`` (a ``Tracker``, or
+    ``RunSources`` over a store and records).
 
     Given ``current_hashes`` (each recipe's config hash now, under ``profile``), only a group
     with its recipe's current hash counts; every other group of the profile is stale (the recipe
@@ -439,15 +444,15 @@ def header_line(rows: list[Row]) -> str:
     )
 
 
-def update_readme(path, rows: list[Row], *, command: str) -> bool:
+def update_readme(path, rows: list[Row], *, command: str, origin: str = "") -> bool:
     """Rewrite the README block ``leaderboard:<profile>`` with ``rows`` (one profile), headed by
-    where they come from and the command that made them; True if the file changed."""
+    where they come from (``origin``: which runs, see ``RunSources.origin``) and the command that
+    made them; True if the file changed."""
     from harness.readme import replace_block
 
     profile = rows[0].profile
-    return replace_block(
-        path, f"leaderboard:{profile}", f"{header_line(rows)} Produced by `{command}`.\n\n{to_markdown(rows)}"
-    )
+    head = " ".join(part for part in (header_line(rows), origin, f"Produced by `{command}`.") if part)
+    return replace_block(path, f"leaderboard:{profile}", f"{head}\n\n{to_markdown(rows)}")
 
 
 def at_least(rows: list[Row], seeds: int) -> list[Row]:

@@ -9,10 +9,11 @@ and returns a ``SweepReport`` with one outcome per planned run.
 from __future__ import annotations
 
 import importlib.util
+import os
 
 from harness.config import BenchConfig, Recipe
 from harness.cost import GPU_REFERENCE, human_duration
-from harness.devices import visible_gpus
+from harness.devices import backend_gpus, check_gpus_usable, keras_backend, visible_gpus, worker_environment
 from harness.errors import HarnessError, WeightsMissing
 from harness.estimate import estimate
 from harness.executors import LocalExecutor, Outcome, Progress, SweepReport
@@ -188,6 +189,11 @@ def run_sweep(
     split_indices(data, **config.split_options(settings.profile))
     del data
     gpus = visible_gpus() if settings.executor == "local" else []
+    if gpus:  # every run is planned for a GPU: fail once here if the backend cannot see one
+        backend = keras_backend()
+        progress.note(f"Checking that {backend} sees the GPUs …")
+        seen = backend_gpus(backend, worker_environment(os.environ, gpu=gpus[0].id))
+        check_gpus_usable(backend, gpus, seen)
     specs = plan(
         config,
         recipes,

@@ -492,7 +492,10 @@ def store_with_runs(tmp_path_factory):
         (["leaderboard", "--profile", "smoke", "--update-readme", "{tmp}"], "is a directory"),
         (["leaderboard", "--profile", "smoke", "--plots", "{tmp}/a-file"], "is a file"),
         (["leaderboard", "--profile", "smoke", "--plots", "{tmp}/a-file/sub"], "lies under {tmp}/a-file, a file"),
-        (["leaderboard", "--profile", "smoke", "--publish", "{tmp}/a-file/sub"], "lies under {tmp}/a-file, a file"),
+        (
+            ["leaderboard", "--profile", "smoke", "--publish", "--results", "{tmp}/a-file/sub"],
+            "--results {tmp}/a-file/sub: lies under {tmp}/a-file, a file",
+        ),
         (["steps", "--profile", "smoke", "--plots", "{tmp}/a-file/sub"], "lies under {tmp}/a-file, a file"),
         (["--config", "{tmp}", "list"], "{tmp}: a folder, not a TOML file"),
     ],
@@ -523,10 +526,29 @@ def test_a_write_that_fails_leaves_the_old_file_whole(tmp_path, store_with_runs,
     monkeypatch.setattr(os, "replace", refused)
     for arguments in (
         ["leaderboard", "--profile", "smoke", "--update-readme", str(readme)],
-        ["leaderboard", "--profile", "smoke", "--publish", str(tmp_path / "results")],
+        ["leaderboard", "--profile", "smoke", "--publish", "--results", str(tmp_path / "results")],
         ["leaderboard", "--format", "csv", "--output", str(tmp_path / "board.csv")],
     ):
         result = CliRunner().invoke(main, [*store_with_runs[1], *arguments])
         assert result.exit_code == 1 and "cannot write: Permission denied" in result.output, result.output
     assert readme.read_text() == original and not (tmp_path / "board.csv").exists()
-    assert not list(tmp_path.rglob("*.tmp")) and not list((tmp_path / "results").iterdir())
+    assert not list(tmp_path.rglob("*.tmp")) and not [p for p in (tmp_path / "results").rglob("*") if p.is_file()]
+
+
+def test_a_published_record_never_carries_credentials(tmp_path, store_with_runs, monkeypatch):
+    """A record's made_by is the command that published it: a tracking URI in it is redacted."""
+    from harness import cli
+
+    secret = "https://alice:s3cret@mlflow.example.com/?token=t0ken"
+    monkeypatch.setattr(cli, "_command_line", lambda: ["bench", "--tracking-uri", secret, "leaderboard", "--publish"])
+    result = CliRunner().invoke(
+        main, [*store_with_runs[1], "leaderboard", "--profile", "smoke", "--publish", "--results", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    records = [json.loads(p.read_text()) for p in (tmp_path / "runs").rglob("*.json")]
+    assert len(records) == 6
+    for record in records:
+        assert "s3cret" not in record["made_by"] and "t0ken" not in record["made_by"]
+        assert record["made_by"].startswith(
+            "bench --tracking-uri https://***@mlflow.example.com/?token=*** leaderboard"
+        )

@@ -129,22 +129,14 @@ def test_the_command_tag_and_the_run_failure_never_carry_credentials(tracker):
     assert "https://***@mlflow.example.com:5000/?token=***&run=1" in tags[TAG_COMMAND]
 
 
-def test_results_provenance_and_printed_errors_never_carry_credentials(monkeypatch, tmp_path):
+def test_printed_errors_never_carry_credentials():
     from click.testing import CliRunner
 
-    from harness import results
     from harness.cli import main
 
-    monkeypatch.setattr("sys.argv", ["bench", "leaderboard", "--tracking-uri", SECRET_URI, "--publish", "results"])
-    meta = results.provenance(type("T", (), {"child_runs": lambda self, profile: []})(), [], profile="p", device="cpu")
-    assert "s3cret" not in meta["command"] and "t0ken" not in meta["command"]
     unreachable = "https://bob:hunter2@127.0.0.1:9/?password=pw"
     result = CliRunner().invoke(main, ["--tracking-uri", unreachable, "leaderboard"])
     assert (
         result.exit_code == 1 and "cannot reach tracking server https://***@127.0.0.1:9/?password=***" in result.output
     )
-    assert (
-        "hunter2" not in result.output
-        and "bob" not in result.output
-        and "pw" not in result.output.replace("password", "")
-    )
+    assert "hunter2" not in result.output and "bob" not in result.output and "=pw" not in result.output
