@@ -520,7 +520,7 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
     if rounds:
         _print_steps(context, tracker, settings, recipes={r.name for r in recipes})
     for outcome in failed:
-        console.print(f"[red]FAILED[/red] {outcome.spec.label}: {outcome.reason}")
+        console.print(f"[red]FAILED[/red] {outcome.spec.label}: {redacted(outcome.reason)}")
     if report.store_error:
         console.print(
             f"[red]STOPPED[/red] {redacted(report.store_error)}; no new run was started. Rerun the same command once the store "

@@ -140,3 +140,25 @@ def test_printed_errors_never_carry_credentials():
         result.exit_code == 1 and "cannot reach tracking server https://***@127.0.0.1:9/?password=***" in result.output
     )
     assert "hunter2" not in result.output and "bob" not in result.output and "=pw" not in result.output
+
+
+def test_a_runs_failure_line_never_carries_credentials(test_config):
+    import io
+
+    from rich.console import Console
+
+    from harness.config import load_config
+    from harness.executors import Outcome
+    from harness.plan import plan
+    from harness.progress import RichProgress
+
+    config = load_config(test_config)
+    [spec] = plan(config, [config.recipe("tiny-a")], profile="smoke", seeds=[0], data_fingerprint="fp")
+    stream = io.StringIO()
+    with RichProgress(Console(file=stream, width=300)) as progress:
+        progress.sweep_planned(1, 1)
+        progress.run_started(spec, 0, 1)
+        progress.run_ended(
+            Outcome(spec=spec, status="FAILED", reason=f"MlflowException: API request to {SECRET_URI} failed")
+        )
+    assert "s3cret" not in stream.getvalue() and "https://***@mlflow.example.com" in stream.getvalue()
