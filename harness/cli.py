@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from harness.config import BenchConfig, load_config
-from harness.errors import HarnessError
+from harness.errors import HarnessError, TrackingError
 from harness.plan import SweepSettings
 
 DEFAULT_CONFIG = "benchmarks.toml"
@@ -487,6 +487,11 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
             err=True,
         )
         sys.exit(130)
+    except TrackingError as error:  # the store failed outside a run (repair, planning, between rounds)
+        if context.debug:
+            raise
+        console.print(_stopped_line(str(error), kept_locally=0))
+        sys.exit(1)
     if dry_run:
         planned = report.by_status("PLANNED")
         seeds: dict[str, list[int]] = {}
@@ -509,17 +514,19 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
         + (f", in {rounds} adaptive round(s) (plan logged as adaptive_plan.json)" if rounds else "")
         + f"; tracking store: {tracker.tracking_uri}"
     )
-    if not report.store_error:
-        _print_leaderboard(context, tracker, settings, recipes={r.name for r in recipes})
-    if rounds:
-        _print_steps(context, tracker, settings, recipes={r.name for r in recipes})
+    store_error = report.store_error
+    if not store_error:
+        try:
+            _print_leaderboard(context, tracker, settings, recipes={r.name for r in recipes})
+            if rounds:
+                _print_steps(context, tracker, settings, recipes={r.name for r in recipes})
+        except TrackingError as error:  # the store failed after the last run: what trained is kept
+            store_error = str(error)
     for outcome in failed:
         console.print(f"[red]FAILED[/red] {outcome.spec.label}: {outcome.reason}")
-    if report.store_error:
-        console.print(
-            f"[red]STOPPED[/red] {report.store_error}; no new run was started. Rerun the same command once the store "
-            "works: it uploads what was kept locally and trains the rest."
-        )
+    if store_error:
+        kept = sum(1 for o in report.outcomes if o.kept_locally)
+        console.print(_stopped_line(store_error, kept_locally=kept))
     if report.unavailable:
         console.print(
             f"[yellow]NOT TRAINED[/yellow] (pretrained weights missing; pass --weights-dir DIR): "
@@ -528,10 +535,20 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
     if interrupted:
         console.print("Interrupted: rerun the same command to train the unfinished runs.")
         sys.exit(130)
-    if failed or report.store_error:
+    if failed or store_error:
         sys.exit(1)
     if report.unavailable:
         sys.exit(EXIT_SKIPPED)
+
+
+def _stopped_line(why: str, *, kept_locally: int) -> str:
+    """The one line a sweep stopped by its store ends with: why, and what the rerun will do."""
+    upload = (
+        f"it uploads the results of the {kept_locally} run(s) kept locally and trains the rest"
+        if kept_locally
+        else "it trains what is missing"
+    )
+    return f"[red]STOPPED[/red] {why}; no new run was started. Rerun the same command once the store works: {upload}."
 
 
 def _print_leaderboard(context: Context, tracker, settings, *, recipes: set[str]) -> None:

@@ -13,12 +13,12 @@ import importlib.util
 from harness.config import BenchConfig, Recipe
 from harness.cost import GPU_REFERENCE, human_duration
 from harness.devices import visible_gpus
-from harness.errors import HarnessError, WeightsMissing
+from harness.errors import HarnessError, TrackingError, WeightsMissing
 from harness.estimate import estimate
 from harness.executors import LocalExecutor, Outcome, Progress, SweepReport
 from harness.identity import is_transfer
 from harness.plan import RunSpec, SweepSettings, concurrent_jobs, plan, variant_here
-from harness.tracking import Tracker
+from harness.tracking import Tracker, store_failure
 
 
 def check_weights(recipes: list[Recipe], weights_dir: str | None, progress: Progress) -> dict[str, str]:
@@ -134,10 +134,9 @@ def mend_store(tracker: Tracker, progress: Progress) -> None:
         moved = tracker.moved_store_note()
         if moved:
             progress.note(moved)
-    except Exception as error:  # noqa: BLE001  the store is still failing: say so once, plainly
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-        raise HarnessError(
-            f"the tracking store {tracker.tracking_uri} is not usable: {type(error).__name__}: {first}"
+    except TrackingError as error:  # the store is still failing: say so once, plainly
+        raise TrackingError(
+            f"the tracking store {tracker.tracking_uri} is not usable: {store_failure(error)}"
         ) from None
 
 

@@ -96,6 +96,49 @@ class TrackingUnreachable(TrackingError):
     """The tracking server does not answer; raised before anything is trained."""
 
 
+class StoreError(TrackingError):
+    """A call to the store failed (server down, disk full, read-only, experiment deleted): every
+    MLflow client call the Tracker makes raises this, so a caller anywhere can end in one line.
+    ``reason`` is the underlying error in one line ("OSError: disk I/O error")."""
+
+    def __init__(self, call: str, error: BaseException) -> None:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]  # not SQL, not links
+        self.call = call
+        self.reason = f"{type(error).__name__}: {first}"
+        super().__init__(f"the tracking store failed ({call}): {self.reason}")
+
+
+def store_failure(error: BaseException) -> str:
+    """A store failure in one line, without repeating StoreError's own wrapping."""
+    if isinstance(error, StoreError):
+        return error.reason
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+    return f"{type(error).__name__}: {first}"
+
+
+class _StoreClient:
+    """An MlflowClient whose every call raises ``StoreError`` on failure: whatever the store does
+    (a refused write, a lost connection, a deleted experiment), the harness sees one error type."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args, **kwargs):
+            try:
+                return attribute(*args, **kwargs)
+            except StoreError:
+                raise
+            except Exception as error:  # noqa: BLE001  any failure of the store is the same to a caller
+                raise StoreError(name, error) from error
+
+        return call
+
+
 def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
     """For an HTTP tracking server, one quick GET of ``/health`` (MLflow's own client would
     retry for minutes before failing). Local stores need no check."""
@@ -177,11 +220,12 @@ def open_tracker(tracking_uri: str | None, experiment: str = EXPERIMENT, *, crea
         raise TrackingError(f"no MLflow store at {uri} (nothing has been trained here; pass --tracking-uri)")
     try:
         return Tracker(uri, experiment, create=create)
+    except StoreError as error:
+        raise TrackingError(f"cannot use tracking store {uri}: {error.reason}") from error
     except TrackingError:
         raise
     except Exception as error:  # noqa: BLE001  any store failure is the same message to a user
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]  # not SQLAlchemy's SQL and links
-        raise TrackingError(f"cannot use tracking store {uri}: {first}") from error
+        raise TrackingError(f"cannot use tracking store {uri}: {store_failure(error)}") from error
 
 
 class Tracker:
@@ -204,7 +248,7 @@ class Tracker:
         self.command: list[str] | None = None
         self.command_line: list[str] | None = None
         with _store_creation_lock(tracking_uri):
-            self.client = MlflowClient(tracking_uri=tracking_uri)
+            self.client = _StoreClient(MlflowClient(tracking_uri=tracking_uri))
             self.experiment_id = self._experiment(experiment, create)
         if create:
             self._describe_experiment()
@@ -219,6 +263,12 @@ class Tracker:
 
     def _experiment(self, name: str, create: bool) -> str:
         found = self.client.get_experiment_by_name(name)
+        if found is not None and found.lifecycle_stage == "deleted":
+            # MLflow keeps a deleted experiment's name: no run can be created in it, nor read.
+            raise TrackingError(
+                f"experiment {name!r} in {self.tracking_uri} was deleted: restore it "
+                f"(mlflow experiments restore --experiment-id {found.experiment_id}) or pass --experiment NAME"
+            )
         if found is not None:
             return found.experiment_id
         if not create:

@@ -231,3 +231,37 @@ def test_a_copied_store_says_where_its_artifacts_go(tmp_path):
     shutil.copytree(original, copy)
     note = Tracker(f"sqlite:///{copy / 'mlflow.db'}").moved_store_note()
     assert note is not None and str(original / "mlruns") in note and "copied or moved" in note
+
+
+DELETE_EXPERIMENT_MID_SWEEP = """
+import sys
+from harness import executors
+real_sweep = executors.LocalExecutor.sweep
+def sweep(self, specs, **kwargs):  # planned, checked and costed; deleted before its first parent run
+    self.tracker.client.delete_experiment(self.tracker.experiment_id)
+    return real_sweep(self, specs, **kwargs)
+executors.LocalExecutor.sweep = sweep
+from harness.cli import main
+main(sys.argv[1:], prog_name="bench")
+"""
+
+
+def test_a_store_that_refuses_a_parent_run_stops_in_one_line(tmp_path, synthetic_npz, test_config):
+    """The experiment is deleted mid-sweep, so the real store refuses to create a parent run. The
+    parent was created under the executor's lock and the failure handler took that same lock: the
+    command hung for ever (and ignored SIGTERM). Now: one STOPPED line, exit 1, within seconds."""
+    command = sweep_command(tmp_path, synthetic_npz, test_config, "all", "--profile", "smoke", "--seeds", "1")
+    result = subprocess.run(
+        [sys.executable, "-c", DELETE_EXPERIMENT_MID_SWEEP, *command[1:], "--jobs", "2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,  # the hang was for ever; planning and the cost probe take a few seconds
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    stopped = [line for line in output.splitlines() if "STOPPED" in line]
+    assert len(stopped) == 1 and "failed to create a parent run" in stopped[0], output
+    assert "must be in the 'active' state" in stopped[0] and "Traceback" not in output
+    rerun = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 1 and "was deleted: restore it" in rerun.stderr, rerun.stdout + rerun.stderr
