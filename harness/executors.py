@@ -398,7 +398,9 @@ class LocalExecutor:
         with tempfile.TemporaryDirectory(prefix="bench-run-") as scratch:
             log_path = Path(scratch) / "worker.log"
             returncode = self.execute(spec, payload, outcome, log_path, gpu=gpu)
-            if self._stopping.is_set() and outcome.status != "FINISHED" and not self.store_error:
+            if outcome.status == "NOT_STARTED":  # the worker could not open the store: not a failed run
+                self._store("mark the run KILLED", self.tracker.fail, run_id, outcome.reason, status="KILLED")
+            elif self._stopping.is_set() and outcome.status != "FINISHED" and not self.store_error:
                 outcome.status, outcome.reason, outcome.interrupted = "KILLED", "interrupted by the user", True
                 self._store("mark the run KILLED", self.tracker.fail, run_id, outcome.reason, status="KILLED")
             elif outcome.status != "FINISHED":
@@ -470,6 +472,9 @@ class LocalExecutor:
             if event.spooled:  # the results are safe on disk; the store is not taking writes
                 outcome.reason, outcome.kept_locally = f"results kept locally: {event.spooled}", True
                 self._store_failed(f"the tracking store refused a run's results ({event.spooled})")
+        elif isinstance(event, protocol.Error) and event.store:  # nothing trained: the store failed
+            outcome.status, outcome.reason = "NOT_STARTED", event.reason
+            self._store_failed(event.reason)
         elif isinstance(event, protocol.Error):
             outcome.status = "FAILED"
             outcome.reason = event.reason

@@ -67,9 +67,11 @@ class Done:
 
 @dataclass(frozen=True)
 class Error:
-    """The run failed (or was stopped) for ``reason``."""
+    """The run failed (or was stopped) for ``reason``; with ``store``, the worker could not even
+    open the tracking store: a store error (the sweep stops), not a failure of the run."""
 
     reason: str
+    store: bool = False
 
 
 Event = Start | Epoch | Done | Error

@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -33,6 +34,7 @@ from harness.schema import (
     METRIC_N,
     METRIC_STD,
     METRIC_TEST_ACCURACY,
+    TAG_CHOOSING,
     TAG_CLAIM,
     TAG_COMMAND,
     TAG_ERROR,
@@ -48,6 +50,7 @@ from harness.schema import (
     TAG_SOURCE_COMMIT,
     TAG_SOURCE_NAME,
     TAG_SOURCE_TYPE,
+    TAG_TICKET,
     TAG_USER,
     metric,
 )
@@ -73,9 +76,28 @@ class DataInput:
 EXPERIMENT = "cifar10-bench"
 HEARTBEAT_SECONDS = 30.0  # how often a sweep refreshes the claims of its running runs
 CLAIM_TIMEOUT_SECONDS = 5 * HEARTBEAT_SECONDS  # a claim not refreshed for this long is a dead process's
-CLAIM_SETTLE_SECONDS = 1.0  # longer than the gap between a claim's start time and its row being visible
+QUEUE_POLL_SECONDS = 0.2  # how often a claimant looks again while a rival is still taking its ticket
 DEFAULT_DB = "mlflow.db"
 DEFAULT_ARTIFACTS = "mlruns"
+
+
+# MLflow retries a failing HTTP call 7 times with exponential backoff (about 4 minutes) and waits
+# up to 120 s for each answer: a killed tracking server held a sweep for about 21 minutes, call
+# after call, in every worker. Every harness process that talks to a server uses these bounds
+# instead (a dead server costs a few seconds per call), unless the user set them.
+HTTP_BOUNDS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+
+
+def bound_http_retries(environment: MutableMapping[str, str] | None = None) -> None:
+    """Set ``HTTP_BOUNDS`` in ``environment`` (this process's, by default) where not set already:
+    MLflow reads them at every call, and worker processes inherit them."""
+    environment = os.environ if environment is None else environment
+    for name, value in HTTP_BOUNDS.items():
+        environment.setdefault(name, value)
 
 
 def default_tracking_uri(directory: Path | None = None) -> str:
@@ -200,6 +222,25 @@ def claim_is_stale(tags: dict[str, str], now: float | None = None) -> bool:
     return False
 
 
+def _claim_tags(owner: str) -> dict[str, str]:
+    """A new claim: its owner, a first heartbeat, and "taking a ticket" (see ``Tracker._queue``)."""
+    return {TAG_CLAIM: owner, TAG_HEARTBEAT: f"{time.time():.0f}", TAG_CHOOSING: "1"}
+
+
+def claim_ticket(run) -> int:
+    """A claim's ticket in its queue; 0 for a claim made before tickets (it queues first)."""
+    value = run.data.tags.get(TAG_TICKET, "")
+    return int(value) if value.isdigit() else 0
+
+
+def _choosing(run) -> bool:
+    return run.data.tags.get(TAG_CHOOSING) == "1"
+
+
+def _queue_position(run) -> tuple[int, str]:
+    return claim_ticket(run), run.info.run_id
+
+
 def one_per_identity(runs: list) -> list:
     """At most one run per identity (the earliest to end): a store written by two sweeps that
     raced (or by a release without claims) never counts a seed twice."""
@@ -242,6 +283,8 @@ class Tracker:
 
         # No mlflow.set_tracking_uri(): it would leak into os.environ and every child process.
         self.tracking_uri = tracking_uri
+        if tracking_uri.startswith(("http://", "https://")):
+            bound_http_retries()
         self.experiment_name = experiment
         # How a person started this (set by the CLI): the command from its name on, for the Source
         # column, and the whole command line, global options included, for the TAG_COMMAND tag.
@@ -289,12 +332,20 @@ class Tracker:
 
     # Reading ------------------------------------------------------------------------------
 
-    def search(self, filter_string: str) -> list:
-        """All runs of the experiment matching ``filter_string`` (pages through results)."""
+    def search(self, filter_string: str, *, deleted: bool = False) -> list:
+        """All runs of the experiment matching ``filter_string`` (pages through results); with
+        ``deleted``, the deleted ones instead."""
+        from mlflow.entities import ViewType
+
+        view = ViewType.DELETED_ONLY if deleted else ViewType.ACTIVE_ONLY
         runs, token = [], None
         while True:
             page = self.client.search_runs(
-                [self.experiment_id], filter_string=filter_string, max_results=1000, page_token=token
+                [self.experiment_id],
+                filter_string=filter_string,
+                run_view_type=view,
+                max_results=1000,
+                page_token=token,
             )
             runs.extend(page)
             token = page.token
@@ -381,14 +432,30 @@ class Tracker:
         data: DataInput | None = None,
     ) -> str:
         """The parent run of ``identity``'s group, created if it does not exist yet with the
-        recipe's ``params`` and the ``data`` it reads (both the same for every seed)."""
-        runs = self.search(f"tags.`{TAG_KIND}` = '{KIND_PARENT}' and tags.`{TAG_GROUP}` = '{identity.group}'")
-        if runs:
-            return runs[0].info.run_id
+        recipe's ``params`` and the ``data`` it reads (both the same for every seed). Two
+        commands creating it at once each make a candidate and elect one (``_queue``), by the
+        store's order, not by a clock; the other candidate ends KILLED and deleted."""
+        query = f"tags.`{TAG_KIND}` = '{KIND_PARENT}' and tags.`{TAG_GROUP}` = '{identity.group}'"
+
+        def candidates() -> list:
+            found = []
+            for run in self.search(query):
+                if _choosing(run) and claim_is_stale(run.data.tags):  # its creator died while electing it
+                    self._close_lost(run.info.run_id, "a parent candidate whose command died while it was elected")
+                    continue
+                found.append(run)
+            return found
+
+        existing = self._settled(candidates)
+        if existing:
+            return min(existing, key=_queue_position).info.run_id
         tags = {k: v for k, v in identity.tags().items() if k not in (TAG_SEED, TAG_IDENTITY)}
-        tags[TAG_KIND] = KIND_PARENT
-        tags[TAG_NOTE] = description
+        tags.update({TAG_KIND: KIND_PARENT, TAG_NOTE: description, **_claim_tags(this_owner())})
         run_id = self._create_run(f"{identity.recipe} [{identity.profile}]", tags)
+        winner = min(self._queue(run_id, candidates), key=_queue_position)
+        if winner.info.run_id != run_id:
+            self._close_lost(run_id, f"a second parent for its group, made at the same time as {winner.info.run_id}")
+            return winner.info.run_id
         if params:
             self.log_params(run_id, params)
         if data is not None:
@@ -409,7 +476,7 @@ class Tracker:
         ``owner``: the process that claims it (see ``claim``)."""
         tags = {**identity.tags(), TAG_PARENT: parent_run_id}
         if owner is not None:
-            tags.update({TAG_CLAIM: owner, TAG_HEARTBEAT: f"{time.time():.0f}"})
+            tags.update(_claim_tags(owner))
         if description:
             tags[TAG_NOTE] = description
         run_id = self._create_run(f"seed {identity.seed} · {identity.recipe}", tags)
@@ -418,9 +485,14 @@ class Tracker:
         return run_id
 
     def parent_runs(self, profile: str) -> dict[str, str]:
-        """The parent run of every group of ``profile``, by group."""
+        """The parent run of every group of ``profile``, by group (the elected one, where a store
+        written before elections holds two)."""
         runs = self.search(f"tags.`{TAG_KIND}` = '{KIND_PARENT}' and tags.`{TAG_PROFILE}` = '{profile}'")
-        return {run.data.tags[TAG_GROUP]: run.info.run_id for run in runs if TAG_GROUP in run.data.tags}
+        by_group: dict[str, Any] = {}
+        for run in sorted((r for r in runs if not _choosing(r)), key=_queue_position, reverse=True):
+            if TAG_GROUP in run.data.tags:
+                by_group[run.data.tags[TAG_GROUP]] = run.info.run_id
+        return by_group
 
     def claim(
         self,
@@ -432,46 +504,94 @@ class Tracker:
         data: DataInput | None = None,
     ) -> tuple[str | None, str]:
         """Claim ``identity`` in the store itself, so that two sweeps (two commands, two machines
-        on one server) never train it twice: create a RUNNING child tagged with ``owner``, then
-        look at every run of that identity. It is ours if none FINISHED and ours is the earliest
-        live claim (start time, then run id: every claimant sees the same order). Stale claims of
-        dead processes are marked KILLED on the way. Returns (run id, "") when won, else
-        (None, why) after deleting the run this call created."""
+        on one server) never train it twice: create a RUNNING child tagged with ``owner``, take a
+        place in the identity's queue (``_queue``), and look at every run of that identity. It
+        is ours if none FINISHED and ours is first among the live claims. No clock decides: a
+        claim that arrives later always queues behind one already there, whatever its machine's
+        clock says. Stale claims of dead processes are marked KILLED on the way. Returns
+        (run id, "") when won, else (None, why) after closing (KILLED, with why) and deleting
+        the run this call created."""
         run_id = self.child_run(identity, parent_run_id, owner=owner, description=description, data=data)
-        # A rival's start time is taken before its row is written: wait until every claim that
-        # started before ours is visible, or two claimants could each see only themselves.
-        time.sleep(CLAIM_SETTLE_SECONDS)
-        rivals = self.search(f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and tags.`{TAG_IDENTITY}` = '{identity.identity}'")
-        live = []
-        for run in rivals:
-            if run.info.status not in ("RUNNING", "FINISHED"):
-                continue
-            if run.info.run_id != run_id and run.info.status == "FINISHED":
-                self.client.delete_run(run_id)
-                return None, f"already finished (run {run.info.run_id})"
-            if run.info.run_id != run_id and claim_is_stale(run.data.tags):
-                self.fail(run.info.run_id, "its claim went stale: the process that ran it is gone", status="KILLED")
-                continue
-            live.append(run)
-        winner = min(live, key=lambda r: (r.info.start_time, r.info.run_id))
-        if winner.info.run_id != run_id:
-            self.client.delete_run(run_id)
-            return None, f"running in another sweep ({winner.data.tags.get(TAG_CLAIM, 'unknown owner')})"
-        return run_id, ""
+        query = f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and tags.`{TAG_IDENTITY}` = '{identity.identity}'"
+        finished: list = []
+
+        def live_claims() -> list:
+            live = []
+            for run in self.search(query):
+                if run.info.run_id != run_id and run.info.status == "FINISHED":
+                    finished.append(run)
+                elif run.info.status != "RUNNING":
+                    continue
+                elif run.info.run_id != run_id and claim_is_stale(run.data.tags):
+                    self.fail(run.info.run_id, "its claim went stale: the process that ran it is gone", status="KILLED")
+                else:
+                    live.append(run)
+            return live
+
+        live = self._queue(run_id, live_claims)
+        if finished:
+            why = f"already finished (run {finished[0].info.run_id})"
+        else:
+            winner = min(live, key=_queue_position)
+            if winner.info.run_id == run_id:
+                return run_id, ""
+            why = f"running in another sweep ({winner.data.tags.get(TAG_CLAIM, 'unknown owner')})"
+        self._close_lost(run_id, f"lost its claim: {why}")
+        return None, why
+
+    def _queue(self, run_id: str, rivals: Callable[[], list]) -> list:
+        """Lamport's bakery, with the store as its shared memory. ``run_id`` was created with
+        TAG_CHOOSING "1"; it takes a ticket one above every ticket ``rivals()`` shows, writes it
+        (and TAG_CHOOSING "0") in one call, then waits until no rival is still taking its own.
+        Returns ``rivals()`` as then seen, ``run_id`` among them: the smallest (ticket, run id)
+        is first. Only the order of the store's writes and reads decides: a rival that arrives
+        later reads this ticket and takes a larger one; two that take theirs at once may tie, and
+        the run id decides. A rival that died while taking its ticket drops out of ``rivals()``
+        once its claim is stale."""
+        from mlflow.entities import RunTag
+
+        seen = rivals()
+        ticket = 1 + max((claim_ticket(r) for r in seen if r.info.run_id != run_id), default=0)
+        self.client.log_batch(run_id, tags=[RunTag(TAG_TICKET, str(ticket)), RunTag(TAG_CHOOSING, "0")])
+        seen = self._settled(rivals, mine=run_id)
+        if not any(r.info.run_id == run_id for r in seen):  # not yet in a search: it is as written
+            seen.append(self.client.get_run(run_id))
+        return seen
+
+    @staticmethod
+    def _settled(rivals: Callable[[], list], mine: str | None = None) -> list:
+        """``rivals()`` once none but ``mine`` is still taking a ticket."""
+        while True:
+            seen = rivals()
+            if not any(_choosing(r) for r in seen if r.info.run_id != mine):
+                return seen
+            time.sleep(QUEUE_POLL_SECONDS)
+
+    def _close_lost(self, run_id: str, why: str) -> None:
+        """End a run that must not go on (a lost claim, a second parent) as KILLED with ``why``,
+        then delete it: the run list stays clean, and even the deleted view shows no RUNNING run."""
+        self.client.set_tag(run_id, TAG_ERROR, why[:5000])
+        self.client.set_terminated(run_id, status="KILLED")
+        self.client.delete_run(run_id)
 
     def repair(self) -> list[str]:
         """Mend what a crash or a store failure left behind: RUNNING child runs whose claim is
-        stale (their process died) become KILLED, and RUNNING parents with no live child get
-        their n / mean / std from their FINISHED children and end. Returns what was done."""
+        stale (their process died) become KILLED, deleted runs left RUNNING (a claim lost by a
+        release before this one, or deleted by hand mid-run) are closed KILLED too, and RUNNING
+        parents with no live child get their n / mean / std from their FINISHED children and
+        end. Returns what was done."""
         done = []
-        for run in self.search(f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and attributes.status = 'RUNNING'"):
+        running = f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and attributes.status = 'RUNNING'"
+        for run in self.search(running):
             if claim_is_stale(run.data.tags):
                 self.fail(run.info.run_id, "left RUNNING by a process that is gone", status="KILLED")
                 done.append(f"marked {run.info.run_name} KILLED: left RUNNING by a process that is gone")
-        live_groups = {
-            run.data.tags.get(TAG_GROUP)
-            for run in self.search(f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and attributes.status = 'RUNNING'")
-        }
+        for run in self.search("attributes.status = 'RUNNING'", deleted=True):
+            if claim_is_stale(run.data.tags):
+                self.client.restore_run(run.info.run_id)  # MLflow changes only active runs
+                self._close_lost(run.info.run_id, "deleted while RUNNING (a lost claim, or deleted by hand mid-run)")
+                done.append(f"closed deleted run {run.info.run_name} (KILLED): it was left RUNNING")
+        live_groups = {run.data.tags.get(TAG_GROUP) for run in self.search(running)}
         for parent in self.search(f"tags.`{TAG_KIND}` = '{KIND_PARENT}' and attributes.status = 'RUNNING'"):
             group = parent.data.tags.get(TAG_GROUP, "")
             if group not in live_groups:

@@ -92,7 +92,7 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
     from harness.identity import config_hash
     from harness.plots import confusion_matrix_png
     from harness.recipe_params import recipe_params, truncated
-    from harness.tracking import Tracker
+    from harness.tracking import Tracker, store_failure
     from harness.train import planned_epochs, train_and_evaluate
 
     watch.lap("import")
@@ -105,9 +105,13 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
         raise RuntimeError(f"{config.path} changed during the sweep: {recipe.name} has a new config hash")
     watch.lap("data")  # so far: the config; the dataset follows
     run_id = payload.run_id
+    try:
+        store = Tracker(payload.tracking_uri, payload.experiment)
+        store.get_run(run_id)  # the store is opened (for sqlite: engine, schema check) on first use
+    except Exception as error:  # noqa: BLE001  nothing was trained: the store's failure, not the run's
+        raise StoreUnavailable(f"the worker could not open the tracking store: {store_failure(error)}") from error
     # A store that refuses a write from here on costs no result: it is kept on disk (harness.spool).
-    tracker = SpoolingTracker(Tracker(payload.tracking_uri, payload.experiment), run_id)
-    tracker.get_run(run_id)  # the store is opened (for sqlite: engine, schema check) on first use
+    tracker = SpoolingTracker(store, run_id)
     watch.lap("store")
 
     random_weights = identity.variant.random_weights
@@ -265,6 +269,10 @@ _orphaned = threading.Event()
 ORPHANED = "the bench process that started this run died"
 
 
+class StoreUnavailable(Exception):
+    """The tracking store could not be opened from this process: nothing was trained."""
+
+
 def _interrupt(signum, frame):
     """SIGTERM ends a run the way Ctrl-C does: KILLED in MLflow, not a silent disappearance."""
     if _orphaned.is_set():
@@ -293,6 +301,12 @@ def main() -> int:
     payload = WorkerPayload.from_json(sys.stdin.read())
     try:
         run(payload, events)
+    except StoreUnavailable as error:  # the sweep hears it as a store error; the store cannot be told
+        traceback.print_exc()
+        with contextlib.suppress(OSError):
+            events.write(protocol.encode(protocol.Error(reason=str(error), store=True)) + "\n")
+            events.flush()
+        return 1
     except BaseException as error:  # noqa: BLE001  every failure must reach MLflow
         reason = f"{type(error).__name__}: {error}".strip()
         traceback.print_exc()

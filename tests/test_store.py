@@ -265,3 +265,41 @@ def test_a_store_that_refuses_a_parent_run_stops_in_one_line(tmp_path, synthetic
     assert "must be in the 'active' state" in stopped[0] and "Traceback" not in output
     rerun = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert rerun.returncode == 1 and "was deleted: restore it" in rerun.stderr, rerun.stdout + rerun.stderr
+
+
+def test_a_worker_that_cannot_open_the_store_is_a_store_error_not_a_failed_seed(tmp_path, synthetic_npz, test_config):
+    """Workers are told a tracking server that is not there (nothing listens on its port): the
+    sweep stops on a store error in seconds (MLflow's retries are bounded in every harness
+    process), and no seed is counted as failed: nothing trained."""
+    import dataclasses
+    import socket
+    import threading
+
+    from harness import executors
+    from harness.config import load_config
+    from harness.plan import SweepSettings, plan
+    from harness.tracking import Tracker
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+    class DeadStoreForWorkers(executors.LocalExecutor):
+        def payload(self, spec, run_id):
+            return dataclasses.replace(super().payload(spec, run_id), tracking_uri=dead)
+
+    config = load_config(test_config)
+    specs = plan(config, [config.recipe("tiny-a")], profile="smoke", seeds=[0, 1], data_fingerprint="fp")
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    settings = SweepSettings(profile="smoke", data_path=str(synthetic_npz))
+    executor = DeadStoreForWorkers(config, Tracker(store), settings)
+    reports = []
+    sweeping = threading.Thread(target=lambda: reports.append(executor.sweep(specs)), daemon=True)
+    sweeping.start()
+    sweeping.join(timeout=120)  # a worker import takes seconds; MLflow's own retries took minutes
+    assert not sweeping.is_alive(), "the sweep still waits on a store that is not there"
+    [report] = reports
+    assert report.by_status("FAILED") == [] and report.outcomes == []
+    assert "could not open the tracking store" in report.store_error and "ConnectionError" in report.store_error
+    [child] = children(store)  # the second seed never started
+    assert child.info.status == "KILLED" and "could not open the tracking store" in child.data.tags["bench.error"]
