@@ -201,7 +201,11 @@ def test_a_killed_server_loses_no_result_and_the_next_command_repairs(tmp_path, 
     retry settings untouched (its retries with backoff, call after call, held it about 21
     minutes); once the server is back, the same command uploads the kept results, and trains the
     rest: one FINISHED run per identity."""
-    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"):
+    for name in (
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+    ):
         monkeypatch.delenv(name, raising=False)
     port = free_port()
     server = launch_server(tmp_path, port)
