@@ -398,12 +398,13 @@ class LocalExecutor:
         with tempfile.TemporaryDirectory(prefix="bench-run-") as scratch:
             log_path = Path(scratch) / "worker.log"
             returncode = self.execute(spec, payload, outcome, log_path, gpu=gpu)
+            ended = outcome.status in ("FINISHED", "SKIPPED")  # SKIPPED: superseded, the worker ended it KILLED
             if outcome.status == "NOT_STARTED":  # the worker could not open the store: not a failed run
                 self._store("mark the run KILLED", self.tracker.fail, run_id, outcome.reason, status="KILLED")
-            elif self._stopping.is_set() and outcome.status != "FINISHED" and not self.store_error:
+            elif not ended and self._stopping.is_set() and not self.store_error:
                 outcome.status, outcome.reason, outcome.interrupted = "KILLED", "interrupted by the user", True
                 self._store("mark the run KILLED", self.tracker.fail, run_id, outcome.reason, status="KILLED")
-            elif outcome.status != "FINISHED":
+            elif not ended:
                 tail = log_path.read_bytes().decode(errors="replace")[-STDERR_TAIL:] if log_path.exists() else ""
                 if not outcome.reason:
                     outcome.reason = _describe_exit(returncode)
@@ -466,6 +467,8 @@ class LocalExecutor:
             self.progress.epochs_planned(spec, event.epochs)
         elif isinstance(event, protocol.Epoch):
             self.progress.epoch_done(spec, event.epoch, event.logs)
+        elif isinstance(event, protocol.Done) and event.superseded:  # another run holds its identity
+            outcome.status, outcome.reason = "SKIPPED", event.superseded
         elif isinstance(event, protocol.Done):
             outcome.status = "FINISHED"
             outcome.test_accuracy = event.test_accuracy

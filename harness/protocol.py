@@ -63,6 +63,7 @@ class Done:
     train_seconds: float
     epochs_run: int
     spooled: str = ""  # why the results are kept on disk instead of the store (harness.spool), if they are
+    superseded: str = ""  # why the run ended KILLED instead: another run of its identity finished or took it over
 
 
 @dataclass(frozen=True)

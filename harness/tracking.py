@@ -717,9 +717,36 @@ class Tracker:
         monitor.start()
         return monitor
 
-    def finish(self, run_id: str) -> None:
-        """Mark a run FINISHED."""
+    def finish(self, run_id: str) -> bool:
+        """Mark a run FINISHED. A child run finishes only while its identity is still its own: if
+        another run of the identity FINISHED meanwhile (a spool uploaded after the seed was
+        retrained), or this run's claim was taken over and another claim trains it now (its
+        process was stopped for minutes, then went on), it ends KILLED, "superseded by …",
+        instead. An identity never gets a second FINISHED run. Returns whether it finished."""
+        run = self.client.get_run(run_id)
+        if run.data.tags.get(TAG_KIND) == KIND_CHILD and TAG_IDENTITY in run.data.tags:
+            rival = self._superseding(run)
+            if rival is not None:
+                how = "finished" if rival.info.status == "FINISHED" else "took over its stale claim and is training"
+                self.client.set_tag(run_id, TAG_ERROR, f"superseded by run {rival.info.run_id}, which {how} it")
+                self.client.set_terminated(run_id, status="KILLED")
+                return False
         self.client.set_terminated(run_id, status="FINISHED")
+        return True
+
+    def _superseding(self, run):
+        """Another run of ``run``'s identity that FINISHED, or, when ``run`` is no longer RUNNING
+        (its claim went stale and was taken over), one that holds a live claim now; else None."""
+        identity = run.data.tags[TAG_IDENTITY]
+        for other in self.search(f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and tags.`{TAG_IDENTITY}` = '{identity}'"):
+            if other.info.run_id == run.info.run_id:
+                continue
+            if other.info.status == "FINISHED":
+                return other
+            taken_over = run.info.status != "RUNNING" and other.info.status == "RUNNING"
+            if taken_over and not claim_is_stale(other.data.tags):
+                return other
+        return None
 
     def fail(self, run_id: str, reason: str, *, status: str = "FAILED") -> None:
         """Mark a run FAILED (or KILLED) with its reason, unless it already ended."""

@@ -48,6 +48,7 @@ from harness.schema import (
     PARAM_PRECISION,
     PARAM_TRAINABLE_PARAMS,
     PARAM_WEIGHTS,
+    TAG_ERROR,
     TAG_WEIGHTS,
 )
 from harness.spool import SpoolingTracker
@@ -112,6 +113,9 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
         raise StoreUnavailable(f"the worker could not open the tracking store: {store_failure(error)}") from error
     # A store that refuses a write from here on costs no result: it is kept on disk (harness.spool).
     tracker = SpoolingTracker(store, run_id)
+    # The claim lives as long as this process trains (see _keep_claim); ended at the run's end.
+    claim_kept = threading.Event()
+    threading.Thread(target=_keep_claim, args=(store, run_id, claim_kept), name="claim", daemon=True).start()
     watch.lap("store")
 
     random_weights = identity.variant.random_weights
@@ -216,15 +220,30 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
         tracker.log_keras_model(run_id, trained_models[0])
     watch.lap("logging")  # per-epoch logging is in train_seconds
     tracker.log_metrics(run_id, watch.seconds)
-    tracker.finish(run_id)
+    finished = tracker.finish(run_id)  # None: kept in the spool; False: another run has this identity
+    superseded = tracker.get_run(run_id).data.tags.get(TAG_ERROR, "superseded") if finished is False else ""
     emit(
         protocol.Done(
             test_accuracy=result.test_accuracy,
             train_seconds=result.train_seconds,
             epochs_run=result.epochs_run,
             spooled=tracker.offline or "",
+            superseded=superseded,
         )
     )
+    claim_kept.set()
+
+
+def _keep_claim(tracker, run_id: str, done: threading.Event) -> None:
+    """Refresh the run's claim (its heartbeat) while this process trains, until ``done``. The
+    claim lives as long as the worker that trains, not only its bench process: a bench process
+    stopped (Ctrl-Z, SIGSTOP) while its worker trains on no longer lets another sweep take the
+    seed over and train it twice. A missed beat only ages the claim."""
+    from harness import tracking
+
+    while not done.wait(tracking.HEARTBEAT_SECONDS):
+        with contextlib.suppress(Exception):
+            tracker.heartbeat([run_id])
 
 
 def check_platform(variant) -> None:

@@ -100,6 +100,7 @@ def test_a_store_failure_stops_new_runs_in_one_line(tmp_path, synthetic_npz, tes
     result = CliRunner().invoke(main, [*base, "all", "--profile", "smoke", "--seeds", "2"])
     assert result.exit_code == 1, result.output
     assert "STOPPED the tracking store failed to claim the run: OSError: disk I/O error (injected)" in result.output
+    assert "kept locally" not in result.output  # nothing was: the line must not say it will be uploaded
     assert "Traceback" not in result.output and len(calls) == 2  # nothing started after the failure
     monkeypatch.setattr(Tracker, "claim", real_claim)
     rerun = CliRunner().invoke(main, [*base, "all", "--profile", "smoke", "--seeds", "2"])
@@ -113,27 +114,14 @@ def test_spooled_results_are_uploaded_by_the_next_command(tmp_path, monkeypatch)
     from harness.identity import RunIdentity
     from harness.spool import SpoolingTracker, pending, replay
     from harness.tracking import Tracker
+    from tests.test_spool import FailingStore
 
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
     identity = RunIdentity("tiny-a", "smoke", 0, "hash", "fp", "r.txt")
     run_id = tracker.child_run(identity, tracker.parent_run(identity, description="x"))
 
-    class Failing:
-        def __init__(self, real):
-            self.real, self.writes = real, 0
-
-        def __getattr__(self, name):
-            def call(*args, **kwargs):
-                if name != "get_run":
-                    self.writes += 1
-                    if self.writes > 1:
-                        raise ConnectionError("server gone (injected)")
-                return getattr(self.real, name)(*args, **kwargs)
-
-            return call
-
-    spooling = SpoolingTracker(Failing(tracker), run_id)
+    spooling = SpoolingTracker(FailingStore(tracker, writes=1), run_id)
     spooling.log_metrics(run_id, {"val_accuracy": 0.1}, step=1)  # reaches the store
     spooling.log_metrics(run_id, {"val_accuracy": 0.2}, step=2)  # refused: kept
     artifact = tmp_path / "summary.txt"
@@ -303,3 +291,36 @@ def test_a_worker_that_cannot_open_the_store_is_a_store_error_not_a_failed_seed(
     assert "could not open the tracking store" in report.store_error and "ConnectionError" in report.store_error
     [child] = children(store)  # the second seed never started
     assert child.info.status == "KILLED" and "could not open the tracking store" in child.data.tags["bench.error"]
+
+
+def test_the_worker_that_trains_keeps_its_claim_alive(tmp_path, synthetic_npz, test_config, monkeypatch):
+    """A claim's heartbeat came only from the bench process: stopped (Ctrl-Z, SIGSTOP) while its
+    worker trained on, its claim went stale after 150 s and another sweep trained the seed too.
+    The worker beats while it trains (here every 0.2 s, with no bench process beating at all)."""
+    import io
+
+    from harness import tracking, worker
+    from harness.config import load_config
+    from harness.data import load_cifar10
+    from harness.plan import plan
+    from harness.protocol import WorkerPayload
+
+    monkeypatch.setattr(tracking, "HEARTBEAT_SECONDS", 0.2)
+    config = load_config(test_config)
+    fingerprint = load_cifar10(str(synthetic_npz)).fingerprint
+    [spec] = plan(config, [config.recipe("tiny-a")], profile="smoke", seeds=[0], data_fingerprint=fingerprint)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = tracking.Tracker(store)
+    run_id, _ = tracker.claim(spec.identity, tracker.parent_run(spec.identity, description=""), "elsewhere:1")
+    tracker.set_tag(run_id, "bench.heartbeat", "1000")  # its bench process beats no more
+    payload = WorkerPayload(
+        config_path=str(test_config),
+        identity=spec.identity,
+        tracking_uri=store,
+        experiment=tracker.experiment_name,
+        run_id=run_id,
+        data_path=str(synthetic_npz),
+    )
+    worker.run(payload, io.StringIO())
+    run = tracker.get_run(run_id)
+    assert run.info.status == "FINISHED" and float(run.data.tags["bench.heartbeat"]) > 1000

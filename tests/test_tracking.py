@@ -180,3 +180,24 @@ def test_a_lost_claim_is_closed_with_its_reason(tracker, monkeypatch):
     assert closed.info.status == "KILLED" and closed.info.lifecycle_stage == "deleted"
     assert "deleted while RUNNING" in closed.data.tags[TAG_ERROR]
     assert any("closed deleted run seed 1" in line for line in lines)
+
+
+def test_a_claim_taken_over_never_finishes_beside_its_successor(tracker):
+    """A claimant stopped (SIGSTOP) for longer than the claim timeout: another sweep takes its
+    stale claim over and trains the seed. When the first resumed, both ended FINISHED. Now the
+    first ends KILLED, superseded, and only the successor finishes."""
+    import time
+
+    parent = tracker.parent_run(identity(0), description="")
+    stopped, _ = tracker.claim(identity(0), parent, owner="machine-a:1")
+    tracker.set_tag(stopped, "bench.heartbeat", f"{time.time() - 1000:.0f}")  # silent for 1000 s
+    successor, _ = Tracker(tracker.tracking_uri).claim(identity(0), parent, owner="machine-b:2")
+    assert successor is not None
+    assert tracker.finish(stopped) is False  # resumed, it trained to the end: too late
+    assert tracker.finish(successor) is True
+    children = {r.info.run_id: r for r in tracker.search("tags.`bench.kind` = 'child'")}
+    assert children[successor].info.status == "FINISHED" and children[stopped].info.status == "KILLED"
+    assert (
+        children[stopped].data.tags[TAG_ERROR]
+        == f"superseded by run {successor}, which took over its stale claim and is training it"
+    )
