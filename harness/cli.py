@@ -452,6 +452,7 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
     """Run a sweep (``harness.sweep.run_sweep``, or ``harness.adaptive.run_adaptive`` rounds up to
     ``max_seeds``), print its summary and leaderboard, and exit non-zero if any run failed (1),
     recipes were skipped for missing weights (3) or it was interrupted (130)."""
+    import os
     import signal
 
     from harness.progress import RichProgress
@@ -460,11 +461,31 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
     def terminate(signum, frame):
         raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
 
+    def hang_up(signum, frame):
+        # The terminal is gone (closed, ssh dropped): writing to it would fail, so what is left
+        # to say goes nowhere, and the sweep stops as on SIGTERM.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for fd in (1, 2):
+            if os.isatty(fd):
+                os.dup2(devnull, fd)
+        os.close(devnull)
+        terminate(signum, frame)
+
     signal.signal(signal.SIGTERM, terminate)  # a scheduler's SIGTERM stops the sweep like Ctrl-C
+    if signal.getsignal(signal.SIGHUP) == signal.SIG_DFL:  # nohup's "ignore" is kept: it asked to go on
+        signal.signal(signal.SIGHUP, hang_up)
     if not recipes:
         raise click.UsageError("no recipe matches the selection")
+    from harness.tracking import ExperimentMissing, StoreMissing, resolve_tracking_uri
+
     context.config.profile(settings.profile)  # a typo fails here, before any store is opened
-    tracker = context.tracker()
+    try:  # a dry run only reads: no store or experiment yet is one with nothing finished
+        tracker = context.tracker(create=not dry_run)
+    except (StoreMissing, ExperimentMissing):
+        if not dry_run:
+            raise
+        tracker = None
+    where = resolve_tracking_uri(context.tracking_uri)
     console = _rich_console(stderr=True)
     rounds = None
     try:
@@ -482,8 +503,7 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
         # Raised before the sweep had a report to return (while planning, or a further interrupt
         # while it was stopping): what finished is in the store either way; never claim "nothing".
         click.echo(
-            f"Interrupted: every run that finished is kept in {tracker.tracking_uri}; "
-            "rerun the same command to train the rest.",
+            f"Interrupted: every run that finished is kept in {where}; rerun the same command to train the rest.",
             err=True,
         )
         sys.exit(130)

@@ -581,8 +581,8 @@ class RayExecutor(LocalExecutor):
             self._handle(spec, line, outcome)
         return returncode
 
-    def stop(self) -> None:
-        super().stop()
+    def stop(self, grace: float | None = None) -> None:
+        super().stop(grace)
         with self._lock:
             refs = list(self._refs)
         for ref in refs:  # the worker process sees its parent die and marks its run KILLED

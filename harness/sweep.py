@@ -142,7 +142,7 @@ def mend_store(tracker: Tracker, progress: Progress) -> None:
 
 def run_sweep(
     config: BenchConfig,
-    tracker: Tracker,
+    tracker: Tracker | None,
     recipes: list[Recipe],
     settings: SweepSettings,
     progress: Progress | None = None,
@@ -152,7 +152,8 @@ def run_sweep(
     """Train every (recipe, seed) of ``recipes`` not already FINISHED in ``tracker``'s store.
 
     First it says what the sweep will cost (``announce_cost``). ``dry_run``: stop there, and
-    return the runs it would train as PLANNED outcomes (finished ones as SKIPPED). Ctrl-C
+    return the runs it would train as PLANNED outcomes (finished ones as SKIPPED), having written
+    nothing to the store (``tracker`` None: there is no store yet, nothing is finished). Ctrl-C
     (KeyboardInterrupt) during training stops the runs in flight and returns the report with
     ``interrupted`` set; finished runs are kept, and rerunning the same sweep trains only what
     is missing.
@@ -165,7 +166,8 @@ def run_sweep(
     config.profile(settings.profile)
     if settings.system_metrics and importlib.util.find_spec("psutil") is None:
         raise HarnessError("--system-metrics needs psutil: pip install 'cifar10-bench[system-metrics]'")
-    mend_store(tracker, progress)
+    if not dry_run:  # a dry run only reads: the spool and what needs repair wait for the real run
+        mend_store(tracker, progress)
     progress.note("Checking the dataset …")
     data = load_cifar10(settings.data_path)
     fingerprint = data.fingerprint
@@ -199,7 +201,7 @@ def run_sweep(
     if gpus:
         names = ", ".join(f"{gpu.id}: {gpu.name}" for gpu in gpus)
         progress.note(f"GPUs {names}; {jobs} run(s) at once, at most {settings.jobs_per_gpu} per GPU")
-    finished = tracker.finished_identities()
+    finished = set() if tracker is None else tracker.finished_identities()
     todo = [spec for spec in specs if spec.identity.identity not in finished]
     progress.estimated(announce_cost(config, todo, len(specs) - len(todo), settings, jobs, progress))
     if dry_run:

@@ -114,6 +114,10 @@ class ExperimentMissing(TrackingError):
     """The store exists but holds no experiment of that name (nothing was trained into it)."""
 
 
+class StoreMissing(TrackingError):
+    """No sqlite store at that path, or an empty file: nothing was ever trained into it."""
+
+
 class TrackingUnreachable(TrackingError):
     """The tracking server does not answer; raised before anything is trained."""
 
@@ -257,8 +261,10 @@ def open_tracker(tracking_uri: str | None, experiment: str = EXPERIMENT, *, crea
     and nothing is created."""
     uri = resolve_tracking_uri(tracking_uri)
     check_reachable(uri)
-    if not create and uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise TrackingError(f"no MLflow store at {uri} (nothing has been trained here; pass --tracking-uri)")
+    if not create and uri.startswith("sqlite:///"):
+        database = Path(uri.removeprefix("sqlite:///"))
+        if not database.is_file() or database.stat().st_size == 0:  # MLflow would write its schema into it
+            raise StoreMissing(f"no MLflow store at {uri} (nothing has been trained here; pass --tracking-uri)")
     try:
         return Tracker(uri, experiment, create=create)
     except StoreError as error:
@@ -290,7 +296,7 @@ class Tracker:
         # column, and the whole command line, global options included, for the TAG_COMMAND tag.
         self.command: list[str] | None = None
         self.command_line: list[str] | None = None
-        with _store_creation_lock(tracking_uri):
+        with _store_creation_lock(tracking_uri) if create else contextlib.nullcontext():  # a reader writes no lock
             self.client = _StoreClient(MlflowClient(tracking_uri=tracking_uri))
             self.experiment_id = self._experiment(experiment, create)
         if create:

@@ -116,6 +116,20 @@ def test_sigterm_marks_the_run_killed_and_a_rerun_resumes(tmp_path, synthetic_np
     assert statuses["KILLED"] == ["tiny-a"]
 
 
+def test_sighup_stops_the_sweep_as_sigterm_does(tmp_path, synthetic_npz):
+    """A closed terminal or a dropped ssh session sends SIGHUP: bench died at once, its parent
+    left RUNNING and its worker orphaned. It stops like SIGTERM: the run KILLED, the parent
+    closed, exit 130."""
+    sweep = start_sweep(tmp_path, synthetic_npz, "--only", "tiny-a")
+    wait_for_training(tmp_path)
+    sweep.send_signal(signal.SIGHUP)
+    output = finish(sweep, tmp_path, 120)
+    assert sweep.returncode == 130, output
+    assert children_by_status(tmp_path) == {"KILLED": ["tiny-a"]}
+    parents = [r for r in runs(tmp_path) if r.data.tags.get("bench.kind") == "parent"]
+    assert [p.info.status for p in parents] == ["FINISHED"]
+
+
 @pytest.mark.skipif(not Path("/proc").exists(), reason="needs Linux /proc to find the worker")
 def test_kill_9_of_bench_itself_stops_its_worker_and_a_rerun_resumes(tmp_path, synthetic_npz):
     sweep = start_sweep(tmp_path, synthetic_npz, "--only", "tiny-a")
