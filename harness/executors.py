@@ -35,7 +35,7 @@ from harness.devices import (
 from harness.plan import RunSpec, SweepSettings
 from harness.protocol import WorkerPayload
 from harness.schema import TAG_BOARD_ERROR, TAG_PLOT_ERROR
-from harness.tracking import HEARTBEAT_SECONDS, DataInput, Tracker, store_failure, this_owner
+from harness.tracking import HEARTBEAT_SECONDS, DataInput, StoreError, Tracker, store_failure, this_owner
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ class LocalExecutor:
                     self._store("update the parent run", self.tracker.update_parent, parent, group)
                 if not self.store_error:
                     for profile in {spec.profile for spec in todo}:
-                        self._update_boards(profile)
+                        self._store("update the board metrics", self._update_boards, profile)
             report.store_error = self.store_error
         return report
 
@@ -328,10 +328,12 @@ class LocalExecutor:
         try:
             hashes = current_hashes(self.config, profile, self.settings.variant)
             publish_board_metrics(self.tracker, collect_rows(self.tracker, profile=profile, current_hashes=hashes))
+        except StoreError:
+            raise  # the store's failure, not the board's: the sweep stops on it (see _store)
         except Exception as error:  # noqa: BLE001  the board is a view of results already kept; never fail on it
             log.warning("could not update the board metrics of profile %r: %s", profile, error)
-            for parent in self.tracker.parent_runs(profile).values():
-                with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):
+                for parent in self.tracker.parent_runs(profile).values():
                     self.tracker.set_tag(parent, TAG_BOARD_ERROR, str(error)[:500])
 
     def _publish(self, spec: RunSpec, parent_run_id: str, group: str) -> None:
