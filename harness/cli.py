@@ -11,8 +11,10 @@ from pathlib import Path
 
 import click
 
+from harness import files as outputs
 from harness.config import BenchConfig, load_config
 from harness.errors import HarnessError, TrackingError
+from harness.identity import PRECISIONS
 from harness.plan import SweepSettings
 
 DEFAULT_CONFIG = "benchmarks.toml"
@@ -50,8 +52,9 @@ class Context:
 
     def tracker(self, *, create: bool = True):
         """The MLflow store; ``create=False`` for commands that only read (they never create one)."""
-        from harness.tracking import open_tracker
+        from harness.tracking import fold_mlflow_errors, open_tracker
 
+        fold_mlflow_errors(not self.debug)  # MLflow's ERROR tracebacks: the harness says each failure in one line
         tracker = open_tracker(self.tracking_uri, self.experiment, create=create)
         tracker.command_line = ["bench", *_arguments()]
         tracker.command = _command_line()
@@ -125,7 +128,9 @@ class BenchGroup(click.Group):
         except HarnessError as error:
             if ctx.obj is not None and ctx.obj.debug:
                 raise
-            raise click.ClickException(str(error)) from None
+            from harness.tracking import redacted
+
+            raise click.ClickException(redacted(str(error))) from None  # never a URI's credentials
 
 
 @click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -457,6 +462,7 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
 
     from harness.progress import RichProgress
     from harness.sweep import run_sweep
+    from harness.tracking import redacted
 
     def terminate(signum, frame):
         raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
@@ -503,7 +509,8 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
         # Raised before the sweep had a report to return (while planning, or a further interrupt
         # while it was stopping): what finished is in the store either way; never claim "nothing".
         click.echo(
-            f"Interrupted: every run that finished is kept in {where}; rerun the same command to train the rest.",
+            f"Interrupted: every run that finished is kept in {redacted(where)}; "
+            "rerun the same command to train the rest.",
             err=True,
         )
         sys.exit(130)
@@ -532,7 +539,7 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
         + (f", {len(elsewhere)} training in another sweep" if elsewhere else "")
         + (f", {len(killed)} interrupted" if killed else "")
         + (f", in {rounds} adaptive round(s) (plan logged as adaptive_plan.json)" if rounds else "")
-        + f"; tracking store: {tracker.tracking_uri}"
+        + f"; tracking store: {tracker.shown_uri}"
     )
     store_error = report.store_error
     if not store_error:
@@ -543,7 +550,7 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
         except TrackingError as error:  # the store failed after the last run: what trained is kept
             store_error = str(error)
     for outcome in failed:
-        console.print(f"[red]FAILED[/red] {outcome.spec.label}: {outcome.reason}")
+        console.print(f"[red]FAILED[/red] {outcome.spec.label}: {redacted(outcome.reason)}")
     if store_error:
         kept = sum(1 for o in report.outcomes if o.kept_locally)
         console.print(_stopped_line(store_error, kept_locally=kept))
@@ -562,13 +569,19 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
 
 
 def _stopped_line(why: str, *, kept_locally: int) -> str:
-    """The one line a sweep stopped by its store ends with: why, and what the rerun will do."""
+    """The one line a sweep stopped by its store ends with: why (without credentials), and what
+    the rerun will do."""
+    from harness.tracking import redacted
+
     upload = (
         f"it uploads the results of the {kept_locally} run(s) kept locally and trains the rest"
         if kept_locally
         else "it trains what is missing"
     )
-    return f"[red]STOPPED[/red] {why}; no new run was started. Rerun the same command once the store works: {upload}."
+    return (
+        f"[red]STOPPED[/red] {redacted(why)}; no new run was started. Rerun the same command once the store works: "
+        f"{upload}."
+    )
 
 
 def _print_leaderboard(context: Context, tracker, settings, *, recipes: set[str]) -> None:
@@ -710,11 +723,12 @@ def execution_options(command):
     )(command)
     command = click.option(
         "--precision",
-        type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]),
+        type=click.Choice(PRECISIONS),
         default="float32",
         show_default=True,
-        help="Keras dtype policy for training (mixed_* for tensor-core GPUs / bf16 CPUs). A mixed run is its "
-        "own identity: never averaged with float32 runs.",
+        help="float32 (true float32: TF32 off on GPUs that have it), tf32 (float32 with TF32 convolutions and "
+        "matmuls), or a Keras mixed policy (mixed_* for tensor-core GPUs / bf16 CPUs). Each is its own identity: "
+        "never averaged with the others. Logged with each run.",
     )(command)
     command = click.option(
         "--gpus-per-run",
@@ -801,14 +815,70 @@ def readme_options(block: str, what: str, kept: str):
     return decorate
 
 
-def _readme_command(name: str, profile: str, suite: str | None, min_seeds: int) -> str:
+def _check_outputs(output: Path | None, readme: Path | None, **folders: Path | None) -> None:
+    """Every path a command will write, checked before it reads the store: one line naming the
+    option and the path, not a traceback after the work."""
+    if output is not None:
+        outputs.check_file_target(output, "--output")
+    if readme is not None and not readme.is_file():
+        raise outputs.OutputError(f"--update-readme {readme}: no such file (it must hold the block's markers)")
+    for option, folder in folders.items():
+        if folder is not None:
+            outputs.check_folder_target(folder, f"--{option}")
+
+
+def _readme_command(name: str, profile: str, suite: str | None, min_seeds: int, source: str = "both") -> str:
     """The command that writes a README block, as its header quotes it (to rerun it)."""
     return (
         f"bench {name} --profile {profile}"
         + (f" --suite {suite}" if suite else "")
         + (f" --min-seeds {min_seeds}" if min_seeds > 1 else "")
+        + (f" --source {source}" if source != "both" else "")
         + " --update-readme"
     )
+
+
+def source_options(command):
+    """--source store|results|both and --results DIR, shared by `leaderboard` and `steps`."""
+    command = click.option(
+        "--results",
+        "results_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="The folder of published run records (their files are under its runs/) [default: results/ beside "
+        "the benchmarks file].",
+    )(command)
+    return click.option(
+        "--source",
+        type=click.Choice(["both", "store", "results"]),
+        default="both",
+        show_default=True,
+        help="Where runs come from: the MLflow store, the run records under results/runs, or both (a run in "
+        "both counts once; with no store here, the records alone).",
+    )(command)
+
+
+def _run_sources(context: Context, source: str, results_dir: Path | None, *, create_store: bool = False):
+    """The runs a board reads (``harness.results.RunSources``). With ``both``, a store that does
+    not exist is no store (never created by a reading command); with neither a store nor a
+    record, the store's error says so."""
+    from harness import results
+    from harness.tracking import ExperimentMissing, StoreMissing
+
+    folder = results.results_folder(context.config.path, results_dir)
+    store, missing = None, None
+    if source != "results":
+        try:
+            store = context.tracker(create=create_store)
+        except (StoreMissing, ExperimentMissing) as error:
+            if source == "store":
+                raise
+            missing = error
+    records = results.read_records(folder) if source != "store" else []
+    if missing is not None and not records:
+        raise HarnessError(f"{missing}; and no run records under {results.shown(results.records_root(folder))}")
+    folder = None if source == "store" else folder
+    return results.RunSources(store, records, folder=folder, base=context.config.path.resolve().parent)
 
 
 @main.command("leaderboard")
@@ -823,18 +893,18 @@ def _readme_command(name: str, profile: str, suite: str | None, min_seeds: int) 
 )
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout.")
 @readme_options("leaderboard", "this leaderboard", "recipes with at least this many finished seeds")
+@source_options
 @click.option(
     "--publish",
-    "publish_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Write this leaderboard and its step table as results/<profile>-<device>-<hardware>.{json,csv} "
-    "(and -steps.*) with the command, commits, date, library versions and hardware that made them. Needs --profile.",
+    is_flag=True,
+    help="Write a record of every store run this leaderboard counts to results/runs/<profile>/<device>/<recipe>/ "
+    "(one small JSON file per run: identity, metrics, curves, params, times). A run already there is left as "
+    "it is; another run of the same identity is listed and kept, and the command exits 1. Needs --profile.",
 )
 @click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
 @click.option(
     "--precision",
-    type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]),
+    type=click.Choice(PRECISIONS),
     default="float32",
     show_default=True,
     help="Rank the runs trained with this --precision (each precision is ranked on its own).",
@@ -862,6 +932,13 @@ def _readme_command(name: str, profile: str, suite: str | None, min_seeds: int) 
     "parameters with Pareto front, claimed vs measured) to this folder, and log them to the "
     "profile's 'leaderboard' MLflow run. Needs --profile.",
 )
+@click.option(
+    "--include-stale",
+    is_flag=True,
+    help="Also rank, apart and marked 'stale', the runs of configurations that are not current: a recipe or "
+    "profile edited or removed since they ran (or another precision or device). Not with --update-readme, "
+    "--plots or --publish.",
+)
 @pass_context
 def leaderboard_command(
     context: Context,
@@ -875,67 +952,88 @@ def leaderboard_command(
     device: str,
     plots_dir: Path | None,
     min_seeds: int,
-    publish_dir: Path | None,
+    source: str,
+    results_dir: Path | None,
+    publish: bool,
+    include_stale: bool,
 ) -> None:
-    """Rank recipes by mean test accuracy over seeds, read back from MLflow.
+    """Rank recipes by mean test accuracy over seeds, read back from MLflow and results/runs.
 
-    Rows marked ≈ are not distinguishable from the leader (Welch's t-test, p >= 0.05).
+    Rows marked ≈ are not distinguishable from the leader (Welch's t-test, p >= 0.05). Only runs
+    of each recipe's current configuration count, with or without --profile.
     """
     from harness import leaderboard
     from harness.devices import visible_gpus
     from harness.identity import Variant, current_hashes
     from harness.plan import variant_here
+    from harness.schema import TAG_PROFILE
 
-    if (readme is not None or plots_dir is not None or publish_dir is not None) and profile is None:
+    if (readme is not None or plots_dir is not None or publish) and profile is None:
         raise click.UsageError("--update-readme, --plots and --publish need --profile: they show one profile")
-    if profile is not None:
-        context.config.profile(profile)  # a typo is named, with the closest profiles
-    tracker = context.tracker(create=plots_dir is not None)
+    if include_stale and (readme is not None or plots_dir is not None or publish):
+        raise click.UsageError(
+            "--include-stale is for looking: --update-readme, --plots and --publish show current runs"
+        )
+    if publish and source == "results":
+        raise click.UsageError("--publish writes records of store runs: it needs --source store or both")
+    if profile is not None and not include_stale:
+        context.config.profile(profile)  # a typo is named, with the closest profiles (a removed one is all stale)
+    _check_outputs(output, readme, plots=plots_dir, results=results_dir if publish else None)
+    runs = _run_sources(context, source, results_dir, create_store=plots_dir is not None and source != "results")
     asked = Variant(precision=precision, random_weights=random_weights)
     if device in ("here", "any"):
         variant = variant_here(SweepSettings(variant=asked), visible_gpus())
     else:
         variant = dataclasses.replace(variant_here(SweepSettings(variant=asked), []), device=device)
-    hashes = current_hashes(context.config, profile, variant)
-    pooled = None
-    if device == "any":
-        other = dataclasses.replace(variant, device="gpu" if variant.device == "cpu" else "cpu")
-        pooled = current_hashes(context.config, profile, other)
-    rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=hashes, pooled_hashes=pooled)
+    other = dataclasses.replace(variant, device="gpu" if variant.device == "cpu" else "cpu")
+    # Each profile filtered by its own current hashes: without --profile, exactly as with it.
+    profiles = [profile] if profile is not None else list(context.config.profiles)
+    if profile is None and include_stale:  # profiles removed from the config: all their runs are stale
+        profiles += sorted({r.data.tags.get(TAG_PROFILE, "") for r in runs.child_runs()} - {"", *profiles})
+    rows, pooled = [], {} if device == "any" else None
+    for name in profiles:
+        pooled_here = current_hashes(context.config, name, other) if device == "any" else None
+        rows += leaderboard.collect_rows(
+            runs,
+            profile=name,
+            current_hashes=current_hashes(context.config, name, variant),
+            pooled_hashes=pooled_here,
+            include_stale=include_stale,
+        )
+        if pooled is not None:  # by (recipe, profile): what runs.behind() looks up
+            pooled.update({(recipe, name): value for recipe, value in pooled_here.items()})
+    if len(profiles) > 1:
+        runs.child_runs()  # every profile's runs: what runs.behind() / origin() look in
+    rows.sort(key=lambda r: (r.profile, r.stale, r.rank))  # as one board of all profiles was sorted
     if suite is not None:
         rows = leaderboard.only_recipes(rows, {r.name for r in context.config.select(suite=suite)})
     if min_seeds > 1:
         rows = leaderboard.at_least(rows, min_seeds)
     if not rows:
         which = f"of profile {profile!r}" if profile else "of any profile"
-        click.echo(f"no finished runs {which} in {tracker.tracking_uri} (for this configuration and device)", err=True)
+        hint = "" if include_stale else "; --include-stale shows runs of configurations that are not current"
+        click.echo(f"no finished runs {which} in {runs.where} (for this configuration and device{hint})", err=True)
+    else:
+        click.echo(runs.origin(rows, pooled), err=True)
     if plots_dir is not None:
-        from harness.publish import publish_leaderboard
-
-        files = publish_leaderboard(tracker, rows, plots_dir, profile=profile)
-        click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} and logged them to MLflow", err=True)
-    if publish_dir is not None:
-        from harness import results, steps
-
-        if not rows:
-            raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to publish")
-        meta = results.provenance(tracker, rows, profile=profile, device="any" if device == "any" else variant.device)
-        names = {r.recipe for r in rows}
-        deltas = [d for d in steps.step_deltas(context.config, rows, names) if d.base in names]
-        files = results.publish(publish_dir, rows, meta, deltas=deltas)
-        click.echo(f"wrote {', '.join(str(f) for f in files)}", err=True)
+        _write_plots(runs, rows, plots_dir, profile=profile)
+    if publish:
+        _publish(context, runs, rows, pooled, results_dir)
     if readme is not None:
         if not rows:
             raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to put in {readme}")
-        command = _readme_command("leaderboard", profile, suite, min_seeds)
-        changed = leaderboard.update_readme(readme, rows, command=command)
+        command = _readme_command("leaderboard", profile, suite, min_seeds, source)
+        changed = leaderboard.update_readme(readme, rows, command=command, origin=runs.origin(rows, pooled))
         click.echo(f"{readme}: {'updated' if changed else 'already up to date'} ({len(rows)} rows)", err=True)
         return
     if output_format == "table" and output is None:
-        profiles = sorted({r.profile for r in rows}) or [profile or "(none)"]
-        for name in profiles:
-            subset = [r for r in rows if r.profile == name]
-            _rich_console().print(leaderboard.to_rich_table(subset, title=f"Leaderboard, profile '{name}'"))
+        boards = sorted({(r.profile, r.stale) for r in rows}) or [(profile or "(none)", False)]
+        for name, stale in boards:
+            subset = [r for r in rows if (r.profile, r.stale) == (name, stale)]
+            title = f"Leaderboard, profile '{name}'" + (
+                ": STALE, configurations that are not current (not results of today's recipes)" if stale else ""
+            )
+            _rich_console().print(leaderboard.to_rich_table(subset, title=title))
         return
     render = {
         "table": leaderboard.to_markdown,
@@ -947,8 +1045,71 @@ def leaderboard_command(
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.write_text(text)
+        outputs.write_text(output, text)
         click.echo(f"wrote {len(rows)} rows to {output}", err=True)
+
+
+def _write_plots(runs, rows, plots_dir: Path, *, profile: str) -> None:
+    """--plots: the leaderboard's files and plots, logged to the store's leaderboard run where
+    there is a store (with --source results there is none: the files only)."""
+    from harness.publish import publish_leaderboard, write_leaderboard_files
+
+    if runs.store is None:
+        files = write_leaderboard_files(rows, plots_dir, profile=profile)
+        click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} (no store: not logged)", err=True)
+        return
+    files = publish_leaderboard(runs.store, rows, plots_dir, profile=profile)
+    click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} and logged them to MLflow", err=True)
+
+
+def _publish(context: Context, runs, rows, pooled, results_dir: Path | None) -> None:
+    """--publish: a record of each store run behind ``rows`` under results/runs; exit 1 (after
+    writing the rest) where a file holds another run of the same identity."""
+    from harness import results
+    from harness.environment import git_commit
+    from harness.tracking import redacted
+
+    if not rows:
+        raise click.ClickException("no finished runs for this profile: nothing to publish")
+    if runs.store is None:
+        raise click.ClickException(f"{runs.where}: no MLflow store here, so no run to publish")
+    folder = results.results_folder(context.config.path, results_dir)
+    stored, passed = results.publishable(runs.behind(rows, pooled))
+    made_by = redacted(" ".join(_command_line())) + f" (harness {git_commit(Path(__file__).resolve().parent)})"
+    report = results.write_records(folder, (results.record_of(runs.store, run, made_by=made_by) for run in stored))
+    click.echo(report.line(folder) + (f"; {passed} runs are records already" if passed else ""), err=True)
+    for line in report.conflicts:
+        click.echo(line, err=True)
+    if report.conflicts:
+        raise click.ClickException(
+            f"{len(report.conflicts)} record(s) kept as they were: another run of the same identity is published"
+        )
+
+
+@main.command("import")
+@click.argument("folder", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@pass_context
+def import_command(context: Context, folder: Path | None) -> None:
+    """Write the run records under FOLDER (results/, results/runs or a part of it) [default: results/
+    beside the benchmarks file] into the MLflow store: each record a FINISHED child run (params,
+    metrics, per-epoch curves, tags; tagged bench.imported) under its recipe's parent run, so the
+    MLflow UI compares them as if they had been trained here. A run whose identity already
+    finished in the store is skipped: importing twice adds nothing."""
+    from harness import results
+
+    folder = folder if folder is not None else results.results_folder(context.config.path)
+    records = results.read_records(folder)
+    if not records:
+        raise click.ClickException(f"no run records under {results.shown(results.records_root(folder))}")
+    tracker = context.tracker()
+    report = results.import_records(tracker, context.config, records, base=context.config.path.resolve().parent)
+    rebuilt = sum(run.reconstructed for run in report.imported)
+    click.echo(
+        f"imported {len(report.imported)} record(s)"
+        + (f" ({rebuilt} reconstructed, without curves)" if rebuilt else "")
+        + f", {report.skipped} already in the store (skipped); tracking store: {tracker.shown_uri}",
+        err=True,
+    )
 
 
 @main.command("doctor")
@@ -1003,6 +1164,7 @@ def doctor_command(jobs: int | None, jobs_per_gpu: int) -> None:
     "and the report's claim) to this folder, and log them to the profile's 'leaderboard' MLflow run.",
 )
 @readme_options("steps", "this step table", "steps whose recipe and base both have at least this many finished seeds")
+@source_options
 @pass_context
 def steps_command(
     context: Context,
@@ -1013,6 +1175,8 @@ def steps_command(
     plots_dir: Path | None,
     min_seeds: int,
     readme: Path | None,
+    source: str,
+    results_dir: Path | None,
 ) -> None:
     """Did each step help? Every recipe with a base against that base, one table per report.
 
@@ -1026,15 +1190,17 @@ def steps_command(
     from harness.plan import variant_here
 
     context.config.profile(profile)  # a typo fails here, before any store is opened
+    _check_outputs(output, readme, plots=plots_dir)
     names = {r.name for r in context.config.select(suite=suite)}
-    tracker = context.tracker(create=plots_dir is not None)
+    runs = _run_sources(context, source, results_dir, create_store=plots_dir is not None and source != "results")
     hashes = current_hashes(context.config, profile, variant_here(SweepSettings(), visible_gpus()))
-    rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=hashes)
+    rows = leaderboard.collect_rows(runs, profile=profile, current_hashes=hashes)
     if not any(row.n for row in rows):
         raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to compare (pass --profile)")
     if min_seeds > 1:
         rows = leaderboard.at_least(rows, min_seeds)
         names &= {r.recipe for r in rows}
+    click.echo(runs.origin(rows), err=True)
     names, idle = steps.reports_with_runs(context.config, rows, names)
     if idle:
         click.echo(f"no finished runs at profile {profile!r} of {', '.join(idle)}: left out", err=True)
@@ -1044,18 +1210,21 @@ def steps_command(
     if readme is not None:
         from harness.readme import replace_block
 
-        command = _readme_command("steps", profile, suite, min_seeds)
-        text = (
-            f"{leaderboard.header_line(rows)} Produced by `{command}`.\n\n{steps.to_markdown(deltas, heading_level=4)}"
-        )
+        command = _readme_command("steps", profile, suite, min_seeds, source)
+        head = f"{leaderboard.header_line(rows)} {runs.origin(rows)} Produced by `{command}`."
+        text = f"{head}\n\n{steps.to_markdown(deltas, heading_level=4)}"
         changed = replace_block(readme, f"steps:{profile}", text)
         click.echo(f"{readme}: {'updated' if changed else 'already up to date'} ({len(deltas)} steps)", err=True)
         return
     if plots_dir is not None:
-        from harness.publish import publish_steps
+        from harness.publish import publish_steps, write_steps_files
 
-        files = publish_steps(tracker, context.config, rows, deltas, plots_dir, profile=profile, names=names)
-        click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} and logged them to MLflow", err=True)
+        if runs.store is None:
+            files = write_steps_files(context.config, rows, deltas, plots_dir, profile=profile, names=names)
+            click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} (no store: not logged)", err=True)
+        else:
+            files = publish_steps(runs.store, context.config, rows, deltas, plots_dir, profile=profile, names=names)
+            click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} and logged them to MLflow", err=True)
     if output_format == "table" and output is None:
         console = _rich_console()
         for table in steps.to_rich_tables(deltas, profile=profile):
@@ -1066,7 +1235,7 @@ def steps_command(
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.write_text(text)
+        outputs.write_text(output, text)
         click.echo(f"wrote {len(deltas)} steps to {output}", err=True)
 
 
@@ -1093,25 +1262,30 @@ def ui_command(context: Context, host: str, port: int, workers: int, job_executi
 
     One Ctrl-C or SIGTERM stops the server and every process it started.
     """
+    import tempfile
+
     from harness import ui
-    from harness.tracking import ExperimentMissing, open_tracker, resolve_tracking_uri
+    from harness.tracking import ExperimentMissing, fold_mlflow_errors, open_tracker, redacted, resolve_tracking_uri
 
     uri = resolve_tracking_uri(context.tracking_uri)
+    fold_mlflow_errors(not context.debug)
     if uri.startswith(("http://", "https://")):
-        raise click.UsageError(f"{uri} is a tracking server: open it in a browser instead")
+        raise click.UsageError(f"{redacted(uri)} is a tracking server: open it in a browser instead")
     try:
         experiment_id = open_tracker(uri, context.experiment, create=False).experiment_id
     except ExperimentMissing:
         experiment_id = None  # a store without this experiment: the UI still shows what it has
+    ui.check_port_free(host, port)
     link = ui.runs_url(host, port, experiment_id)
     url = ui.base_url(host, port)
-    click.echo(f"MLflow UI for {uri}: starting on {url} (Ctrl-C to stop) …", err=True)
-    code = ui.serve(
-        ui.server_command(uri, host, port, workers),
-        ui.server_environment(job_execution),
-        url=url,
-        on_ready=lambda: click.echo(f"ready: {link}", err=True),
-    )
+    click.echo(f"MLflow UI for {redacted(uri)}: starting on {url} (Ctrl-C to stop) …", err=True)
+    with tempfile.TemporaryDirectory(prefix="bench-ui-") as empty:  # the server's app dir: nothing to import
+        code = ui.serve(
+            ui.server_command(uri, host, port, workers, app_dir=empty),
+            ui.server_environment(job_execution),
+            url=url,
+            on_ready=lambda: click.echo(f"ready: {link}", err=True),
+        )
     sys.exit(code)
 
 

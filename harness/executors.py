@@ -32,7 +32,7 @@ from harness.devices import (
     threads_per_worker,
     worker_environment,
 )
-from harness.plan import RunSpec, SweepSettings
+from harness.plan import RunSpec, SweepSettings, split_finished
 from harness.protocol import WorkerPayload
 from harness.schema import TAG_BOARD_ERROR, TAG_PLOT_ERROR
 from harness.tracking import HEARTBEAT_SECONDS, DataInput, StoreError, Tracker, store_failure, this_owner
@@ -138,8 +138,8 @@ class LocalExecutor:
         """
         report = SweepReport()
         finished = self.tracker.finished_identities()
-        todo = [s for s in specs if s.identity.identity not in finished]
-        report.outcomes.extend(Outcome(spec=s, status="SKIPPED") for s in specs if s not in todo)
+        todo, skipped = split_finished(specs, finished)
+        report.outcomes.extend(Outcome(spec=s, status="SKIPPED") for s in skipped)
         self.progress.sweep_planned(len(specs), len(todo))
         parents: dict[str, str] = {}
         remaining: dict[str, int] = {}
@@ -230,14 +230,9 @@ class LocalExecutor:
 
     def parent_params(self, spec: RunSpec) -> dict[str, str]:
         """The recipe's flattened settings: what the compare view of two parents shows."""
-        from harness.recipe_params import recipe_params, truncated
-        from harness.schema import PARAM_PRECISION
+        from harness.recipe_params import parent_params
 
-        params = recipe_params(self.config, spec.recipe, self.config.profile(spec.profile))
-        params[PARAM_PRECISION] = spec.identity.variant.precision
-        if spec.identity.variant.random_weights:
-            params["weights"] = "random initialisation (--random-weights, for tests only)"
-        return truncated(params)
+        return parent_params(self.config, spec.recipe, spec.identity)
 
     @staticmethod
     def parent_description(spec: RunSpec) -> str:

@@ -251,7 +251,7 @@ def replay(tracker, note: Callable[[str], None]) -> int:
             if not _store_answers(tracker):
                 raise
             if ours:
-                _keep_aside(folder, f"its run {record['run_id']} is not in {tracker.tracking_uri} any more", note)
+                _keep_aside(folder, f"its run {record['run_id']} is not in {tracker.shown_uri} any more", note)
             continue  # not ours to say: the store it was meant for uploads it
         if run.info.lifecycle_stage == "deleted":
             _keep_aside(folder, f"its run {record['run_id']} was deleted", note)

@@ -9,15 +9,16 @@ and returns a ``SweepReport`` with one outcome per planned run.
 from __future__ import annotations
 
 import importlib.util
+import os
 
 from harness.config import BenchConfig, Recipe
 from harness.cost import GPU_REFERENCE, human_duration
-from harness.devices import visible_gpus
+from harness.devices import backend_gpus, check_gpus_usable, keras_backend, visible_gpus, worker_environment
 from harness.errors import HarnessError, TrackingError, WeightsMissing
 from harness.estimate import estimate
 from harness.executors import LocalExecutor, Outcome, Progress, SweepReport
 from harness.identity import is_transfer
-from harness.plan import RunSpec, SweepSettings, concurrent_jobs, plan, variant_here
+from harness.plan import RunSpec, SweepSettings, concurrent_jobs, plan, split_finished, variant_here
 from harness.tracking import Tracker, store_failure
 
 
@@ -53,8 +54,9 @@ def announce_cost(
 ) -> dict[str, float]:
     """Say what the runs to train will cost (runs, images, PFLOP, hours here and on the reference
     GPU) and, on a CPU with the ``full`` profile, which profile fits instead. Returns each run's
-    estimated seconds by identity, for the progress bar's ETA (empty when nothing could be
-    estimated: estimating never stops a sweep)."""
+    estimated seconds by identity, for the progress bar's ETA. Estimating builds every recipe's
+    model in a probe process: a recipe that cannot be built there would fail every run, so a
+    failure is a ``HarnessError`` here, before anything trains."""
     if not todo:
         return {}
     recipes = list({spec.recipe.name: spec.recipe for spec in todo}.values())
@@ -64,8 +66,7 @@ def announce_cost(
             config, recipes, settings.profile, precision=variant.precision, jit_compile=settings.jit_compile
         )
     except HarnessError as error:
-        progress.note(f"(no cost estimate: {error})")
-        return {}
+        raise HarnessError(f"{error}; nothing was trained (it would fail in every run)") from None
     by_recipe = {e.cost.recipe: e for e in estimates}
     seconds, first_seed_seen = {}, set()
     for spec in todo:
@@ -135,9 +136,7 @@ def mend_store(tracker: Tracker, progress: Progress) -> None:
         if moved:
             progress.note(moved)
     except TrackingError as error:  # the store is still failing: say so once, plainly
-        raise TrackingError(
-            f"the tracking store {tracker.tracking_uri} is not usable: {store_failure(error)}"
-        ) from None
+        raise TrackingError(f"the tracking store {tracker.shown_uri} is not usable: {store_failure(error)}") from None
 
 
 def run_sweep(
@@ -166,6 +165,8 @@ def run_sweep(
     config.profile(settings.profile)
     if settings.system_metrics and importlib.util.find_spec("psutil") is None:
         raise HarnessError("--system-metrics needs psutil: pip install 'cifar10-bench[system-metrics]'")
+    if settings.executor == "ray" and importlib.util.find_spec("ray") is None:  # a dry run fails as the run would
+        raise HarnessError("--executor ray needs Ray: pip install 'cifar10-bench[ray]'")
     if not dry_run:  # a dry run only reads: the spool and what needs repair wait for the real run
         mend_store(tracker, progress)
     progress.note("Checking the dataset …")
@@ -187,6 +188,11 @@ def run_sweep(
     split_indices(data, **config.split_options(settings.profile))
     del data
     gpus = visible_gpus() if settings.executor == "local" else []
+    if gpus:  # every run is planned for a GPU: fail once here if the backend cannot see one
+        backend = keras_backend()
+        progress.note(f"Checking that {backend} sees the GPUs …")
+        seen = backend_gpus(backend, worker_environment(os.environ, gpu=gpus[0].id))
+        check_gpus_usable(backend, gpus, seen)
     specs = plan(
         config,
         recipes,
@@ -202,13 +208,15 @@ def run_sweep(
         names = ", ".join(f"{gpu.id}: {gpu.name}" for gpu in gpus)
         progress.note(f"GPUs {names}; {jobs} run(s) at once, at most {settings.jobs_per_gpu} per GPU")
     finished = set() if tracker is None else tracker.finished_identities()
-    todo = [spec for spec in specs if spec.identity.identity not in finished]
+    todo, _ = split_finished(specs, finished)
     progress.estimated(announce_cost(config, todo, len(specs) - len(todo), settings, jobs, progress))
     if dry_run:
-        return SweepReport(outcomes=[Outcome(spec=s, status="PLANNED" if s in todo else "SKIPPED") for s in specs])
+        return SweepReport(
+            outcomes=[
+                Outcome(spec=s, status="SKIPPED" if s.identity.identity in finished else "PLANNED") for s in specs
+            ]
+        )
     if settings.executor == "ray":
-        if importlib.util.find_spec("ray") is None:
-            raise HarnessError("--executor ray needs Ray: pip install 'cifar10-bench[ray]'")
         from harness.executors import RayExecutor
 
         executor: LocalExecutor = RayExecutor(config, tracker, settings, progress=progress, jobs=jobs)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import re
 import sys
 import tempfile
 import time
@@ -105,6 +107,23 @@ def default_tracking_uri(directory: Path | None = None) -> str:
     return f"sqlite:///{directory / DEFAULT_DB}"
 
 
+# Credentials a URI may carry: its userinfo (https://user:token@host) and the values of query
+# parameters with these names (?token=…, &password=…, a cloud store's presigned signature).
+_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#@\s]+@")
+HIDDEN_PARAMETERS = (  # the query parameters whose values are hidden
+    "token|access_token|refresh_token|id_token|auth|authorization|password|passwd|pwd|secret|client_secret|"
+    "key|api_key|apikey|access_key|secret_key|sig|signature|credential|sas|x-amz-[a-z-]+"
+)
+_SECRET_QUERY = re.compile(rf"([?&;](?:{HIDDEN_PARAMETERS})=)[^&;#\s]*", re.IGNORECASE)
+
+
+def redacted(text: str) -> str:
+    """``text`` (a URI, a command line, a message) with every URI's credentials replaced by
+    ``***``: what the harness records (the ``bench.command`` tag, results/ provenance) or
+    prints never carries them."""
+    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(r"\1***@", text))
+
+
 def resolve_tracking_uri(option: str | None) -> str:
     """``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else the embedded sqlite store."""
     return option or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
@@ -115,7 +134,8 @@ class ExperimentMissing(TrackingError):
 
 
 class StoreMissing(TrackingError):
-    """No sqlite store at that path, or an empty file: nothing was ever trained into it."""
+    """No sqlite store at that path, or an empty file (nothing has been trained there); a reading
+    command creates none."""
 
 
 class TrackingUnreachable(TrackingError):
@@ -130,7 +150,7 @@ class StoreError(TrackingError):
     def __init__(self, call: str, error: BaseException) -> None:
         first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]  # not SQL, not links
         self.call = call
-        self.reason = f"{type(error).__name__}: {first}"
+        self.reason = redacted(f"{type(error).__name__}: {first}")
         super().__init__(f"the tracking store failed ({call}): {self.reason}")
 
 
@@ -139,7 +159,7 @@ def store_failure(error: BaseException) -> str:
     if isinstance(error, StoreError):
         return error.reason
     first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-    return f"{type(error).__name__}: {first}"
+    return redacted(f"{type(error).__name__}: {first}")
 
 
 class _StoreClient:
@@ -177,10 +197,14 @@ def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310  http(s) only, checked above
             if response.status != 200:
-                raise TrackingUnreachable(f"tracking server {tracking_uri} answered {response.status} on /health")
+                raise TrackingUnreachable(
+                    f"tracking server {redacted(tracking_uri)} answered {response.status} on /health"
+                )
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
-        raise TrackingUnreachable(f"cannot reach tracking server {tracking_uri}: {reason}") from None
+        raise TrackingUnreachable(
+            f"cannot reach tracking server {redacted(tracking_uri)}: {redacted(str(reason))}"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -254,6 +278,31 @@ def one_per_identity(runs: list) -> list:
     return list(kept.values())
 
 
+MLFLOW_LOGGERS = ("mlflow", "sqlalchemy.engine", "alembic", "huey")  # the loggers MLflow gives its own handler
+
+
+class _ErrorsTheHarnessReports(logging.Filter):
+    """Drops MLflow's own ERROR records (a traceback, SQL and links under each): every store
+    failure reaches the harness as an exception, which it reports in one line of its own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR
+
+
+def fold_mlflow_errors(fold: bool = True) -> None:
+    """Keep MLflow's own ERROR logs off the terminal in this process, or (``fold=False``, the
+    CLI's ``--debug``) let them through again; its warnings always show. Imports MLflow, which
+    installs its handler first."""
+    import mlflow  # noqa: F401  configures MLflow's loggers and their handler
+
+    for name in MLFLOW_LOGGERS:
+        for handler in logging.getLogger(name).handlers:
+            for old in [f for f in handler.filters if isinstance(f, _ErrorsTheHarnessReports)]:
+                handler.removeFilter(old)
+            if fold:
+                handler.addFilter(_ErrorsTheHarnessReports())
+
+
 def open_tracker(tracking_uri: str | None, experiment: str = EXPERIMENT, *, create: bool = True) -> Tracker:
     """The tracker for ``--tracking-uri`` (resolved as ``resolve_tracking_uri`` does), checked to
     answer; any failure to open the store is one ``TrackingError`` naming it. With
@@ -264,15 +313,17 @@ def open_tracker(tracking_uri: str | None, experiment: str = EXPERIMENT, *, crea
     if not create and uri.startswith("sqlite:///"):
         database = Path(uri.removeprefix("sqlite:///"))
         if not database.is_file() or database.stat().st_size == 0:  # MLflow would write its schema into it
-            raise StoreMissing(f"no MLflow store at {uri} (nothing has been trained here; pass --tracking-uri)")
+            raise StoreMissing(
+                f"no MLflow store at {redacted(uri)} (nothing has been trained here; pass --tracking-uri)"
+            )
     try:
         return Tracker(uri, experiment, create=create)
     except StoreError as error:
-        raise TrackingError(f"cannot use tracking store {uri}: {error.reason}") from error
+        raise TrackingError(f"cannot use tracking store {redacted(uri)}: {error.reason}") from error
     except TrackingError:
         raise
     except Exception as error:  # noqa: BLE001  any store failure is the same message to a user
-        raise TrackingError(f"cannot use tracking store {uri}: {store_failure(error)}") from error
+        raise TrackingError(f"cannot use tracking store {redacted(uri)}: {store_failure(error)}") from error
 
 
 class Tracker:
@@ -302,6 +353,11 @@ class Tracker:
         if create:
             self._describe_experiment()
 
+    @property
+    def shown_uri(self) -> str:
+        """The tracking URI as it may be printed or recorded: without credentials."""
+        return redacted(self.tracking_uri)
+
     def _describe_experiment(self) -> None:
         """Tag the experiment as model training (not GenAI) and say what is inside, once."""
         tags = self.client.get_experiment(self.experiment_id).tags
@@ -315,15 +371,13 @@ class Tracker:
         if found is not None and found.lifecycle_stage == "deleted":
             # MLflow keeps a deleted experiment's name: no run can be created in it, nor read.
             raise TrackingError(
-                f"experiment {name!r} in {self.tracking_uri} was deleted: restore it "
+                f"experiment {name!r} in {self.shown_uri} was deleted: restore it "
                 f"(mlflow experiments restore --experiment-id {found.experiment_id}) or pass --experiment NAME"
             )
         if found is not None:
             return found.experiment_id
         if not create:
-            raise ExperimentMissing(
-                f"no experiment {name!r} in {self.tracking_uri} (pass --experiment or --tracking-uri)"
-            )
+            raise ExperimentMissing(f"no experiment {name!r} in {self.shown_uri} (pass --experiment or --tracking-uri)")
         artifact_location = None
         if self.tracking_uri.startswith("sqlite:///"):
             database = Path(self.tracking_uri.removeprefix("sqlite:///"))
@@ -410,11 +464,11 @@ class Tracker:
 
         from harness.environment import git_commit
 
-        command = self.command or [Path(sys.argv[0]).name, *sys.argv[1:]]
+        command = [redacted(a) for a in self.command or [Path(sys.argv[0]).name, *sys.argv[1:]]]
         tags = {
             TAG_SOURCE_TYPE: "LOCAL",
             TAG_SOURCE_NAME: " ".join(Path(a).name if "/" in a else a for a in command)[:500],
-            TAG_COMMAND: " ".join(self.command_line or sys.argv)[:5000],
+            TAG_COMMAND: redacted(" ".join(self.command_line or sys.argv))[:5000],
         }
         commit = git_commit(Path(__file__).resolve().parent).removesuffix("+dirty")
         if commit != "unknown":
@@ -425,8 +479,10 @@ class Tracker:
             pass
         return tags
 
-    def _create_run(self, run_name: str, tags: dict[str, str]) -> str:
-        run = self.client.create_run(self.experiment_id, run_name=run_name, tags={**self._origin_tags, **tags})
+    def _create_run(self, run_name: str, tags: dict[str, str], start_time: int | None = None) -> str:
+        run = self.client.create_run(
+            self.experiment_id, run_name=run_name, tags={**self._origin_tags, **tags}, start_time=start_time
+        )
         return run.info.run_id
 
     def parent_run(
@@ -476,16 +532,18 @@ class Tracker:
         owner: str | None = None,
         description: str = "",
         data: DataInput | None = None,
+        start_time: int | None = None,
     ) -> str:
         """A new RUNNING child run for one seed, nested under its parent; the worker process logs
         into it. Named seed first ("seed 2 · r004-step7"): the UI cuts long names at the end.
-        ``owner``: the process that claims it (see ``claim``)."""
+        ``owner``: the process that claims it (see ``claim``); ``start_time`` (ms): when the run
+        began, if not now (a run imported from a record)."""
         tags = {**identity.tags(), TAG_PARENT: parent_run_id}
         if owner is not None:
             tags.update(_claim_tags(owner))
         if description:
             tags[TAG_NOTE] = description
-        run_id = self._create_run(f"seed {identity.seed} · {identity.recipe}", tags)
+        run_id = self._create_run(f"seed {identity.seed} · {identity.recipe}", tags, start_time)
         if data is not None:
             self.log_dataset(run_id, data)
         return run_id
@@ -672,6 +730,21 @@ class Tracker:
         for start in range(0, len(batch), 500):
             self.client.log_batch(run_id, metrics=batch[start : start + 500])
 
+    def log_curves(self, run_id: str, curves: dict[str, list[float | None]]) -> None:
+        """Per-epoch values (step = epoch, from 1) in as few calls as MLflow allows; a missing
+        value (None) is left out."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [
+            Metric(key, float(value), now, epoch)
+            for key, values in curves.items()
+            for epoch, value in enumerate(values, start=1)
+            if value is not None
+        ]
+        for start in range(0, len(batch), 1000):
+            self.client.log_batch(run_id, metrics=batch[start : start + 1000])
+
     def set_tag(self, run_id: str, key: str, value: str) -> None:
         self.client.set_tag(run_id, key, value)
 
@@ -723,8 +796,8 @@ class Tracker:
         monitor.start()
         return monitor
 
-    def finish(self, run_id: str) -> bool:
-        """Mark a run FINISHED. A child run finishes only while its identity is still its own: if
+    def finish(self, run_id: str, end_time: int | None = None) -> bool:
+        """Mark a run FINISHED (at ``end_time`` in ms, if not now). A child run finishes only while its identity is still its own: if
         another run of the identity FINISHED meanwhile (a spool uploaded after the seed was
         retrained), or this run's claim was taken over and another claim trains it now (its
         process was stopped for minutes, then went on), it ends KILLED, "superseded by …",
@@ -737,7 +810,7 @@ class Tracker:
                 self.client.set_tag(run_id, TAG_ERROR, f"superseded by run {rival.info.run_id}, which {how} it")
                 self.client.set_terminated(run_id, status="KILLED")
                 return False
-        self.client.set_terminated(run_id, status="FINISHED")
+        self.client.set_terminated(run_id, status="FINISHED", end_time=end_time)
         return True
 
     def _superseding(self, run):
@@ -759,7 +832,7 @@ class Tracker:
         run = self.client.get_run(run_id)
         if run.info.status in ("FINISHED", "FAILED", "KILLED"):
             return
-        self.client.set_tag(run_id, TAG_ERROR, reason[:5000])
+        self.client.set_tag(run_id, TAG_ERROR, redacted(reason)[:5000])
         self.client.set_terminated(run_id, status=status)
 
     def update_parent(self, parent_run_id: str, group: str) -> dict[str, Any]:

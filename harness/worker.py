@@ -46,6 +46,7 @@ from harness.schema import (
     PARAM_JIT_RESOLVED,
     PARAM_PARAMS,
     PARAM_PRECISION,
+    PARAM_TF32,
     PARAM_TRAINABLE_PARAMS,
     PARAM_WEIGHTS,
     TAG_ERROR,
@@ -89,6 +90,7 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
 
     from harness.config import load_config
     from harness.data import CLASS_NAMES, load_cifar10, prepare_split
+    from harness.devices import keras_dtype_policy
     from harness.environment import library_versions
     from harness.identity import config_hash
     from harness.plots import confusion_matrix_png
@@ -98,7 +100,7 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
 
     watch.lap("import")
     identity = payload.identity
-    check_platform(identity.variant)
+    tf32 = check_platform(identity.variant)
     config = load_config(payload.config_path)
     recipe = config.recipe(identity.recipe)
     profile = config.profile(identity.profile)
@@ -136,6 +138,7 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
     params[PARAM_JIT_COMPILE] = payload.jit_compile
     params[PARAM_DEVICE] = identity.variant.device
     params[PARAM_DETERMINISTIC] = str(identity.variant.deterministic)
+    params[PARAM_TF32] = tf32
     if weights_param is not None:
         params[PARAM_WEIGHTS] = weights_param
         tracker.set_tag(run_id, TAG_WEIGHTS, "random" if random_weights else "imagenet")
@@ -143,8 +146,9 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
     params["data.validation_images"] = str(len(split.y_validation))
     params["data.test_images"] = str(len(split.y_test))
     tracker.log_params(run_id, truncated(params))
-    if identity.variant.precision != "float32":
-        keras.mixed_precision.set_global_policy(identity.variant.precision)  # before the model is built
+    policy = keras_dtype_policy(identity.variant.precision)
+    if policy != "float32":
+        keras.mixed_precision.set_global_policy(policy)  # before the model is built
     watch.lap("logging")
     emit(protocol.Start(epochs=planned_epochs(recipe, profile)))
 
@@ -246,12 +250,13 @@ def _keep_claim(tracker, run_id: str, done: threading.Event) -> None:
             tracker.heartbeat([run_id])
 
 
-def check_platform(variant) -> None:
+def check_platform(variant) -> str:
     """This process trains on what the run was planned for: the Keras backend and the device
-    class are part of its identity. Turns on deterministic kernels when asked."""
+    class are part of its identity. Turns on deterministic kernels when asked, and TF32 only
+    for ``--precision tf32`` (float32 means float32); returns the TF32 switches as set."""
     import keras
 
-    from harness.devices import check_device, enable_determinism
+    from harness.devices import TF32, check_device, enable_determinism, set_tf32, tf32_setting
     from harness.environment import accelerator_names
     from harness.errors import HarnessError
 
@@ -264,6 +269,8 @@ def check_platform(variant) -> None:
     check_device(variant.device, backend, accelerator_names(backend))
     if variant.deterministic:
         enable_determinism(backend)
+    set_tf32(backend, variant.precision == TF32)
+    return tf32_setting(backend)
 
 
 class Stopwatch:
