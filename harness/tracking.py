@@ -658,7 +658,10 @@ class Tracker:
         live_groups = {run.data.tags.get(TAG_GROUP) for run in self.search(running)}
         for parent in self.search(f"tags.`{TAG_KIND}` = '{KIND_PARENT}' and attributes.status = 'RUNNING'"):
             group = parent.data.tags.get(TAG_GROUP, "")
-            if group not in live_groups:
+            if _choosing(parent) and claim_is_stale(parent.data.tags):  # a candidate its command left unelected
+                self._close_lost(parent.info.run_id, "a parent candidate whose command died while it was elected")
+                done.append(f"closed parent candidate {parent.info.run_name}: its command died while electing it")
+            elif group not in live_groups:
                 self.update_parent(parent.info.run_id, group)
                 done.append(f"closed parent {parent.info.run_name} left RUNNING")
         return done

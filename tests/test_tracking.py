@@ -182,6 +182,24 @@ def test_a_lost_claim_is_closed_with_its_reason(tracker, monkeypatch):
     assert any("closed deleted run seed 1" in line for line in lines)
 
 
+def test_a_parent_candidate_left_by_a_dead_command_is_closed(tracker):
+    """A command died while its parent candidate was being elected: the candidate is closed
+    (KILLED, deleted, with why) by the next command, never finished as a second parent."""
+    import socket
+
+    from harness.schema import TAG_CHOOSING, TAG_CLAIM
+
+    parent = tracker.parent_run(identity(0), description="")
+    orphan = tracker.parent_run(identity(0, "other"), description="")  # another group's, to be left unelected
+    tracker.client.set_tag(orphan, TAG_CHOOSING, "1")
+    tracker.client.set_tag(orphan, TAG_CLAIM, f"{socket.gethostname()}:999999999")
+    lines = tracker.repair()
+    assert tracker.client.get_run(orphan).info.lifecycle_stage == "deleted"
+    assert tracker.client.get_run(orphan).info.status == "KILLED"
+    assert tracker.client.get_run(parent).info.status == "FINISHED"  # closed as a parent left RUNNING
+    assert any("closed parent candidate" in line for line in lines)
+
+
 def test_a_claim_taken_over_never_finishes_beside_its_successor(tracker):
     """A claimant stopped (SIGSTOP) for longer than the claim timeout: another sweep takes its
     stale claim over and trains the seed. When the first resumed, both ended FINISHED. Now the
