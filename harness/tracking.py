@@ -83,9 +83,9 @@ DEFAULT_DB = "mlflow.db"
 DEFAULT_ARTIFACTS = "mlruns"
 
 
-# MLflow retries a failing HTTP call 7 times with exponential backoff (about 4 minutes) and waits
-# up to 120 s for each answer: a killed tracking server held a sweep for about 21 minutes, call
-# after call, in every worker. Every harness process that talks to a server uses these bounds
+# By default MLflow retries a failing HTTP call 7 times with exponential backoff (sleeps of 0, 4, 8,
+# 16, 32, 64 and 120 s: about 4 minutes) and waits up to 120 s for each answer: a killed tracking
+# server held a sweep for about 21 minutes (issue 31), call after call, in every worker. Every harness process that talks to a server uses these bounds
 # instead (a dead server costs a few seconds per call), unless the user set them.
 HTTP_BOUNDS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
