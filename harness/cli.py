@@ -13,7 +13,7 @@ import click
 
 from harness import files as outputs
 from harness.config import BenchConfig, load_config
-from harness.errors import HarnessError
+from harness.errors import HarnessError, TrackingError
 from harness.identity import PRECISIONS
 from harness.plan import SweepSettings
 
@@ -457,6 +457,7 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
     """Run a sweep (``harness.sweep.run_sweep``, or ``harness.adaptive.run_adaptive`` rounds up to
     ``max_seeds``), print its summary and leaderboard, and exit non-zero if any run failed (1),
     recipes were skipped for missing weights (3) or it was interrupted (130)."""
+    import os
     import signal
 
     from harness.progress import RichProgress
@@ -466,11 +467,31 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
     def terminate(signum, frame):
         raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
 
+    def hang_up(signum, frame):
+        # The terminal is gone (closed, ssh dropped): writing to it would fail, so what is left
+        # to say goes nowhere, and the sweep stops as on SIGTERM.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for fd in (1, 2):
+            if os.isatty(fd):
+                os.dup2(devnull, fd)
+        os.close(devnull)
+        terminate(signum, frame)
+
     signal.signal(signal.SIGTERM, terminate)  # a scheduler's SIGTERM stops the sweep like Ctrl-C
+    if signal.getsignal(signal.SIGHUP) == signal.SIG_DFL:  # nohup's "ignore" is kept: it asked to go on
+        signal.signal(signal.SIGHUP, hang_up)
     if not recipes:
         raise click.UsageError("no recipe matches the selection")
+    from harness.tracking import ExperimentMissing, StoreMissing, resolve_tracking_uri
+
     context.config.profile(settings.profile)  # a typo fails here, before any store is opened
-    tracker = context.tracker()
+    try:  # a dry run only reads: no store or experiment yet is one with nothing finished
+        tracker = context.tracker(create=not dry_run)
+    except (StoreMissing, ExperimentMissing):
+        if not dry_run:
+            raise
+        tracker = None
+    where = resolve_tracking_uri(context.tracking_uri)
     console = _rich_console(stderr=True)
     rounds = None
     try:
@@ -488,11 +509,16 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
         # Raised before the sweep had a report to return (while planning, or a further interrupt
         # while it was stopping): what finished is in the store either way; never claim "nothing".
         click.echo(
-            f"Interrupted: every run that finished is kept in {tracker.shown_uri}; "
+            f"Interrupted: every run that finished is kept in {redacted(where)}; "
             "rerun the same command to train the rest.",
             err=True,
         )
         sys.exit(130)
+    except TrackingError as error:  # the store failed outside a run (repair, planning, between rounds)
+        if context.debug:
+            raise
+        console.print(_stopped_line(str(error), kept_locally=0))
+        sys.exit(1)
     if dry_run:
         planned = report.by_status("PLANNED")
         seeds: dict[str, list[int]] = {}
@@ -515,17 +541,19 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
         + (f", in {rounds} adaptive round(s) (plan logged as adaptive_plan.json)" if rounds else "")
         + f"; tracking store: {tracker.shown_uri}"
     )
-    if not report.store_error:
-        _print_leaderboard(context, tracker, settings, recipes={r.name for r in recipes})
-    if rounds:
-        _print_steps(context, tracker, settings, recipes={r.name for r in recipes})
+    store_error = report.store_error
+    if not store_error:
+        try:
+            _print_leaderboard(context, tracker, settings, recipes={r.name for r in recipes})
+            if rounds:
+                _print_steps(context, tracker, settings, recipes={r.name for r in recipes})
+        except TrackingError as error:  # the store failed after the last run: what trained is kept
+            store_error = str(error)
     for outcome in failed:
         console.print(f"[red]FAILED[/red] {outcome.spec.label}: {redacted(outcome.reason)}")
-    if report.store_error:
-        console.print(
-            f"[red]STOPPED[/red] {redacted(report.store_error)}; no new run was started. Rerun the same command once the store "
-            "works: it uploads what was kept locally and trains the rest."
-        )
+    if store_error:
+        kept = sum(1 for o in report.outcomes if o.kept_locally)
+        console.print(_stopped_line(store_error, kept_locally=kept))
     if report.unavailable:
         console.print(
             f"[yellow]NOT TRAINED[/yellow] (pretrained weights missing; pass --weights-dir DIR): "
@@ -534,10 +562,26 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
     if interrupted:
         console.print("Interrupted: rerun the same command to train the unfinished runs.")
         sys.exit(130)
-    if failed or report.store_error:
+    if failed or store_error:
         sys.exit(1)
     if report.unavailable:
         sys.exit(EXIT_SKIPPED)
+
+
+def _stopped_line(why: str, *, kept_locally: int) -> str:
+    """The one line a sweep stopped by its store ends with: why (without credentials), and what
+    the rerun will do."""
+    from harness.tracking import redacted
+
+    upload = (
+        f"it uploads the results of the {kept_locally} run(s) kept locally and trains the rest"
+        if kept_locally
+        else "it trains what is missing"
+    )
+    return (
+        f"[red]STOPPED[/red] {redacted(why)}; no new run was started. Rerun the same command once the store works: "
+        f"{upload}."
+    )
 
 
 def _print_leaderboard(context: Context, tracker, settings, *, recipes: set[str]) -> None:

@@ -35,7 +35,7 @@ from harness.devices import (
 from harness.plan import RunSpec, SweepSettings, split_finished
 from harness.protocol import WorkerPayload
 from harness.schema import TAG_BOARD_ERROR, TAG_PLOT_ERROR
-from harness.tracking import HEARTBEAT_SECONDS, DataInput, Tracker, this_owner
+from harness.tracking import HEARTBEAT_SECONDS, DataInput, StoreError, Tracker, store_failure, this_owner
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class Outcome:
     test_accuracy: float | None = None
     seconds: float = 0.0
     interrupted: bool = False  # the user stopped the sweep while this run was in flight
+    kept_locally: bool = False  # its results wait on disk for the store (harness.spool)
 
 
 @dataclass
@@ -119,7 +120,13 @@ class LocalExecutor:
         self._done = threading.Event()
         self._live: set[subprocess.Popen] = set()
         self._claimed: set[str] = set()
+        # Three locks, so that no thread ever takes one it already holds (a store failure while a
+        # parent run was being created once deadlocked the sweep): _lock guards the sets above and
+        # is never held across a store call; _parents_lock is held while a parent run is created;
+        # _error_lock (innermost, held for one assignment) guards the first store error.
         self._lock = threading.Lock()
+        self._parents_lock = threading.Lock()
+        self._error_lock = threading.Lock()
         self.owner = this_owner()
         self.store_error: str | None = None
 
@@ -140,7 +147,7 @@ class LocalExecutor:
             remaining[spec.identity.group] = remaining.get(spec.identity.group, 0) + 1
 
         def parent_of(spec: RunSpec) -> str | None:
-            with self._lock:  # created when the group's first run starts, once
+            with self._parents_lock:  # created when the group's first run starts, once
                 group = spec.identity.group
                 if group not in parents:
                     made = self._store(
@@ -210,7 +217,7 @@ class LocalExecutor:
                     self._store("update the parent run", self.tracker.update_parent, parent, group)
                 if not self.store_error:
                     for profile in {spec.profile for spec in todo}:
-                        self._update_boards(profile)
+                        self._store("update the board metrics", self._update_boards, profile)
             report.store_error = self.store_error
         return report
 
@@ -267,12 +274,15 @@ class LocalExecutor:
         try:
             return call(*args, **kwargs)
         except Exception as error:  # noqa: BLE001  any store failure: server down, disk full, read-only
-            with self._lock:
-                if self.store_error is None:
-                    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-                    self.store_error = f"the tracking store failed to {what}: {type(error).__name__}: {first}"
-            self._stopping.set()
+            self._store_failed(f"the tracking store failed to {what}: {store_failure(error)}")
             return None
+
+    def _store_failed(self, why: str) -> None:
+        """Keep the first store error (the one the STOPPED line names) and start nothing new."""
+        with self._error_lock:
+            if self.store_error is None:
+                self.store_error = why
+        self._stopping.set()
 
     def stop(self, grace: float | None = None) -> None:
         """Start nothing new and terminate every live worker (each marks its run KILLED); a worker
@@ -313,10 +323,12 @@ class LocalExecutor:
         try:
             hashes = current_hashes(self.config, profile, self.settings.variant)
             publish_board_metrics(self.tracker, collect_rows(self.tracker, profile=profile, current_hashes=hashes))
+        except StoreError:
+            raise  # the store's failure, not the board's: the sweep stops on it (see _store)
         except Exception as error:  # noqa: BLE001  the board is a view of results already kept; never fail on it
             log.warning("could not update the board metrics of profile %r: %s", profile, error)
-            for parent in self.tracker.parent_runs(profile).values():
-                with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):
+                for parent in self.tracker.parent_runs(profile).values():
                     self.tracker.set_tag(parent, TAG_BOARD_ERROR, str(error)[:500])
 
     def _publish(self, spec: RunSpec, parent_run_id: str, group: str) -> None:
@@ -383,10 +395,13 @@ class LocalExecutor:
         with tempfile.TemporaryDirectory(prefix="bench-run-") as scratch:
             log_path = Path(scratch) / "worker.log"
             returncode = self.execute(spec, payload, outcome, log_path, gpu=gpu)
-            if self._stopping.is_set() and outcome.status != "FINISHED" and not self.store_error:
+            ended = outcome.status in ("FINISHED", "SKIPPED")  # SKIPPED: superseded, the worker ended it KILLED
+            if outcome.status == "NOT_STARTED":  # the worker could not open the store: not a failed run
+                self._store("mark the run KILLED", self.tracker.fail, run_id, outcome.reason, status="KILLED")
+            elif not ended and self._stopping.is_set() and not self.store_error:
                 outcome.status, outcome.reason, outcome.interrupted = "KILLED", "interrupted by the user", True
                 self._store("mark the run KILLED", self.tracker.fail, run_id, outcome.reason, status="KILLED")
-            elif outcome.status != "FINISHED":
+            elif not ended:
                 tail = log_path.read_bytes().decode(errors="replace")[-STDERR_TAIL:] if log_path.exists() else ""
                 if not outcome.reason:
                     outcome.reason = _describe_exit(returncode)
@@ -397,7 +412,8 @@ class LocalExecutor:
             try:  # the run's log without the start-up lines every TensorFlow process prints
                 text = log_path.read_bytes().decode(errors="replace") if log_path.exists() else ""
                 log_path.write_text(_without_startup_noise(text) + "\n")
-                self.tracker.log_artifact(run_id, log_path)
+                if not self.store_error:  # a failing store would only make the sweep wait for its retries
+                    self.tracker.log_artifact(run_id, log_path)
             except Exception:  # noqa: BLE001, S110  the log is a convenience; never fail the sweep on it
                 pass
         outcome.seconds = time.perf_counter() - started
@@ -448,16 +464,17 @@ class LocalExecutor:
             self.progress.epochs_planned(spec, event.epochs)
         elif isinstance(event, protocol.Epoch):
             self.progress.epoch_done(spec, event.epoch, event.logs)
+        elif isinstance(event, protocol.Done) and event.superseded:  # another run holds its identity
+            outcome.status, outcome.reason = "SKIPPED", event.superseded
         elif isinstance(event, protocol.Done):
             outcome.status = "FINISHED"
             outcome.test_accuracy = event.test_accuracy
             if event.spooled:  # the results are safe on disk; the store is not taking writes
-                outcome.reason = f"results kept locally: {event.spooled}"
-                with self._lock:
-                    self.store_error = (
-                        self.store_error or f"the tracking store refused a run's results ({event.spooled})"
-                    )
-                self._stopping.set()
+                outcome.reason, outcome.kept_locally = f"results kept locally: {event.spooled}", True
+                self._store_failed(f"the tracking store refused a run's results ({event.spooled})")
+        elif isinstance(event, protocol.Error) and event.store:  # nothing trained: the store failed
+            outcome.status, outcome.reason = "NOT_STARTED", event.reason
+            self._store_failed(event.reason)
         elif isinstance(event, protocol.Error):
             outcome.status = "FAILED"
             outcome.reason = event.reason
@@ -561,8 +578,8 @@ class RayExecutor(LocalExecutor):
             self._handle(spec, line, outcome)
         return returncode
 
-    def stop(self) -> None:
-        super().stop()
+    def stop(self, grace: float | None = None) -> None:
+        super().stop(grace)
         with self._lock:
             refs = list(self._refs)
         for ref in refs:  # the worker process sees its parent die and marks its run KILLED

@@ -31,6 +31,7 @@ from harness.schema import (
     TAG_CONFIG_HASH,
     TAG_DATA,
     TAG_GROUP,
+    TAG_IDENTITY,
     TAG_PROFILE,
     TAG_RECIPE,
     TAG_REPORT,
@@ -200,7 +201,10 @@ def collect_rows(
         # A NaN or infinite accuracy is a failed seed: counted as failed, never a value.
         valid = [r for r in finished if math.isfinite(metric(r.data.metrics, METRIC_TEST_ACCURACY))]
         valid.sort(key=lambda r: int(r.data.tags.get(TAG_SEED, -1)))
-        failed = sum(1 for r in members if r.info.status == "FAILED") + len(finished) - len(valid)
+        # Failed seeds, not failed runs: a seed that failed and was then retrained and finished is not failed.
+        not_finite = [r for r in finished if not math.isfinite(metric(r.data.metrics, METRIC_TEST_ACCURACY))]
+        failed_runs = [r for r in members if r.info.status == "FAILED"] + not_finite
+        failed = len({_identity(r) for r in failed_runs} - {_identity(r) for r in valid})
         accuracies = [metric(r.data.metrics, METRIC_TEST_ACCURACY) for r in valid]
         summary = describe(accuracies)
         reported_text = members[0].data.params.get(PARAM_REPORTED_ACCURACY, "None")
@@ -249,6 +253,10 @@ def collect_rows(
             )
         )
     return _ranked(rows)
+
+
+def _identity(run) -> str:
+    return run.data.tags.get(TAG_IDENTITY) or run.info.run_id
 
 
 def _ranking_key(row: Row) -> tuple:

@@ -14,12 +14,12 @@ import os
 from harness.config import BenchConfig, Recipe
 from harness.cost import GPU_REFERENCE, human_duration
 from harness.devices import backend_gpus, check_gpus_usable, keras_backend, visible_gpus, worker_environment
-from harness.errors import HarnessError, WeightsMissing
+from harness.errors import HarnessError, TrackingError, WeightsMissing
 from harness.estimate import estimate
 from harness.executors import LocalExecutor, Outcome, Progress, SweepReport
 from harness.identity import is_transfer
 from harness.plan import RunSpec, SweepSettings, concurrent_jobs, plan, split_finished, variant_here
-from harness.tracking import Tracker
+from harness.tracking import Tracker, store_failure
 
 
 def check_weights(recipes: list[Recipe], weights_dir: str | None, progress: Progress) -> dict[str, str]:
@@ -135,16 +135,13 @@ def mend_store(tracker: Tracker, progress: Progress) -> None:
         moved = tracker.moved_store_note()
         if moved:
             progress.note(moved)
-    except Exception as error:  # noqa: BLE001  the store is still failing: say so once, plainly
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-        raise HarnessError(
-            f"the tracking store {tracker.shown_uri} is not usable: {type(error).__name__}: {first}"
-        ) from None
+    except TrackingError as error:  # the store is still failing: say so once, plainly
+        raise TrackingError(f"the tracking store {tracker.shown_uri} is not usable: {store_failure(error)}") from None
 
 
 def run_sweep(
     config: BenchConfig,
-    tracker: Tracker,
+    tracker: Tracker | None,
     recipes: list[Recipe],
     settings: SweepSettings,
     progress: Progress | None = None,
@@ -154,7 +151,8 @@ def run_sweep(
     """Train every (recipe, seed) of ``recipes`` not already FINISHED in ``tracker``'s store.
 
     First it says what the sweep will cost (``announce_cost``). ``dry_run``: stop there, and
-    return the runs it would train as PLANNED outcomes (finished ones as SKIPPED). Ctrl-C
+    return the runs it would train as PLANNED outcomes (finished ones as SKIPPED), having written
+    nothing to the store (``tracker`` None: there is no store yet, nothing is finished). Ctrl-C
     (KeyboardInterrupt) during training stops the runs in flight and returns the report with
     ``interrupted`` set; finished runs are kept, and rerunning the same sweep trains only what
     is missing.
@@ -169,7 +167,8 @@ def run_sweep(
         raise HarnessError("--system-metrics needs psutil: pip install 'cifar10-bench[system-metrics]'")
     if settings.executor == "ray" and importlib.util.find_spec("ray") is None:  # a dry run fails as the run would
         raise HarnessError("--executor ray needs Ray: pip install 'cifar10-bench[ray]'")
-    mend_store(tracker, progress)
+    if not dry_run:  # a dry run only reads: the spool and what needs repair wait for the real run
+        mend_store(tracker, progress)
     progress.note("Checking the dataset …")
     data = load_cifar10(settings.data_path)
     fingerprint = data.fingerprint
@@ -208,7 +207,7 @@ def run_sweep(
     if gpus:
         names = ", ".join(f"{gpu.id}: {gpu.name}" for gpu in gpus)
         progress.note(f"GPUs {names}; {jobs} run(s) at once, at most {settings.jobs_per_gpu} per GPU")
-    finished = tracker.finished_identities()
+    finished = set() if tracker is None else tracker.finished_identities()
     todo, _ = split_finished(specs, finished)
     progress.estimated(announce_cost(config, todo, len(specs) - len(todo), settings, jobs, progress))
     if dry_run:

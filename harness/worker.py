@@ -49,6 +49,7 @@ from harness.schema import (
     PARAM_TF32,
     PARAM_TRAINABLE_PARAMS,
     PARAM_WEIGHTS,
+    TAG_ERROR,
     TAG_WEIGHTS,
 )
 from harness.spool import SpoolingTracker
@@ -94,7 +95,7 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
     from harness.identity import config_hash
     from harness.plots import confusion_matrix_png
     from harness.recipe_params import recipe_params, truncated
-    from harness.tracking import Tracker
+    from harness.tracking import Tracker, store_failure
     from harness.train import planned_epochs, train_and_evaluate
 
     watch.lap("import")
@@ -107,9 +108,16 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
         raise RuntimeError(f"{config.path} changed during the sweep: {recipe.name} has a new config hash")
     watch.lap("data")  # so far: the config; the dataset follows
     run_id = payload.run_id
+    try:
+        store = Tracker(payload.tracking_uri, payload.experiment)
+        store.get_run(run_id)  # the store is opened (for sqlite: engine, schema check) on first use
+    except Exception as error:  # noqa: BLE001  nothing was trained: the store's failure, not the run's
+        raise StoreUnavailable(f"the worker could not open the tracking store: {store_failure(error)}") from error
     # A store that refuses a write from here on costs no result: it is kept on disk (harness.spool).
-    tracker = SpoolingTracker(Tracker(payload.tracking_uri, payload.experiment), run_id)
-    tracker.get_run(run_id)  # the store is opened (for sqlite: engine, schema check) on first use
+    tracker = SpoolingTracker(store, run_id)
+    # The claim lives as long as this process trains (see _keep_claim); ended at the run's end.
+    claim_kept = threading.Event()
+    threading.Thread(target=_keep_claim, args=(store, run_id, claim_kept), name="claim", daemon=True).start()
     watch.lap("store")
 
     random_weights = identity.variant.random_weights
@@ -216,15 +224,30 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
         tracker.log_keras_model(run_id, trained_models[0])
     watch.lap("logging")  # per-epoch logging is in train_seconds
     tracker.log_metrics(run_id, watch.seconds)
-    tracker.finish(run_id)
+    finished = tracker.finish(run_id)  # None: kept in the spool; False: another run has this identity
+    superseded = tracker.get_run(run_id).data.tags.get(TAG_ERROR, "superseded") if finished is False else ""
     emit(
         protocol.Done(
             test_accuracy=result.test_accuracy,
             train_seconds=result.train_seconds,
             epochs_run=result.epochs_run,
             spooled=tracker.offline or "",
+            superseded=superseded,
         )
     )
+    claim_kept.set()
+
+
+def _keep_claim(tracker, run_id: str, done: threading.Event) -> None:
+    """Refresh the run's claim (its heartbeat) while this process trains, until ``done``. The
+    claim lives as long as the worker that trains, not only its bench process: a bench process
+    stopped (Ctrl-Z, SIGSTOP) while its worker trains on no longer lets another sweep take the
+    seed over and train it twice. A missed beat only ages the claim."""
+    from harness import tracking
+
+    while not done.wait(tracking.HEARTBEAT_SECONDS):
+        with contextlib.suppress(Exception):
+            tracker.heartbeat([run_id])
 
 
 def check_platform(variant) -> str:
@@ -272,6 +295,10 @@ _orphaned = threading.Event()
 ORPHANED = "the bench process that started this run died"
 
 
+class StoreUnavailable(Exception):
+    """The tracking store could not be opened from this process: nothing was trained."""
+
+
 def _interrupt(signum, frame):
     """SIGTERM ends a run the way Ctrl-C does: KILLED in MLflow, not a silent disappearance."""
     if _orphaned.is_set():
@@ -300,6 +327,12 @@ def main() -> int:
     payload = WorkerPayload.from_json(sys.stdin.read())
     try:
         run(payload, events)
+    except StoreUnavailable as error:  # the sweep hears it as a store error; the store cannot be told
+        traceback.print_exc()
+        with contextlib.suppress(OSError):
+            events.write(protocol.encode(protocol.Error(reason=str(error), store=True)) + "\n")
+            events.flush()
+        return 1
     except BaseException as error:  # noqa: BLE001  every failure must reach MLflow
         reason = f"{type(error).__name__}: {error}".strip()
         traceback.print_exc()

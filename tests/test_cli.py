@@ -302,6 +302,24 @@ def test_the_configs_local_copy_is_used_when_no_dataset_is_given(tmp_path, synth
     assert str(synthetic_npz) in result.output.replace("\n", "")
 
 
+def test_reading_commands_never_write_a_store(tmp_path, synthetic_npz, test_config, monkeypatch):
+    """`run --dry-run` created mlflow.db, its lock and the experiment in a fresh folder;
+    `leaderboard` and `steps` wrote MLflow's schema into an empty mlflow.db. Reading commands
+    write nothing: a missing or empty store is one with nothing finished (a dry run) or one line."""
+    monkeypatch.chdir(tmp_path)
+    base = ["--config", str(test_config), "--data", str(synthetic_npz)]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    dry = CliRunner().invoke(main, [*base, "run", "tiny-a", "--profile", "smoke", "--seeds", "1", "--dry-run"])
+    assert dry.exit_code == 0 and "would train tiny-a seed 0" in dry.output, dry.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    (tmp_path / "mlflow.db").touch()  # an empty file where a store would be
+    for command in (["leaderboard"], ["steps", "--profile", "smoke"], ["all", "--profile", "smoke", "--dry-run"]):
+        result = CliRunner().invoke(main, [*base, *command])
+        assert (tmp_path / "mlflow.db").stat().st_size == 0, command
+        assert "Traceback" not in result.output and (result.exit_code == 0) == ("--dry-run" in command), result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "mlflow.db"])
+
+
 def test_leaderboard_with_and_without_profile_agree_after_a_profile_is_edited(tmp_path):
     """Editing a profile gives its recipes new identities: their old runs are never ranked as
     current, with or without --profile; --include-stale shows them, marked, in every format."""

@@ -28,6 +28,16 @@ def test_non_finite_accuracy_is_a_failed_seed():
     assert "2 (+3 failed)" in leaderboard.to_markdown([row])
 
 
+def test_a_seed_that_failed_then_finished_is_not_counted_failed():
+    """Seed 1 crashed, then was retrained and finished: the table said "2 (+1 failed)" after a
+    sweep in which every seed ended trained. Failures are counted per seed, not per run."""
+    runs = runs_of("a", [0.50, 0.54]) + [run("a", 1, None, status="FAILED"), run("a", 2, None, status="FAILED")]
+    runs += [run("a", 2, None, status="FAILED")]  # seed 2 failed twice: one failed seed
+    [row] = collect_rows(StandInTracker(runs))
+    assert row.n == 2 and row.failed == 1
+    assert "2 (+1 failed)" in leaderboard.to_markdown([row])
+
+
 def test_a_seed_finished_twice_counts_once():
     """Two sweeps that raced before claims existed can leave two FINISHED runs of one identity:
     the earlier to end is the seed's value, the other is ignored."""
