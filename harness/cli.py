@@ -12,12 +12,12 @@ from pathlib import Path
 import click
 
 from harness.config import BenchConfig, load_config
-from harness.errors import HarnessError
+from harness.errors import HarnessError, WeightsMissing
 from harness.identity import PRECISIONS
 from harness.plan import SweepSettings
 
 DEFAULT_CONFIG = "benchmarks.toml"
-EXIT_SKIPPED = 3  # everything that could train did, but some recipes could not (missing weights)
+EXIT_SKIPPED = 3  # everything that could train did, but some recipes (or all) could not: missing weights
 
 
 @dataclass
@@ -28,6 +28,7 @@ class Context:
     experiment: str
     debug: bool
     weights_dir: str | None = None
+    data_origin: str = "--data"  # where data_path came from: --data or BENCH_DATA
     _config: BenchConfig | None = None
 
     @property
@@ -42,6 +43,26 @@ class Context:
             return self.data_path
         local = self.config.local_dataset()
         return None if local is None else str(local)
+
+    def dataset_choice(self) -> tuple[str | None, str]:
+        """The dataset a command will read (``dataset``) and why that one, in words."""
+        from harness.data import DATA_ENV
+
+        if self.data_path:
+            return self.data_path, f"from {DATA_ENV if self.data_origin == DATA_ENV else '--data'}"
+        try:
+            local = self.config.local_dataset()
+        except HarnessError as error:
+            return None, f"no --data, no {DATA_ENV}, and no benchmarks file read ({error}): Keras downloads CIFAR-10"
+        if local is not None:
+            return str(local), (
+                f"the first existing path of [data] local_copies in {self.config_path} "
+                f"(--data or {DATA_ENV} would take precedence)"
+            )
+        return None, (
+            f"no --data, no {DATA_ENV}, and no path of [data] local_copies in {self.config_path} exists: "
+            "Keras downloads CIFAR-10 on first use"
+        )
 
     @property
     def config(self) -> BenchConfig:
@@ -93,6 +114,8 @@ def _override(field: str):
         if value is not None:
             context = ctx.find_object(Context)
             setattr(context, field, Path(value) if field == "config_path" else value)
+            if field == "data_path":
+                context.data_origin = "--data"
             if field == "config_path":
                 context._config = None
         return value
@@ -149,7 +172,8 @@ class BenchGroup(click.Group):
     "data_path",
     envvar="BENCH_DATA",
     help="CIFAR-10 as .npz (x_train, y_train, x_test, y_test), cifar-10-python.tar.gz, or "
-    "cifar-10-batches-py/ [default: $BENCH_DATA, else Keras' download].",
+    "cifar-10-batches-py/ [default: $BENCH_DATA, else the first existing path of [data] local_copies in the "
+    "benchmarks file, else Keras' download]. `bench doctor` says which one a command will use.",
 )
 @click.option(
     "--weights-dir",
@@ -164,7 +188,11 @@ class BenchGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, config_path, tracking_uri, data_path, weights_dir, experiment, debug) -> None:
     """Benchmark the CIFAR-10 CNNs of five reports over several seeds, tracked in MLflow."""
+    from harness.data import DATA_ENV
+
     ctx.obj = Context(config_path, tracking_uri, data_path, experiment, debug, weights_dir)
+    if ctx.get_parameter_source("data_path") == click.core.ParameterSource.ENVIRONMENT:
+        ctx.obj.data_origin = DATA_ENV
 
 
 def _rich_console(stderr: bool = False):
@@ -479,6 +507,11 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
                     context.config, tracker, recipes, settings, max_seeds=max_seeds, progress=progress
                 )
                 report, rounds = adaptive.sweep, len(adaptive.rounds)
+    except WeightsMissing as error:  # every selected recipe lacks its weights: skipped, as documented
+        if context.debug:
+            raise
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(EXIT_SKIPPED)
     except KeyboardInterrupt:
         # Raised before the sweep had a report to return (while planning, or a further interrupt
         # while it was stopping): what finished is in the store either way; never claim "nothing".
@@ -1022,16 +1055,18 @@ def import_command(context: Context, folder: Path | None) -> None:
 @click.option(
     "--jobs-per-gpu", type=click.IntRange(1, 16), default=1, show_default=True, help="Runs sharing one GPU at once."
 )
-def doctor_command(jobs: int | None, jobs_per_gpu: int) -> None:
+@pass_context
+def doctor_command(context: Context, jobs: int | None, jobs_per_gpu: int) -> None:
     """Check this machine before a long sweep: backend, GPUs (driver and backend), precision, XLA,
-    GPU memory policy, run placement, dataset. Exits 1 if a check finds a problem."""
+    GPU memory policy, run placement, and which dataset a sweep would read. Exits 1 if a check
+    finds a problem."""
     from rich.table import Table
 
     from harness.doctor import run_checks
     from harness.environment import import_keras_quietly
 
     import_keras_quietly()
-    checks = run_checks(jobs=jobs, jobs_per_gpu=jobs_per_gpu)
+    checks = run_checks(jobs=jobs, jobs_per_gpu=jobs_per_gpu, dataset=context.dataset_choice())
     table = Table(title="bench doctor")
     for column in ("check", "status", "found"):
         table.add_column(column, overflow="fold")
