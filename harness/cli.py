@@ -333,11 +333,16 @@ def _print_costs(context: Context, recipes, *, profile: str, measure: bool, as_j
     context.config.profile(profile)
     console = _rich_console(stderr=True)
     with console.status("Counting FLOPs" + (" and probing this machine" if measure else "") + " …") as status:
+        doing = ["Counting FLOPs …"]
+
+        def started(message: str) -> None:
+            doing[0] = message
+            status.update(message)
 
         def done(name: str, measured: bool) -> None:
-            status.update(f"{'probed' if measured else 'counted'} {name} …")
+            status.update(f"{doing[0].removesuffix(' …')}: {'probed' if measured else 'counted'} {name} …")
 
-        estimates = estimate(context.config, recipes, profile, measure=measure, on_done=done)
+        estimates = estimate(context.config, recipes, profile, measure=measure, on_done=done, on_status=started)
     if by_cost:
         estimates = sorted(estimates, key=lambda e: e.seconds, reverse=True)
     if as_json:
@@ -477,14 +482,25 @@ def cache_command(clear: bool, match: str | None) -> None:
     console.print(f"{len(entries)} file(s), {total / 1e6:,.1f} MB in all; `bench cache --clear` deletes them")
 
 
-def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_seeds: int | None = None) -> None:
+def _sweep(
+    context: Context,
+    recipes,
+    settings,
+    *,
+    dry_run: bool = False,
+    max_seeds: int | None = None,
+    assume_yes: bool = False,
+) -> None:
     """Run a sweep (``harness.sweep.run_sweep``, or ``harness.adaptive.run_adaptive`` rounds up to
     ``max_seeds``), print its summary and leaderboard, and exit non-zero if any run failed (1),
+    a sweep estimated at over a day was not confirmed (1 declined, 2 no terminal and no --yes),
     recipes were skipped for missing weights (3) or it was interrupted (130)."""
     import signal
 
+    from harness.cost import human_duration
     from harness.progress import RichProgress
-    from harness.sweep import run_sweep
+    from harness.sweep import NotConfirmed, run_sweep
+    from harness.tracking import resolve_tracking_uri
 
     def terminate(signum, frame):
         raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
@@ -493,11 +509,17 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
     if not recipes:
         raise click.UsageError("no recipe matches the selection")
     context.config.profile(settings.profile)  # a typo fails here, before any store is opened
-    tracker = context.tracker()
     console = _rich_console(stderr=True)
     rounds = None
+    progress = RichProgress(console, assume_yes=assume_yes)
+    store = resolve_tracking_uri(context.tracking_uri)
     try:
-        with RichProgress(console) as progress:
+        with progress:
+            progress.status(f"Opening the MLflow store {store} …")  # importing MLflow takes seconds
+            try:
+                tracker = context.tracker()
+            finally:
+                progress.status(None)
             if max_seeds is None or dry_run:
                 report = run_sweep(context.config, tracker, recipes, settings, progress, dry_run=dry_run)
             else:
@@ -512,14 +534,30 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
             raise
         click.echo(f"Error: {error}", err=True)
         sys.exit(EXIT_SKIPPED)
-    except KeyboardInterrupt:
-        # Raised before the sweep had a report to return (while planning, or a further interrupt
-        # while it was stopping): what finished is in the store either way; never claim "nothing".
+    except NotConfirmed as error:
+        if progress.interactive:
+            click.echo("Aborted: nothing was trained.", err=True)
+            sys.exit(1)
         click.echo(
-            f"Interrupted: every run that finished is kept in {tracker.tracking_uri}; "
-            "rerun the same command to train the rest.",
+            f"Error: not started: this sweep is estimated at {human_duration(error.seconds)} on this machine and "
+            f"there is no terminal to confirm it on; to start it anyway: {' '.join(_command_line())} --yes",
             err=True,
         )
+        sys.exit(2)
+    except KeyboardInterrupt:
+        # Raised before the sweep had a report to return (while planning, or a further interrupt
+        # while it was stopping).
+        if not progress.runs_started:
+            click.echo(
+                "Interrupted before any run started: nothing was trained (what was measured of this machine "
+                "is kept); rerun the same command to start.",
+                err=True,
+            )
+        else:  # what finished is in the store; never claim "nothing"
+            click.echo(
+                f"Interrupted: every run that finished is kept in {store}; rerun the same command to train the rest.",
+                err=True,
+            )
         sys.exit(130)
     if dry_run:
         planned = report.by_status("PLANNED")
@@ -649,7 +687,7 @@ def _settings(context: Context, **options) -> SweepSettings:
 
 def execution_options(command):
     """--jobs / --jobs-per-gpu / --precision / --jit-compile / --deterministic / --executor / --address /
-    --gpus-per-run / --system-metrics / --log-model / --dry-run, shared by `run` and `all`."""
+    --gpus-per-run / --system-metrics / --log-model / --dry-run / --yes, shared by `run` and `all`."""
     command = click.option(
         "--log-model",
         is_flag=True,
@@ -661,6 +699,13 @@ def execution_options(command):
         is_flag=True,
         help="Log CPU, memory, disk, network (and GPU) use of each run every 10 s as system/* metrics "
         "(MLflow's System metrics tab; needs psutil).",
+    )(command)
+    command = click.option(
+        "--yes",
+        "-y",
+        is_flag=True,
+        help="Start a sweep estimated at over a day on this machine without asking (asked on a terminal; "
+        "without a terminal such a sweep needs --yes).",
     )(command)
     command = click.option(
         "--dry-run",
@@ -751,9 +796,10 @@ RANDOM_WEIGHTS_HELP = (
 def run_command(context: Context, names: tuple[str, ...], **options) -> None:
     """Train the named recipes, each seed in its own process; finished runs are skipped."""
     recipes = [context.config.recipe(name) for name in dict.fromkeys(names)]
-    dry_run = options.pop("dry_run")
+    dry_run, yes = options.pop("dry_run"), options.pop("yes")
     seeds, max_seeds = _seed_plan(options.pop("seeds"), options.pop("max_seeds"))
-    _sweep(context, recipes, _settings(context, seeds=seeds, **options), dry_run=dry_run, max_seeds=max_seeds)
+    settings = _settings(context, seeds=seeds, **options)
+    _sweep(context, recipes, settings, dry_run=dry_run, max_seeds=max_seeds, assume_yes=yes)
 
 
 @main.command("all")
@@ -768,9 +814,10 @@ def run_command(context: Context, names: tuple[str, ...], **options) -> None:
 def all_command(context: Context, only: str | None, suite: str | None, **options) -> None:
     """Train every recipe (or a suite / glob of them) with N seeds, then show the leaderboard."""
     recipes = context.config.select(suite=suite, only=only)
-    dry_run = options.pop("dry_run")
+    dry_run, yes = options.pop("dry_run"), options.pop("yes")
     seeds, max_seeds = _seed_plan(options.pop("seeds"), options.pop("max_seeds"))
-    _sweep(context, recipes, _settings(context, seeds=seeds, **options), dry_run=dry_run, max_seeds=max_seeds)
+    settings = _settings(context, seeds=seeds, **options)
+    _sweep(context, recipes, settings, dry_run=dry_run, max_seeds=max_seeds, assume_yes=yes)
 
 
 def readme_options(block: str, what: str, kept: str):

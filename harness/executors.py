@@ -66,9 +66,18 @@ class SweepReport:
 
 
 class Progress:
-    """Callbacks a sweep reports through (each does nothing here); the CLI draws them with rich."""
+    """Callbacks a sweep reports through (each does nothing here, and ``confirm`` says yes); the CLI
+    draws them with rich."""
 
     def note(self, message: str) -> None: ...
+    def status(self, message: str | None, *, transient: bool = False) -> None:
+        """What the sweep is busy with before its first run (None: nothing any more); a
+        ``transient`` message is only worth showing where it replaces the previous one."""
+
+    def confirm(self, question: str) -> bool:
+        """Whether to start a sweep estimated at over a day here; a library caller asked for it."""
+        return True
+
     def estimated(self, seconds_by_identity: dict[str, float]) -> None: ...
     def sweep_planned(self, total: int, todo: int) -> None: ...
     def run_started(self, spec: RunSpec, index: int, total: int) -> None: ...

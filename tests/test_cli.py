@@ -226,19 +226,29 @@ def test_an_interrupt_that_escapes_the_sweep_never_says_nothing_was_trained(
     tmp_path, synthetic_npz, test_config, monkeypatch
 ):
     """A second Ctrl-C / SIGTERM while a sweep is stopping can reach the CLI without a report,
-    after seeds did finish: the message must not say that nothing was trained."""
+    after seeds did finish: the message must not say that nothing was trained. Before any run
+    started, it says so instead of speaking of runs that finished."""
+    from types import SimpleNamespace
+
     import harness.sweep
 
-    def interrupted(*args, **kwargs):
+    def interrupted(config, tracker, recipes, settings, progress, **options):
+        if started:
+            progress.run_started(SimpleNamespace(identity=SimpleNamespace(identity="i"), label="tiny-a seed 0"), 0, 1)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(harness.sweep, "run_sweep", interrupted)
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(
-        main, ["--config", str(test_config), "--data", str(synthetic_npz), "run", "tiny-a", "--profile", "smoke"]
-    )
+    command = ["--config", str(test_config), "--data", str(synthetic_npz), "run", "tiny-a", "--profile", "smoke"]
+    started = True
+    result = CliRunner().invoke(main, command)
     assert result.exit_code == 130
     assert "every run that finished is kept" in result.output and "nothing was trained" not in result.output
+    started = False
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 130
+    assert "Interrupted before any run started: nothing was trained" in result.output
+    assert "every run that finished" not in result.output
 
 
 def test_a_corrupt_store_is_one_line(tmp_path, test_config):
