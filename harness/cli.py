@@ -1242,11 +1242,18 @@ def steps_command(
     is_flag=True,
     help="Also start MLflow's job consumers (only its GenAI evaluation jobs need them; off, the UI starts faster).",
 )
+@click.option(
+    "--browser/--no-browser",
+    default=None,
+    help="Open the experiment's link in this desktop's web browser once the UI answers [default: when a desktop "
+    "session is found: DISPLAY or WAYLAND_DISPLAY, macOS, Windows].",
+)
 @pass_context
-def ui_command(context: Context, host: str, port: int, workers: int, job_execution: bool) -> None:
+def ui_command(context: Context, host: str, port: int, workers: int, job_execution: bool, browser: bool | None) -> None:
     """Open the MLflow UI on this harness's store (the same --tracking-uri resolution as runs).
 
-    One Ctrl-C or SIGTERM stops the server and every process it started.
+    Prints the experiment's run list in MLflow's "Model training" mode (and opens it on a
+    desktop). One Ctrl-C or SIGTERM stops the server and every process it started.
     """
     from harness import ui
     from harness.tracking import ExperimentMissing, open_tracker, resolve_tracking_uri
@@ -1261,11 +1268,18 @@ def ui_command(context: Context, host: str, port: int, workers: int, job_executi
     link = ui.runs_url(host, port, experiment_id)
     url = ui.base_url(host, port)
     click.echo(f"MLflow UI for {uri}: starting on {url} (Ctrl-C to stop) …", err=True)
+
+    def ready() -> None:
+        click.echo(f"ready: {link}", err=True)
+        click.echo(ui.MODE_TIP, err=True)
+        if browser or (browser is None and ui.desktop_session()):
+            ui.open_in_browser(link)
+
     code = ui.serve(
         ui.server_command(uri, host, port, workers),
         ui.server_environment(job_execution),
         url=url,
-        on_ready=lambda: click.echo(f"ready: {link}", err=True),
+        on_ready=ready,
     )
     sys.exit(code)
 

@@ -17,7 +17,6 @@ from harness.schema import (
     ARTIFACT_CONFUSION_CSV,
     ARTIFACT_LEADERBOARD_TABLE,
     ARTIFACT_SEED_BANDS,
-    BOARD_PREFIX,
     CURVE_METRICS,
     EPOCH_METRICS,
     PARAM_PARAMS,
@@ -102,10 +101,10 @@ def publish_leaderboard(tracker: Tracker, rows, folder: Path, *, profile: str) -
 
 
 def leaderboard_table(rows) -> dict[str, list]:
-    """One row per recipe, one column per board figure (the parents' board/* metrics)."""
-    from harness.leaderboard import board_metrics
+    """One row per recipe, one column per figure of its leaderboard row (accuracies as fractions)."""
+    from harness.leaderboard import row_figures
 
-    figures = [{k.removeprefix(BOARD_PREFIX): v for k, v in board_metrics(row).items()} for row in rows]
+    figures = [row_figures(row) for row in rows]
     names = list(dict.fromkeys(name for figure in figures for name in figure))
     names = ["rank", *(n for n in names if n != "rank")] if "rank" in names else names
     table: dict[str, list] = {"recipe": [row.recipe for row in rows]}
@@ -115,23 +114,44 @@ def leaderboard_table(rows) -> dict[str, list]:
 
 
 def publish_board_metrics(tracker: Tracker, rows) -> int:
-    """Each leaderboard row onto its parent run: board/* metrics, and the parameter count as
-    the ``model.params`` param. Sorting parents by board/mean_pct in the UI is then the
-    leaderboard, and the compare view of two parents shows how their figures differ.
-    Returns how many parents were updated."""
-    from harness.leaderboard import board_metrics
+    """Each leaderboard row onto its parent run as the ``board/`` metrics (``board_metrics``), and
+    the parameter count as the ``model.params`` param: sorting parents by board/1_mean in the UI is
+    then the leaderboard. ``rows``: a whole profile's board (what it counts decides the step).
 
-    parents: dict[str, str] = {}
+    A figure is logged only when its value changed, at step = the finished seeds the profile's
+    board counts (a parent's chart draws how the figure moved as seeds finished), and never twice
+    at one step; a figure that lost its value (the p of a row that became the leader) is logged
+    as NaN, so the run does not keep showing a stale one. Returns how many parents changed."""
+    import math
+
+    from harness.leaderboard import board_metrics
+    from harness.schema import BOARD_METRICS
+
+    parents: dict = {}
     for profile in {row.profile for row in rows}:
-        parents.update(tracker.parent_runs(profile))
+        parents.update(tracker.parents(profile))
+    seeds = {profile: sum(row.n for row in rows if row.profile == profile) for profile in {r.profile for r in rows}}
     updated = 0
     for row in rows:
         parent = parents.get(group_key(row.recipe, row.profile, row.config_hash, row.data_fingerprint))
         if parent is None:
             continue
-        tracker.log_metrics(parent, board_metrics(row), step=row.n)
+        latest = {k: v for k, v in Tracker.latest_metrics(parent).items() if k in BOARD_METRICS}
+        figures = board_metrics(row)
+        changed = {
+            name: value
+            for name, value in figures.items()
+            if name not in latest or not math.isclose(latest[name][1], value, rel_tol=0, abs_tol=1e-9)
+        }
+        changed.update(
+            {name: math.nan for name, (_, value) in latest.items() if name not in figures and not math.isnan(value)}
+        )
         if row.params is not None:
-            tracker.log_params(parent, {PARAM_PARAMS: str(row.params)})
+            tracker.log_params(parent.info.run_id, {PARAM_PARAMS: str(row.params)})
+        if not changed:
+            continue
+        step = max(seeds[row.profile], 1 + max((s for s, _ in latest.values()), default=0))
+        tracker.log_metrics(parent.info.run_id, changed, step=step)
         updated += 1
     return updated
 

@@ -277,7 +277,7 @@ def test_import_then_the_store_gives_the_same_rows(tmp_path, test_config, tracke
         history = [m.value for m in client.get_metric_history(child.info.run_id, "accuracy/validation")]
         assert [np.float32(v) for v in history] == [np.float32(v) for v in curves(int(child.data.tags["bench.seed"]), 4)["accuracy/validation"]]  # fmt: skip
     for parent in parents:
-        assert parent.data.params["architecture"] == "r004_step1" and parent.data.metrics["board/n"] in (2, 3)
+        assert parent.data.params["architecture"] == "r004_step1" and parent.data.metrics["board/3_n"] in (2, 3)
         bands = {a.path for a in client.list_artifacts(parent.info.run_id, "seed_bands")}
         assert "seed_bands/learning_curves.png" in bands  # drawn from the records' curves
     # And the imported runs are records already: publishing them writes nothing.

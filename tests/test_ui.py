@@ -61,7 +61,7 @@ class BenchUI:
         self.log = log
         self.process = subprocess.Popen(
             [sys.executable, "-m", "harness.cli", "--tracking-uri", store_uri, "ui", "--port", str(self.port)]
-            + list(arguments),
+            + ["--no-browser", *arguments],  # a test never opens a browser on a developer's desktop
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
         )
