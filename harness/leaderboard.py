@@ -122,7 +122,8 @@ def _cut(bound: float | None) -> float | None:
 def board_metrics(row: Row) -> dict[str, float]:
     """A parent run's metrics (``harness.schema.BOARD_*``): the few figures of ``row`` a reader
     looks for, in reading order, accuracies as fractions, interval bounds cut to [0, 1], the claim
-    check as 1/0, to 6 decimals. Figures without a value are left out."""
+    check as 1/0, to 6 decimals. A figure without a value (the std of one seed, the leader's p, the
+    claim of a recipe whose report makes none) is NaN: every parent carries the same names."""
     from harness.schema import (
         BOARD_CI_LOWER,
         BOARD_CI_UPPER,
@@ -150,7 +151,7 @@ def board_metrics(row: Row) -> dict[str, float]:
         BOARD_CLAIMED: row.reported,
         BOARD_CLAIM_IN_PI: row.reported_in_pi,
     }
-    return {name: round(float(value), 6) for name, value in figures.items() if value is not None}
+    return {name: math.nan if value is None else round(float(value), 6) for name, value in figures.items()}
 
 
 def _mean(values: list[float]) -> float | None:

@@ -118,40 +118,35 @@ def publish_board_metrics(tracker: Tracker, rows) -> int:
     the parameter count as the ``model.params`` param: sorting parents by board/1_mean in the UI is
     then the leaderboard. ``rows``: a whole profile's board (what it counts decides the step).
 
-    A figure is logged only when its value changed, at step = the finished seeds the profile's
-    board counts (a parent's chart draws how the figure moved as seeds finished), and never twice
-    at one step; a figure that lost its value (the p of a row that became the leader) is logged
-    as NaN, so the run does not keep showing a stale one. Returns how many parents changed."""
+    A parent's figures are logged, all together, only when one of them changed, at step = the
+    finished seeds the profile's board counts, and never twice at one step: its charts draw how
+    each figure moved as seeds finished (lines, flat where a figure held still), and publishing
+    the same board again logs nothing. Returns how many parents changed."""
     import math
 
     from harness.leaderboard import board_metrics
-    from harness.schema import BOARD_METRICS
 
     parents: dict = {}
     for profile in {row.profile for row in rows}:
         parents.update(tracker.parents(profile))
     seeds = {profile: sum(row.n for row in rows if row.profile == profile) for profile in {r.profile for r in rows}}
+
+    def same(a: float, b: float) -> bool:
+        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=0, abs_tol=1e-9)
+
     updated = 0
     for row in rows:
         parent = parents.get(group_key(row.recipe, row.profile, row.config_hash, row.data_fingerprint))
         if parent is None:
             continue
-        latest = {k: v for k, v in Tracker.latest_metrics(parent).items() if k in BOARD_METRICS}
-        figures = board_metrics(row)
-        changed = {
-            name: value
-            for name, value in figures.items()
-            if name not in latest or not math.isclose(latest[name][1], value, rel_tol=0, abs_tol=1e-9)
-        }
-        changed.update(
-            {name: math.nan for name, (_, value) in latest.items() if name not in figures and not math.isnan(value)}
-        )
         if row.params is not None:
             tracker.log_params(parent.info.run_id, {PARAM_PARAMS: str(row.params)})
-        if not changed:
+        figures = board_metrics(row)
+        latest = {k: v for k, v in Tracker.latest_metrics(parent).items() if k in figures}
+        if len(latest) == len(figures) and all(same(latest[k][1], v) for k, v in figures.items()):
             continue
         step = max(seeds[row.profile], 1 + max((s for s, _ in latest.values()), default=0))
-        tracker.log_metrics(parent.info.run_id, changed, step=step)
+        tracker.log_metrics(parent.info.run_id, figures, step=step)
         updated += 1
     return updated
 

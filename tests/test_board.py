@@ -28,16 +28,19 @@ def row(**changes) -> Row:
 
 def test_a_parent_carries_a_few_figures_in_reading_order_as_fractions():
     """mean, std, n, CI, PI, Δ vs leader, Holm p, claim: numbered, so MLflow's alphabetical order
-    in every view is that order; accuracies as fractions like the children's; bounds cut at 0–1."""
+    in every view is that order; accuracies as fractions like the children's; bounds cut at 0–1;
+    a figure without a value (here the p: this row has none) is NaN, so every parent has all."""
     metrics = board_metrics(row(ci_low=-0.056, ci_high=1.2, pi_low=0.52, pi_high=0.68, delta_vs_leader=-0.031))
     assert list(metrics) == sorted(metrics) == [
         "board/1_mean", "board/2_std", "board/3_n", "board/4_ci_lower", "board/4_ci_upper", "board/5_pi_lower",
-        "board/5_pi_upper", "board/6_delta_vs_leader", "board/8_claimed", "board/9_claim_in_pi",
+        "board/5_pi_upper", "board/6_delta_vs_leader", "board/7_p_vs_leader_holm", "board/8_claimed",
+        "board/9_claim_in_pi",
     ]  # fmt: skip
     assert metrics["board/1_mean"] == 0.6 and metrics["board/2_std"] == 0.01 and metrics["board/3_n"] == 3
     assert metrics["board/4_ci_lower"] == 0.0 and metrics["board/4_ci_upper"] == 1.0  # cut, as the terminal's 0*, 100*
     assert metrics["board/5_pi_lower"] == 0.52 and metrics["board/6_delta_vs_leader"] == -0.031
     assert metrics["board/8_claimed"] == 0.62 and metrics["board/9_claim_in_pi"] == 1.0
+    assert math.isnan(metrics["board/7_p_vs_leader_holm"])
     assert board_metrics(row(p_vs_leader_holm=0.0612345678))["board/7_p_vs_leader_holm"] == 0.061235
 
 
@@ -54,9 +57,9 @@ def test_the_leaderboard_table_holds_every_figure_as_fractions_and_a_new_statist
     assert "reported_in_ci" not in table and "tied_with_leader" not in table and "finished_at" not in table
 
 
-def test_one_seed_logs_no_spread():
+def test_one_seed_has_no_spread():
     metrics = board_metrics(row(n=1, std=None, ci_low=None, ci_high=None, pi_low=None, pi_high=None))
-    assert "board/2_std" not in metrics and "board/4_ci_lower" not in metrics and metrics["board/3_n"] == 1
+    assert math.isnan(metrics["board/2_std"]) and math.isnan(metrics["board/4_ci_lower"]) and metrics["board/3_n"] == 1
 
 
 def store_with_two_recipes(tmp_path, accuracies=(("tiny-a", [0.5, 0.6]), ("tiny-b", [0.45, 0.5]))):
@@ -78,9 +81,10 @@ def add_seed(tracker, parents, recipe, seed, accuracy):
 
 
 def test_board_metrics_land_on_each_recipes_parent_each_value_once(tmp_path):
-    """Published again with nothing new: nothing logged. A recipe gaining a seed: only what changed
-    is logged, at a new step (the seeds on the board), so each chart is a curve, never two values at
-    one step; a figure that lost its value (the p of a recipe that became the leader) becomes NaN."""
+    """Published again with nothing new: nothing logged. A recipe gaining a seed: each parent whose
+    figures moved logs its figures at a new step (the seeds on the board), so its charts are lines,
+    never two values at one step; a figure that lost its value (the p of a recipe that became the
+    leader) becomes NaN, not a stale number."""
     tracker, parents = store_with_two_recipes(tmp_path)
     rows = collect_rows(tracker, profile="smoke")
     assert publish_board_metrics(tracker, rows) == 2
@@ -97,10 +101,9 @@ def test_board_metrics_land_on_each_recipes_parent_each_value_once(tmp_path):
         return [(m.step, m.value) for m in tracker.client.get_metric_history(parents[recipe], key)]
 
     assert history("tiny-b", "board/3_n") == [(4, 2.0), (5, 3.0)]  # steps: seeds on the board
-    assert history("tiny-a", "board/1_mean") == [(4, pytest.approx(0.55))]  # unchanged: logged once
-    assert [step for step, _ in history("tiny-a", "board/6_delta_vs_leader")] == [4, 5]
-    [(_, p_before), (step, p_now)] = history("tiny-b", "board/7_p_vs_leader_holm")
-    assert step == 5 and p_before > 0 and math.isnan(p_now)  # the leader has no p against itself
+    assert history("tiny-a", "board/1_mean") == [(4, pytest.approx(0.55)), (5, pytest.approx(0.55))]  # a flat line
+    [(_, p_before), (_, p_now)] = history("tiny-b", "board/7_p_vs_leader_holm")
+    assert p_before > 0 and math.isnan(p_now)  # the leader has no p against itself
     for recipe in parents:  # no metric of a parent was ever logged twice at one step
         for key in tracker.get_run(parents[recipe]).data.metrics:
             steps = [step for step, _ in history(recipe, key)]

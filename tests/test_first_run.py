@@ -18,6 +18,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import TEST_CONFIG
+from tests.test_ui import alive
 
 pytestmark = pytest.mark.slow  # real bench processes (and a probe that imports TensorFlow)
 
@@ -44,14 +45,6 @@ def children(parent: int, name: bytes) -> list[int]:
             if name in Path(f"/proc/{pid}/cmdline").read_bytes():
                 found.append(pid)
     return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 @pytest.mark.skipif(not Path("/proc").exists(), reason="needs Linux /proc to find the probe")

@@ -120,6 +120,27 @@ def test_ui_starts_light_and_binds_to_loopback_unless_told_otherwise(empty_store
     assert third[third.index("--workers") + 1] == "3" and asked[ui.JOB_EXECUTION_ENV] == "true"
 
 
+@pytest.mark.parametrize(
+    ("arguments", "desktop", "opened"),
+    [([], True, True), ([], False, False), (["--no-browser"], True, False), (["--browser"], False, True)],
+)
+def test_ui_opens_the_link_on_a_desktop_and_says_what_the_link_cannot(
+    empty_store, monkeypatch, arguments, desktop, opened
+):
+    """Once the UI answers, the model-training link is printed, with the one step it cannot take
+    (MLflow 3.17 keeps its mode in the browser), and opened where a desktop is found."""
+    from harness import ui
+
+    links = []
+    monkeypatch.setattr(ui, "serve", lambda command, environment, *, url, on_ready=None: on_ready() or 0)
+    monkeypatch.setattr(ui, "desktop_session", lambda: desktop)
+    monkeypatch.setattr(ui, "open_in_browser", links.append)
+    result = CliRunner().invoke(main, ["--tracking-uri", empty_store, "ui", *arguments])
+    assert result.exit_code == 0, result.output
+    assert "until 'Model training' is chosen once at the top left of any page" in result.output
+    assert links == (["http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning"] if opened else [])
+
+
 def test_ui_on_a_folder_with_no_store_says_so(tmp_path):
     result = CliRunner().invoke(main, ["--tracking-uri", f"sqlite:///{tmp_path}/none.db", "ui"])
     assert result.exit_code == 1 and "no MLflow store at" in result.output
