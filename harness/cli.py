@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from harness import files as outputs
 from harness.config import BenchConfig, load_config
 from harness.errors import HarnessError, WeightsMissing
 from harness.identity import PRECISIONS
@@ -72,8 +73,9 @@ class Context:
 
     def tracker(self, *, create: bool = True):
         """The MLflow store; ``create=False`` for commands that only read (they never create one)."""
-        from harness.tracking import open_tracker
+        from harness.tracking import fold_mlflow_errors, open_tracker
 
+        fold_mlflow_errors(not self.debug)  # MLflow's ERROR tracebacks: the harness says each failure in one line
         tracker = open_tracker(self.tracking_uri, self.experiment, create=create)
         tracker.command_line = ["bench", *_arguments()]
         tracker.command = _command_line()
@@ -149,7 +151,9 @@ class BenchGroup(click.Group):
         except HarnessError as error:
             if ctx.obj is not None and ctx.obj.debug:
                 raise
-            raise click.ClickException(str(error)) from None
+            from harness.tracking import redacted
+
+            raise click.ClickException(redacted(str(error))) from None  # never a URI's credentials
 
 
 @click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -500,7 +504,7 @@ def _sweep(
     from harness.cost import human_duration
     from harness.progress import RichProgress
     from harness.sweep import NotConfirmed, run_sweep
-    from harness.tracking import resolve_tracking_uri
+    from harness.tracking import redacted, resolve_tracking_uri
 
     def terminate(signum, frame):
         raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
@@ -512,7 +516,7 @@ def _sweep(
     console = _rich_console(stderr=True)
     rounds = None
     progress = RichProgress(console, assume_yes=assume_yes)
-    store = resolve_tracking_uri(context.tracking_uri)
+    store = redacted(resolve_tracking_uri(context.tracking_uri))  # as it may be printed
     try:
         with progress:
             progress.status(f"Opening the MLflow store {store} …")  # importing MLflow takes seconds
@@ -579,17 +583,17 @@ def _sweep(
         + (f", {len(elsewhere)} training in another sweep" if elsewhere else "")
         + (f", {len(killed)} interrupted" if killed else "")
         + (f", in {rounds} adaptive round(s) (plan logged as adaptive_plan.json)" if rounds else "")
-        + f"; tracking store: {tracker.tracking_uri}"
+        + f"; tracking store: {tracker.shown_uri}"
     )
     if not report.store_error:
         _print_leaderboard(context, tracker, settings, recipes={r.name for r in recipes})
     if rounds:
         _print_steps(context, tracker, settings, recipes={r.name for r in recipes})
     for outcome in failed:
-        console.print(f"[red]FAILED[/red] {outcome.spec.label}: {outcome.reason}")
+        console.print(f"[red]FAILED[/red] {outcome.spec.label}: {redacted(outcome.reason)}")
     if report.store_error:
         console.print(
-            f"[red]STOPPED[/red] {report.store_error}; no new run was started. Rerun the same command once the store "
+            f"[red]STOPPED[/red] {redacted(report.store_error)}; no new run was started. Rerun the same command once the store "
             "works: it uploads what was kept locally and trains the rest."
         )
     if report.unavailable:
@@ -846,6 +850,18 @@ def readme_options(block: str, what: str, kept: str):
     return decorate
 
 
+def _check_outputs(output: Path | None, readme: Path | None, **folders: Path | None) -> None:
+    """Every path a command will write, checked before it reads the store: one line naming the
+    option and the path, not a traceback after the work."""
+    if output is not None:
+        outputs.check_file_target(output, "--output")
+    if readme is not None and not readme.is_file():
+        raise outputs.OutputError(f"--update-readme {readme}: no such file (it must hold the block's markers)")
+    for option, folder in folders.items():
+        if folder is not None:
+            outputs.check_folder_target(folder, f"--{option}")
+
+
 def _readme_command(name: str, profile: str, suite: str | None, min_seeds: int, source: str = "both") -> str:
     """The command that writes a README block, as its header quotes it (to rerun it)."""
     return (
@@ -951,6 +967,13 @@ def _run_sources(context: Context, source: str, results_dir: Path | None, *, cre
     "parameters with Pareto front, claimed vs measured) to this folder, and log them to the "
     "profile's 'leaderboard' MLflow run. Needs --profile.",
 )
+@click.option(
+    "--include-stale",
+    is_flag=True,
+    help="Also rank, apart and marked 'stale', the runs of configurations that are not current: a recipe or "
+    "profile edited or removed since they ran (or another precision or device). Not with --update-readme, "
+    "--plots or --publish.",
+)
 @pass_context
 def leaderboard_command(
     context: Context,
@@ -967,41 +990,64 @@ def leaderboard_command(
     source: str,
     results_dir: Path | None,
     publish: bool,
+    include_stale: bool,
 ) -> None:
     """Rank recipes by mean test accuracy over seeds, read back from MLflow and results/runs.
 
-    Rows marked ≈ are not distinguishable from the leader (Welch's t-test, p >= 0.05).
+    Rows marked ≈ are not distinguishable from the leader (Welch's t-test, p >= 0.05). Only runs
+    of each recipe's current configuration count, with or without --profile.
     """
     from harness import leaderboard
     from harness.devices import visible_gpus
     from harness.identity import Variant, current_hashes
     from harness.plan import variant_here
+    from harness.schema import TAG_PROFILE
 
     if (readme is not None or plots_dir is not None or publish) and profile is None:
         raise click.UsageError("--update-readme, --plots and --publish need --profile: they show one profile")
+    if include_stale and (readme is not None or plots_dir is not None or publish):
+        raise click.UsageError(
+            "--include-stale is for looking: --update-readme, --plots and --publish show current runs"
+        )
     if publish and source == "results":
         raise click.UsageError("--publish writes records of store runs: it needs --source store or both")
-    if profile is not None:
-        context.config.profile(profile)  # a typo is named, with the closest profiles
+    if profile is not None and not include_stale:
+        context.config.profile(profile)  # a typo is named, with the closest profiles (a removed one is all stale)
+    _check_outputs(output, readme, plots=plots_dir, results=results_dir if publish else None)
     runs = _run_sources(context, source, results_dir, create_store=plots_dir is not None and source != "results")
     asked = Variant(precision=precision, random_weights=random_weights)
     if device in ("here", "any"):
         variant = variant_here(SweepSettings(variant=asked), visible_gpus())
     else:
         variant = dataclasses.replace(variant_here(SweepSettings(variant=asked), []), device=device)
-    hashes = current_hashes(context.config, profile, variant)
-    pooled = None
-    if device == "any":
-        other = dataclasses.replace(variant, device="gpu" if variant.device == "cpu" else "cpu")
-        pooled = current_hashes(context.config, profile, other)
-    rows = leaderboard.collect_rows(runs, profile=profile, current_hashes=hashes, pooled_hashes=pooled)
+    other = dataclasses.replace(variant, device="gpu" if variant.device == "cpu" else "cpu")
+    # Each profile filtered by its own current hashes: without --profile, exactly as with it.
+    profiles = [profile] if profile is not None else list(context.config.profiles)
+    if profile is None and include_stale:  # profiles removed from the config: all their runs are stale
+        profiles += sorted({r.data.tags.get(TAG_PROFILE, "") for r in runs.child_runs()} - {"", *profiles})
+    rows, pooled = [], {} if device == "any" else None
+    for name in profiles:
+        pooled_here = current_hashes(context.config, name, other) if device == "any" else None
+        rows += leaderboard.collect_rows(
+            runs,
+            profile=name,
+            current_hashes=current_hashes(context.config, name, variant),
+            pooled_hashes=pooled_here,
+            include_stale=include_stale,
+        )
+        if pooled is not None:  # by (recipe, profile): what runs.behind() looks up
+            pooled.update({(recipe, name): value for recipe, value in pooled_here.items()})
+    if len(profiles) > 1:
+        runs.child_runs()  # every profile's runs: what runs.behind() / origin() look in
+    rows.sort(key=lambda r: (r.profile, r.stale, r.rank))  # as one board of all profiles was sorted
     if suite is not None:
         rows = leaderboard.only_recipes(rows, {r.name for r in context.config.select(suite=suite)})
     if min_seeds > 1:
         rows = leaderboard.at_least(rows, min_seeds)
     if not rows:
         which = f"of profile {profile!r}" if profile else "of any profile"
-        click.echo(f"no finished runs {which} in {runs.where} (for this configuration and device)", err=True)
+        hint = "" if include_stale else "; --include-stale shows runs of configurations that are not current"
+        click.echo(f"no finished runs {which} in {runs.where} (for this configuration and device{hint})", err=True)
     else:
         click.echo(runs.origin(rows, pooled), err=True)
     if plots_dir is not None:
@@ -1016,10 +1062,13 @@ def leaderboard_command(
         click.echo(f"{readme}: {'updated' if changed else 'already up to date'} ({len(rows)} rows)", err=True)
         return
     if output_format == "table" and output is None:
-        profiles = sorted({r.profile for r in rows}) or [profile or "(none)"]
-        for name in profiles:
-            subset = [r for r in rows if r.profile == name]
-            _rich_console().print(leaderboard.to_rich_table(subset, title=f"Leaderboard, profile '{name}'"))
+        boards = sorted({(r.profile, r.stale) for r in rows}) or [(profile or "(none)", False)]
+        for name, stale in boards:
+            subset = [r for r in rows if (r.profile, r.stale) == (name, stale)]
+            title = f"Leaderboard, profile '{name}'" + (
+                ": STALE, configurations that are not current (not results of today's recipes)" if stale else ""
+            )
+            _rich_console().print(leaderboard.to_rich_table(subset, title=title))
         return
     render = {
         "table": leaderboard.to_markdown,
@@ -1031,7 +1080,7 @@ def leaderboard_command(
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.write_text(text)
+        outputs.write_text(output, text)
         click.echo(f"wrote {len(rows)} rows to {output}", err=True)
 
 
@@ -1053,6 +1102,7 @@ def _publish(context: Context, runs, rows, pooled, results_dir: Path | None) -> 
     writing the rest) where a file holds another run of the same identity."""
     from harness import results
     from harness.environment import git_commit
+    from harness.tracking import redacted
 
     if not rows:
         raise click.ClickException("no finished runs for this profile: nothing to publish")
@@ -1060,7 +1110,7 @@ def _publish(context: Context, runs, rows, pooled, results_dir: Path | None) -> 
         raise click.ClickException(f"{runs.where}: no MLflow store here, so no run to publish")
     folder = results.results_folder(context.config.path, results_dir)
     stored, passed = results.publishable(runs.behind(rows, pooled))
-    made_by = " ".join(_command_line()) + f" (harness {git_commit(Path(__file__).resolve().parent)})"
+    made_by = redacted(" ".join(_command_line())) + f" (harness {git_commit(Path(__file__).resolve().parent)})"
     report = results.write_records(folder, (results.record_of(runs.store, run, made_by=made_by) for run in stored))
     click.echo(report.line(folder) + (f"; {passed} runs are records already" if passed else ""), err=True)
     for line in report.conflicts:
@@ -1092,7 +1142,7 @@ def import_command(context: Context, folder: Path | None) -> None:
     click.echo(
         f"imported {len(report.imported)} record(s)"
         + (f" ({rebuilt} reconstructed, without curves)" if rebuilt else "")
-        + f", {report.skipped} already in the store (skipped); tracking store: {tracker.tracking_uri}",
+        + f", {report.skipped} already in the store (skipped); tracking store: {tracker.shown_uri}",
         err=True,
     )
 
@@ -1177,6 +1227,7 @@ def steps_command(
     from harness.plan import variant_here
 
     context.config.profile(profile)  # a typo fails here, before any store is opened
+    _check_outputs(output, readme, plots=plots_dir)
     names = {r.name for r in context.config.select(suite=suite)}
     runs = _run_sources(context, source, results_dir, create_store=plots_dir is not None and source != "results")
     hashes = current_hashes(context.config, profile, variant_here(SweepSettings(), visible_gpus()))
@@ -1221,7 +1272,7 @@ def steps_command(
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.write_text(text)
+        outputs.write_text(output, text)
         click.echo(f"wrote {len(deltas)} steps to {output}", err=True)
 
 
@@ -1255,19 +1306,23 @@ def ui_command(context: Context, host: str, port: int, workers: int, job_executi
     Prints the experiment's run list in MLflow's "Model training" mode (and opens it on a
     desktop). One Ctrl-C or SIGTERM stops the server and every process it started.
     """
+    import tempfile
+
     from harness import ui
-    from harness.tracking import ExperimentMissing, open_tracker, resolve_tracking_uri
+    from harness.tracking import ExperimentMissing, fold_mlflow_errors, open_tracker, redacted, resolve_tracking_uri
 
     uri = resolve_tracking_uri(context.tracking_uri)
+    fold_mlflow_errors(not context.debug)
     if uri.startswith(("http://", "https://")):
-        raise click.UsageError(f"{uri} is a tracking server: open it in a browser instead")
+        raise click.UsageError(f"{redacted(uri)} is a tracking server: open it in a browser instead")
     try:
         experiment_id = open_tracker(uri, context.experiment, create=False).experiment_id
     except ExperimentMissing:
         experiment_id = None  # a store without this experiment: the UI still shows what it has
+    ui.check_port_free(host, port)
     link = ui.runs_url(host, port, experiment_id)
     url = ui.base_url(host, port)
-    click.echo(f"MLflow UI for {uri}: starting on {url} (Ctrl-C to stop) …", err=True)
+    click.echo(f"MLflow UI for {redacted(uri)}: starting on {url} (Ctrl-C to stop) …", err=True)
 
     def ready() -> None:
         click.echo(f"ready: {link}", err=True)
@@ -1275,12 +1330,13 @@ def ui_command(context: Context, host: str, port: int, workers: int, job_executi
         if browser or (browser is None and ui.desktop_session()):
             ui.open_in_browser(link)
 
-    code = ui.serve(
-        ui.server_command(uri, host, port, workers),
-        ui.server_environment(job_execution),
-        url=url,
-        on_ready=ready,
-    )
+    with tempfile.TemporaryDirectory(prefix="bench-ui-") as empty:  # the server's app dir: nothing to import
+        code = ui.serve(
+            ui.server_command(uri, host, port, workers, app_dir=empty),
+            ui.server_environment(job_execution),
+            url=url,
+            on_ready=ready,
+        )
     sys.exit(code)
 
 

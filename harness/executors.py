@@ -32,7 +32,7 @@ from harness.devices import (
     threads_per_worker,
     worker_environment,
 )
-from harness.plan import RunSpec, SweepSettings
+from harness.plan import RunSpec, SweepSettings, split_finished
 from harness.protocol import WorkerPayload
 from harness.schema import TAG_BOARD_ERROR, TAG_PLOT_ERROR
 from harness.tracking import HEARTBEAT_SECONDS, DataInput, Tracker, this_owner
@@ -141,8 +141,8 @@ class LocalExecutor:
         """
         report = SweepReport()
         finished = self.tracker.finished_identities()
-        todo = [s for s in specs if s.identity.identity not in finished]
-        report.outcomes.extend(Outcome(spec=s, status="SKIPPED") for s in specs if s not in todo)
+        todo, skipped = split_finished(specs, finished)
+        report.outcomes.extend(Outcome(spec=s, status="SKIPPED") for s in skipped)
         self.progress.sweep_planned(len(specs), len(todo))
         parents: dict[str, str] = {}
         remaining: dict[str, int] = {}

@@ -217,7 +217,12 @@ def main() -> int:
     for name in request["recipes"]:
         recipe = config.recipe(name)
         options = {"precision": request.get("precision", "float32"), "jit_compile": request.get("jit_compile", "auto")}
-        probe, flops, head = measure(config, recipe, timed=request.get("timed", True), **options)
+        try:
+            probe, flops, head = measure(config, recipe, timed=request.get("timed", True), **options)
+        except Exception as error:  # noqa: BLE001  the sweep shows stderr's last line: it names the recipe
+            first = (str(error).strip().splitlines() or [""])[0][:300]
+            print(f"recipe {name}: {type(error).__name__}: {first}", file=sys.stderr, flush=True)
+            return 1
         save_probe(probe_key(config, recipe, **options), probe, flops, head)
         print(json.dumps({"recipe": name, "measured": probe is not None}), flush=True)
     return 0

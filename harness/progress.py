@@ -171,18 +171,21 @@ class RichProgress(Progress):
         self.bars.update(self.run_tasks[spec.identity.identity], completed=epoch, detail=detail)
 
     def run_ended(self, outcome: Outcome) -> None:
+        from harness.tracking import redacted  # a failure's text may quote the store's URI
+
         name = outcome.spec.label
+        reason = redacted(outcome.reason or "")
         self.eta.ended(outcome.spec.identity.identity, outcome.seconds)
         if outcome.status == "FINISHED":
             self.console.print(
                 f"[green]✓[/green] {name}: test accuracy {100 * outcome.test_accuracy:.2f}% ({outcome.seconds:.0f} s)"
-                + (f" [yellow]{outcome.reason}[/yellow]" if outcome.reason else "")  # e.g. results kept locally
+                + (f" [yellow]{reason}[/yellow]" if reason else "")  # e.g. results kept locally
             )
         elif outcome.status in ("SKIPPED", "NOT_STARTED"):
-            why = outcome.reason or "not started: the sweep stopped first"
+            why = reason or "not started: the sweep stopped first"
             self.console.print(f"[yellow]– skipped[/yellow] {name}: {why}")
         else:
-            self.console.print(f"[red]✗ {outcome.status}[/red] {name}: {outcome.reason}")
+            self.console.print(f"[red]✗ {outcome.status}[/red] {name}: {reason}")
         task = self.run_tasks.pop(outcome.spec.identity.identity, None)
         if task is not None:
             self.bars.remove_task(task)

@@ -67,18 +67,17 @@ def publish_parent_plots(tracker: Tracker, parent_run_id: str, group: str, *, ti
 def write_leaderboard_files(rows, folder: Path, *, profile: str) -> list[Path]:
     """leaderboard.{md,csv,json} and the three comparison plots, for one profile's rows."""
     from harness import leaderboard
+    from harness.files import output_folder, write_files
     from harness.plots import claimed_vs_measured_png, pareto_png, seed_spread_png
 
-    folder.mkdir(parents=True, exist_ok=True)
-    files = []
-    for name, render in (
-        ("leaderboard.md", leaderboard.to_markdown),
-        ("leaderboard.csv", leaderboard.to_csv),
-        ("leaderboard.json", leaderboard.to_json),
-    ):
-        path = folder / name
-        path.write_text(render(rows))
-        files.append(path)
+    output_folder(folder, "--plots")
+    files = write_files(
+        {
+            folder / "leaderboard.md": leaderboard.to_markdown(rows),
+            folder / "leaderboard.csv": leaderboard.to_csv(rows),
+            folder / "leaderboard.json": leaderboard.to_json(rows),
+        }
+    )
     label = f"profile '{profile}'"
     with_values = [r for r in rows if r.n > 0]
     files.append(seed_spread_png(with_values, folder / "seed_spread.png", title=f"Test accuracy per seed, {label}"))
@@ -162,14 +161,17 @@ def write_steps_files(
 ) -> list[Path]:
     """steps.{md,csv,json} and steps.png (one panel per report) for one profile's step deltas."""
     from harness import steps
+    from harness.files import output_folder, write_files
     from harness.plots import steps_png
 
-    folder.mkdir(parents=True, exist_ok=True)
-    files = []
-    for name, render in (("steps.md", steps.to_markdown), ("steps.csv", steps.to_csv), ("steps.json", steps.to_json)):
-        path = folder / name
-        path.write_text(render(deltas))
-        files.append(path)
+    output_folder(folder, "--plots")
+    files = write_files(
+        {
+            folder / "steps.md": steps.to_markdown(deltas),
+            folder / "steps.csv": steps.to_csv(deltas),
+            folder / "steps.json": steps.to_json(deltas),
+        }
+    )
     chains = steps.chains(config, names)
     title = f"Did each step help? Seeds, mean ± 95% CI and the report's claim, profile '{profile}'"
     files.append(steps_png(chains, rows, deltas, folder / "steps.png", title=title))

@@ -18,7 +18,7 @@ from harness.errors import HarnessError, WeightsMissing
 from harness.estimate import MEASURING, estimate
 from harness.executors import LocalExecutor, Outcome, Progress, SweepReport
 from harness.identity import is_transfer
-from harness.plan import RunSpec, SweepSettings, concurrent_jobs, plan, variant_here
+from harness.plan import RunSpec, SweepSettings, concurrent_jobs, plan, split_finished, variant_here
 from harness.tracking import Tracker
 
 LONG_SWEEP_SECONDS = 86400.0  # a sweep estimated at more than this here asks before it starts (or --yes)
@@ -66,8 +66,9 @@ def announce_cost(
 ) -> dict[str, float]:
     """Say what the runs to train will cost (runs, images, PFLOP, hours here and on the reference
     GPU) and, on a CPU with the ``full`` profile, which profile fits instead. Returns each run's
-    estimated seconds by identity, for the progress bar's ETA (empty when nothing could be
-    estimated: estimating never stops a sweep)."""
+    estimated seconds by identity, for the progress bar's ETA. Estimating builds every recipe's
+    model in a probe process: a recipe that cannot be built there would fail every run, so a
+    failure is a ``HarnessError`` here, before anything trains."""
     if not todo:
         return {}
     recipes = list({spec.recipe.name: spec.recipe for spec in todo}.values())
@@ -85,8 +86,7 @@ def announce_cost(
             on_status=progress.status,
         )
     except HarnessError as error:
-        progress.note(f"(no cost estimate: {error})")
-        return {}
+        raise HarnessError(f"{error}; nothing was trained (it would fail in every run)") from None
     finally:
         progress.status(None)
     by_recipe = {e.cost.recipe: e for e in estimates}
@@ -170,7 +170,7 @@ def mend_store(tracker: Tracker, progress: Progress) -> None:
     except Exception as error:  # noqa: BLE001  the store is still failing: say so once, plainly
         first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
         raise HarnessError(
-            f"the tracking store {tracker.tracking_uri} is not usable: {type(error).__name__}: {first}"
+            f"the tracking store {tracker.shown_uri} is not usable: {type(error).__name__}: {first}"
         ) from None
 
 
@@ -199,6 +199,8 @@ def run_sweep(
     config.profile(settings.profile)
     if settings.system_metrics and importlib.util.find_spec("psutil") is None:
         raise HarnessError("--system-metrics needs psutil: pip install 'cifar10-bench[system-metrics]'")
+    if settings.executor == "ray" and importlib.util.find_spec("ray") is None:  # a dry run fails as the run would
+        raise HarnessError("--executor ray needs Ray: pip install 'cifar10-bench[ray]'")
     mend_store(tracker, progress)
     progress.note("Checking the dataset …")
     data = load_cifar10(settings.data_path)
@@ -239,19 +241,21 @@ def run_sweep(
         names = ", ".join(f"{gpu.id}: {gpu.name}" for gpu in gpus)
         progress.note(f"GPUs {names}; {jobs} run(s) at once, at most {settings.jobs_per_gpu} per GPU")
     finished = tracker.finished_identities()
-    todo = [spec for spec in specs if spec.identity.identity not in finished]
+    todo, _ = split_finished(specs, finished)
     seconds = announce_cost(config, todo, len(specs) - len(todo), settings, jobs, progress)
     progress.estimated(seconds)
     if dry_run:
-        return SweepReport(outcomes=[Outcome(spec=s, status="PLANNED" if s in todo else "SKIPPED") for s in specs])
+        return SweepReport(
+            outcomes=[
+                Outcome(spec=s, status="SKIPPED" if s.identity.identity in finished else "PLANNED") for s in specs
+            ]
+        )
     expected = sum(seconds.values()) / jobs
     if expected > LONG_SWEEP_SECONDS and not progress.confirm(
         f"Start it? It would take about {human_duration(expected)} on this machine (estimate above)."
     ):
         raise NotConfirmed(expected)
     if settings.executor == "ray":
-        if importlib.util.find_spec("ray") is None:
-            raise HarnessError("--executor ray needs Ray: pip install 'cifar10-bench[ray]'")
         from harness.executors import RayExecutor
 
         executor: LocalExecutor = RayExecutor(config, tracker, settings, progress=progress, jobs=jobs)

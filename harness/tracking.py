@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import re
 import sys
 import tempfile
 import time
@@ -81,6 +83,23 @@ def default_tracking_uri(directory: Path | None = None) -> str:
     return f"sqlite:///{directory / DEFAULT_DB}"
 
 
+# Credentials a URI may carry: its userinfo (https://user:token@host) and the values of query
+# parameters with these names (?token=…, &password=…, a cloud store's presigned signature).
+_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#@\s]+@")
+HIDDEN_PARAMETERS = (  # the query parameters whose values are hidden
+    "token|access_token|refresh_token|id_token|auth|authorization|password|passwd|pwd|secret|client_secret|"
+    "key|api_key|apikey|access_key|secret_key|sig|signature|credential|sas|x-amz-[a-z-]+"
+)
+_SECRET_QUERY = re.compile(rf"([?&;](?:{HIDDEN_PARAMETERS})=)[^&;#\s]*", re.IGNORECASE)
+
+
+def redacted(text: str) -> str:
+    """``text`` (a URI, a command line, a message) with every URI's credentials replaced by
+    ``***``: what the harness records (the ``bench.command`` tag, results/ provenance) or
+    prints never carries them."""
+    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(r"\1***@", text))
+
+
 def resolve_tracking_uri(option: str | None) -> str:
     """``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else the embedded sqlite store."""
     return option or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
@@ -110,10 +129,14 @@ def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310  http(s) only, checked above
             if response.status != 200:
-                raise TrackingUnreachable(f"tracking server {tracking_uri} answered {response.status} on /health")
+                raise TrackingUnreachable(
+                    f"tracking server {redacted(tracking_uri)} answered {response.status} on /health"
+                )
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
-        raise TrackingUnreachable(f"cannot reach tracking server {tracking_uri}: {reason}") from None
+        raise TrackingUnreachable(
+            f"cannot reach tracking server {redacted(tracking_uri)}: {redacted(str(reason))}"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -168,6 +191,31 @@ def one_per_identity(runs: list) -> list:
     return list(kept.values())
 
 
+MLFLOW_LOGGERS = ("mlflow", "sqlalchemy.engine", "alembic", "huey")  # the loggers MLflow gives its own handler
+
+
+class _ErrorsTheHarnessReports(logging.Filter):
+    """Drops MLflow's own ERROR records (a traceback, SQL and links under each): every store
+    failure reaches the harness as an exception, which it reports in one line of its own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR
+
+
+def fold_mlflow_errors(fold: bool = True) -> None:
+    """Keep MLflow's own ERROR logs off the terminal in this process, or (``fold=False``, the
+    CLI's ``--debug``) let them through again; its warnings always show. Imports MLflow, which
+    installs its handler first."""
+    import mlflow  # noqa: F401  configures MLflow's loggers and their handler
+
+    for name in MLFLOW_LOGGERS:
+        for handler in logging.getLogger(name).handlers:
+            for old in [f for f in handler.filters if isinstance(f, _ErrorsTheHarnessReports)]:
+                handler.removeFilter(old)
+            if fold:
+                handler.addFilter(_ErrorsTheHarnessReports())
+
+
 def open_tracker(tracking_uri: str | None, experiment: str = EXPERIMENT, *, create: bool = True) -> Tracker:
     """The tracker for ``--tracking-uri`` (resolved as ``resolve_tracking_uri`` does), checked to
     answer; any failure to open the store is one ``TrackingError`` naming it. With
@@ -176,14 +224,14 @@ def open_tracker(tracking_uri: str | None, experiment: str = EXPERIMENT, *, crea
     uri = resolve_tracking_uri(tracking_uri)
     check_reachable(uri)
     if not create and uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise StoreMissing(f"no MLflow store at {uri} (nothing has been trained here; pass --tracking-uri)")
+        raise StoreMissing(f"no MLflow store at {redacted(uri)} (nothing has been trained here; pass --tracking-uri)")
     try:
         return Tracker(uri, experiment, create=create)
     except TrackingError:
         raise
     except Exception as error:  # noqa: BLE001  any store failure is the same message to a user
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]  # not SQLAlchemy's SQL and links
-        raise TrackingError(f"cannot use tracking store {uri}: {first}") from error
+        raise TrackingError(f"cannot use tracking store {redacted(uri)}: {redacted(first)}") from error
 
 
 class Tracker:
@@ -211,6 +259,11 @@ class Tracker:
         if create:
             self._describe_experiment()
 
+    @property
+    def shown_uri(self) -> str:
+        """The tracking URI as it may be printed or recorded: without credentials."""
+        return redacted(self.tracking_uri)
+
     def _describe_experiment(self) -> None:
         """Tag the experiment as model training (not GenAI) and say what is inside, once."""
         tags = self.client.get_experiment(self.experiment_id).tags
@@ -224,9 +277,7 @@ class Tracker:
         if found is not None:
             return found.experiment_id
         if not create:
-            raise ExperimentMissing(
-                f"no experiment {name!r} in {self.tracking_uri} (pass --experiment or --tracking-uri)"
-            )
+            raise ExperimentMissing(f"no experiment {name!r} in {self.shown_uri} (pass --experiment or --tracking-uri)")
         artifact_location = None
         if self.tracking_uri.startswith("sqlite:///"):
             database = Path(self.tracking_uri.removeprefix("sqlite:///"))
@@ -305,11 +356,11 @@ class Tracker:
 
         from harness.environment import git_commit
 
-        command = self.command or [Path(sys.argv[0]).name, *sys.argv[1:]]
+        command = [redacted(a) for a in self.command or [Path(sys.argv[0]).name, *sys.argv[1:]]]
         tags = {
             TAG_SOURCE_TYPE: "LOCAL",
             TAG_SOURCE_NAME: " ".join(Path(a).name if "/" in a else a for a in command)[:500],
-            TAG_COMMAND: " ".join(self.command_line or sys.argv)[:5000],
+            TAG_COMMAND: redacted(" ".join(self.command_line or sys.argv))[:5000],
         }
         commit = git_commit(Path(__file__).resolve().parent).removesuffix("+dirty")
         if commit != "unknown":
@@ -597,7 +648,7 @@ class Tracker:
         run = self.client.get_run(run_id)
         if run.info.status in ("FINISHED", "FAILED", "KILLED"):
             return
-        self.client.set_tag(run_id, TAG_ERROR, reason[:5000])
+        self.client.set_tag(run_id, TAG_ERROR, redacted(reason)[:5000])
         self.client.set_terminated(run_id, status=status)
 
     def update_parent(self, parent_run_id: str, group: str) -> str:

@@ -197,3 +197,31 @@ def test_cpu_and_gpu_runs_are_apart_unless_pooled():
     [both] = collect_rows(tracker, profile="p", current_hashes={"a": "h"}, pooled_hashes={"a": "g"})
     assert (on_cpu.n, on_gpu.n, both.n) == (3, 2, 5)
     assert both.mean == pytest.approx(np.mean([0.50, 0.52, 0.54, 0.60, 0.62]))
+
+
+def test_stale_groups_are_left_out_or_ranked_apart_and_marked():
+    """Given current hashes, a group with another hash (an edited recipe) or of a recipe the
+    config no longer has is never a row of today's board; asked for, each is a row of its own,
+    marked and ranked apart, so a stale row never leads or is compared with current ones."""
+    from harness.schema import TAG_CONFIG_HASH, TAG_GROUP, TAG_IDENTITY
+
+    old = runs_of("a", [0.90, 0.91, 0.92])  # the recipe before it was edited: far better
+    for seed, child in enumerate(old):
+        child.data.tags.update({TAG_CONFIG_HASH: "old", TAG_GROUP: "a-p-old", TAG_IDENTITY: f"a-p-old-{seed}"})
+        child.info.run_id += "-old"
+    tracker = StandInTracker(
+        old + runs_of("a", [0.50, 0.52, 0.54]) + runs_of("b", [0.60, 0.61, 0.62]) + runs_of("gone", [0.7, 0.7])
+    )
+    current = {"a": "h", "b": "h"}
+    rows = collect_rows(tracker, profile="p", current_hashes=current)
+    assert [(r.recipe, r.n, r.stale) for r in rows] == [("b", 3, False), ("a", 3, False)]
+    assert rows[0].leader_verdict == "leader"
+    marked = collect_rows(tracker, profile="p", current_hashes=current, include_stale=True)
+    assert [(r.recipe, r.rank, r.stale) for r in marked] == [
+        ("b", 1, False),
+        ("a", 2, False),
+        ("a", 1, True),
+        ("gone", 2, True),
+    ]
+    assert marked[1].leader == "b" and marked[2].leader == "a" and marked[2].config_hash == "old"
+    assert "a (stale old)" in leaderboard.to_markdown(marked) and '"stale": true' in leaderboard.to_json(marked)

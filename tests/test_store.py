@@ -230,3 +230,48 @@ def test_a_copied_store_says_where_its_artifacts_go(tmp_path):
     shutil.copytree(original, copy)
     note = Tracker(f"sqlite:///{copy / 'mlflow.db'}").moved_store_note()
     assert note is not None and str(original / "mlruns") in note and "copied or moved" in note
+
+
+def test_mlflows_own_error_logs_are_folded_into_the_stopped_line(tmp_path, synthetic_npz, test_config, monkeypatch):
+    """The sqlite store refuses a write (a real SQLAlchemy OperationalError inside MLflow):
+    MLflow logs it as an ERROR with its traceback and SQL. Only the harness's one STOPPED line
+    is printed; --debug shows MLflow's own message too."""
+    import sqlite3
+
+    import sqlalchemy.exc
+    import sqlalchemy.orm
+    from click.testing import CliRunner
+
+    from harness.cli import main
+    from harness.tracking import Tracker
+
+    calls = []
+    real_claim, real_commit = Tracker.claim, sqlalchemy.orm.Session.commit
+
+    def read_only_commit(self, *args, **kwargs):
+        raise sqlalchemy.exc.OperationalError(
+            "INSERT INTO runs", {}, sqlite3.OperationalError("attempt to write a readonly database")
+        )
+
+    def claim_on_a_read_only_store(self, *args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:  # the first claim: nothing trains
+            monkeypatch.setattr(sqlalchemy.orm.Session, "commit", read_only_commit)
+        try:
+            return real_claim(self, *args, **kwargs)
+        finally:
+            monkeypatch.setattr(sqlalchemy.orm.Session, "commit", real_commit)
+
+    monkeypatch.setattr(Tracker, "claim", claim_on_a_read_only_store)
+    base = ["--config", str(test_config), "--data", str(synthetic_npz)]
+    for debug in ([], ["--debug"]):
+        (tmp_path / str(len(debug))).mkdir()
+        monkeypatch.chdir(tmp_path / str(len(debug)))  # a store of its own
+        calls.clear()
+        result = CliRunner().invoke(
+            main, [*debug, *base, "all", "--profile", "smoke", "--seeds", "1", "--only", "tiny-a"]
+        )
+        assert result.exit_code == 1, result.output
+        assert "STOPPED" in result.output and "attempt to write a readonly database" in result.output
+        mlflows = "SQLAlchemy database error" in result.output or "Traceback" in result.output
+        assert mlflows is bool(debug), result.output

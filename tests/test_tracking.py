@@ -119,3 +119,77 @@ def test_log_table_replaces_instead_of_appending(tracker, tmp_path):
     assert table["columns"] == ["recipe", "mean_pct"] and [row[0] for row in table["data"]] == ["a", "b", "c"]
     logged = json.loads(tracker.get_run(run_id).data.tags["mlflow.loggedArtifacts"])
     assert logged == [{"path": "board.json", "type": "table"}]
+
+
+SECRET_URI = "https://alice:s3cret@mlflow.example.com:5000/?token=t0ken&run=1"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (SECRET_URI, "https://***@mlflow.example.com:5000/?token=***&run=1"),
+        ("postgresql://mlflow:pw@db:5432/mlflow?sslmode=require", "postgresql://***@db:5432/mlflow?sslmode=require"),
+        (
+            "s3://bucket/x?X-Amz-Signature=abc&X-Amz-Credential=def",
+            "s3://bucket/x?X-Amz-Signature=***&X-Amz-Credential=***",
+        ),
+        ("https://h/p?api_key=k&password=p;key=q#top", "https://h/p?api_key=***&password=***;key=***#top"),
+        ("sqlite:////tmp/store/mlflow.db", "sqlite:////tmp/store/mlflow.db"),
+        ("mail me at alice@example.com", "mail me at alice@example.com"),
+    ],
+)
+def test_credentials_in_uris_are_redacted(text, shown):
+    from harness.tracking import redacted
+
+    assert redacted(text) == shown
+
+
+def test_the_command_tag_and_the_run_failure_never_carry_credentials(tracker):
+    """`bench --tracking-uri https://user:token@host …` is recorded as the run's command (the
+    bench.command tag and MLflow's Source column): without the credentials."""
+    from harness.schema import TAG_COMMAND, TAG_SOURCE_NAME
+
+    tracker.command_line = ["bench", "--tracking-uri", SECRET_URI, "all", "--seeds", "3"]
+    tracker.command = ["bench", f"--tracking-uri={SECRET_URI}", "all"]
+    identity = RunIdentity("a", "smoke", 0, "h", "fp", "r.txt")
+    child = tracker.child_run(identity, tracker.parent_run(identity, description="x"))
+    tracker.fail(child, f"store at {SECRET_URI} refused the run")
+    tags = tracker.client.get_run(child).data.tags
+    for value in (tags[TAG_COMMAND], tags[TAG_SOURCE_NAME], tags[TAG_ERROR]):
+        assert "s3cret" not in value and "t0ken" not in value and "alice" not in value, value
+    assert "https://***@mlflow.example.com:5000/?token=***&run=1" in tags[TAG_COMMAND]
+
+
+def test_printed_errors_never_carry_credentials():
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    unreachable = "https://bob:hunter2@127.0.0.1:9/?password=pw"
+    result = CliRunner().invoke(main, ["--tracking-uri", unreachable, "leaderboard"])
+    assert (
+        result.exit_code == 1 and "cannot reach tracking server https://***@127.0.0.1:9/?password=***" in result.output
+    )
+    assert "hunter2" not in result.output and "bob" not in result.output and "=pw" not in result.output
+
+
+def test_a_runs_failure_line_never_carries_credentials(test_config):
+    import io
+
+    from rich.console import Console
+
+    from harness.config import load_config
+    from harness.executors import Outcome
+    from harness.plan import plan
+    from harness.progress import RichProgress
+
+    config = load_config(test_config)
+    [spec] = plan(config, [config.recipe("tiny-a")], profile="smoke", seeds=[0], data_fingerprint="fp")
+    stream = io.StringIO()
+    with RichProgress(Console(file=stream, width=300)) as progress:
+        progress.sweep_planned(1, 1)
+        progress.run_started(spec, 0, 1)
+        progress.run_ended(
+            Outcome(spec=spec, status="FAILED", reason=f"MlflowException: API request to {SECRET_URI} failed")
+        )
+    assert "s3cret" not in stream.getvalue() and "https://***@mlflow.example.com" in stream.getvalue()
