@@ -13,12 +13,12 @@ import click
 
 from harness import files as outputs
 from harness.config import BenchConfig, load_config
-from harness.errors import HarnessError, TrackingError
+from harness.errors import HarnessError, TrackingError, WeightsMissing
 from harness.identity import PRECISIONS
 from harness.plan import SweepSettings
 
 DEFAULT_CONFIG = "benchmarks.toml"
-EXIT_SKIPPED = 3  # everything that could train did, but some recipes could not (missing weights)
+EXIT_SKIPPED = 3  # everything that could train did, but some recipes (or all) could not: missing weights
 
 
 @dataclass
@@ -29,6 +29,7 @@ class Context:
     experiment: str
     debug: bool
     weights_dir: str | None = None
+    data_origin: str = "--data"  # where data_path came from: --data or BENCH_DATA
     _config: BenchConfig | None = None
 
     @property
@@ -43,6 +44,26 @@ class Context:
             return self.data_path
         local = self.config.local_dataset()
         return None if local is None else str(local)
+
+    def dataset_choice(self) -> tuple[str | None, str]:
+        """The dataset a command will read (``dataset``) and why that one, in words."""
+        from harness.data import DATA_ENV
+
+        if self.data_path:
+            return self.data_path, f"from {DATA_ENV if self.data_origin == DATA_ENV else '--data'}"
+        try:
+            local = self.config.local_dataset()
+        except HarnessError as error:
+            return None, f"no --data, no {DATA_ENV}, and no benchmarks file read ({error}): Keras downloads CIFAR-10"
+        if local is not None:
+            return str(local), (
+                f"the first existing path of [data] local_copies in {self.config_path} "
+                f"(--data or {DATA_ENV} would take precedence)"
+            )
+        return None, (
+            f"no --data, no {DATA_ENV}, and no path of [data] local_copies in {self.config_path} exists: "
+            "Keras downloads CIFAR-10 on first use"
+        )
 
     @property
     def config(self) -> BenchConfig:
@@ -95,6 +116,8 @@ def _override(field: str):
         if value is not None:
             context = ctx.find_object(Context)
             setattr(context, field, Path(value) if field == "config_path" else value)
+            if field == "data_path":
+                context.data_origin = "--data"
             if field == "config_path":
                 context._config = None
         return value
@@ -153,7 +176,8 @@ class BenchGroup(click.Group):
     "data_path",
     envvar="BENCH_DATA",
     help="CIFAR-10 as .npz (x_train, y_train, x_test, y_test), cifar-10-python.tar.gz, or "
-    "cifar-10-batches-py/ [default: $BENCH_DATA, else Keras' download].",
+    "cifar-10-batches-py/ [default: $BENCH_DATA, else the first existing path of [data] local_copies in the "
+    "benchmarks file, else Keras' download]. `bench doctor` says which one a command will use.",
 )
 @click.option(
     "--weights-dir",
@@ -168,7 +192,11 @@ class BenchGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, config_path, tracking_uri, data_path, weights_dir, experiment, debug) -> None:
     """Benchmark the CIFAR-10 CNNs of five reports over several seeds, tracked in MLflow."""
+    from harness.data import DATA_ENV
+
     ctx.obj = Context(config_path, tracking_uri, data_path, experiment, debug, weights_dir)
+    if ctx.get_parameter_source("data_path") == click.core.ParameterSource.ENVIRONMENT:
+        ctx.obj.data_origin = DATA_ENV
 
 
 def _rich_console(stderr: bool = False):
@@ -309,11 +337,16 @@ def _print_costs(context: Context, recipes, *, profile: str, measure: bool, as_j
     context.config.profile(profile)
     console = _rich_console(stderr=True)
     with console.status("Counting FLOPs" + (" and probing this machine" if measure else "") + " …") as status:
+        doing = ["Counting FLOPs …"]
+
+        def started(message: str) -> None:
+            doing[0] = message
+            status.update(message)
 
         def done(name: str, measured: bool) -> None:
-            status.update(f"{'probed' if measured else 'counted'} {name} …")
+            status.update(f"{doing[0].removesuffix(' …')}: {'probed' if measured else 'counted'} {name} …")
 
-        estimates = estimate(context.config, recipes, profile, measure=measure, on_done=done)
+        estimates = estimate(context.config, recipes, profile, measure=measure, on_done=done, on_status=started)
     if by_cost:
         estimates = sorted(estimates, key=lambda e: e.seconds, reverse=True)
     if as_json:
@@ -453,16 +486,26 @@ def cache_command(clear: bool, match: str | None) -> None:
     console.print(f"{len(entries)} file(s), {total / 1e6:,.1f} MB in all; `bench cache --clear` deletes them")
 
 
-def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_seeds: int | None = None) -> None:
+def _sweep(
+    context: Context,
+    recipes,
+    settings,
+    *,
+    dry_run: bool = False,
+    max_seeds: int | None = None,
+    assume_yes: bool = False,
+) -> None:
     """Run a sweep (``harness.sweep.run_sweep``, or ``harness.adaptive.run_adaptive`` rounds up to
     ``max_seeds``), print its summary and leaderboard, and exit non-zero if any run failed (1),
+    a sweep estimated at over a day was not confirmed (1 declined, 2 no terminal and no --yes),
     recipes were skipped for missing weights (3) or it was interrupted (130)."""
     import os
     import signal
 
+    from harness.cost import human_duration
     from harness.progress import RichProgress
-    from harness.sweep import run_sweep
-    from harness.tracking import redacted
+    from harness.sweep import NotConfirmed, run_sweep
+    from harness.tracking import redacted, resolve_tracking_uri
 
     def terminate(signum, frame):
         raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
@@ -482,20 +525,24 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
         signal.signal(signal.SIGHUP, hang_up)
     if not recipes:
         raise click.UsageError("no recipe matches the selection")
-    from harness.tracking import ExperimentMissing, StoreMissing, resolve_tracking_uri
+    from harness.tracking import ExperimentMissing, StoreMissing
 
     context.config.profile(settings.profile)  # a typo fails here, before any store is opened
-    try:  # a dry run only reads: no store or experiment yet is one with nothing finished
-        tracker = context.tracker(create=not dry_run)
-    except (StoreMissing, ExperimentMissing):
-        if not dry_run:
-            raise
-        tracker = None
-    where = resolve_tracking_uri(context.tracking_uri)
     console = _rich_console(stderr=True)
     rounds = None
+    progress = RichProgress(console, assume_yes=assume_yes)
+    store = redacted(resolve_tracking_uri(context.tracking_uri))  # as it may be printed
     try:
-        with RichProgress(console) as progress:
+        with progress:
+            progress.status(f"Opening the MLflow store {store} …")  # importing MLflow takes seconds
+            try:  # a dry run only reads: no store or experiment yet is one with nothing finished
+                tracker = context.tracker(create=not dry_run)
+            except (StoreMissing, ExperimentMissing):
+                if not dry_run:
+                    raise
+                tracker = None
+            finally:
+                progress.status(None)
             if max_seeds is None or dry_run:
                 report = run_sweep(context.config, tracker, recipes, settings, progress, dry_run=dry_run)
             else:
@@ -505,14 +552,35 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
                     context.config, tracker, recipes, settings, max_seeds=max_seeds, progress=progress
                 )
                 report, rounds = adaptive.sweep, len(adaptive.rounds)
-    except KeyboardInterrupt:
-        # Raised before the sweep had a report to return (while planning, or a further interrupt
-        # while it was stopping): what finished is in the store either way; never claim "nothing".
+    except WeightsMissing as error:  # every selected recipe lacks its weights: skipped, as documented
+        if context.debug:
+            raise
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(EXIT_SKIPPED)
+    except NotConfirmed as error:
+        if progress.interactive:
+            click.echo("Aborted: nothing was trained.", err=True)
+            sys.exit(1)
         click.echo(
-            f"Interrupted: every run that finished is kept in {redacted(where)}; "
-            "rerun the same command to train the rest.",
+            f"Error: not started: this sweep is estimated at {human_duration(error.seconds)} on this machine and "
+            f"there is no terminal to confirm it on; to start it anyway: {' '.join(_command_line())} --yes",
             err=True,
         )
+        sys.exit(2)
+    except KeyboardInterrupt:
+        # Raised before the sweep had a report to return (while planning, or a further interrupt
+        # while it was stopping).
+        if not progress.runs_started:
+            click.echo(
+                "Interrupted before any run started: nothing was trained (what was measured of this machine "
+                "is kept); rerun the same command to start.",
+                err=True,
+            )
+        else:  # what finished is in the store; never claim "nothing"
+            click.echo(
+                f"Interrupted: every run that finished is kept in {store}; rerun the same command to train the rest.",
+                err=True,
+            )
         sys.exit(130)
     except TrackingError as error:  # the store failed outside a run (repair, planning, between rounds)
         if context.debug:
@@ -665,7 +733,7 @@ def _settings(context: Context, **options) -> SweepSettings:
 
 def execution_options(command):
     """--jobs / --jobs-per-gpu / --precision / --jit-compile / --deterministic / --executor / --address /
-    --gpus-per-run / --system-metrics / --log-model / --dry-run, shared by `run` and `all`."""
+    --gpus-per-run / --system-metrics / --log-model / --dry-run / --yes, shared by `run` and `all`."""
     command = click.option(
         "--log-model",
         is_flag=True,
@@ -677,6 +745,13 @@ def execution_options(command):
         is_flag=True,
         help="Log CPU, memory, disk, network (and GPU) use of each run every 10 s as system/* metrics "
         "(MLflow's System metrics tab; needs psutil).",
+    )(command)
+    command = click.option(
+        "--yes",
+        "-y",
+        is_flag=True,
+        help="Start a sweep estimated at over a day on this machine without asking (asked on a terminal; "
+        "without a terminal such a sweep needs --yes).",
     )(command)
     command = click.option(
         "--dry-run",
@@ -767,9 +842,10 @@ RANDOM_WEIGHTS_HELP = (
 def run_command(context: Context, names: tuple[str, ...], **options) -> None:
     """Train the named recipes, each seed in its own process; finished runs are skipped."""
     recipes = [context.config.recipe(name) for name in dict.fromkeys(names)]
-    dry_run = options.pop("dry_run")
+    dry_run, yes = options.pop("dry_run"), options.pop("yes")
     seeds, max_seeds = _seed_plan(options.pop("seeds"), options.pop("max_seeds"))
-    _sweep(context, recipes, _settings(context, seeds=seeds, **options), dry_run=dry_run, max_seeds=max_seeds)
+    settings = _settings(context, seeds=seeds, **options)
+    _sweep(context, recipes, settings, dry_run=dry_run, max_seeds=max_seeds, assume_yes=yes)
 
 
 @main.command("all")
@@ -784,9 +860,10 @@ def run_command(context: Context, names: tuple[str, ...], **options) -> None:
 def all_command(context: Context, only: str | None, suite: str | None, **options) -> None:
     """Train every recipe (or a suite / glob of them) with N seeds, then show the leaderboard."""
     recipes = context.config.select(suite=suite, only=only)
-    dry_run = options.pop("dry_run")
+    dry_run, yes = options.pop("dry_run"), options.pop("yes")
     seeds, max_seeds = _seed_plan(options.pop("seeds"), options.pop("max_seeds"))
-    _sweep(context, recipes, _settings(context, seeds=seeds, **options), dry_run=dry_run, max_seeds=max_seeds)
+    settings = _settings(context, seeds=seeds, **options)
+    _sweep(context, recipes, settings, dry_run=dry_run, max_seeds=max_seeds, assume_yes=yes)
 
 
 def readme_options(block: str, what: str, kept: str):
@@ -1117,16 +1194,18 @@ def import_command(context: Context, folder: Path | None) -> None:
 @click.option(
     "--jobs-per-gpu", type=click.IntRange(1, 16), default=1, show_default=True, help="Runs sharing one GPU at once."
 )
-def doctor_command(jobs: int | None, jobs_per_gpu: int) -> None:
+@pass_context
+def doctor_command(context: Context, jobs: int | None, jobs_per_gpu: int) -> None:
     """Check this machine before a long sweep: backend, GPUs (driver and backend), precision, XLA,
-    GPU memory policy, run placement, dataset. Exits 1 if a check finds a problem."""
+    GPU memory policy, run placement, and which dataset a sweep would read. Exits 1 if a check
+    finds a problem."""
     from rich.table import Table
 
     from harness.doctor import run_checks
     from harness.environment import import_keras_quietly
 
     import_keras_quietly()
-    checks = run_checks(jobs=jobs, jobs_per_gpu=jobs_per_gpu)
+    checks = run_checks(jobs=jobs, jobs_per_gpu=jobs_per_gpu, dataset=context.dataset_choice())
     table = Table(title="bench doctor")
     for column in ("check", "status", "found"):
         table.add_column(column, overflow="fold")
@@ -1256,11 +1335,18 @@ def steps_command(
     is_flag=True,
     help="Also start MLflow's job consumers (only its GenAI evaluation jobs need them; off, the UI starts faster).",
 )
+@click.option(
+    "--browser/--no-browser",
+    default=None,
+    help="Open the experiment's link in this desktop's web browser once the UI answers [default: when a desktop "
+    "session is found: DISPLAY or WAYLAND_DISPLAY, macOS, Windows].",
+)
 @pass_context
-def ui_command(context: Context, host: str, port: int, workers: int, job_execution: bool) -> None:
+def ui_command(context: Context, host: str, port: int, workers: int, job_execution: bool, browser: bool | None) -> None:
     """Open the MLflow UI on this harness's store (the same --tracking-uri resolution as runs).
 
-    One Ctrl-C or SIGTERM stops the server and every process it started.
+    Prints the experiment's run list in MLflow's "Model training" mode (and opens it on a
+    desktop). One Ctrl-C or SIGTERM stops the server and every process it started.
     """
     import tempfile
 
@@ -1279,12 +1365,19 @@ def ui_command(context: Context, host: str, port: int, workers: int, job_executi
     link = ui.runs_url(host, port, experiment_id)
     url = ui.base_url(host, port)
     click.echo(f"MLflow UI for {redacted(uri)}: starting on {url} (Ctrl-C to stop) …", err=True)
+
+    def ready() -> None:
+        click.echo(f"ready: {link}", err=True)
+        click.echo(ui.MODE_TIP, err=True)
+        if browser or (browser is None and ui.desktop_session()):
+            ui.open_in_browser(link)
+
     with tempfile.TemporaryDirectory(prefix="bench-ui-") as empty:  # the server's app dir: nothing to import
         code = ui.serve(
             ui.server_command(uri, host, port, workers, app_dir=empty),
             ui.server_environment(job_execution),
             url=url,
-            on_ready=lambda: click.echo(f"ready: {link}", err=True),
+            on_ready=ready,
         )
     sys.exit(code)
 

@@ -64,8 +64,18 @@ def _first_line(error: Exception) -> str:
     return (said or [""])[0]
 
 
-def run_checks(jobs: int | None = None, jobs_per_gpu: int = 1) -> list[Check]:
-    """Every check, in the order a person would read them."""
+def dataset_check(path: str | None, why: str) -> Check:
+    """The dataset a sweep would read (``path``, None for Keras' download) and ``why`` that one."""
+    if path is None:
+        return Check("dataset", "note", why)
+    return Check("dataset", "ok" if os.path.exists(path) else "problem", f"{path}: {why}")
+
+
+def run_checks(
+    jobs: int | None = None, jobs_per_gpu: int = 1, dataset: tuple[str | None, str] | None = None
+) -> list[Check]:
+    """Every check, in the order a person would read them. ``dataset``: the path a command would
+    read and why (``Context.dataset_choice`` in the CLI); by default $BENCH_DATA or Keras."""
     import keras
 
     from harness.devices import (
@@ -161,9 +171,8 @@ def run_checks(jobs: int | None = None, jobs_per_gpu: int = 1) -> list[Check]:
         + (f", {threads} thread(s) each" if threads else ", all cores")
     )
     checks.append(Check("placement", "ok", placement))
-    data = os.environ.get("BENCH_DATA")
-    if data:
-        checks.append(Check("dataset", "ok" if os.path.exists(data) else "problem", f"BENCH_DATA={data}"))
-    else:
-        checks.append(Check("dataset", "note", "BENCH_DATA not set: pass --data PATH, or Keras downloads CIFAR-10"))
+    if dataset is None:
+        data = os.environ.get("BENCH_DATA")
+        dataset = (data, "from BENCH_DATA") if data else (None, "no BENCH_DATA: Keras downloads CIFAR-10")
+    checks.append(dataset_check(*dataset))
     return checks

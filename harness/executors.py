@@ -67,9 +67,18 @@ class SweepReport:
 
 
 class Progress:
-    """Callbacks a sweep reports through (each does nothing here); the CLI draws them with rich."""
+    """Callbacks a sweep reports through (each does nothing here, and ``confirm`` says yes); the CLI
+    draws them with rich."""
 
     def note(self, message: str) -> None: ...
+    def status(self, message: str | None, *, transient: bool = False) -> None:
+        """What the sweep is busy with before its first run (None: nothing any more); a
+        ``transient`` message is only worth showing where it replaces the previous one."""
+
+    def confirm(self, question: str) -> bool:
+        """Whether to start a sweep estimated at over a day here; a library caller asked for it."""
+        return True
+
     def estimated(self, seconds_by_identity: dict[str, float]) -> None: ...
     def sweep_planned(self, total: int, todo: int) -> None: ...
     def run_started(self, spec: RunSpec, index: int, total: int) -> None: ...
@@ -127,6 +136,7 @@ class LocalExecutor:
         self._lock = threading.Lock()
         self._parents_lock = threading.Lock()
         self._error_lock = threading.Lock()
+        self._beating = threading.Lock()  # held while heartbeats are written
         self.owner = this_owner()
         self.store_error: str | None = None
 
@@ -193,6 +203,9 @@ class LocalExecutor:
                     report.outcomes.append(outcome)
                     group = outcome.spec.identity.group
                     remaining[group] -= 1
+                    if outcome.status == "FINISHED" and not self._stopping.is_set():
+                        # Each finished seed moves the board: every parent's figures follow it.
+                        self._store("update the board", self._update_boards, outcome.spec.profile)
                     if remaining[group] == 0 and not self._stopping.is_set():
                         self._store(
                             "update the parent run",
@@ -243,16 +256,16 @@ class LocalExecutor:
             else ""
         )
         return (
-            f"{recipe.name}: {recipe.summary} (report {recipe.source.report} § {recipe.source.section}), "
-            f"profile '{spec.profile}'.{claim} Its seeds are the child runs below; board/* metrics are its "
-            "leaderboard row (accuracies in %)."
+            f'{recipe.name}: {recipe.summary} (report {recipe.source.report}, section "{recipe.source.section}"), '
+            f"profile '{spec.profile}'.{claim} Its seeds are the child runs below; its board/* metrics are its "
+            "leaderboard figures, accuracies as fractions (0.7151 = 71.51 %)."
         )
 
     @staticmethod
     def child_description(spec: RunSpec) -> str:
         return (
             f"Seed {spec.seed} of {spec.recipe.name} ({spec.recipe.summary}) under profile '{spec.profile}'; "
-            f"report {spec.recipe.source.report} § {spec.recipe.source.section}."
+            f'report {spec.recipe.source.report}, section "{spec.recipe.source.section}".'
         )
 
     def _result_while_stopping(self, future) -> Outcome | None:
@@ -307,15 +320,15 @@ class LocalExecutor:
                     process.kill()
 
     def _close_group(self, spec: RunSpec, parent_run_id: str, group: str, on_group_done) -> None:
-        self._update_boards(spec.profile)
         self.tracker.update_parent(parent_run_id, group)
         self._publish(spec, parent_run_id, group)
         if on_group_done:
             on_group_done(group, parent_run_id)
 
     def _update_boards(self, profile: str) -> None:
-        """Every parent run of ``profile`` gets its current leaderboard row as board/* metrics:
-        ranks and comparisons with the leader change whenever any recipe gains seeds."""
+        """Every parent run of ``profile`` gets the figures of its current leaderboard row that
+        changed (``publish_board_metrics``): comparisons with the leader move whenever any recipe
+        gains a seed."""
         from harness.identity import current_hashes
         from harness.leaderboard import collect_rows
         from harness.publish import publish_board_metrics
@@ -375,18 +388,23 @@ class LocalExecutor:
         try:
             return self._supervise_run(spec, run_id, gpu)
         finally:
-            with self._lock:
+            with self._beating, self._lock:  # no heartbeat lands after the claim is removed
                 self._claimed.discard(run_id)
+            try:
+                self.tracker.release(run_id)
+            except Exception as error:  # noqa: BLE001  stale tags on an ended run mislead no sweep
+                log.debug("could not remove the claim of run %s: %r", run_id, error)
 
     def _heartbeat(self) -> None:
         """Refresh the claims of the runs in flight until the sweep ends (a thread)."""
         while not self._done.wait(HEARTBEAT_SECONDS):
-            with self._lock:
-                claimed = list(self._claimed)
-            try:
-                self.tracker.heartbeat(claimed)
-            except Exception as error:  # noqa: BLE001  a missed heartbeat only ages the claim
-                log.debug("heartbeat failed: %r", error)
+            with self._beating:
+                with self._lock:
+                    claimed = list(self._claimed)
+                try:
+                    self.tracker.heartbeat(claimed)
+                except Exception as error:  # noqa: BLE001  a missed heartbeat only ages the claim
+                    log.debug("heartbeat failed: %r", error)
 
     def _supervise_run(self, spec: RunSpec, run_id: str, gpu: str | None) -> Outcome:
         payload = self.payload(spec, run_id)
@@ -409,10 +427,11 @@ class LocalExecutor:
                     if useful:
                         outcome.reason += f"; stderr ends: {useful[-500:]}"
                 self._store("mark the run FAILED", self.tracker.fail, run_id, outcome.reason)
-            try:  # the run's log without the start-up lines every TensorFlow process prints
+            try:  # the run's log without the start-up lines every TensorFlow process prints, if any is left
                 text = log_path.read_bytes().decode(errors="replace") if log_path.exists() else ""
-                log_path.write_text(_without_startup_noise(text) + "\n")
-                if not self.store_error:  # a failing store would only make the sweep wait for its retries
+                useful = _without_startup_noise(text)
+                if useful and not self.store_error:  # a failing store would only make the sweep wait for its retries
+                    log_path.write_text(useful + "\n")
                     self.tracker.log_artifact(run_id, log_path)
             except Exception:  # noqa: BLE001, S110  the log is a convenience; never fail the sweep on it
                 pass

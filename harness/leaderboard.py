@@ -97,41 +97,66 @@ VERDICT_NOT_RESOLVED = "not resolved"
 VERDICT_INSUFFICIENT = "insufficient (n<2)"
 VERDICT_NO_RUN = "no finished run"
 
-# Numeric Row fields that are not test accuracies (nor differences of them): counts, sizes,
-# times, p-values. Every other float field is an accuracy, shown in % on parent runs, so a
-# statistic added to Row later reaches the MLflow UI without a change here.
-NOT_ACCURACY = {"rank", "n", "params", "train_seconds", "images_per_second", "epochs_run", "failed", "finished_at"}
-# Not on a parent: a timestamp (the run list has its own columns for time), and two fields kept in
-# CSV / JSON for older readers whose names say something else than the board's checks do: the claim
-# is checked against the prediction interval (reported_in_pi), and "tied" means not resolved.
-NOT_ON_PARENT = {"finished_at", "reported_in_ci", "tied_with_leader", "stale"}
+# Not in the table a leaderboard run shows: a timestamp (the run list has its own columns for time),
+# two fields kept in CSV / JSON for older readers whose names say something else than the board's
+# checks do (the claim is checked against the prediction interval, reported_in_pi, and "tied" means
+# not resolved), and whether a row is of a configuration no longer current (bench leaderboard --include-stale).
+NOT_IN_TABLE = {"finished_at", "reported_in_ci", "tied_with_leader", "stale"}
 
 
-def _is_accuracy(name: str) -> bool:
-    return name not in NOT_ACCURACY and not name.startswith("p_") and "p_value" not in name and "second" not in name
+def row_figures(row: Row) -> dict[str, float]:
+    """Every number of ``row`` under its field name, mean first: accuracies and their differences
+    as fractions (as everywhere in MLflow), yes/no fields as 1/0, floats to 6 decimals. Fields
+    without a value are left out. The leaderboard run's table, one row per recipe."""
+    from dataclasses import fields
+
+    figures: dict[str, float] = {}
+    for name in ["mean", *(f.name for f in fields(row) if f.name != "mean")]:
+        value = getattr(row, name)
+        if name in NOT_IN_TABLE or value is None or isinstance(value, str | list | tuple | dict):
+            continue
+        figures[name] = float(value) if isinstance(value, bool | int) else round(float(value), 6)
+    return figures
+
+
+def _cut(bound: float | None) -> float | None:
+    """An accuracy interval's bound cut to [0, 1], as the terminal shows it (0*, 100*)."""
+    return None if bound is None else min(max(bound, 0.0), 1.0)
 
 
 def board_metrics(row: Row) -> dict[str, float]:
-    """Every number of ``row`` under ``board/``: accuracies and their differences in % as
-    ``board/<field>_pct`` (mean first: the compare view charts the first metric by default),
-    counts and times as they are, yes/no fields as 1/0, floats to 4 decimals (what a table can
-    show). Fields without a value are left out."""
-    from dataclasses import fields
+    """A parent run's metrics (``harness.schema.BOARD_*``): the few figures of ``row`` a reader
+    looks for, in reading order, accuracies as fractions, interval bounds cut to [0, 1], the claim
+    check as 1/0, to 6 decimals. A figure without a value (the std of one seed, the leader's p, the
+    claim of a recipe whose report makes none) is NaN: every parent carries the same names."""
+    from harness.schema import (
+        BOARD_CI_LOWER,
+        BOARD_CI_UPPER,
+        BOARD_CLAIM_IN_PI,
+        BOARD_CLAIMED,
+        BOARD_DELTA_VS_LEADER,
+        BOARD_MEAN,
+        BOARD_N,
+        BOARD_P_VS_LEADER,
+        BOARD_PI_LOWER,
+        BOARD_PI_UPPER,
+        BOARD_STD,
+    )
 
-    from harness.schema import BOARD_PREFIX
-
-    metrics: dict[str, float] = {}
-    for name in ["mean", *(f.name for f in fields(row) if f.name != "mean")]:
-        value = getattr(row, name)
-        if name in NOT_ON_PARENT or value is None or isinstance(value, str | list | tuple | dict):
-            continue
-        if isinstance(value, bool):
-            metrics[f"{BOARD_PREFIX}{name}"] = float(value)
-        elif isinstance(value, float) and _is_accuracy(name):
-            metrics[f"{BOARD_PREFIX}{name}_pct"] = round(100 * value, 4)
-        elif isinstance(value, int | float):
-            metrics[f"{BOARD_PREFIX}{name}"] = round(float(value), 4) if isinstance(value, float) else float(value)
-    return metrics
+    figures = {
+        BOARD_MEAN: row.mean,
+        BOARD_STD: row.std,
+        BOARD_N: row.n,
+        BOARD_CI_LOWER: _cut(row.ci_low),
+        BOARD_CI_UPPER: _cut(row.ci_high),
+        BOARD_PI_LOWER: _cut(row.pi_low),
+        BOARD_PI_UPPER: _cut(row.pi_high),
+        BOARD_DELTA_VS_LEADER: row.delta_vs_leader,
+        BOARD_P_VS_LEADER: row.p_vs_leader_holm,
+        BOARD_CLAIMED: row.reported,
+        BOARD_CLAIM_IN_PI: row.reported_in_pi,
+    }
+    return {name: math.nan if value is None else round(float(value), 6) for name, value in figures.items()}
 
 
 def _mean(values: list[float]) -> float | None:

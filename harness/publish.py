@@ -17,7 +17,6 @@ from harness.schema import (
     ARTIFACT_CONFUSION_CSV,
     ARTIFACT_LEADERBOARD_TABLE,
     ARTIFACT_SEED_BANDS,
-    BOARD_PREFIX,
     CURVE_METRICS,
     EPOCH_METRICS,
     PARAM_PARAMS,
@@ -101,10 +100,10 @@ def publish_leaderboard(tracker: Tracker, rows, folder: Path, *, profile: str) -
 
 
 def leaderboard_table(rows) -> dict[str, list]:
-    """One row per recipe, one column per board figure (the parents' board/* metrics)."""
-    from harness.leaderboard import board_metrics
+    """One row per recipe, one column per figure of its leaderboard row (accuracies as fractions)."""
+    from harness.leaderboard import row_figures
 
-    figures = [{k.removeprefix(BOARD_PREFIX): v for k, v in board_metrics(row).items()} for row in rows]
+    figures = [row_figures(row) for row in rows]
     names = list(dict.fromkeys(name for figure in figures for name in figure))
     names = ["rank", *(n for n in names if n != "rank")] if "rank" in names else names
     table: dict[str, list] = {"recipe": [row.recipe for row in rows]}
@@ -114,23 +113,39 @@ def leaderboard_table(rows) -> dict[str, list]:
 
 
 def publish_board_metrics(tracker: Tracker, rows) -> int:
-    """Each leaderboard row onto its parent run: board/* metrics, and the parameter count as
-    the ``model.params`` param. Sorting parents by board/mean_pct in the UI is then the
-    leaderboard, and the compare view of two parents shows how their figures differ.
-    Returns how many parents were updated."""
+    """Each leaderboard row onto its parent run as the ``board/`` metrics (``board_metrics``), and
+    the parameter count as the ``model.params`` param: sorting parents by board/1_mean in the UI is
+    then the leaderboard. ``rows``: a whole profile's board (what it counts decides the step).
+
+    A parent's figures are logged, all together, only when one of them changed, at step = the
+    finished seeds the profile's board counts, and never twice at one step: its charts draw how
+    each figure moved as seeds finished (lines, flat where a figure held still), and publishing
+    the same board again logs nothing. Returns how many parents changed."""
+    import math
+
     from harness.leaderboard import board_metrics
 
-    parents: dict[str, str] = {}
+    parents: dict = {}
     for profile in {row.profile for row in rows}:
-        parents.update(tracker.parent_runs(profile))
+        parents.update(tracker.parents(profile))
+    seeds = {profile: sum(row.n for row in rows if row.profile == profile) for profile in {r.profile for r in rows}}
+
+    def same(a: float, b: float) -> bool:
+        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=0, abs_tol=1e-9)
+
     updated = 0
     for row in rows:
         parent = parents.get(group_key(row.recipe, row.profile, row.config_hash, row.data_fingerprint))
         if parent is None:
             continue
-        tracker.log_metrics(parent, board_metrics(row), step=row.n)
         if row.params is not None:
-            tracker.log_params(parent, {PARAM_PARAMS: str(row.params)})
+            tracker.log_params(parent.info.run_id, {PARAM_PARAMS: str(row.params)})
+        figures = board_metrics(row)
+        latest = {k: v for k, v in Tracker.latest_metrics(parent).items() if k in figures}
+        if len(latest) == len(figures) and all(same(latest[k][1], v) for k, v in figures.items()):
+            continue
+        step = max(seeds[row.profile], 1 + max((s for s, _ in latest.values()), default=0))
+        tracker.log_metrics(parent.info.run_id, figures, step=step)
         updated += 1
     return updated
 

@@ -15,11 +15,23 @@ from harness.config import BenchConfig, Recipe
 from harness.cost import GPU_REFERENCE, human_duration
 from harness.devices import backend_gpus, check_gpus_usable, keras_backend, visible_gpus, worker_environment
 from harness.errors import HarnessError, TrackingError, WeightsMissing
-from harness.estimate import estimate
+from harness.estimate import MEASURING, estimate
 from harness.executors import LocalExecutor, Outcome, Progress, SweepReport
 from harness.identity import is_transfer
 from harness.plan import RunSpec, SweepSettings, concurrent_jobs, plan, split_finished, variant_here
 from harness.tracking import Tracker, store_failure
+
+LONG_SWEEP_SECONDS = 86400.0  # a sweep estimated at more than this here asks before it starts (or --yes)
+
+
+class NotConfirmed(HarnessError):
+    """A sweep estimated at over a day on this machine was not confirmed: nothing was trained."""
+
+    def __init__(self, seconds: float) -> None:
+        from harness.cost import human_duration
+
+        self.seconds = seconds
+        super().__init__(f"not started: estimated at {human_duration(seconds)} on this machine, and not confirmed")
 
 
 def check_weights(recipes: list[Recipe], weights_dir: str | None, progress: Progress) -> dict[str, str]:
@@ -63,10 +75,20 @@ def announce_cost(
     variant = todo[0].identity.variant
     try:
         estimates = estimate(
-            config, recipes, settings.profile, precision=variant.precision, jit_compile=settings.jit_compile
+            config,
+            recipes,
+            settings.profile,
+            precision=variant.precision,
+            jit_compile=settings.jit_compile,
+            on_done=lambda name, measured: progress.status(
+                f"{MEASURING}: {'timed' if measured else 'counted'} {name} …", transient=True
+            ),
+            on_status=progress.status,
         )
     except HarnessError as error:
         raise HarnessError(f"{error}; nothing was trained (it would fail in every run)") from None
+    finally:
+        progress.status(None)
     by_recipe = {e.cost.recipe: e for e in estimates}
     seconds, first_seed_seen = {}, set()
     for spec in todo:
@@ -95,7 +117,17 @@ def announce_cost(
     )
     if variant.device == "cpu" and settings.profile == "full" and total / jobs > 86400:
         cnn = [r for r in recipes if not is_transfer(r)]
-        smaller = estimate(config, cnn or recipes, "cpu", precision=variant.precision, jit_compile=settings.jit_compile)
+        try:
+            smaller = estimate(
+                config,
+                cnn or recipes,
+                "cpu",
+                precision=variant.precision,
+                jit_compile=settings.jit_compile,
+                on_status=progress.status,
+            )
+        finally:
+            progress.status(None)
         fits = sum(e.seconds for e in smaller) * settings.seeds
         progress.note(
             f"warning: the full profile trains as the reports did; on this CPU that is about {human_duration(total / jobs)}. "
@@ -209,13 +241,19 @@ def run_sweep(
         progress.note(f"GPUs {names}; {jobs} run(s) at once, at most {settings.jobs_per_gpu} per GPU")
     finished = set() if tracker is None else tracker.finished_identities()
     todo, _ = split_finished(specs, finished)
-    progress.estimated(announce_cost(config, todo, len(specs) - len(todo), settings, jobs, progress))
+    seconds = announce_cost(config, todo, len(specs) - len(todo), settings, jobs, progress)
+    progress.estimated(seconds)
     if dry_run:
         return SweepReport(
             outcomes=[
                 Outcome(spec=s, status="SKIPPED" if s.identity.identity in finished else "PLANNED") for s in specs
             ]
         )
+    expected = sum(seconds.values()) / jobs
+    if expected > LONG_SWEEP_SECONDS and not progress.confirm(
+        f"Start it? It would take about {human_duration(expected)} on this machine (estimate above)."
+    ):
+        raise NotConfirmed(expected)
     if settings.executor == "ray":
         from harness.executors import RayExecutor
 

@@ -32,9 +32,6 @@ from harness.schema import (
     KIND_LEADERBOARD,
     KIND_PARENT,
     LEGACY_NAMES,
-    METRIC_MEAN,
-    METRIC_N,
-    METRIC_STD,
     METRIC_TEST_ACCURACY,
     TAG_CHOOSING,
     TAG_CLAIM,
@@ -59,9 +56,10 @@ from harness.schema import (
 
 EXPERIMENT_DESCRIPTION = (
     "CIFAR-10 CNNs from five reports, each trained with several seeds by cifar10-bench. "
-    "Each recipe has one parent run per profile (its params are the recipe; its board/* metrics are its "
-    "leaderboard row, accuracies in %) with one child run per seed nested under it (named 'seed N · recipe'). "
-    "Sort the run list by board/mean_pct to rank recipes; tick two parents and Compare to see which params "
+    "Each recipe has one parent run per profile (its params are the recipe, what_changed says how it differs "
+    "from the step it was built from; its board/* metrics are its leaderboard figures) with one child run per "
+    "seed nested under it (named 'seed N · recipe'). Every accuracy here is a fraction (0.7151 = 71.51 %). "
+    "Sort the run list by board/1_mean to rank recipes; tick two parents and Compare to see which params "
     "differ and by how much the accuracy does. The 'leaderboard [profile]' run holds the table and plots."
 )
 DATASET_SPLITS = ("train", "validation", "test")
@@ -551,12 +549,22 @@ class Tracker:
     def parent_runs(self, profile: str) -> dict[str, str]:
         """The parent run of every group of ``profile``, by group (the elected one, where a store
         written before elections holds two)."""
+        return {group: run.info.run_id for group, run in self.parents(profile).items()}
+
+    def parents(self, profile: str) -> dict[str, Any]:
+        """The parent runs of ``profile`` themselves (with their tags and latest metrics), by group:
+        the elected one where a group has two."""
         runs = self.search(f"tags.`{TAG_KIND}` = '{KIND_PARENT}' and tags.`{TAG_PROFILE}` = '{profile}'")
         by_group: dict[str, Any] = {}
         for run in sorted((r for r in runs if not _choosing(r)), key=_queue_position, reverse=True):
             if TAG_GROUP in run.data.tags:
-                by_group[run.data.tags[TAG_GROUP]] = run.info.run_id
+                by_group[run.data.tags[TAG_GROUP]] = run
         return by_group
+
+    @staticmethod
+    def latest_metrics(run) -> dict[str, tuple[int, float]]:
+        """A run's latest value of each metric, with its step: (step, value) by name."""
+        return {m.key: (m.step, m.value) for m in run.data._metric_objs}  # the Metric objects MLflow returned
 
     def claim(
         self,
@@ -642,8 +650,8 @@ class Tracker:
         """Mend what a crash or a store failure left behind: RUNNING child runs whose claim is
         stale (their process died) become KILLED, deleted runs left RUNNING (a claim lost by a
         release before this one, or deleted by hand mid-run) are closed KILLED too, and RUNNING
-        parents with no live child get their n / mean / std from their FINISHED children and
-        end. Returns what was done."""
+        parents with no live child end with the status their seeds give them (``update_parent``).
+        Returns what was done."""
         done = []
         running = f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and attributes.status = 'RUNNING'"
         for run in self.search(running):
@@ -681,6 +689,17 @@ class Tracker:
             f"note: this store's artifacts (plots, logs) go to {where}, not to {expected}: it was copied or "
             "moved from there. Keep both folders together, or use a new store for new runs."
         )
+
+    def release(self, run_id: str) -> None:
+        """Remove a run's claim once it has ended (FINISHED, FAILED or KILLED): its ``bench.claim``
+        and ``bench.heartbeat`` tags only described the process supervising it while it ran. A run
+        still RUNNING (its results kept on disk while the store refused them) keeps its claim."""
+        if self.client.get_run(run_id).info.status == "RUNNING":
+            return
+        tags = self.client.get_run(run_id).data.tags
+        for key in (TAG_CLAIM, TAG_HEARTBEAT):
+            if key in tags:
+                self.client.delete_tag(run_id, key)
 
     def heartbeat(self, run_ids: list[str]) -> None:
         """Refresh the claims of these RUNNING runs."""
@@ -838,19 +857,35 @@ class Tracker:
         self.client.set_tag(run_id, TAG_ERROR, redacted(reason)[:5000])
         self.client.set_terminated(run_id, status=status)
 
-    def update_parent(self, parent_run_id: str, group: str) -> dict[str, Any]:
-        """Log n, mean and sample std of test accuracy over the group's finished seeds with a finite accuracy."""
-        from harness.stats import describe, split_finite
+    def update_parent(self, parent_run_id: str, group: str) -> str:
+        """End a parent run with the status its seeds give it, and return that status. FINISHED
+        when at least one seed finished with a finite accuracy (the parent then holds a result,
+        its board/* metrics); otherwise FAILED if a seed failed, else KILLED (its seeds were
+        interrupted), with the reason as the parent's bench.error: a parent with no finished seed
+        is not shown as a finished recipe with n = 0. A later seed that finishes makes it FINISHED."""
+        import math
 
-        children = self.group_children(group)
-        accuracies = [a for c in children if (a := metric(c.data.metrics, METRIC_TEST_ACCURACY)) is not None]
-        summary = describe(split_finite(accuracies)[0])  # a NaN accuracy is a failed seed, not a value
-        metrics: dict[str, float] = {METRIC_N: summary.n}
-        if summary.mean is not None:
-            metrics[METRIC_MEAN] = summary.mean
-        if summary.std is not None:
-            metrics[METRIC_STD] = summary.std
-        self.log_metrics(parent_run_id, metrics, step=summary.n)
-        if self.client.get_run(parent_run_id).info.status == "RUNNING":
-            self.finish(parent_run_id)
-        return metrics
+        children = self.search(f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and tags.`{TAG_GROUP}` = '{group}'")
+        statuses = [run.info.status for run in children]
+        finished = [
+            run
+            for run in children
+            if run.info.status == "FINISHED"
+            and (value := metric(run.data.metrics, METRIC_TEST_ACCURACY)) is not None
+            and math.isfinite(value)
+        ]
+        parent = self.client.get_run(parent_run_id)
+        if finished:
+            status = "FINISHED"
+            if TAG_ERROR in parent.data.tags:
+                self.client.delete_tag(parent_run_id, TAG_ERROR)
+        else:
+            status = "FAILED" if "FAILED" in statuses or "FINISHED" in statuses else "KILLED"
+            counts = ", ".join(
+                f"{statuses.count(s)} {s.lower()}" for s in ("FINISHED", "FAILED", "KILLED") if s in statuses
+            )
+            why = f"no seed finished with a test accuracy ({counts or 'no seed ran'})"
+            self.client.set_tag(parent_run_id, TAG_ERROR, why)
+        if parent.info.status != status:
+            self.client.set_terminated(parent_run_id, status=status)
+        return status

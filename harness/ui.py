@@ -97,6 +97,28 @@ def runs_url(host: str, port: int, experiment_id: str | None) -> str:
     return f"{base_url(host, port)}/#/experiments/{experiment_id}/runs?{MODEL_TRAINING}"
 
 
+# What the printed link cannot do: MLflow 3.17 keeps its mode in the browser, not in a link.
+MODE_TIP = (
+    "The link opens the run list in MLflow's Model training mode; runs opened from it show in GenAI mode "
+    "('Evaluations') until 'Model training' is chosen once at the top left of any page (the browser keeps it)."
+)
+
+
+def desktop_session() -> bool:
+    """Whether a person's desktop is here to open a browser on (not a server, a container or CI)."""
+    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def open_in_browser(url: str) -> bool:
+    """Open ``url`` in the desktop's browser; False where no browser is known (nothing raised)."""
+    import webbrowser
+
+    try:
+        return webbrowser.open(url)
+    except webbrowser.Error:
+        return False
+
+
 def answers(url: str, timeout: float = 2.0) -> bool:
     """Whether the server at ``url`` answers its health check."""
     try:

@@ -152,7 +152,8 @@ def test_unreachable_tracking_server_fails_before_training(runner, test_config, 
 
 
 def test_transfer_recipe_without_weights_stops_before_training(runner, synthetic_npz, tmp_path, monkeypatch):
-    """Offline and no --weights-dir: one line naming the file and its published hash; nothing trains."""
+    """Offline and no --weights-dir: one line naming the file and its published hash; nothing trains,
+    and the exit code is the documented 3 (recipes skipped for missing weights), not 1."""
     import keras.utils
 
     def offline(*args, **kwargs):  # never download in tests, even on a machine that could
@@ -163,7 +164,7 @@ def test_transfer_recipe_without_weights_stops_before_training(runner, synthetic
     store = tmp_path / "m.db"
     base = ["--config", str(REAL_CONFIG), "--data", str(synthetic_npz), "--tracking-uri", f"sqlite:///{store}"]
     result = runner.invoke(main, [*base, "all", "--only", "r003-tl-basic", "--profile", "smoke"])
-    assert result.exit_code == 1
+    assert result.exit_code == 3, result.output
     assert "no ImageNet weights for VGG16: vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in result.output
     assert "md5 6d6bbae143d832006294945121d1f1fc" in result.output and "--weights-dir" in result.output
     assert "Traceback" not in result.output and "no recipe of the selection can train" in result.output
@@ -225,19 +226,29 @@ def test_an_interrupt_that_escapes_the_sweep_never_says_nothing_was_trained(
     tmp_path, synthetic_npz, test_config, monkeypatch
 ):
     """A second Ctrl-C / SIGTERM while a sweep is stopping can reach the CLI without a report,
-    after seeds did finish: the message must not say that nothing was trained."""
+    after seeds did finish: the message must not say that nothing was trained. Before any run
+    started, it says so instead of speaking of runs that finished."""
+    from types import SimpleNamespace
+
     import harness.sweep
 
-    def interrupted(*args, **kwargs):
+    def interrupted(config, tracker, recipes, settings, progress, **options):
+        if started:
+            progress.run_started(SimpleNamespace(identity=SimpleNamespace(identity="i"), label="tiny-a seed 0"), 0, 1)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(harness.sweep, "run_sweep", interrupted)
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(
-        main, ["--config", str(test_config), "--data", str(synthetic_npz), "run", "tiny-a", "--profile", "smoke"]
-    )
+    command = ["--config", str(test_config), "--data", str(synthetic_npz), "run", "tiny-a", "--profile", "smoke"]
+    started = True
+    result = CliRunner().invoke(main, command)
     assert result.exit_code == 130
     assert "every run that finished is kept" in result.output and "nothing was trained" not in result.output
+    started = False
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 130
+    assert "Interrupted before any run started: nothing was trained" in result.output
+    assert "every run that finished" not in result.output
 
 
 def test_a_corrupt_store_is_one_line(tmp_path, test_config):
@@ -318,6 +329,36 @@ def test_reading_commands_never_write_a_store(tmp_path, synthetic_npz, test_conf
         assert (tmp_path / "mlflow.db").stat().st_size == 0, command
         assert "Traceback" not in result.output and (result.exit_code == 0) == ("--dry-run" in command), result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "mlflow.db"])
+
+
+def test_doctor_names_the_dataset_a_sweep_would_read_and_why(tmp_path, synthetic_npz, monkeypatch):
+    """[data] local_copies found: bench doctor names that file and the rule that chose it (it said
+    "BENCH_DATA not set … Keras downloads CIFAR-10" while the local copy was used); --data and
+    BENCH_DATA are named as such."""
+    from harness.doctor import dataset_check
+    from tests.conftest import TEST_CONFIG
+
+    config = tmp_path / "benchmarks.toml"
+    config.write_text(
+        TEST_CONFIG.replace("split_seed = 7\n", f'split_seed = 7\nlocal_copies = ["{synthetic_npz}"]\n', 1)
+    )
+    seen = {}
+    monkeypatch.setattr("harness.doctor.run_checks", lambda **options: seen.update(options) or [])
+    monkeypatch.setattr("harness.environment.import_keras_quietly", lambda: None)  # not needed to choose
+    assert CliRunner().invoke(main, ["--config", str(config), "doctor"]).exit_code == 0
+    path, why = seen["dataset"]
+    assert path == str(synthetic_npz) and "[data] local_copies" in why and "Keras" not in why
+    check = dataset_check(path, why)
+    assert check.status == "ok" and str(synthetic_npz) in check.detail
+    assert CliRunner().invoke(main, ["--config", str(config), "doctor", "--data", "x.npz"]).exit_code == 0
+    assert seen["dataset"] == ("x.npz", "from --data") and dataset_check(*seen["dataset"]).status == "problem"
+    monkeypatch.setenv("BENCH_DATA", str(synthetic_npz))
+    assert CliRunner().invoke(main, ["--config", str(config), "doctor"]).exit_code == 0
+    assert seen["dataset"] == (str(synthetic_npz), "from BENCH_DATA")
+    config.write_text(TEST_CONFIG)
+    monkeypatch.delenv("BENCH_DATA")
+    assert CliRunner().invoke(main, ["--config", str(config), "doctor"]).exit_code == 0
+    assert seen["dataset"][0] is None and "Keras downloads CIFAR-10" in seen["dataset"][1]
 
 
 def test_leaderboard_with_and_without_profile_agree_after_a_profile_is_edited(tmp_path):

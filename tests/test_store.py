@@ -155,8 +155,7 @@ def test_repair_closes_what_a_dead_process_left_running(tmp_path):
     orphan = tracker.child_run(identity, parent, owner=f"{__import__('socket').gethostname()}:999999999")
     lines = tracker.repair()
     assert tracker.get_run(orphan).info.status == "KILLED"
-    assert tracker.get_run(parent).info.status == "FINISHED"
-    assert tracker.get_run(parent).data.metrics["n"] == 1
+    assert tracker.get_run(parent).info.status == "FINISHED"  # its seed 1 finished
     assert len(lines) == 2
 
 

@@ -40,11 +40,42 @@ def test_parent_child_identity_and_aggregates(tracker):
     assert run.info.status == "FAILED" and run.data.tags[TAG_ERROR] == "diverged at epoch 3"
 
     assert tracker.finished_identities() == {identity(0).identity, identity(1).identity}
-    metrics = tracker.update_parent(parent, identity(0).group)
-    assert metrics["n"] == 2
-    assert metrics["test_accuracy_mean"] == pytest.approx(0.6)
-    assert metrics["test_accuracy_std"] == pytest.approx(0.1414213562)
+    assert tracker.update_parent(parent, identity(0).group) == "FINISHED"
     assert tracker.client.get_run(parent).info.status == "FINISHED"
+    assert not tracker.client.get_run(parent).data.metrics  # its figures are the board's (publish_board_metrics)
+
+
+@pytest.mark.parametrize(
+    ("ended", "status", "why"),
+    [(["KILLED"], "KILLED", "(1 killed)"), (["FAILED", "KILLED"], "FAILED", "(1 failed, 1 killed)")],
+)
+def test_a_parent_without_a_finished_seed_is_not_finished(tracker, ended, status, why):
+    """A parent whose only seed was interrupted showed FINISHED with n = 0: it now ends as its seeds
+    did, saying why; a seed that finishes later makes it FINISHED and clears the reason."""
+    parent = tracker.parent_run(identity(0), description="")
+    for seed, end in enumerate(ended):
+        child = tracker.child_run(identity(seed), parent)
+        tracker.fail(child, "interrupted by the user", status=end)
+    assert tracker.update_parent(parent, identity(0).group) == status
+    run = tracker.client.get_run(parent)
+    assert run.info.status == status and run.data.tags[TAG_ERROR] == f"no seed finished with a test accuracy {why}"
+    child = tracker.child_run(identity(5), parent)
+    tracker.log_metrics(child, {"accuracy/test": 0.5})
+    tracker.finish(child)
+    assert tracker.update_parent(parent, identity(0).group) == "FINISHED"
+    assert TAG_ERROR not in tracker.client.get_run(parent).data.tags
+
+
+def test_an_ended_run_loses_its_claim_a_running_one_keeps_it(tracker):
+    """bench.claim and bench.heartbeat describe the process supervising a RUNNING run: removed
+    once it ended, kept while it runs (its results may still be on their way from disk)."""
+    parent = tracker.parent_run(identity(0), description="")
+    ended, running = (tracker.child_run(identity(seed), parent, owner="host:1") for seed in (0, 1))
+    tracker.finish(ended)
+    for run_id in (ended, running):
+        tracker.release(run_id)
+    assert not {"bench.claim", "bench.heartbeat"} & set(tracker.client.get_run(ended).data.tags)
+    assert {"bench.claim", "bench.heartbeat"} <= set(tracker.client.get_run(running).data.tags)
 
 
 def test_fail_never_overwrites_a_finished_run(tracker):
@@ -196,7 +227,8 @@ def test_a_parent_candidate_left_by_a_dead_command_is_closed(tracker):
     lines = tracker.repair()
     assert tracker.client.get_run(orphan).info.lifecycle_stage == "deleted"
     assert tracker.client.get_run(orphan).info.status == "KILLED"
-    assert tracker.client.get_run(parent).info.status == "FINISHED"  # closed as a parent left RUNNING
+    closed = tracker.client.get_run(parent)  # a parent left RUNNING, with no seed: closed, not shown as finished
+    assert closed.info.status == "KILLED" and "no seed ran" in closed.data.tags[TAG_ERROR]
     assert any("closed parent candidate" in line for line in lines)
 
 

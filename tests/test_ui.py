@@ -62,7 +62,7 @@ class BenchUI:
         self.process = subprocess.Popen(
             # -P: as the `bench` script starts, bench itself does not import from the working directory
             [sys.executable, "-P", "-m", "harness.cli", "--tracking-uri", store_uri, "ui", "--port", str(self.port)]
-            + list(arguments),
+            + ["--no-browser", *arguments],  # a test never opens a browser on a developer's desktop
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
             cwd=cwd,
@@ -122,6 +122,27 @@ def test_ui_starts_light_and_binds_to_loopback_unless_told_otherwise(empty_store
     assert command[command.index("--workers") + 1] == "1" and environment[ui.JOB_EXECUTION_ENV] == "false"
     assert second[second.index("--host") + 1] == "0.0.0.0"  # noqa: S104
     assert third[third.index("--workers") + 1] == "3" and asked[ui.JOB_EXECUTION_ENV] == "true"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "desktop", "opened"),
+    [([], True, True), ([], False, False), (["--no-browser"], True, False), (["--browser"], False, True)],
+)
+def test_ui_opens_the_link_on_a_desktop_and_says_what_the_link_cannot(
+    empty_store, monkeypatch, arguments, desktop, opened
+):
+    """Once the UI answers, the model-training link is printed, with the one step it cannot take
+    (MLflow 3.17 keeps its mode in the browser), and opened where a desktop is found."""
+    from harness import ui
+
+    links = []
+    monkeypatch.setattr(ui, "serve", lambda command, environment, *, url, on_ready=None: on_ready() or 0)
+    monkeypatch.setattr(ui, "desktop_session", lambda: desktop)
+    monkeypatch.setattr(ui, "open_in_browser", links.append)
+    result = CliRunner().invoke(main, ["--tracking-uri", empty_store, "ui", *arguments])
+    assert result.exit_code == 0, result.output
+    assert "until 'Model training' is chosen once at the top left of any page" in result.output
+    assert links == (["http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning"] if opened else [])
 
 
 def test_ui_on_a_folder_with_no_store_says_so(tmp_path):
