@@ -11,12 +11,14 @@ from pathlib import Path
 
 import click
 
+from harness import files as outputs
 from harness.config import BenchConfig, load_config
-from harness.errors import HarnessError
+from harness.errors import HarnessError, TrackingError, WeightsMissing
+from harness.identity import PRECISIONS
 from harness.plan import SweepSettings
 
 DEFAULT_CONFIG = "benchmarks.toml"
-EXIT_SKIPPED = 3  # everything that could train did, but some recipes could not (missing weights)
+EXIT_SKIPPED = 3  # everything that could train did, but some recipes (or all) could not: missing weights
 EXIT_BUDGET = 4  # the time budget ran out with runs paused or not started; the same command continues
 
 
@@ -28,6 +30,7 @@ class Context:
     experiment: str
     debug: bool
     weights_dir: str | None = None
+    data_origin: str = "--data"  # where data_path came from: --data or BENCH_DATA
     _config: BenchConfig | None = None
 
     @property
@@ -43,6 +46,26 @@ class Context:
         local = self.config.local_dataset()
         return None if local is None else str(local)
 
+    def dataset_choice(self) -> tuple[str | None, str]:
+        """The dataset a command will read (``dataset``) and why that one, in words."""
+        from harness.data import DATA_ENV
+
+        if self.data_path:
+            return self.data_path, f"from {DATA_ENV if self.data_origin == DATA_ENV else '--data'}"
+        try:
+            local = self.config.local_dataset()
+        except HarnessError as error:
+            return None, f"no --data, no {DATA_ENV}, and no benchmarks file read ({error}): Keras downloads CIFAR-10"
+        if local is not None:
+            return str(local), (
+                f"the first existing path of [data] local_copies in {self.config_path} "
+                f"(--data or {DATA_ENV} would take precedence)"
+            )
+        return None, (
+            f"no --data, no {DATA_ENV}, and no path of [data] local_copies in {self.config_path} exists: "
+            "Keras downloads CIFAR-10 on first use"
+        )
+
     @property
     def config(self) -> BenchConfig:
         if self._config is None:
@@ -51,8 +74,9 @@ class Context:
 
     def tracker(self, *, create: bool = True):
         """The MLflow store; ``create=False`` for commands that only read (they never create one)."""
-        from harness.tracking import open_tracker
+        from harness.tracking import fold_mlflow_errors, open_tracker
 
+        fold_mlflow_errors(not self.debug)  # MLflow's ERROR tracebacks: the harness says each failure in one line
         tracker = open_tracker(self.tracking_uri, self.experiment, create=create)
         tracker.command_line = ["bench", *_arguments()]
         tracker.command = _command_line()
@@ -93,6 +117,8 @@ def _override(field: str):
         if value is not None:
             context = ctx.find_object(Context)
             setattr(context, field, Path(value) if field == "config_path" else value)
+            if field == "data_path":
+                context.data_origin = "--data"
             if field == "config_path":
                 context._config = None
         return value
@@ -126,7 +152,9 @@ class BenchGroup(click.Group):
         except HarnessError as error:
             if ctx.obj is not None and ctx.obj.debug:
                 raise
-            raise click.ClickException(str(error)) from None
+            from harness.tracking import redacted
+
+            raise click.ClickException(redacted(str(error))) from None  # never a URI's credentials
 
 
 @click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -149,7 +177,8 @@ class BenchGroup(click.Group):
     "data_path",
     envvar="BENCH_DATA",
     help="CIFAR-10 as .npz (x_train, y_train, x_test, y_test), cifar-10-python.tar.gz, or "
-    "cifar-10-batches-py/ [default: $BENCH_DATA, else Keras' download].",
+    "cifar-10-batches-py/ [default: $BENCH_DATA, else the first existing path of [data] local_copies in the "
+    "benchmarks file, else Keras' download]. `bench doctor` says which one a command will use.",
 )
 @click.option(
     "--weights-dir",
@@ -164,7 +193,11 @@ class BenchGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, config_path, tracking_uri, data_path, weights_dir, experiment, debug) -> None:
     """Benchmark the CIFAR-10 CNNs of five reports over several seeds, tracked in MLflow."""
+    from harness.data import DATA_ENV
+
     ctx.obj = Context(config_path, tracking_uri, data_path, experiment, debug, weights_dir)
+    if ctx.get_parameter_source("data_path") == click.core.ParameterSource.ENVIRONMENT:
+        ctx.obj.data_origin = DATA_ENV
 
 
 def _rich_console(stderr: bool = False):
@@ -305,11 +338,16 @@ def _print_costs(context: Context, recipes, *, profile: str, measure: bool, as_j
     context.config.profile(profile)
     console = _rich_console(stderr=True)
     with console.status("Counting FLOPs" + (" and probing this machine" if measure else "") + " …") as status:
+        doing = ["Counting FLOPs …"]
+
+        def started(message: str) -> None:
+            doing[0] = message
+            status.update(message)
 
         def done(name: str, measured: bool) -> None:
-            status.update(f"{'probed' if measured else 'counted'} {name} …")
+            status.update(f"{doing[0].removesuffix(' …')}: {'probed' if measured else 'counted'} {name} …")
 
-        estimates = estimate(context.config, recipes, profile, measure=measure, on_done=done)
+        estimates = estimate(context.config, recipes, profile, measure=measure, on_done=done, on_status=started)
     if by_cost:
         estimates = sorted(estimates, key=lambda e: e.seconds, reverse=True)
     if as_json:
@@ -449,28 +487,64 @@ def cache_command(clear: bool, match: str | None) -> None:
     console.print(f"{len(entries)} file(s), {total / 1e6:,.1f} MB in all; `bench cache --clear` deletes them")
 
 
-def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_seeds: int | None = None) -> None:
+def _sweep(
+    context: Context,
+    recipes,
+    settings,
+    *,
+    dry_run: bool = False,
+    max_seeds: int | None = None,
+    assume_yes: bool = False,
+) -> None:
     """Run a sweep (``harness.sweep.run_sweep``, or ``harness.adaptive.run_adaptive`` rounds up to
     ``max_seeds``), print its summary and leaderboard, and exit non-zero if any run failed (1),
+    a sweep expected to take over a day was not confirmed (1 declined, 2 no terminal and no --yes),
     recipes were skipped for missing weights (3), the time budget ran out first (4) or it was
     interrupted (130)."""
+    import os
     import signal
 
+    from harness.cost import human_duration
     from harness.progress import RichProgress
-    from harness.sweep import run_sweep
+    from harness.sweep import NotConfirmed, run_sweep
+    from harness.tracking import redacted, resolve_tracking_uri
 
     def terminate(signum, frame):
         raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
 
+    def hang_up(signum, frame):
+        # The terminal is gone (closed, ssh dropped): writing to it would fail, so what is left
+        # to say goes nowhere, and the sweep stops as on SIGTERM.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for fd in (1, 2):
+            if os.isatty(fd):
+                os.dup2(devnull, fd)
+        os.close(devnull)
+        terminate(signum, frame)
+
     signal.signal(signal.SIGTERM, terminate)  # a scheduler's SIGTERM stops the sweep like Ctrl-C
+    if signal.getsignal(signal.SIGHUP) == signal.SIG_DFL:  # nohup's "ignore" is kept: it asked to go on
+        signal.signal(signal.SIGHUP, hang_up)
     if not recipes:
         raise click.UsageError("no recipe matches the selection")
+    from harness.tracking import ExperimentMissing, StoreMissing
+
     context.config.profile(settings.profile)  # a typo fails here, before any store is opened
-    tracker = context.tracker()
     console = _rich_console(stderr=True)
     rounds = None
+    progress = RichProgress(console, assume_yes=assume_yes)
+    store = redacted(resolve_tracking_uri(context.tracking_uri))  # as it may be printed
     try:
-        with RichProgress(console) as progress:
+        with progress:
+            progress.status(f"Opening the MLflow store {store} …")  # importing MLflow takes seconds
+            try:  # a dry run only reads: no store or experiment yet is one with nothing finished
+                tracker = context.tracker(create=not dry_run)
+            except (StoreMissing, ExperimentMissing):
+                if not dry_run:
+                    raise
+                tracker = None
+            finally:
+                progress.status(None)
             if max_seeds is None or dry_run:
                 report = run_sweep(context.config, tracker, recipes, settings, progress, dry_run=dry_run)
             else:
@@ -480,15 +554,41 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
                     context.config, tracker, recipes, settings, max_seeds=max_seeds, progress=progress
                 )
                 report, rounds = adaptive.sweep, len(adaptive.rounds)
-    except KeyboardInterrupt:
-        # Raised before the sweep had a report to return (while planning, or a further interrupt
-        # while it was stopping): what finished is in the store either way; never claim "nothing".
+    except WeightsMissing as error:  # every selected recipe lacks its weights: skipped, as documented
+        if context.debug:
+            raise
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(EXIT_SKIPPED)
+    except NotConfirmed as error:
+        if progress.interactive:
+            click.echo("Aborted: nothing was trained.", err=True)
+            sys.exit(1)
         click.echo(
-            f"Interrupted: every run that finished is kept in {tracker.tracking_uri}; "
-            "rerun the same command to train the rest.",
+            f"Error: not started: this sweep is estimated at {human_duration(error.seconds)} on this machine and "
+            f"there is no terminal to confirm it on; to start it anyway: {' '.join(_command_line())} --yes",
             err=True,
         )
+        sys.exit(2)
+    except KeyboardInterrupt:
+        # Raised before the sweep had a report to return (while planning, or a further interrupt
+        # while it was stopping).
+        if not progress.runs_started:
+            click.echo(
+                "Interrupted before any run started: nothing was trained (what was measured of this machine "
+                "is kept); rerun the same command to start.",
+                err=True,
+            )
+        else:  # what finished is in the store; never claim "nothing"
+            click.echo(
+                f"Interrupted: every run that finished is kept in {store}; rerun the same command to train the rest.",
+                err=True,
+            )
         sys.exit(130)
+    except TrackingError as error:  # the store failed outside a run (repair, planning, between rounds)
+        if context.debug:
+            raise
+        console.print(_stopped_line(str(error), kept_locally=0))
+        sys.exit(1)
     if dry_run:
         planned = report.by_status("PLANNED")
         seeds: dict[str, list[int]] = {}
@@ -511,19 +611,21 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
         + (f", {len(killed)} interrupted" if killed else "")
         + (f", {len(paused)} paused and {len(left)} not started at the time budget" if paused or left else "")
         + (f", in {rounds} adaptive round(s) (plan logged as adaptive_plan.json)" if rounds else "")
-        + f"; tracking store: {tracker.tracking_uri}"
+        + f"; tracking store: {tracker.shown_uri}"
     )
-    if not report.store_error:
-        _print_leaderboard(context, tracker, settings, recipes={r.name for r in recipes})
-    if rounds:
-        _print_steps(context, tracker, settings, recipes={r.name for r in recipes})
+    store_error = report.store_error
+    if not store_error:
+        try:
+            _print_leaderboard(context, tracker, settings, recipes={r.name for r in recipes})
+            if rounds:
+                _print_steps(context, tracker, settings, recipes={r.name for r in recipes})
+        except TrackingError as error:  # the store failed after the last run: what trained is kept
+            store_error = str(error)
     for outcome in failed:
-        console.print(f"[red]FAILED[/red] {outcome.spec.label}: {outcome.reason}")
-    if report.store_error:
-        console.print(
-            f"[red]STOPPED[/red] {report.store_error}; no new run was started. Rerun the same command once the store "
-            "works: it uploads what was kept locally and trains the rest."
-        )
+        console.print(f"[red]FAILED[/red] {outcome.spec.label}: {redacted(outcome.reason)}")
+    if store_error:
+        kept = sum(1 for o in report.outcomes if o.kept_locally)
+        console.print(_stopped_line(store_error, kept_locally=kept))
     if report.unavailable:
         console.print(
             f"[yellow]NOT TRAINED[/yellow] (pretrained weights missing; pass --weights-dir DIR): "
@@ -534,7 +636,7 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
     if interrupted:
         console.print("Interrupted: rerun the same command to train the unfinished runs.")
         sys.exit(130)
-    if failed or report.store_error:
+    if failed or store_error:
         sys.exit(1)
     if report.budget_spent:
         sys.exit(EXIT_BUDGET)
@@ -564,8 +666,29 @@ def _print_budget_left(console, report, settings) -> None:
         console.print(f"  not started: {names}")
     if report.seconds_left:
         console.print(f"  about {human_duration(sum(report.seconds_left.values()))} of training left (estimated)")
+    from harness.tracking import redacted  # a --tracking-uri's credentials are never printed
+
     console.print(
-        f"Continue with: {shlex.join(['bench', *_arguments()])}", soft_wrap=True, markup=False, highlight=False
+        f"Continue with: {redacted(shlex.join(['bench', *_arguments()]))}",
+        soft_wrap=True,
+        markup=False,
+        highlight=False,
+    )
+
+
+def _stopped_line(why: str, *, kept_locally: int) -> str:
+    """The one line a sweep stopped by its store ends with: why (without credentials), and what
+    the rerun will do."""
+    from harness.tracking import redacted
+
+    upload = (
+        f"it uploads the results of the {kept_locally} run(s) kept locally and trains the rest"
+        if kept_locally
+        else "it trains what is missing"
+    )
+    return (
+        f"[red]STOPPED[/red] {redacted(why)}; no new run was started. Rerun the same command once the store works: "
+        f"{upload}."
     )
 
 
@@ -691,8 +814,8 @@ ORDER_HELP = (
 
 def execution_options(command):
     """--jobs / --jobs-per-gpu / --precision / --jit-compile / --deterministic / --executor / --address /
-    --gpus-per-run / --system-metrics / --log-model / --dry-run / --time-budget / --order, shared by `run`
-    and `all`."""
+    --gpus-per-run / --system-metrics / --log-model / --dry-run / --yes / --time-budget / --order, shared by
+    `run` and `all`."""
     command = click.option(
         "--log-model",
         is_flag=True,
@@ -704,6 +827,13 @@ def execution_options(command):
         is_flag=True,
         help="Log CPU, memory, disk, network (and GPU) use of each run every 10 s as system/* metrics "
         "(MLflow's System metrics tab; needs psutil).",
+    )(command)
+    command = click.option(
+        "--yes",
+        "-y",
+        is_flag=True,
+        help="Start a sweep estimated at over a day on this machine (or its --time-budget, if shorter) without "
+        "asking (asked on a terminal; without a terminal such a sweep needs --yes).",
     )(command)
     command = click.option(
         "--order",
@@ -758,11 +888,12 @@ def execution_options(command):
     )(command)
     command = click.option(
         "--precision",
-        type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]),
+        type=click.Choice(PRECISIONS),
         default="float32",
         show_default=True,
-        help="Keras dtype policy for training (mixed_* for tensor-core GPUs / bf16 CPUs). A mixed run is its "
-        "own identity: never averaged with float32 runs.",
+        help="float32 (true float32: TF32 off on GPUs that have it), tf32 (float32 with TF32 convolutions and "
+        "matmuls), or a Keras mixed policy (mixed_* for tensor-core GPUs / bf16 CPUs). Each is its own identity: "
+        "never averaged with the others. Logged with each run.",
     )(command)
     command = click.option(
         "--gpus-per-run",
@@ -801,9 +932,10 @@ RANDOM_WEIGHTS_HELP = (
 def run_command(context: Context, names: tuple[str, ...], **options) -> None:
     """Train the named recipes, each seed in its own process; finished runs are skipped."""
     recipes = [context.config.recipe(name) for name in dict.fromkeys(names)]
-    dry_run = options.pop("dry_run")
+    dry_run, yes = options.pop("dry_run"), options.pop("yes")
     seeds, max_seeds = _seed_plan(options.pop("seeds"), options.pop("max_seeds"))
-    _sweep(context, recipes, _settings(context, seeds=seeds, **options), dry_run=dry_run, max_seeds=max_seeds)
+    settings = _settings(context, seeds=seeds, **options)
+    _sweep(context, recipes, settings, dry_run=dry_run, max_seeds=max_seeds, assume_yes=yes)
 
 
 @main.command("all")
@@ -818,9 +950,10 @@ def run_command(context: Context, names: tuple[str, ...], **options) -> None:
 def all_command(context: Context, only: str | None, suite: str | None, **options) -> None:
     """Train every recipe (or a suite / glob of them) with N seeds, then show the leaderboard."""
     recipes = context.config.select(suite=suite, only=only)
-    dry_run = options.pop("dry_run")
+    dry_run, yes = options.pop("dry_run"), options.pop("yes")
     seeds, max_seeds = _seed_plan(options.pop("seeds"), options.pop("max_seeds"))
-    _sweep(context, recipes, _settings(context, seeds=seeds, **options), dry_run=dry_run, max_seeds=max_seeds)
+    settings = _settings(context, seeds=seeds, **options)
+    _sweep(context, recipes, settings, dry_run=dry_run, max_seeds=max_seeds, assume_yes=yes)
 
 
 def readme_options(block: str, what: str, kept: str):
@@ -849,14 +982,70 @@ def readme_options(block: str, what: str, kept: str):
     return decorate
 
 
-def _readme_command(name: str, profile: str, suite: str | None, min_seeds: int) -> str:
+def _check_outputs(output: Path | None, readme: Path | None, **folders: Path | None) -> None:
+    """Every path a command will write, checked before it reads the store: one line naming the
+    option and the path, not a traceback after the work."""
+    if output is not None:
+        outputs.check_file_target(output, "--output")
+    if readme is not None and not readme.is_file():
+        raise outputs.OutputError(f"--update-readme {readme}: no such file (it must hold the block's markers)")
+    for option, folder in folders.items():
+        if folder is not None:
+            outputs.check_folder_target(folder, f"--{option}")
+
+
+def _readme_command(name: str, profile: str, suite: str | None, min_seeds: int, source: str = "both") -> str:
     """The command that writes a README block, as its header quotes it (to rerun it)."""
     return (
         f"bench {name} --profile {profile}"
         + (f" --suite {suite}" if suite else "")
         + (f" --min-seeds {min_seeds}" if min_seeds > 1 else "")
+        + (f" --source {source}" if source != "both" else "")
         + " --update-readme"
     )
+
+
+def source_options(command):
+    """--source store|results|both and --results DIR, shared by `leaderboard` and `steps`."""
+    command = click.option(
+        "--results",
+        "results_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="The folder of published run records (their files are under its runs/) [default: results/ beside "
+        "the benchmarks file].",
+    )(command)
+    return click.option(
+        "--source",
+        type=click.Choice(["both", "store", "results"]),
+        default="both",
+        show_default=True,
+        help="Where runs come from: the MLflow store, the run records under results/runs, or both (a run in "
+        "both counts once; with no store here, the records alone).",
+    )(command)
+
+
+def _run_sources(context: Context, source: str, results_dir: Path | None, *, create_store: bool = False):
+    """The runs a board reads (``harness.results.RunSources``). With ``both``, a store that does
+    not exist is no store (never created by a reading command); with neither a store nor a
+    record, the store's error says so."""
+    from harness import results
+    from harness.tracking import ExperimentMissing, StoreMissing
+
+    folder = results.results_folder(context.config.path, results_dir)
+    store, missing = None, None
+    if source != "results":
+        try:
+            store = context.tracker(create=create_store)
+        except (StoreMissing, ExperimentMissing) as error:
+            if source == "store":
+                raise
+            missing = error
+    records = results.read_records(folder) if source != "store" else []
+    if missing is not None and not records:
+        raise HarnessError(f"{missing}; and no run records under {results.shown(results.records_root(folder))}")
+    folder = None if source == "store" else folder
+    return results.RunSources(store, records, folder=folder, base=context.config.path.resolve().parent)
 
 
 @main.command("leaderboard")
@@ -871,18 +1060,18 @@ def _readme_command(name: str, profile: str, suite: str | None, min_seeds: int) 
 )
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout.")
 @readme_options("leaderboard", "this leaderboard", "recipes with at least this many finished seeds")
+@source_options
 @click.option(
     "--publish",
-    "publish_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Write this leaderboard and its step table as results/<profile>-<device>-<hardware>.{json,csv} "
-    "(and -steps.*) with the command, commits, date, library versions and hardware that made them. Needs --profile.",
+    is_flag=True,
+    help="Write a record of every store run this leaderboard counts to results/runs/<profile>/<device>/<recipe>/ "
+    "(one small JSON file per run: identity, metrics, curves, params, times). A run already there is left as "
+    "it is; another run of the same identity is listed and kept, and the command exits 1. Needs --profile.",
 )
 @click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
 @click.option(
     "--precision",
-    type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]),
+    type=click.Choice(PRECISIONS),
     default="float32",
     show_default=True,
     help="Rank the runs trained with this --precision (each precision is ranked on its own).",
@@ -910,6 +1099,13 @@ def _readme_command(name: str, profile: str, suite: str | None, min_seeds: int) 
     "parameters with Pareto front, claimed vs measured) to this folder, and log them to the "
     "profile's 'leaderboard' MLflow run. Needs --profile.",
 )
+@click.option(
+    "--include-stale",
+    is_flag=True,
+    help="Also rank, apart and marked 'stale', the runs of configurations that are not current: a recipe or "
+    "profile edited or removed since they ran (or another precision or device). Not with --update-readme, "
+    "--plots or --publish.",
+)
 @pass_context
 def leaderboard_command(
     context: Context,
@@ -923,67 +1119,88 @@ def leaderboard_command(
     device: str,
     plots_dir: Path | None,
     min_seeds: int,
-    publish_dir: Path | None,
+    source: str,
+    results_dir: Path | None,
+    publish: bool,
+    include_stale: bool,
 ) -> None:
-    """Rank recipes by mean test accuracy over seeds, read back from MLflow.
+    """Rank recipes by mean test accuracy over seeds, read back from MLflow and results/runs.
 
-    Rows marked ≈ are not distinguishable from the leader (Welch's t-test, p >= 0.05).
+    Rows marked ≈ are not distinguishable from the leader (Welch's t-test, p >= 0.05). Only runs
+    of each recipe's current configuration count, with or without --profile.
     """
     from harness import leaderboard
     from harness.devices import visible_gpus
     from harness.identity import Variant, current_hashes
     from harness.plan import variant_here
+    from harness.schema import TAG_PROFILE
 
-    if (readme is not None or plots_dir is not None or publish_dir is not None) and profile is None:
+    if (readme is not None or plots_dir is not None or publish) and profile is None:
         raise click.UsageError("--update-readme, --plots and --publish need --profile: they show one profile")
-    if profile is not None:
-        context.config.profile(profile)  # a typo is named, with the closest profiles
-    tracker = context.tracker(create=plots_dir is not None)
+    if include_stale and (readme is not None or plots_dir is not None or publish):
+        raise click.UsageError(
+            "--include-stale is for looking: --update-readme, --plots and --publish show current runs"
+        )
+    if publish and source == "results":
+        raise click.UsageError("--publish writes records of store runs: it needs --source store or both")
+    if profile is not None and not include_stale:
+        context.config.profile(profile)  # a typo is named, with the closest profiles (a removed one is all stale)
+    _check_outputs(output, readme, plots=plots_dir, results=results_dir if publish else None)
+    runs = _run_sources(context, source, results_dir, create_store=plots_dir is not None and source != "results")
     asked = Variant(precision=precision, random_weights=random_weights)
     if device in ("here", "any"):
         variant = variant_here(SweepSettings(variant=asked), visible_gpus())
     else:
         variant = dataclasses.replace(variant_here(SweepSettings(variant=asked), []), device=device)
-    hashes = current_hashes(context.config, profile, variant)
-    pooled = None
-    if device == "any":
-        other = dataclasses.replace(variant, device="gpu" if variant.device == "cpu" else "cpu")
-        pooled = current_hashes(context.config, profile, other)
-    rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=hashes, pooled_hashes=pooled)
+    other = dataclasses.replace(variant, device="gpu" if variant.device == "cpu" else "cpu")
+    # Each profile filtered by its own current hashes: without --profile, exactly as with it.
+    profiles = [profile] if profile is not None else list(context.config.profiles)
+    if profile is None and include_stale:  # profiles removed from the config: all their runs are stale
+        profiles += sorted({r.data.tags.get(TAG_PROFILE, "") for r in runs.child_runs()} - {"", *profiles})
+    rows, pooled = [], {} if device == "any" else None
+    for name in profiles:
+        pooled_here = current_hashes(context.config, name, other) if device == "any" else None
+        rows += leaderboard.collect_rows(
+            runs,
+            profile=name,
+            current_hashes=current_hashes(context.config, name, variant),
+            pooled_hashes=pooled_here,
+            include_stale=include_stale,
+        )
+        if pooled is not None:  # by (recipe, profile): what runs.behind() looks up
+            pooled.update({(recipe, name): value for recipe, value in pooled_here.items()})
+    if len(profiles) > 1:
+        runs.child_runs()  # every profile's runs: what runs.behind() / origin() look in
+    rows.sort(key=lambda r: (r.profile, r.stale, r.rank))  # as one board of all profiles was sorted
     if suite is not None:
         rows = leaderboard.only_recipes(rows, {r.name for r in context.config.select(suite=suite)})
     if min_seeds > 1:
         rows = leaderboard.at_least(rows, min_seeds)
     if not rows:
         which = f"of profile {profile!r}" if profile else "of any profile"
-        click.echo(f"no finished runs {which} in {tracker.tracking_uri} (for this configuration and device)", err=True)
+        hint = "" if include_stale else "; --include-stale shows runs of configurations that are not current"
+        click.echo(f"no finished runs {which} in {runs.where} (for this configuration and device{hint})", err=True)
+    else:
+        click.echo(runs.origin(rows, pooled), err=True)
     if plots_dir is not None:
-        from harness.publish import publish_leaderboard
-
-        files = publish_leaderboard(tracker, rows, plots_dir, profile=profile)
-        click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} and logged them to MLflow", err=True)
-    if publish_dir is not None:
-        from harness import results, steps
-
-        if not rows:
-            raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to publish")
-        meta = results.provenance(tracker, rows, profile=profile, device="any" if device == "any" else variant.device)
-        names = {r.recipe for r in rows}
-        deltas = [d for d in steps.step_deltas(context.config, rows, names) if d.base in names]
-        files = results.publish(publish_dir, rows, meta, deltas=deltas)
-        click.echo(f"wrote {', '.join(str(f) for f in files)}", err=True)
+        _write_plots(runs, rows, plots_dir, profile=profile)
+    if publish:
+        _publish(context, runs, rows, pooled, results_dir)
     if readme is not None:
         if not rows:
             raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to put in {readme}")
-        command = _readme_command("leaderboard", profile, suite, min_seeds)
-        changed = leaderboard.update_readme(readme, rows, command=command)
+        command = _readme_command("leaderboard", profile, suite, min_seeds, source)
+        changed = leaderboard.update_readme(readme, rows, command=command, origin=runs.origin(rows, pooled))
         click.echo(f"{readme}: {'updated' if changed else 'already up to date'} ({len(rows)} rows)", err=True)
         return
     if output_format == "table" and output is None:
-        profiles = sorted({r.profile for r in rows}) or [profile or "(none)"]
-        for name in profiles:
-            subset = [r for r in rows if r.profile == name]
-            _rich_console().print(leaderboard.to_rich_table(subset, title=f"Leaderboard, profile '{name}'"))
+        boards = sorted({(r.profile, r.stale) for r in rows}) or [(profile or "(none)", False)]
+        for name, stale in boards:
+            subset = [r for r in rows if (r.profile, r.stale) == (name, stale)]
+            title = f"Leaderboard, profile '{name}'" + (
+                ": STALE, configurations that are not current (not results of today's recipes)" if stale else ""
+            )
+            _rich_console().print(leaderboard.to_rich_table(subset, title=title))
         return
     render = {
         "table": leaderboard.to_markdown,
@@ -995,8 +1212,71 @@ def leaderboard_command(
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.write_text(text)
+        outputs.write_text(output, text)
         click.echo(f"wrote {len(rows)} rows to {output}", err=True)
+
+
+def _write_plots(runs, rows, plots_dir: Path, *, profile: str) -> None:
+    """--plots: the leaderboard's files and plots, logged to the store's leaderboard run where
+    there is a store (with --source results there is none: the files only)."""
+    from harness.publish import publish_leaderboard, write_leaderboard_files
+
+    if runs.store is None:
+        files = write_leaderboard_files(rows, plots_dir, profile=profile)
+        click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} (no store: not logged)", err=True)
+        return
+    files = publish_leaderboard(runs.store, rows, plots_dir, profile=profile)
+    click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} and logged them to MLflow", err=True)
+
+
+def _publish(context: Context, runs, rows, pooled, results_dir: Path | None) -> None:
+    """--publish: a record of each store run behind ``rows`` under results/runs; exit 1 (after
+    writing the rest) where a file holds another run of the same identity."""
+    from harness import results
+    from harness.environment import git_commit
+    from harness.tracking import redacted
+
+    if not rows:
+        raise click.ClickException("no finished runs for this profile: nothing to publish")
+    if runs.store is None:
+        raise click.ClickException(f"{runs.where}: no MLflow store here, so no run to publish")
+    folder = results.results_folder(context.config.path, results_dir)
+    stored, passed = results.publishable(runs.behind(rows, pooled))
+    made_by = redacted(" ".join(_command_line())) + f" (harness {git_commit(Path(__file__).resolve().parent)})"
+    report = results.write_records(folder, (results.record_of(runs.store, run, made_by=made_by) for run in stored))
+    click.echo(report.line(folder) + (f"; {passed} runs are records already" if passed else ""), err=True)
+    for line in report.conflicts:
+        click.echo(line, err=True)
+    if report.conflicts:
+        raise click.ClickException(
+            f"{len(report.conflicts)} record(s) kept as they were: another run of the same identity is published"
+        )
+
+
+@main.command("import")
+@click.argument("folder", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@pass_context
+def import_command(context: Context, folder: Path | None) -> None:
+    """Write the run records under FOLDER (results/, results/runs or a part of it) [default: results/
+    beside the benchmarks file] into the MLflow store: each record a FINISHED child run (params,
+    metrics, per-epoch curves, tags; tagged bench.imported) under its recipe's parent run, so the
+    MLflow UI compares them as if they had been trained here. A run whose identity already
+    finished in the store is skipped: importing twice adds nothing."""
+    from harness import results
+
+    folder = folder if folder is not None else results.results_folder(context.config.path)
+    records = results.read_records(folder)
+    if not records:
+        raise click.ClickException(f"no run records under {results.shown(results.records_root(folder))}")
+    tracker = context.tracker()
+    report = results.import_records(tracker, context.config, records, base=context.config.path.resolve().parent)
+    rebuilt = sum(run.reconstructed for run in report.imported)
+    click.echo(
+        f"imported {len(report.imported)} record(s)"
+        + (f" ({rebuilt} reconstructed, without curves)" if rebuilt else "")
+        + f", {report.skipped} already in the store (skipped); tracking store: {tracker.shown_uri}",
+        err=True,
+    )
 
 
 @main.command("doctor")
@@ -1004,16 +1284,18 @@ def leaderboard_command(
 @click.option(
     "--jobs-per-gpu", type=click.IntRange(1, 16), default=1, show_default=True, help="Runs sharing one GPU at once."
 )
-def doctor_command(jobs: int | None, jobs_per_gpu: int) -> None:
+@pass_context
+def doctor_command(context: Context, jobs: int | None, jobs_per_gpu: int) -> None:
     """Check this machine before a long sweep: backend, GPUs (driver and backend), precision, XLA,
-    GPU memory policy, run placement, dataset. Exits 1 if a check finds a problem."""
+    GPU memory policy, run placement, and which dataset a sweep would read. Exits 1 if a check
+    finds a problem."""
     from rich.table import Table
 
     from harness.doctor import run_checks
     from harness.environment import import_keras_quietly
 
     import_keras_quietly()
-    checks = run_checks(jobs=jobs, jobs_per_gpu=jobs_per_gpu)
+    checks = run_checks(jobs=jobs, jobs_per_gpu=jobs_per_gpu, dataset=context.dataset_choice())
     table = Table(title="bench doctor")
     for column in ("check", "status", "found"):
         table.add_column(column, overflow="fold")
@@ -1051,6 +1333,7 @@ def doctor_command(jobs: int | None, jobs_per_gpu: int) -> None:
     "and the report's claim) to this folder, and log them to the profile's 'leaderboard' MLflow run.",
 )
 @readme_options("steps", "this step table", "steps whose recipe and base both have at least this many finished seeds")
+@source_options
 @pass_context
 def steps_command(
     context: Context,
@@ -1061,6 +1344,8 @@ def steps_command(
     plots_dir: Path | None,
     min_seeds: int,
     readme: Path | None,
+    source: str,
+    results_dir: Path | None,
 ) -> None:
     """Did each step help? Every recipe with a base against that base, one table per report.
 
@@ -1074,15 +1359,17 @@ def steps_command(
     from harness.plan import variant_here
 
     context.config.profile(profile)  # a typo fails here, before any store is opened
+    _check_outputs(output, readme, plots=plots_dir)
     names = {r.name for r in context.config.select(suite=suite)}
-    tracker = context.tracker(create=plots_dir is not None)
+    runs = _run_sources(context, source, results_dir, create_store=plots_dir is not None and source != "results")
     hashes = current_hashes(context.config, profile, variant_here(SweepSettings(), visible_gpus()))
-    rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=hashes)
+    rows = leaderboard.collect_rows(runs, profile=profile, current_hashes=hashes)
     if not any(row.n for row in rows):
         raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to compare (pass --profile)")
     if min_seeds > 1:
         rows = leaderboard.at_least(rows, min_seeds)
         names &= {r.recipe for r in rows}
+    click.echo(runs.origin(rows), err=True)
     names, idle = steps.reports_with_runs(context.config, rows, names)
     if idle:
         click.echo(f"no finished runs at profile {profile!r} of {', '.join(idle)}: left out", err=True)
@@ -1092,18 +1379,21 @@ def steps_command(
     if readme is not None:
         from harness.readme import replace_block
 
-        command = _readme_command("steps", profile, suite, min_seeds)
-        text = (
-            f"{leaderboard.header_line(rows)} Produced by `{command}`.\n\n{steps.to_markdown(deltas, heading_level=4)}"
-        )
+        command = _readme_command("steps", profile, suite, min_seeds, source)
+        head = f"{leaderboard.header_line(rows)} {runs.origin(rows)} Produced by `{command}`."
+        text = f"{head}\n\n{steps.to_markdown(deltas, heading_level=4)}"
         changed = replace_block(readme, f"steps:{profile}", text)
         click.echo(f"{readme}: {'updated' if changed else 'already up to date'} ({len(deltas)} steps)", err=True)
         return
     if plots_dir is not None:
-        from harness.publish import publish_steps
+        from harness.publish import publish_steps, write_steps_files
 
-        files = publish_steps(tracker, context.config, rows, deltas, plots_dir, profile=profile, names=names)
-        click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} and logged them to MLflow", err=True)
+        if runs.store is None:
+            files = write_steps_files(context.config, rows, deltas, plots_dir, profile=profile, names=names)
+            click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} (no store: not logged)", err=True)
+        else:
+            files = publish_steps(runs.store, context.config, rows, deltas, plots_dir, profile=profile, names=names)
+            click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} and logged them to MLflow", err=True)
     if output_format == "table" and output is None:
         console = _rich_console()
         for table in steps.to_rich_tables(deltas, profile=profile):
@@ -1114,7 +1404,7 @@ def steps_command(
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.write_text(text)
+        outputs.write_text(output, text)
         click.echo(f"wrote {len(deltas)} steps to {output}", err=True)
 
 
@@ -1135,31 +1425,50 @@ def steps_command(
     is_flag=True,
     help="Also start MLflow's job consumers (only its GenAI evaluation jobs need them; off, the UI starts faster).",
 )
+@click.option(
+    "--browser/--no-browser",
+    default=None,
+    help="Open the experiment's link in this desktop's web browser once the UI answers [default: when a desktop "
+    "session is found: DISPLAY or WAYLAND_DISPLAY, macOS, Windows].",
+)
 @pass_context
-def ui_command(context: Context, host: str, port: int, workers: int, job_execution: bool) -> None:
+def ui_command(context: Context, host: str, port: int, workers: int, job_execution: bool, browser: bool | None) -> None:
     """Open the MLflow UI on this harness's store (the same --tracking-uri resolution as runs).
 
-    One Ctrl-C or SIGTERM stops the server and every process it started.
+    Prints the experiment's run list in MLflow's "Model training" mode (and opens it on a
+    desktop). One Ctrl-C or SIGTERM stops the server and every process it started.
     """
+    import tempfile
+
     from harness import ui
-    from harness.tracking import ExperimentMissing, open_tracker, resolve_tracking_uri
+    from harness.tracking import ExperimentMissing, fold_mlflow_errors, open_tracker, redacted, resolve_tracking_uri
 
     uri = resolve_tracking_uri(context.tracking_uri)
+    fold_mlflow_errors(not context.debug)
     if uri.startswith(("http://", "https://")):
-        raise click.UsageError(f"{uri} is a tracking server: open it in a browser instead")
+        raise click.UsageError(f"{redacted(uri)} is a tracking server: open it in a browser instead")
     try:
         experiment_id = open_tracker(uri, context.experiment, create=False).experiment_id
     except ExperimentMissing:
         experiment_id = None  # a store without this experiment: the UI still shows what it has
+    ui.check_port_free(host, port)
     link = ui.runs_url(host, port, experiment_id)
     url = ui.base_url(host, port)
-    click.echo(f"MLflow UI for {uri}: starting on {url} (Ctrl-C to stop) …", err=True)
-    code = ui.serve(
-        ui.server_command(uri, host, port, workers),
-        ui.server_environment(job_execution),
-        url=url,
-        on_ready=lambda: click.echo(f"ready: {link}", err=True),
-    )
+    click.echo(f"MLflow UI for {redacted(uri)}: starting on {url} (Ctrl-C to stop) …", err=True)
+
+    def ready() -> None:
+        click.echo(f"ready: {link}", err=True)
+        click.echo(ui.MODE_TIP, err=True)
+        if browser or (browser is None and ui.desktop_session()):
+            ui.open_in_browser(link)
+
+    with tempfile.TemporaryDirectory(prefix="bench-ui-") as empty:  # the server's app dir: nothing to import
+        code = ui.serve(
+            ui.server_command(uri, host, port, workers, app_dir=empty),
+            ui.server_environment(job_execution),
+            url=url,
+            on_ready=ready,
+        )
     sys.exit(code)
 
 

@@ -230,3 +230,15 @@ def test_the_summary_says_what_the_budget_left_and_how_to_continue(tmp_path, syn
     assert "not started: tiny-a seed 1" in result.output and "about 1.5 h of training left" in result.output
     again = " ".join(["bench", *arguments, "--profile", "smoke", "--time-budget", "2h30m"])
     assert f"Continue with: {again}" in result.output
+
+
+def test_a_time_budget_caps_what_a_long_sweep_asks_to_be_confirmed_for():
+    """A sweep estimated at days asks first (--yes), unless its time budget stops it sooner: then
+    it is expected to take the budget, and a budget under a day asks nothing."""
+    from harness.sweep import LONG_SWEEP_SECONDS, expected_seconds
+
+    seconds = {"a": 3 * 86400.0, "b": 86400.0}
+    assert expected_seconds(seconds, 2, None) == 2 * 86400.0 > LONG_SWEEP_SECONDS
+    assert 3590.0 < expected_seconds(seconds, 2, time.time() + 3600.0) <= 3600.0
+    assert expected_seconds(seconds, 2, time.time() + 30 * 86400.0) == 2 * 86400.0
+    assert expected_seconds(seconds, 2, time.time() - 5.0) == 0.0
