@@ -56,7 +56,14 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class Profile:
-    """A budget: caps on epochs and data, never a change of recipe."""
+    """A budget: caps on epochs and data, never a change of recipe.
+
+    ``epoch_fraction`` trains each recipe for that share of its own epochs (rounded up);
+    ``bn_recalibration_images`` re-estimates every trainable BatchNorm layer's moving statistics
+    from that many training images after training (``harness.train.recalibrate_batch_norm``).
+    Both are left out of the config hash while unset, so profiles without them keep their
+    identities.
+    """
 
     name: str
     description: str
@@ -64,6 +71,28 @@ class Profile:
     train_size: int | None = None
     validation_size: int | None = None
     test_size: int | None = None
+    epoch_fraction: float | None = None
+    bn_recalibration_images: int | None = None
+
+    @property
+    def is_budget(self) -> bool:
+        """Whether the profile cuts the reports' training (fewer epochs or fewer images): its
+        runs rank early learning, not what the reports trained, and test none of their claims."""
+        return self.max_epochs is not None or self.train_size is not None or self.epoch_fraction is not None
+
+    def budget_words(self, train_images: int) -> str | None:
+        """'3 epochs on 2,500 images' (None for a profile that trains as the reports did);
+        ``train_images`` is what a profile without a train_size trains on."""
+        if not self.is_budget:
+            return None
+        if self.epoch_fraction is not None:
+            epochs = f"{self.epoch_fraction:.0%} of each recipe's epochs"
+            epochs += f" (at most {self.max_epochs})" if self.max_epochs is not None else ""
+        elif self.max_epochs is not None:
+            epochs = f"at most {self.max_epochs} epoch{'s' if self.max_epochs != 1 else ''}"
+        else:
+            epochs = "each recipe's epochs"
+        return f"{epochs} on {self.train_size or train_images:,} images"
 
 
 @dataclass(frozen=True)
@@ -181,6 +210,13 @@ class BenchConfig:
             raise ConfigError(f"unknown profile {name!r}.{_suggest(name, self.profiles)}")
         return self.profiles[name]
 
+    def train_images(self, profile_name: str) -> int:
+        """Training images of a run under the profile (CIFAR-10's 50,000 less validation, or the
+        profile's train_size)."""
+        from harness.cost import FULL_TRAIN_IMAGES
+
+        return self.profile(profile_name).train_size or FULL_TRAIN_IMAGES - self.data.validation_size
+
     def split_options(self, profile_name: str) -> dict[str, Any]:
         """The keyword arguments of ``harness.data.split_indices`` / ``prepare_split`` for a
         profile: the data split of [data] and the profile's budget."""
@@ -266,14 +302,23 @@ def _parse_profiles(table: dict[str, Any]) -> dict[str, Profile]:
     if not table:
         raise ConfigError("[profiles]: at least one profile is required (e.g. [profiles.full])")
     profiles = {}
-    allowed = {"description", "max_epochs", "train_size", "validation_size", "test_size"}
+    counts = {"max_epochs", "train_size", "validation_size", "test_size", "bn_recalibration_images"}
+    allowed = counts | {"description", "epoch_fraction"}
     for name, body in table.items():
         where = f"[profiles.{name}]"
         if not RECIPE_NAME.match(name):  # it goes into tags, file names and MLflow filter strings
             raise ConfigError(f"{where}: a profile name must be lower-case letters, digits and '-', got {name!r}")
         _check_keys(where, body, allowed, {"description"})
-        for key in allowed - {"description"}:
+        for key in counts:
             _positive_int(where, key, body.get(key), optional=True)
+        fraction = body.get("epoch_fraction")
+        if fraction is not None:
+            _typed(where, "epoch_fraction", fraction, (int, float))
+            if not 0 < fraction <= 1:
+                raise ConfigError(
+                    f"{where}: epoch_fraction is a share of each recipe's epochs in (0, 1], got {fraction!r}"
+                )
+            body = {**body, "epoch_fraction": float(fraction)}
         profiles[name] = Profile(name=name, **body)
     return profiles
 
