@@ -102,7 +102,8 @@ def open_questions(config: BenchConfig, rows: Sequence[Row], names: Collection[s
     for delta in deltas:
         if delta.verdict.startswith("not resolved") or delta.verdict == INSUFFICIENT:
             questions.append(Question("step", delta.recipe, delta.base, delta.verdict, delta.seeds_needed))
-    compared = sum(row.p_vs_leader is not None for row in selected)
+    # One Holm family (step_deltas compared the rows with the leader in it too): its size sets α / m.
+    compared = deltas[0].family if deltas else sum(row.p_vs_leader is not None for row in selected)
     for row in selected:
         if row.leader_verdict not in (VERDICT_NOT_RESOLVED, VERDICT_INSUFFICIENT) or not row.leader:
             continue

@@ -534,6 +534,19 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
         sys.exit(EXIT_SKIPPED)
 
 
+def _results_folder(context: Context) -> Path:
+    """Where published results are read from (`full`'s, for a budget profile's agreement)."""
+    return context.config.path.resolve().parent / "results"
+
+
+def _view(context: Context, tracker, rows, *, profile: str, variant, names=None, against: str = "previous"):
+    """``rows`` (one profile's) with their verdicts and, for a budget profile, its line with the
+    agreement measured against `full` (the store's runs, and results/)."""
+    from harness.results import board_view
+
+    return board_view(context.config, tracker, rows, profile=profile, variant=variant, names=names, against=against)
+
+
 def _print_leaderboard(context: Context, tracker, settings, *, recipes: set[str]) -> None:
     from harness import leaderboard
     from harness.devices import visible_gpus
@@ -544,11 +557,13 @@ def _print_leaderboard(context: Context, tracker, settings, *, recipes: set[str]
     hashes = current_hashes(context.config, settings.profile, variant)
     rows = leaderboard.collect_rows(tracker, profile=settings.profile, current_hashes=hashes)
     rows = leaderboard.only_recipes(rows, recipes)
-    _rich_console().print(leaderboard.to_rich_table(rows, title=f"Leaderboard, profile '{settings.profile}'"))
+    shown = _view(context, tracker, rows, profile=settings.profile, variant=variant, names=recipes)
+    title = f"Leaderboard, profile '{settings.profile}'"
+    _rich_console().print(leaderboard.to_rich_table(rows, title=title, budget=shown.budget))
 
 
 def _print_steps(context: Context, tracker, settings, *, recipes: set[str]) -> None:
-    """The step table of the recipes just trained whose base was trained too."""
+    """The step table of the recipes just trained whose previous step was trained too."""
     from harness import leaderboard, steps
     from harness.identity import current_hashes
 
@@ -556,9 +571,10 @@ def _print_steps(context: Context, tracker, settings, *, recipes: set[str]) -> N
     rows = leaderboard.only_recipes(
         leaderboard.collect_rows(tracker, profile=settings.profile, current_hashes=hashes), recipes
     )
-    deltas = [d for d in steps.step_deltas(context.config, rows, recipes) if d.base in recipes]
+    shown = _view(context, tracker, rows, profile=settings.profile, variant=settings.variant, names=recipes)
+    deltas = [d for d in shown.deltas if d.base in recipes]
     console = _rich_console()
-    for table in steps.to_rich_tables(deltas, profile=settings.profile):
+    for table in steps.to_rich_tables(deltas, profile=settings.profile, budget=shown.budget):
         console.print(table)
 
 
@@ -598,7 +614,7 @@ def _seed_plan(seeds: int | str, max_seeds: int | None) -> tuple[int, int | None
     return START_SEEDS, DEFAULT_MAX_SEEDS if max_seeds is None else max_seeds
 
 
-PROFILE_HELP = "Budget to train under (see [profiles] in the benchmarks file: full, quick, cpu, smoke, micro)."
+PROFILE_HELP = "Budget to train under (see [profiles] in the benchmarks file: full, quick, cpu, third, smoke, micro)."
 
 
 def _settings(context: Context, **options) -> SweepSettings:
@@ -842,7 +858,11 @@ def leaderboard_command(
 ) -> None:
     """Rank recipes by mean test accuracy over seeds, read back from MLflow.
 
-    Rows marked ≈ are not distinguishable from the leader (Welch's t-test, p >= 0.05).
+    Rows marked ≈ are not resolved from the leader: Welch's t-test p, Holm-adjusted across one
+    family (every comparison of the profile's recipes shown, each with the leader and each step
+    with the step it was built from, a pair counted once), is >= 0.05; the interval beside it is
+    Welch's at the level Holm tested it at. A budget profile's table says so in its first line,
+    with its measured agreement with `full`, and checks no claim.
     """
     from harness import leaderboard
     from harness.devices import visible_gpus
@@ -872,41 +892,52 @@ def leaderboard_command(
     if not rows:
         which = f"of profile {profile!r}" if profile else "of any profile"
         click.echo(f"no finished runs {which} in {tracker.tracking_uri} (for this configuration and device)", err=True)
+    views = {}
+    for name in sorted({r.profile for r in rows}):
+        subset = [r for r in rows if r.profile == name]
+        views[name] = _view(context, tracker, subset, profile=name, variant=variant, names={r.recipe for r in subset})
+    budget = views[profile].budget if profile in views else None
     if plots_dir is not None:
         from harness.publish import publish_leaderboard
 
-        files = publish_leaderboard(tracker, rows, plots_dir, profile=profile)
+        files = publish_leaderboard(tracker, rows, plots_dir, profile=profile, budget=budget)
         click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} and logged them to MLflow", err=True)
     if publish_dir is not None:
-        from harness import results, steps
+        from harness import results
 
         if not rows:
             raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to publish")
         meta = results.provenance(tracker, rows, profile=profile, device="any" if device == "any" else variant.device)
+        if budget is not None:
+            meta["budget"] = budget
         names = {r.recipe for r in rows}
-        deltas = [d for d in steps.step_deltas(context.config, rows, names) if d.base in names]
+        deltas = [d for d in views[profile].deltas if d.base in names]
         files = results.publish(publish_dir, rows, meta, deltas=deltas)
         click.echo(f"wrote {', '.join(str(f) for f in files)}", err=True)
     if readme is not None:
         if not rows:
             raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to put in {readme}")
         command = _readme_command("leaderboard", profile, suite, min_seeds)
-        changed = leaderboard.update_readme(readme, rows, command=command)
+        changed = leaderboard.update_readme(readme, rows, command=command, budget=budget)
         click.echo(f"{readme}: {'updated' if changed else 'already up to date'} ({len(rows)} rows)", err=True)
         return
     if output_format == "table" and output is None:
-        profiles = sorted({r.profile for r in rows}) or [profile or "(none)"]
+        profiles = sorted(views) or [profile or "(none)"]
         for name in profiles:
             subset = [r for r in rows if r.profile == name]
-            _rich_console().print(leaderboard.to_rich_table(subset, title=f"Leaderboard, profile '{name}'"))
+            line = views[name].budget if name in views else None
+            _rich_console().print(
+                leaderboard.to_rich_table(subset, title=f"Leaderboard, profile '{name}'", budget=line)
+            )
         return
-    render = {
-        "table": leaderboard.to_markdown,
-        "markdown": leaderboard.to_markdown,
-        "csv": leaderboard.to_csv,
-        "json": leaderboard.to_json,
-    }[output_format]
-    text = render(rows)
+    if output_format in ("table", "markdown"):
+        parts = []
+        for shown in views.values():
+            head = f"{shown.budget}\n\n" if shown.budget else ""
+            parts.append(head + leaderboard.to_markdown(shown.rows, budget=shown.budget))
+        text = "\n".join(parts) or leaderboard.to_markdown([])
+    else:
+        text = {"csv": leaderboard.to_csv, "json": leaderboard.to_json}[output_format](rows)
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -949,6 +980,14 @@ def doctor_command(jobs: int | None, jobs_per_gpu: int) -> None:
     help="The profile whose runs to compare (runs of different profiles are never pooled).",
 )
 @click.option(
+    "--against",
+    type=click.Choice(["previous", "first"]),
+    default="previous",
+    show_default=True,
+    help="Compare each step with the step it was built from (its `previous` in recipes/*.toml, read from "
+    "the report), or with the first step of its chain (the cumulative effect).",
+)
+@click.option(
     "--format",
     "output_format",
     type=click.Choice(["table", "markdown", "csv", "json"]),
@@ -965,23 +1004,30 @@ def doctor_command(jobs: int | None, jobs_per_gpu: int) -> None:
     help="Also write steps.{md,csv,json} and steps.png (one panel per report: each step's seeds, mean ± 95% CI "
     "and the report's claim) to this folder, and log them to the profile's 'leaderboard' MLflow run.",
 )
-@readme_options("steps", "this step table", "steps whose recipe and base both have at least this many finished seeds")
+@readme_options(
+    "steps", "this step table", "steps whose recipe and compared step both have at least this many finished seeds"
+)
 @pass_context
 def steps_command(
     context: Context,
     suite: str | None,
     profile: str,
+    against: str,
     output_format: str,
     output: Path | None,
     plots_dir: Path | None,
     min_seeds: int,
     readme: Path | None,
 ) -> None:
-    """Did each step help? Every recipe with a base against that base, one table per report.
+    """Did each step help? Every step against the step it was built from, one table per report.
 
-    Δ = mean(step) − mean(base) with its Welch 95% CI, Welch's p Holm-adjusted within the report,
-    the report's own claimed Δ, a verdict (helped / hurt / not resolved at n) and the seeds that
-    would resolve an unresolved Δ.
+    Δ = mean(step) − mean(previous step) with Welch's interval at the level Holm tested it at;
+    Welch's p Holm-adjusted across one family (every comparison of the profile's recipes shown:
+    each with the leaderboard's leader and each step with the step it is compared with, a pair
+    counted once); the report's own claimed Δ; a verdict (helped / hurt where Holm p < 0.05,
+    else not resolved at n) and the seeds the same Welch test needs to resolve it. A budget
+    profile's tables say so in their first line, with its measured agreement with `full`, and
+    show no claim.
     """
     from harness import leaderboard, steps
     from harness.devices import visible_gpus
@@ -991,8 +1037,10 @@ def steps_command(
     context.config.profile(profile)  # a typo fails here, before any store is opened
     names = {r.name for r in context.config.select(suite=suite)}
     tracker = context.tracker(create=plots_dir is not None)
-    hashes = current_hashes(context.config, profile, variant_here(SweepSettings(), visible_gpus()))
-    rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=hashes)
+    variant = variant_here(SweepSettings(), visible_gpus())
+    rows = leaderboard.collect_rows(
+        tracker, profile=profile, current_hashes=current_hashes(context.config, profile, variant)
+    )
     if not any(row.n for row in rows):
         raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to compare (pass --profile)")
     if min_seeds > 1:
@@ -1001,36 +1049,126 @@ def steps_command(
     names, idle = steps.reports_with_runs(context.config, rows, names)
     if idle:
         click.echo(f"no finished runs at profile {profile!r} of {', '.join(idle)}: left out", err=True)
-    deltas = [d for d in steps.step_deltas(context.config, rows, names) if min_seeds == 1 or d.base in names]
+    # The family: the recipes shown (as `bench leaderboard` ranks them) and the steps they are compared with.
+    compared = {steps.compared_with(context.config, context.config.recipe(n), against) for n in names}
+    rows = leaderboard.only_recipes(rows, names | {recipe.name for recipe in compared if recipe is not None})
+    shown = _view(context, tracker, rows, profile=profile, variant=variant, names=names, against=against)
+    deltas = [d for d in shown.deltas if min_seeds == 1 or d.base in names]
     if not deltas:
-        raise click.ClickException(f"no recipe with a base in suite {suite!r}: no steps to compare")
+        raise click.ClickException(f"no recipe built from another in suite {suite!r}: no steps to compare")
     if readme is not None:
         from harness.readme import replace_block
 
-        command = _readme_command("steps", profile, suite, min_seeds)
-        text = (
-            f"{leaderboard.header_line(rows)} Produced by `{command}`.\n\n{steps.to_markdown(deltas, heading_level=4)}"
+        command = _readme_command("steps", profile, suite, min_seeds) + (
+            f" --against {against}" if against != "previous" else ""
         )
+        head = f"{shown.budget}\n\n" if shown.budget else ""
+        table = steps.to_markdown(deltas, heading_level=4, budget=shown.budget)
+        text = f"{head}{leaderboard.header_line(rows)} Produced by `{command}`.\n\n{table}"
         changed = replace_block(readme, f"steps:{profile}", text)
         click.echo(f"{readme}: {'updated' if changed else 'already up to date'} ({len(deltas)} steps)", err=True)
         return
     if plots_dir is not None:
         from harness.publish import publish_steps
 
-        files = publish_steps(tracker, context.config, rows, deltas, plots_dir, profile=profile, names=names)
+        files = publish_steps(
+            tracker, context.config, rows, deltas, plots_dir, profile=profile, names=names, budget=shown.budget
+        )
         click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} and logged them to MLflow", err=True)
     if output_format == "table" and output is None:
         console = _rich_console()
-        for table in steps.to_rich_tables(deltas, profile=profile):
+        for table in steps.to_rich_tables(deltas, profile=profile, budget=shown.budget):
             console.print(table)
         return
-    render = {"table": steps.to_markdown, "markdown": steps.to_markdown, "csv": steps.to_csv, "json": steps.to_json}
-    text = render[output_format](deltas)
+    if output_format in ("table", "markdown"):
+        head = f"{shown.budget}\n\n" if shown.budget else ""
+        text = head + steps.to_markdown(deltas, budget=shown.budget)
+    else:
+        text = {"csv": steps.to_csv, "json": steps.to_json}[output_format](deltas)
     if output is None:
         click.echo(text, nl=False)
     else:
         output.write_text(text)
         click.echo(f"wrote {len(deltas)} steps to {output}", err=True)
+
+
+@main.command("agreement")
+@click.option("--profile", required=True, help="The budget profile to compare with `full` (e.g. cpu, quick, third).")
+@click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
+@click.option(
+    "--min-seeds",
+    type=click.IntRange(1, 1000),
+    default=1,
+    show_default=True,
+    help="Only recipes with at least this many finished seeds at both profiles.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table of the recipes' means and ranks at both profiles with the agreement under it, or JSON.",
+)
+@pass_context
+def agreement_command(context: Context, profile: str, suite: str | None, min_seeds: int, output_format: str) -> None:
+    """How well a budget profile's ranking agrees with `full`'s, over the recipes run at both.
+
+    Spearman ρ and Kendall τ-b between the two profiles' recipe means, each with a 95% bootstrap
+    interval over seeds (ρ also over recipes, Fisher z), and how many steps have the same sign
+    and the same verdict at both. `full`'s runs come from the store and from results/. With a
+    handful of recipes the interval over recipes is wide: read n before ρ.
+    """
+    from harness import leaderboard
+    from harness.agreement import agreement, budget_line
+    from harness.devices import visible_gpus
+    from harness.identity import current_hashes
+    from harness.plan import variant_here
+    from harness.results import reference_rows
+
+    chosen = context.config.profile(profile)
+    if not chosen.is_budget:
+        raise click.UsageError(
+            f"profile {profile!r} caps neither epochs nor images: it is not a budget to compare with full"
+        )
+    tracker = context.tracker(create=False)
+    variant = variant_here(SweepSettings(), visible_gpus())
+    rows = leaderboard.collect_rows(
+        tracker, profile=profile, current_hashes=current_hashes(context.config, profile, variant)
+    )
+    reference = reference_rows(context.config, tracker, variant, _results_folder(context))
+    if suite is not None:
+        names = {r.name for r in context.config.select(suite=suite)}
+        rows, reference = [r for r in rows if r.recipe in names], [r for r in reference if r.recipe in names]
+    rows, reference = [r for r in rows if r.n >= min_seeds], [r for r in reference if r.n >= min_seeds]
+    measured = agreement(context.config, rows, reference, profile=profile)
+    here = {r.recipe: r for r in rows}
+    there = {r.recipe: r for r in reference}
+    if output_format == "json":
+        record = dataclasses.asdict(measured)
+        record["budget"] = budget_line(context.config, profile, measured)
+        record["means"] = {name: {profile: here[name].mean, "full": there[name].mean} for name in measured.recipes}
+        click.echo(json.dumps(record, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Profile '{profile}' against 'full': {measured.n} recipes with runs at both")
+    for column in ("recipe", f"n {profile}/full", f"{profile} %", "rank", "full %", "rank"):
+        table.add_column(column, justify="left" if column == "recipe" else "right")
+    rank_here = {r: i + 1 for i, r in enumerate(sorted(measured.recipes, key=lambda name: -here[name].mean))}
+    rank_there = {r: i + 1 for i, r in enumerate(sorted(measured.recipes, key=lambda name: -there[name].mean))}
+    for name in sorted(measured.recipes, key=rank_there.get):
+        table.add_row(
+            name,
+            f"{here[name].n}/{there[name].n}",
+            f"{100 * here[name].mean:.2f}",
+            str(rank_here[name]),
+            f"{100 * there[name].mean:.2f}",
+            str(rank_there[name]),
+        )
+    console = _rich_console()
+    console.print(table)
+    console.print(budget_line(context.config, profile, measured), markup=False)
 
 
 @main.command("ui")

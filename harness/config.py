@@ -168,6 +168,10 @@ class Recipe:
     notes: str = ""
     base: str | None = None
     architecture_options: tuple[tuple[str, Any], ...] = ()  # keyword arguments for the builder
+    # The step of its report this recipe was built from, as the report's narrative tells it
+    # (default: ``base``, the recipe it inherits its training from, which is not always that
+    # step): what `bench steps` compares it with. Provenance, not training: not in the hash.
+    previous: str | None = None
 
     def training_identity(self) -> dict[str, Any]:
         """Everything that changes what gets trained (not where it came from or what it claims)."""
@@ -414,6 +418,7 @@ def _parse_callbacks(where: str, entries: Any) -> tuple[Callback, ...]:
 RECIPE_FIELDS = {
     "name",
     "base",
+    "previous",
     "architecture",
     "summary",
     "source",
@@ -503,7 +508,22 @@ def _parse_recipe(item: _Entry, augmentations: dict[str, Any], architectures: se
         notes=_typed(where, "notes", entry.get("notes", ""), (str,)),
         base=entry.get("base"),
         architecture_options=options,
+        previous=_typed(where, "previous", entry.get("previous", entry.get("base")), (str, type(None))),
     )
+
+
+def _check_previous(where: str, recipe: Recipe, before: dict[str, Recipe]) -> None:
+    """An explicit ``previous`` names a recipe of the same report defined before this one."""
+    if recipe.previous not in before:
+        hint = _suggest(recipe.previous, before) if before else ""
+        raise ConfigError(
+            f"{where}: previous {recipe.previous!r} is not a recipe defined before it (above, or in an earlier file).{hint}"
+        )
+    if before[recipe.previous].source.report != recipe.source.report:
+        raise ConfigError(
+            f"{where}: previous {recipe.previous!r} comes from report {before[recipe.previous].source.report}, "
+            f"not {recipe.source.report}: a step is built from a step of its own report"
+        )
 
 
 def _parse_architecture_options(
@@ -583,6 +603,8 @@ def load_config(path: str | Path, *, check_architectures: bool = True) -> BenchC
         recipe = _parse_recipe(entry, augmentations, known_architectures)
         if recipe.name in recipes:
             raise ConfigError(f"{entry.where}: duplicate recipe name {recipe.name!r}")
+        if "previous" in entry.table:
+            _check_previous(entry.where, recipe, recipes)
         recipes[recipe.name] = recipe
     suites = _parse_suites(raw.get("suites", {}))
     for suite, patterns in suites.items():

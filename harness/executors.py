@@ -232,11 +232,20 @@ class LocalExecutor:
             params["weights"] = "random initialisation (--random-weights, for tests only)"
         return truncated(params)
 
+    def parent_description(self, spec: RunSpec) -> str:
+        """The recipe, its source and claim; a budget profile's parent starts with its budget line
+        (the measured agreement with `full` is added when the board is updated)."""
+        from harness.agreement import budget_line
+
+        budget = budget_line(self.config, spec.profile) if spec.profile in self.config.profiles else None
+        return (f"{budget}\n\n" if budget else "") + self._recipe_description(spec, budget=budget is not None)
+
     @staticmethod
-    def parent_description(spec: RunSpec) -> str:
+    def _recipe_description(spec: RunSpec, *, budget: bool) -> str:
         recipe = spec.recipe
         claim = (
-            f" The report claims {100 * recipe.reported.test_accuracy:.2f}% test accuracy from one run."
+            f" The report claims {100 * recipe.reported.test_accuracy:.2f}% test accuracy from one run"
+            + (" of its training (not checked at a budget profile)." if budget else ".")
             if recipe.reported.test_accuracy is not None
             else ""
         )
@@ -314,10 +323,13 @@ class LocalExecutor:
         from harness.identity import current_hashes
         from harness.leaderboard import collect_rows
         from harness.publish import publish_board_metrics
+        from harness.results import board_view
 
         try:
             hashes = current_hashes(self.config, profile, self.settings.variant)
-            publish_board_metrics(self.tracker, collect_rows(self.tracker, profile=profile, current_hashes=hashes))
+            rows = collect_rows(self.tracker, profile=profile, current_hashes=hashes)
+            shown = board_view(self.config, self.tracker, rows, profile=profile, variant=self.settings.variant)
+            publish_board_metrics(self.tracker, rows, budget=shown.budget)
         except Exception as error:  # noqa: BLE001  the board is a view of results already kept; never fail on it
             log.warning("could not update the board metrics of profile %r: %s", profile, error)
             for parent in self.tracker.parent_runs(profile).values():

@@ -81,3 +81,74 @@ def publish(folder: Path, rows, meta: dict[str, Any], *, deltas=()) -> list[Path
         csv_path.write_text(header + as_csv)
         written += [json_path, csv_path]
     return written
+
+
+def published_rows(folder: Path, profile: str, *, current_hashes=None) -> list:
+    """The leaderboard rows published for ``profile`` in ``folder`` (each
+    ``<profile>-<device>-<hardware>.json``, not its ``-steps``), for readers that compare with
+    results this machine does not hold (``bench agreement`` against `full`). ``current_hashes``
+    (device → recipe → hash) keeps only rows of a recipe's current configuration; where two
+    files hold a recipe, the one with more seeds wins."""
+    from dataclasses import fields
+
+    from harness.leaderboard import Row
+
+    known = {f.name for f in fields(Row)}
+    chosen: dict[str, Row] = {}
+    for path in sorted(Path(folder).glob(f"{profile}-*.json")):
+        if path.stem.endswith("-steps"):
+            continue
+        try:
+            published = json.loads(path.read_text())
+            meta, records = published["provenance"], published["rows"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a published leaderboard: nothing to compare with
+        if meta.get("profile") != profile:
+            continue
+        hashes = None if current_hashes is None else current_hashes(meta.get("device", "cpu"))
+        for record in records:
+            row = Row(**{k: v for k, v in record.items() if k in known})
+            if hashes is not None and hashes.get(row.recipe) != row.config_hash:
+                continue  # the recipe changed since: not its result any more
+            if row.recipe not in chosen or row.n > chosen[row.recipe].n:
+                chosen[row.recipe] = row
+    return list(chosen.values())
+
+
+def reference_rows(config, tracker, variant, folder: Path) -> list:
+    """`full`'s rows of the current configuration: from the store, and for recipes the store
+    has no finished run of, from the results published in ``folder``."""
+    import dataclasses
+
+    from harness.agreement import REFERENCE
+    from harness.identity import current_hashes
+    from harness.leaderboard import collect_rows
+
+    if REFERENCE not in config.profiles:
+        return []
+    stored = [
+        r
+        for r in collect_rows(tracker, profile=REFERENCE, current_hashes=current_hashes(config, REFERENCE, variant))
+        if r.n
+    ]
+
+    def hashes(device: str) -> dict[str, str]:
+        return current_hashes(config, REFERENCE, dataclasses.replace(variant, device=device))
+
+    have = {r.recipe for r in stored}
+    return stored + [
+        r for r in published_rows(folder, REFERENCE, current_hashes=hashes) if r.recipe not in have and r.n
+    ]
+
+
+def board_view(config, tracker, rows, *, profile: str, variant, names=None, against: str = "previous"):
+    """``rows`` (one profile's, as shown) with their verdicts (``harness.agreement.view``); for a
+    budget profile its line, with the agreement measured against `full`'s ``reference_rows``
+    (this store, and the results published beside the benchmarks file)."""
+    from harness.agreement import view
+
+    reference = None
+    if config.profile(profile).is_budget:
+        reference = reference_rows(config, tracker, variant, Path(config.path).resolve().parent / "results")
+    chosen = {r.recipe for r in rows} if names is None else names
+    return view(config, rows, profile=profile, names=chosen, reference=reference, against=against)
