@@ -1168,7 +1168,7 @@ def agreement_command(context: Context, profile: str, suite: str | None, min_see
         )
     console = _rich_console()
     console.print(table)
-    console.print(budget_line(context.config, profile, measured), markup=False)
+    console.print(budget_line(context.config, profile, measured), markup=False, soft_wrap=True)
 
 
 @main.command("ui")

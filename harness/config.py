@@ -508,7 +508,7 @@ def _parse_recipe(item: _Entry, augmentations: dict[str, Any], architectures: se
         notes=_typed(where, "notes", entry.get("notes", ""), (str,)),
         base=entry.get("base"),
         architecture_options=options,
-        previous=_typed(where, "previous", entry.get("previous", entry.get("base")), (str, type(None))),
+        previous=_typed(where, "previous", entry["previous"], (str,)) if "previous" in entry else entry.get("base"),
     )
 
 

@@ -58,6 +58,8 @@ def test_smoke_sweep_logs_ranks_and_skips(tmp_path, synthetic_npz, test_config, 
         assert [m.step for m in history] == [1]
     for parent in parents:
         assert parent.data.metrics["n"] == 2 and "test_accuracy_std" in parent.data.metrics
+        # a budget profile's parent says so first, with its agreement with full (none here)
+        assert parent.data.tags["mlflow.note.content"].startswith("Budget profile `smoke`: at most 1 epoch on 200")
         # the recipe's leaderboard row and its settings: what the UI sorts and compares parents by
         assert parent.data.metrics["board/n"] == 2 and 0 <= parent.data.metrics["board/mean_pct"] <= 100
         assert parent.data.params["architecture"] == "r004_step1" and parent.data.params["model.params"] == "92074"
@@ -75,14 +77,9 @@ def test_smoke_sweep_logs_ranks_and_skips(tmp_path, synthetic_npz, test_config, 
 
     plotted = runner.invoke(main, [*base, "leaderboard", "--profile", "smoke", "--plots", str(tmp_path / "board")])
     assert plotted.exit_code == 0, plotted.output
-    expected = {
-        "leaderboard.md",
-        "leaderboard.csv",
-        "leaderboard.json",
-        "seed_spread.png",
-        "accuracy_vs_params.png",
-        "claimed_vs_measured.png",
-    }
+    # smoke caps epochs and images: a budget profile, so no claimed-vs-measured plot
+    expected = {"leaderboard.md", "leaderboard.csv", "leaderboard.json", "seed_spread.png", "accuracy_vs_params.png"}
+    assert (tmp_path / "board" / "leaderboard.md").read_text().startswith("Budget profile `smoke`: at most 1 epoch")
     assert {p.name for p in (tmp_path / "board").iterdir()} == expected
     assert all((tmp_path / "board" / name).stat().st_size > 200 for name in expected)
     board_runs = [
@@ -116,8 +113,9 @@ def test_readme_blocks_and_published_results(tmp_path, synthetic_npz, test_confi
     assert first.exit_code == 0, first.output
     text = readme.read_text()
     assert text.startswith(
-        "# Title\n\nintro\n\n<!-- leaderboard:smoke:start -->\nProfile `smoke`, 2–3 seeds per recipe"
+        "# Title\n\nintro\n\n<!-- leaderboard:smoke:start -->\nBudget profile `smoke`: at most 1 epoch on 200 images"
     )
+    assert "\n\nProfile `smoke`, 2–3 seeds per recipe" in text
     assert "old" not in text and text.endswith("<!-- steps:smoke:start -->\n<!-- steps:smoke:end -->\nfooter\n")
     assert "| tiny-a | 3 |" in text and "| tiny-b | 2 |" in text and "code commit" in text and "hardware:" in text
     second = runner.invoke(main, [*base, "leaderboard", "--profile", "smoke", "--update-readme"])
