@@ -534,17 +534,20 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
         sys.exit(EXIT_SKIPPED)
 
 
-def _results_folder(context: Context) -> Path:
-    """Where published results are read from (`full`'s, for a budget profile's agreement)."""
-    return context.config.path.resolve().parent / "results"
-
-
-def _view(context: Context, tracker, rows, *, profile: str, variant, names=None, against: str = "previous"):
+def _view(context: Context, runs, rows, *, profile: str, variant, names=None, against: str = "previous"):
     """``rows`` (one profile's) with their verdicts and, for a budget profile, its line with the
-    agreement measured against `full` (the store's runs, and results/)."""
+    agreement measured against `full`'s runs among ``runs`` (store and records)."""
     from harness.results import board_view
 
-    return board_view(context.config, tracker, rows, profile=profile, variant=variant, names=names, against=against)
+    return board_view(context.config, runs, rows, profile=profile, variant=variant, names=names, against=against)
+
+
+def _sweep_sources(context: Context, tracker):
+    """After a sweep: the store it wrote, and the records under results/ (`full`'s, to compare with)."""
+    from harness import results
+
+    folder = results.results_folder(context.config.path)
+    return results.RunSources(tracker, results.read_records(folder), folder=folder)
 
 
 def _print_leaderboard(context: Context, tracker, settings, *, recipes: set[str]) -> None:
@@ -557,7 +560,9 @@ def _print_leaderboard(context: Context, tracker, settings, *, recipes: set[str]
     hashes = current_hashes(context.config, settings.profile, variant)
     rows = leaderboard.collect_rows(tracker, profile=settings.profile, current_hashes=hashes)
     rows = leaderboard.only_recipes(rows, recipes)
-    shown = _view(context, tracker, rows, profile=settings.profile, variant=variant, names=recipes)
+    shown = _view(
+        context, _sweep_sources(context, tracker), rows, profile=settings.profile, variant=variant, names=recipes
+    )
     title = f"Leaderboard, profile '{settings.profile}'"
     _rich_console().print(leaderboard.to_rich_table(rows, title=title, budget=shown.budget))
 
@@ -571,7 +576,14 @@ def _print_steps(context: Context, tracker, settings, *, recipes: set[str]) -> N
     rows = leaderboard.only_recipes(
         leaderboard.collect_rows(tracker, profile=settings.profile, current_hashes=hashes), recipes
     )
-    shown = _view(context, tracker, rows, profile=settings.profile, variant=settings.variant, names=recipes)
+    shown = _view(
+        context,
+        _sweep_sources(context, tracker),
+        rows,
+        profile=settings.profile,
+        variant=settings.variant,
+        names=recipes,
+    )
     deltas = [d for d in shown.deltas if d.base in recipes]
     console = _rich_console()
     for table in steps.to_rich_tables(deltas, profile=settings.profile, budget=shown.budget):
@@ -780,14 +792,58 @@ def readme_options(block: str, what: str, kept: str):
     return decorate
 
 
-def _readme_command(name: str, profile: str, suite: str | None, min_seeds: int) -> str:
+def _readme_command(name: str, profile: str, suite: str | None, min_seeds: int, source: str = "both") -> str:
     """The command that writes a README block, as its header quotes it (to rerun it)."""
     return (
         f"bench {name} --profile {profile}"
         + (f" --suite {suite}" if suite else "")
         + (f" --min-seeds {min_seeds}" if min_seeds > 1 else "")
+        + (f" --source {source}" if source != "both" else "")
         + " --update-readme"
     )
+
+
+def source_options(command):
+    """--source store|results|both and --results DIR, shared by `leaderboard` and `steps`."""
+    command = click.option(
+        "--results",
+        "results_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="The folder of published run records (their files are under its runs/) [default: results/ beside "
+        "the benchmarks file].",
+    )(command)
+    return click.option(
+        "--source",
+        type=click.Choice(["both", "store", "results"]),
+        default="both",
+        show_default=True,
+        help="Where runs come from: the MLflow store, the run records under results/runs, or both (a run in "
+        "both counts once; with no store here, the records alone).",
+    )(command)
+
+
+def _run_sources(context: Context, source: str, results_dir: Path | None, *, create_store: bool = False):
+    """The runs a board reads (``harness.results.RunSources``). With ``both``, a store that does
+    not exist is no store (never created by a reading command); with neither a store nor a
+    record, the store's error says so."""
+    from harness import results
+    from harness.tracking import ExperimentMissing, StoreMissing
+
+    folder = results.results_folder(context.config.path, results_dir)
+    store, missing = None, None
+    if source != "results":
+        try:
+            store = context.tracker(create=create_store)
+        except (StoreMissing, ExperimentMissing) as error:
+            if source == "store":
+                raise
+            missing = error
+    records = results.read_records(folder) if source != "store" else []
+    if missing is not None and not records:
+        raise HarnessError(f"{missing}; and no run records under {results.shown(results.records_root(folder))}")
+    folder = None if source == "store" else folder
+    return results.RunSources(store, records, folder=folder, base=context.config.path.resolve().parent)
 
 
 @main.command("leaderboard")
@@ -802,13 +858,13 @@ def _readme_command(name: str, profile: str, suite: str | None, min_seeds: int) 
 )
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout.")
 @readme_options("leaderboard", "this leaderboard", "recipes with at least this many finished seeds")
+@source_options
 @click.option(
     "--publish",
-    "publish_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Write this leaderboard and its step table as results/<profile>-<device>-<hardware>.{json,csv} "
-    "(and -steps.*) with the command, commits, date, library versions and hardware that made them. Needs --profile.",
+    is_flag=True,
+    help="Write a record of every store run this leaderboard counts to results/runs/<profile>/<device>/<recipe>/ "
+    "(one small JSON file per run: identity, metrics, curves, params, times). A run already there is left as "
+    "it is; another run of the same identity is listed and kept, and the command exits 1. Needs --profile.",
 )
 @click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
 @click.option(
@@ -854,9 +910,11 @@ def leaderboard_command(
     device: str,
     plots_dir: Path | None,
     min_seeds: int,
-    publish_dir: Path | None,
+    source: str,
+    results_dir: Path | None,
+    publish: bool,
 ) -> None:
-    """Rank recipes by mean test accuracy over seeds, read back from MLflow.
+    """Rank recipes by mean test accuracy over seeds, read back from MLflow and results/runs.
 
     Rows marked ≈ are not resolved from the leader: Welch's t-test p, Holm-adjusted across one
     family (every comparison of the profile's recipes shown, each with the leader and each step
@@ -869,11 +927,13 @@ def leaderboard_command(
     from harness.identity import Variant, current_hashes
     from harness.plan import variant_here
 
-    if (readme is not None or plots_dir is not None or publish_dir is not None) and profile is None:
+    if (readme is not None or plots_dir is not None or publish) and profile is None:
         raise click.UsageError("--update-readme, --plots and --publish need --profile: they show one profile")
+    if publish and source == "results":
+        raise click.UsageError("--publish writes records of store runs: it needs --source store or both")
     if profile is not None:
         context.config.profile(profile)  # a typo is named, with the closest profiles
-    tracker = context.tracker(create=plots_dir is not None)
+    runs = _run_sources(context, source, results_dir, create_store=plots_dir is not None and source != "results")
     asked = Variant(precision=precision, random_weights=random_weights)
     if device in ("here", "any"):
         variant = variant_here(SweepSettings(variant=asked), visible_gpus())
@@ -884,41 +944,31 @@ def leaderboard_command(
     if device == "any":
         other = dataclasses.replace(variant, device="gpu" if variant.device == "cpu" else "cpu")
         pooled = current_hashes(context.config, profile, other)
-    rows = leaderboard.collect_rows(tracker, profile=profile, current_hashes=hashes, pooled_hashes=pooled)
+    rows = leaderboard.collect_rows(runs, profile=profile, current_hashes=hashes, pooled_hashes=pooled)
     if suite is not None:
         rows = leaderboard.only_recipes(rows, {r.name for r in context.config.select(suite=suite)})
     if min_seeds > 1:
         rows = leaderboard.at_least(rows, min_seeds)
     if not rows:
         which = f"of profile {profile!r}" if profile else "of any profile"
-        click.echo(f"no finished runs {which} in {tracker.tracking_uri} (for this configuration and device)", err=True)
+        click.echo(f"no finished runs {which} in {runs.where} (for this configuration and device)", err=True)
+    else:
+        click.echo(runs.origin(rows, pooled), err=True)
     views = {}
     for name in sorted({r.profile for r in rows}):
         subset = [r for r in rows if r.profile == name]
-        views[name] = _view(context, tracker, subset, profile=name, variant=variant, names={r.recipe for r in subset})
+        views[name] = _view(context, runs, subset, profile=name, variant=variant, names={r.recipe for r in subset})
     budget = views[profile].budget if profile in views else None
     if plots_dir is not None:
-        from harness.publish import publish_leaderboard
-
-        files = publish_leaderboard(tracker, rows, plots_dir, profile=profile, budget=budget)
-        click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} and logged them to MLflow", err=True)
-    if publish_dir is not None:
-        from harness import results
-
-        if not rows:
-            raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to publish")
-        meta = results.provenance(tracker, rows, profile=profile, device="any" if device == "any" else variant.device)
-        if budget is not None:
-            meta["budget"] = budget
-        names = {r.recipe for r in rows}
-        deltas = [d for d in views[profile].deltas if d.base in names]
-        files = results.publish(publish_dir, rows, meta, deltas=deltas)
-        click.echo(f"wrote {', '.join(str(f) for f in files)}", err=True)
+        _write_plots(runs, rows, plots_dir, profile=profile, budget=budget)
+    if publish:
+        _publish(context, runs, rows, pooled, results_dir)
     if readme is not None:
         if not rows:
             raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to put in {readme}")
-        command = _readme_command("leaderboard", profile, suite, min_seeds)
-        changed = leaderboard.update_readme(readme, rows, command=command, budget=budget)
+        command = _readme_command("leaderboard", profile, suite, min_seeds, source)
+        origin = runs.origin(rows, pooled)
+        changed = leaderboard.update_readme(readme, rows, command=command, origin=origin, budget=budget)
         click.echo(f"{readme}: {'updated' if changed else 'already up to date'} ({len(rows)} rows)", err=True)
         return
     if output_format == "table" and output is None:
@@ -943,6 +993,68 @@ def leaderboard_command(
     else:
         output.write_text(text)
         click.echo(f"wrote {len(rows)} rows to {output}", err=True)
+
+
+def _write_plots(runs, rows, plots_dir: Path, *, profile: str, budget: str | None = None) -> None:
+    """--plots: the leaderboard's files and plots, logged to the store's leaderboard run where
+    there is a store (with --source results there is none: the files only)."""
+    from harness.publish import publish_leaderboard, write_leaderboard_files
+
+    if runs.store is None:
+        files = write_leaderboard_files(rows, plots_dir, profile=profile, budget=budget)
+        click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} (no store: not logged)", err=True)
+        return
+    files = publish_leaderboard(runs.store, rows, plots_dir, profile=profile, budget=budget)
+    click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} and logged them to MLflow", err=True)
+
+
+def _publish(context: Context, runs, rows, pooled, results_dir: Path | None) -> None:
+    """--publish: a record of each store run behind ``rows`` under results/runs; exit 1 (after
+    writing the rest) where a file holds another run of the same identity."""
+    from harness import results
+    from harness.environment import git_commit
+
+    if not rows:
+        raise click.ClickException("no finished runs for this profile: nothing to publish")
+    if runs.store is None:
+        raise click.ClickException(f"{runs.where}: no MLflow store here, so no run to publish")
+    folder = results.results_folder(context.config.path, results_dir)
+    stored, passed = results.publishable(runs.behind(rows, pooled))
+    made_by = " ".join(_command_line()) + f" (harness {git_commit(Path(__file__).resolve().parent)})"
+    report = results.write_records(folder, (results.record_of(runs.store, run, made_by=made_by) for run in stored))
+    click.echo(report.line(folder) + (f"; {passed} runs are records already" if passed else ""), err=True)
+    for line in report.conflicts:
+        click.echo(line, err=True)
+    if report.conflicts:
+        raise click.ClickException(
+            f"{len(report.conflicts)} record(s) kept as they were: another run of the same identity is published"
+        )
+
+
+@main.command("import")
+@click.argument("folder", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@pass_context
+def import_command(context: Context, folder: Path | None) -> None:
+    """Write the run records under FOLDER (results/, results/runs or a part of it) [default: results/
+    beside the benchmarks file] into the MLflow store: each record a FINISHED child run (params,
+    metrics, per-epoch curves, tags; tagged bench.imported) under its recipe's parent run, so the
+    MLflow UI compares them as if they had been trained here. A run whose identity already
+    finished in the store is skipped: importing twice adds nothing."""
+    from harness import results
+
+    folder = folder if folder is not None else results.results_folder(context.config.path)
+    records = results.read_records(folder)
+    if not records:
+        raise click.ClickException(f"no run records under {results.shown(results.records_root(folder))}")
+    tracker = context.tracker()
+    report = results.import_records(tracker, context.config, records, base=context.config.path.resolve().parent)
+    rebuilt = sum(run.reconstructed for run in report.imported)
+    click.echo(
+        f"imported {len(report.imported)} record(s)"
+        + (f" ({rebuilt} reconstructed, without curves)" if rebuilt else "")
+        + f", {report.skipped} already in the store (skipped); tracking store: {tracker.tracking_uri}",
+        err=True,
+    )
 
 
 @main.command("doctor")
@@ -1007,6 +1119,7 @@ def doctor_command(jobs: int | None, jobs_per_gpu: int) -> None:
 @readme_options(
     "steps", "this step table", "steps whose recipe and compared step both have at least this many finished seeds"
 )
+@source_options
 @pass_context
 def steps_command(
     context: Context,
@@ -1018,6 +1131,8 @@ def steps_command(
     plots_dir: Path | None,
     min_seeds: int,
     readme: Path | None,
+    source: str,
+    results_dir: Path | None,
 ) -> None:
     """Did each step help? Every step against the step it was built from, one table per report.
 
@@ -1036,45 +1151,53 @@ def steps_command(
 
     context.config.profile(profile)  # a typo fails here, before any store is opened
     names = {r.name for r in context.config.select(suite=suite)}
-    tracker = context.tracker(create=plots_dir is not None)
+    runs = _run_sources(context, source, results_dir, create_store=plots_dir is not None and source != "results")
     variant = variant_here(SweepSettings(), visible_gpus())
     rows = leaderboard.collect_rows(
-        tracker, profile=profile, current_hashes=current_hashes(context.config, profile, variant)
+        runs, profile=profile, current_hashes=current_hashes(context.config, profile, variant)
     )
     if not any(row.n for row in rows):
         raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to compare (pass --profile)")
     if min_seeds > 1:
         rows = leaderboard.at_least(rows, min_seeds)
         names &= {r.recipe for r in rows}
+    click.echo(runs.origin(rows), err=True)
     names, idle = steps.reports_with_runs(context.config, rows, names)
     if idle:
         click.echo(f"no finished runs at profile {profile!r} of {', '.join(idle)}: left out", err=True)
     # The family: the recipes shown (as `bench leaderboard` ranks them) and the steps they are compared with.
     compared = {steps.compared_with(context.config, context.config.recipe(n), against) for n in names}
     rows = leaderboard.only_recipes(rows, names | {recipe.name for recipe in compared if recipe is not None})
-    shown = _view(context, tracker, rows, profile=profile, variant=variant, names=names, against=against)
+    shown = _view(context, runs, rows, profile=profile, variant=variant, names=names, against=against)
     deltas = [d for d in shown.deltas if min_seeds == 1 or d.base in names]
     if not deltas:
         raise click.ClickException(f"no recipe built from another in suite {suite!r}: no steps to compare")
     if readme is not None:
         from harness.readme import replace_block
 
-        command = _readme_command("steps", profile, suite, min_seeds) + (
+        command = _readme_command("steps", profile, suite, min_seeds, source) + (
             f" --against {against}" if against != "previous" else ""
         )
-        head = f"{shown.budget}\n\n" if shown.budget else ""
-        table = steps.to_markdown(deltas, heading_level=4, budget=shown.budget)
-        text = f"{head}{leaderboard.header_line(rows)} Produced by `{command}`.\n\n{table}"
+        head = " ".join((leaderboard.header_line(rows), runs.origin(rows), f"Produced by `{command}`."))
+        if shown.budget:
+            head = f"{shown.budget}\n\n{head}"
+        text = f"{head}\n\n{steps.to_markdown(deltas, heading_level=4, budget=shown.budget)}"
         changed = replace_block(readme, f"steps:{profile}", text)
         click.echo(f"{readme}: {'updated' if changed else 'already up to date'} ({len(deltas)} steps)", err=True)
         return
     if plots_dir is not None:
-        from harness.publish import publish_steps
+        from harness.publish import publish_steps, write_steps_files
 
-        files = publish_steps(
-            tracker, context.config, rows, deltas, plots_dir, profile=profile, names=names, budget=shown.budget
-        )
-        click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} and logged them to MLflow", err=True)
+        if runs.store is None:
+            files = write_steps_files(
+                context.config, rows, deltas, plots_dir, profile=profile, names=names, budget=shown.budget
+            )
+            click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} (no store: not logged)", err=True)
+        else:
+            files = publish_steps(
+                runs.store, context.config, rows, deltas, plots_dir, profile=profile, names=names, budget=shown.budget
+            )
+            click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} and logged them to MLflow", err=True)
     if output_format == "table" and output is None:
         console = _rich_console()
         for table in steps.to_rich_tables(deltas, profile=profile, budget=shown.budget):
@@ -1110,14 +1233,24 @@ def steps_command(
     show_default=True,
     help="A table of the recipes' means and ranks at both profiles with the agreement under it, or JSON.",
 )
+@source_options
 @pass_context
-def agreement_command(context: Context, profile: str, suite: str | None, min_seeds: int, output_format: str) -> None:
+def agreement_command(
+    context: Context,
+    profile: str,
+    suite: str | None,
+    min_seeds: int,
+    output_format: str,
+    source: str,
+    results_dir: Path | None,
+) -> None:
     """How well a budget profile's ranking agrees with `full`'s, over the recipes run at both.
 
     Spearman ρ and Kendall τ-b between the two profiles' recipe means, each with a 95% bootstrap
     interval over seeds (ρ also over recipes, Fisher z), and how many steps have the same sign
-    and the same verdict at both. `full`'s runs come from the store and from results/. With a
-    handful of recipes the interval over recipes is wide: read n before ρ.
+    and the same verdict at both. Both profiles' runs come from the store and the run records
+    under results/runs (--source). With a handful of recipes the interval over recipes is wide:
+    read n before ρ.
     """
     from harness import leaderboard
     from harness.agreement import agreement, budget_line
@@ -1131,12 +1264,11 @@ def agreement_command(context: Context, profile: str, suite: str | None, min_see
         raise click.UsageError(
             f"profile {profile!r} caps neither epochs nor images: it is not a budget to compare with full"
         )
-    tracker = context.tracker(create=False)
+    runs = _run_sources(context, source, results_dir)
     variant = variant_here(SweepSettings(), visible_gpus())
-    rows = leaderboard.collect_rows(
-        tracker, profile=profile, current_hashes=current_hashes(context.config, profile, variant)
-    )
-    reference = reference_rows(context.config, tracker, variant, _results_folder(context))
+    hashes = current_hashes(context.config, profile, variant)
+    rows = leaderboard.collect_rows(runs, profile=profile, current_hashes=hashes)
+    reference = reference_rows(context.config, runs, variant)
     if suite is not None:
         names = {r.name for r in context.config.select(suite=suite)}
         rows, reference = [r for r in rows if r.recipe in names], [r for r in reference if r.recipe in names]

@@ -25,3 +25,7 @@ class WeightsMissing(HarnessError):
 
 class TrackingError(HarnessError):
     """The MLflow tracking store cannot be reached or used."""
+
+
+class RecordError(HarnessError):
+    """A run record under results/ cannot be read, or does not agree with itself; names the file."""

@@ -147,7 +147,7 @@ class LocalExecutor:
                         "create a parent run",
                         self.tracker.parent_run,
                         spec.identity,
-                        description=self.parent_description(spec),
+                        description=self.parent_description(spec, self.config),
                         params=self.parent_params(spec),
                         data=self.data_input(spec),
                     )
@@ -223,22 +223,18 @@ class LocalExecutor:
 
     def parent_params(self, spec: RunSpec) -> dict[str, str]:
         """The recipe's flattened settings: what the compare view of two parents shows."""
-        from harness.recipe_params import recipe_params, truncated
-        from harness.schema import PARAM_PRECISION
+        from harness.recipe_params import parent_params
 
-        params = recipe_params(self.config, spec.recipe, self.config.profile(spec.profile))
-        params[PARAM_PRECISION] = spec.identity.variant.precision
-        if spec.identity.variant.random_weights:
-            params["weights"] = "random initialisation (--random-weights, for tests only)"
-        return truncated(params)
+        return parent_params(self.config, spec.recipe, spec.identity)
 
-    def parent_description(self, spec: RunSpec) -> str:
+    @staticmethod
+    def parent_description(spec: RunSpec, config) -> str:
         """The recipe, its source and claim; a budget profile's parent starts with its budget line
         (the measured agreement with `full` is added when the board is updated)."""
         from harness.agreement import budget_line
 
-        budget = budget_line(self.config, spec.profile) if spec.profile in self.config.profiles else None
-        return (f"{budget}\n\n" if budget else "") + self._recipe_description(spec, budget=budget is not None)
+        budget = budget_line(config, spec.profile) if spec.profile in config.profiles else None
+        return (f"{budget}\n\n" if budget else "") + LocalExecutor._recipe_description(spec, budget=budget is not None)
 
     @staticmethod
     def _recipe_description(spec: RunSpec, *, budget: bool) -> str:
@@ -323,12 +319,14 @@ class LocalExecutor:
         from harness.identity import current_hashes
         from harness.leaderboard import collect_rows
         from harness.publish import publish_board_metrics
-        from harness.results import board_view
+        from harness.results import RunSources, board_view, read_records, results_folder
 
         try:
             hashes = current_hashes(self.config, profile, self.settings.variant)
             rows = collect_rows(self.tracker, profile=profile, current_hashes=hashes)
-            shown = board_view(self.config, self.tracker, rows, profile=profile, variant=self.settings.variant)
+            # The rows are this store's; `full`'s runs to compare a budget profile with are its and the records'.
+            sources = RunSources(self.tracker, read_records(results_folder(self.config.path)))
+            shown = board_view(self.config, sources, rows, profile=profile, variant=self.settings.variant)
             publish_board_metrics(self.tracker, rows, budget=shown.budget)
         except Exception as error:  # noqa: BLE001  the board is a view of results already kept; never fail on it
             log.warning("could not update the board metrics of profile %r: %s", profile, error)

@@ -1,4 +1,7 @@
-"""The leaderboard: rebuilt from MLflow runs alone, one row per (recipe, profile).
+"""The leaderboard: rebuilt from runs alone, one row per (recipe, profile).
+
+The runs are an MLflow store's child runs, or the per-run records under results/ read as such
+runs (``harness.results.RunSources``): rows are built the same way from either.
 
 Rows aggregate the FINISHED seeds of one group (recipe, profile, config hash, data
 fingerprint). Where a recipe was changed and so has several groups, the group matching the
@@ -46,7 +49,7 @@ from harness.stats import (
     welch,
     within,
 )
-from harness.tracking import Tracker, one_per_identity
+from harness.tracking import one_per_identity
 
 
 @dataclass
@@ -146,14 +149,15 @@ def _mean(values: list[float]) -> float | None:
 
 
 def collect_rows(
-    tracker: Tracker,
+    tracker,
     *,
     profile: str | None = None,
     current_hashes: dict[str, str] | None = None,
     pooled_hashes: dict[str, str] | None = None,
 ) -> list[Row]:
-    """Aggregate child runs into ranked rows (by mean test accuracy, best first). Only a
-    recipe's ``current_hashes`` configuration counts; ``pooled_hashes`` (another hardware
+    """Aggregate child runs into ranked rows (by mean test accuracy, best first). ``tracker``:
+    where the runs come from, anything with ``child_runs(profile)`` (a ``Tracker``, or
+    ``RunSources`` over a store and records). Only a recipe's ``current_hashes`` configuration counts; ``pooled_hashes`` (another hardware
     class's hashes, ``bench leaderboard --device any``) adds its runs to the same row."""
     runs = tracker.child_runs(profile)
     groups: dict[str, list] = {}
@@ -526,19 +530,17 @@ def header_line(rows: list[Row]) -> str:
     )
 
 
-def update_readme(path, rows: list[Row], *, command: str, budget: str | None = None) -> bool:
+def update_readme(path, rows: list[Row], *, command: str, origin: str = "", budget: str | None = None) -> bool:
     """Rewrite the README block ``leaderboard:<profile>`` with ``rows`` (one profile), headed by
-    its budget line (a budget profile), where they come from and the command that made them;
-    True if the file changed."""
+    its budget line (a budget profile), where they come from (``origin``: which runs, see
+    ``RunSources.origin``) and the command that made them; True if the file changed."""
     from harness.readme import replace_block
 
     profile = rows[0].profile
-    head = f"{budget}\n\n" if budget else ""
-    return replace_block(
-        path,
-        f"leaderboard:{profile}",
-        f"{head}{header_line(rows)} Produced by `{command}`.\n\n{to_markdown(rows, budget=budget)}",
-    )
+    head = " ".join(part for part in (header_line(rows), origin, f"Produced by `{command}`.") if part)
+    if budget:
+        head = f"{budget}\n\n{head}"
+    return replace_block(path, f"leaderboard:{profile}", f"{head}\n\n{to_markdown(rows, budget=budget)}")
 
 
 def at_least(rows: list[Row], seeds: int) -> list[Row]:

@@ -12,7 +12,8 @@ from dataclasses import asdict
 from typing import Any
 
 from harness.config import BenchConfig, Profile, Recipe
-from harness.schema import PARAM_REPORTED_ACCURACY, PARAM_REPORTED_PARAMS
+from harness.identity import RunIdentity
+from harness.schema import PARAM_PRECISION, PARAM_REPORTED_ACCURACY, PARAM_REPORTED_PARAMS, PARAM_WEIGHTS
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 
@@ -52,6 +53,16 @@ def recipe_params(config: BenchConfig, recipe: Recipe, profile: Profile) -> dict
         PARAM_REPORTED_ACCURACY: str(recipe.reported.test_accuracy),
         PARAM_REPORTED_PARAMS: str(recipe.reported.params),
     }
+    return truncated(params)
+
+
+def parent_params(config: BenchConfig, recipe: Recipe, identity: RunIdentity) -> dict[str, str]:
+    """A parent run's params: the recipe's flattened settings under its profile and the variant's
+    precision (and random weights): what the compare view of two parents shows."""
+    params = recipe_params(config, recipe, config.profile(identity.profile))
+    params[PARAM_PRECISION] = identity.variant.precision
+    if identity.variant.random_weights:
+        params[PARAM_WEIGHTS] = "random initialisation (--random-weights, for tests only)"
     return truncated(params)
 
 

@@ -25,6 +25,9 @@ TAG_WEIGHTS = "bench.weights"  # imagenet | random, on transfer runs
 TAG_PLOT_ERROR = "bench.plot_error"  # a parent whose seed-band plots could not be drawn
 TAG_BOARD_ERROR = "bench.board_error"  # a parent whose board/* metrics could not be updated
 TAG_COMMAND = "bench.command"  # the whole command line that created the run
+TAG_IMPORTED = "bench.imported"  # on a run `bench import` made from a results/ record: the record's path
+TAG_RECONSTRUCTED = "bench.reconstructed"  # "true" where that record was rebuilt from an older results file
+TAG_RESUMED_FROM_EPOCH = "bench.resumed_from_epoch"  # set by a run that resumed: the last epoch done before the stop
 TAG_PARENT = "mlflow.parentRunId"  # MLflow's own: nests a child under its parent
 TAG_NOTE = "mlflow.note.content"  # MLflow's own: the run's description
 

@@ -92,6 +92,10 @@ class ExperimentMissing(TrackingError):
     """The store exists but holds no experiment of that name (nothing was trained into it)."""
 
 
+class StoreMissing(TrackingError):
+    """No sqlite store at the path (nothing has been trained there); a reading command creates none."""
+
+
 class TrackingUnreachable(TrackingError):
     """The tracking server does not answer; raised before anything is trained."""
 
@@ -174,7 +178,7 @@ def open_tracker(tracking_uri: str | None, experiment: str = EXPERIMENT, *, crea
     uri = resolve_tracking_uri(tracking_uri)
     check_reachable(uri)
     if not create and uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise TrackingError(f"no MLflow store at {uri} (nothing has been trained here; pass --tracking-uri)")
+        raise StoreMissing(f"no MLflow store at {uri} (nothing has been trained here; pass --tracking-uri)")
     try:
         return Tracker(uri, experiment, create=create)
     except TrackingError:
@@ -318,8 +322,10 @@ class Tracker:
             pass
         return tags
 
-    def _create_run(self, run_name: str, tags: dict[str, str]) -> str:
-        run = self.client.create_run(self.experiment_id, run_name=run_name, tags={**self._origin_tags, **tags})
+    def _create_run(self, run_name: str, tags: dict[str, str], start_time: int | None = None) -> str:
+        run = self.client.create_run(
+            self.experiment_id, run_name=run_name, tags={**self._origin_tags, **tags}, start_time=start_time
+        )
         return run.info.run_id
 
     def parent_run(
@@ -353,16 +359,18 @@ class Tracker:
         owner: str | None = None,
         description: str = "",
         data: DataInput | None = None,
+        start_time: int | None = None,
     ) -> str:
         """A new RUNNING child run for one seed, nested under its parent; the worker process logs
         into it. Named seed first ("seed 2 · r004-step7"): the UI cuts long names at the end.
-        ``owner``: the process that claims it (see ``claim``)."""
+        ``owner``: the process that claims it (see ``claim``); ``start_time`` (ms): when the run
+        began, if not now (a run imported from a record)."""
         tags = {**identity.tags(), TAG_PARENT: parent_run_id}
         if owner is not None:
             tags.update({TAG_CLAIM: owner, TAG_HEARTBEAT: f"{time.time():.0f}"})
         if description:
             tags[TAG_NOTE] = description
-        run_id = self._create_run(f"seed {identity.seed} · {identity.recipe}", tags)
+        run_id = self._create_run(f"seed {identity.seed} · {identity.recipe}", tags, start_time)
         if data is not None:
             self.log_dataset(run_id, data)
         return run_id
@@ -496,6 +504,21 @@ class Tracker:
         for start in range(0, len(batch), 500):
             self.client.log_batch(run_id, metrics=batch[start : start + 500])
 
+    def log_curves(self, run_id: str, curves: dict[str, list[float | None]]) -> None:
+        """Per-epoch values (step = epoch, from 1) in as few calls as MLflow allows; a missing
+        value (None) is left out."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [
+            Metric(key, float(value), now, epoch)
+            for key, values in curves.items()
+            for epoch, value in enumerate(values, start=1)
+            if value is not None
+        ]
+        for start in range(0, len(batch), 1000):
+            self.client.log_batch(run_id, metrics=batch[start : start + 1000])
+
     def set_tag(self, run_id: str, key: str, value: str) -> None:
         self.client.set_tag(run_id, key, value)
 
@@ -547,9 +570,9 @@ class Tracker:
         monitor.start()
         return monitor
 
-    def finish(self, run_id: str) -> None:
-        """Mark a run FINISHED."""
-        self.client.set_terminated(run_id, status="FINISHED")
+    def finish(self, run_id: str, end_time: int | None = None) -> None:
+        """Mark a run FINISHED (at ``end_time`` in ms, if not now)."""
+        self.client.set_terminated(run_id, status="FINISHED", end_time=end_time)
 
     def fail(self, run_id: str, reason: str, *, status: str = "FAILED") -> None:
         """Mark a run FAILED (or KILLED) with its reason, unless it already ended."""

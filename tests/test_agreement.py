@@ -194,7 +194,6 @@ def test_budget_plots_carry_the_line_and_no_claim():
 
 
 def test_bench_agreement_reads_full_from_the_store_and_from_results(tmp_path, config):
-    from harness import results
     from harness.tracking import Tracker
 
     store = _store(tmp_path, config)
@@ -211,18 +210,23 @@ def test_bench_agreement_reads_full_from_the_store_and_from_results(tmp_path, co
     not_budget = runner.invoke(main, [*common, "agreement", "--profile", "full"])
     assert not_budget.exit_code != 0 and "not a budget" in not_budget.output
 
-    # `full` known only from published results (another machine's runs): the same agreement
+    # `full` known only from published run records (another machine's runs): the same agreement
+    published = runner.invoke(main, [*common, "leaderboard", "--profile", "full", "--publish"])
+    assert published.exit_code == 0, published.output
+    assert len(list((tmp_path / "results" / "runs" / "full").rglob("seed-*.json"))) == 12
     other = f"sqlite:///{tmp_path / 'other.db'}"
     log_runs(Tracker(other), config, SMALL, profile="small")
-    rows = [r for r in leaderboard.collect_rows(Tracker(store), profile="full") if r.n]
-    meta = {"profile": "full", "device": "cpu", "hardware": ["somewhere"]}
-    results.publish(tmp_path / "results", rows, meta)
     elsewhere = runner.invoke(
         main,
         ["--config", str(config.path), "--tracking-uri", other, "agreement", "--profile", "small", "--format", "json"],
     )
     assert elsewhere.exit_code == 0, elsewhere.output
     assert json.loads(elsewhere.stdout)["spearman"] == pytest.approx(0.8)
+    alone = runner.invoke(
+        main,
+        ["--config", str(config.path), "--tracking-uri", other, "agreement", "--profile", "small", "--source", "store"],
+    )
+    assert "not measured, 0 recipe(s) have runs at both" in " ".join(alone.stdout.split())
 
 
 def test_parent_runs_of_a_budget_profile_start_with_the_line(tmp_path, config):

@@ -98,7 +98,8 @@ def test_smoke_sweep_logs_ranks_and_skips(tmp_path, synthetic_npz, test_config, 
 
 def test_readme_blocks_and_published_results(tmp_path, synthetic_npz, test_config, monkeypatch):
     """--update-readme rewrites only its block and is idempotent; bench steps fills its own block;
-    --publish writes the rows and the steps with their provenance; --min-seeds drops the rest."""
+    --publish writes a record of each run, whole, that reads back as the same board; --min-seeds drops
+    the rest."""
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     base = ["--config", str(test_config), "--data", str(synthetic_npz)]
@@ -130,18 +131,28 @@ def test_readme_blocks_and_published_results(tmp_path, synthetic_npz, test_confi
     three = runner.invoke(main, [*base, "leaderboard", "--profile", "smoke", "--min-seeds", "3", "--format", "json"])
     assert [row["recipe"] for row in json.loads(three.stdout)] == ["tiny-a"]
 
-    published = runner.invoke(main, [*base, "leaderboard", "--profile", "smoke", "--publish", "results"])
+    published = runner.invoke(main, [*base, "leaderboard", "--profile", "smoke", "--publish"])
     assert published.exit_code == 0, published.output
-    [board] = [p for p in (tmp_path / "results").glob("smoke-cpu-*.json") if not p.name.endswith("-steps.json")]
-    document = json.loads(board.read_text())
-    provenance = document["provenance"]
-    assert provenance["command"].startswith("bench ") and provenance["device"] == "cpu" and provenance["runs"] == 5
-    assert provenance["versions"]["keras_backend"] == "tensorflow" and "version.keras" in provenance["versions"]
-    assert {row["recipe"]: row["n"] for row in document["rows"]} == {"tiny-a": 3, "tiny-b": 2}
-    steps_file = board.with_name(board.stem + "-steps.json")
-    assert [row["recipe"] for row in json.loads(steps_file.read_text())["rows"]] == ["tiny-b"]
-    csv_text = board.with_suffix(".csv").read_text()
-    assert csv_text.startswith("# command: ") and "\nrank," in csv_text
+    assert "results/runs: 5 written, 0 unchanged" in published.output
+    files = sorted((tmp_path / "results" / "runs" / "smoke" / "cpu").glob("*/seed-*.json"))
+    assert [(f.parent.name, f.name.split("-")[1]) for f in files] == [
+        ("tiny-a", "0"), ("tiny-a", "1"), ("tiny-a", "2"), ("tiny-b", "0"), ("tiny-b", "1"),
+    ]  # fmt: skip
+    for path in files:  # a real worker's run, whole: what it logged, its one epoch, where and with what
+        record = json.loads(path.read_text())
+        assert record["made_by"].startswith("bench leaderboard --profile smoke --publish (harness ")
+        assert record["params"]["keras_backend"] == "tensorflow" and "version.keras" in record["params"]
+        assert record["params"]["hardware"] and record["params"]["code_commit"] and record["params"]["model.params"]
+        assert {len(values) for values in record["curves"].values()} == {1} and len(record["curves"]) == 4
+        assert record["run"]["resumed"] is False and record["run"]["started"] < record["run"]["finished"]
+        assert 0 <= record["metrics"]["accuracy/test"] <= 1 and record["metrics"]["training/epochs_run"] == 1
+        assert path.stat().st_size < 4000
+    # The records alone (no store) give the same board.
+    stored = runner.invoke(main, [*base, "leaderboard", "--profile", "smoke", "--format", "json", "--source", "store"])
+    recorded = runner.invoke(
+        main, [*base, "leaderboard", "--profile", "smoke", "--format", "json", "--source", "results"]
+    )
+    assert json.loads(recorded.stdout) == json.loads(stored.stdout)
 
 
 def test_frozen_transfer_recipe_with_random_weights_reuses_cached_features(tmp_path, synthetic_npz, monkeypatch):

@@ -248,7 +248,7 @@ def test_claim_check_is_not_decided_by_a_freak_small_spread():
 
 
 def test_claim_check_of_the_full_budget_board():
-    """The full-budget board of 2026-11-24 (results/full-*.json, 3 seeds each): r004-step2's
+    """The full-budget board of 2026-11-24 (results/runs/full, 3 seeds each): r004-step2's
     seeds spread by 0.06 pp. Its variances differ so much between recipes (the fitted prior has
     about 1 df) that the moderated interval, 68.89-70.98 %, is wider than its own (69.63-70.23 %)
     but still excludes the claim of 71.51 %: that ✗ does not hang on the small spread alone."""
