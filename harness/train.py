@@ -114,12 +114,15 @@ def recalibrate_batch_norm(model, x: np.ndarray, *, batch_size: int, images: int
                 if layer not in order:
                     order.append(layer)
                 return original(inputs, *args, **kwargs)
-            values = keras.ops.convert_to_numpy(keras.ops.cast(inputs, "float32"))
-            axis = layer.axis % values.ndim
-            values = np.moveaxis(values, axis, -1).reshape(len(values), -1, values.shape[axis])
-            for begin in range(0, len(values), size):
-                batch = values[begin : begin + size].reshape(-1, values.shape[-1]).astype(np.float64)
-                sink.append((batch.mean(axis=0), batch.var(axis=0)))
+            # Each training-size batch's per-channel mean and (biased) variance, computed by the
+            # backend in float32: only the small per-batch results come back to NumPy.
+            values = keras.ops.cast(inputs, "float32")
+            values = keras.ops.moveaxis(values, layer.axis % len(values.shape), -1)
+            channels = values.shape[-1]
+            batches = keras.ops.reshape(values, (values.shape[0] // size, -1, channels))
+            means = keras.ops.convert_to_numpy(keras.ops.mean(batches, axis=1))
+            variances = keras.ops.convert_to_numpy(keras.ops.var(batches, axis=1))
+            sink.extend(zip(means.astype(np.float64), variances.astype(np.float64), strict=True))
             raise _Recorded
 
         return call
