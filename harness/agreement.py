@@ -30,7 +30,7 @@ from harness.leaderboard import Row
 REFERENCE = "full"  # the profile that trains as the reports did
 BOOTSTRAP_DRAWS = 4000
 BOOTSTRAP_SEED = 26  # fixed: the same runs always give the same interval
-MINIMUM_RECIPES = 3  # below this no rank correlation is reported
+MINIMUM_RECIPES = 4  # below this no rank correlation is reported (3 recipes: ρ is one of ±0.5, ±1)
 BUDGET_PREFIX = "Budget profile `"  # how every budget line begins (a parent's description is rewritten from it)
 
 
@@ -228,12 +228,14 @@ def view(
     profile: str,
     names=None,
     reference: Sequence[Row] | None = None,
+    measured: Sequence[Row] | None = None,
     against: str = "previous",
 ) -> View:
     """``rows`` (one profile's, as shown) with their verdicts: each row against the leader and
     each step (of ``names``) against the step it is compared with, in one Holm family
     (``harness.steps.step_deltas``). A budget profile's rows check no claim, and its line
-    carries the agreement with ``reference`` (`full`'s rows; None: not measured here)."""
+    carries the agreement of ``measured`` (the profile's rows to compare, default ``rows``)
+    with ``reference`` (`full`'s rows; None: not measured here)."""
     from harness.leaderboard import without_claim_checks
     from harness.steps import step_deltas
 
@@ -243,5 +245,8 @@ def view(
     deltas = step_deltas(config, rows, names, against=against, claims=not budget)
     if not budget:
         return View(rows, deltas, None, None)
-    measured = None if reference is None else agreement(config, rows, reference, profile=profile)
-    return View(rows, deltas, budget_line(config, profile, measured), measured)
+    compared = None
+    if reference is not None:
+        mine = [dataclasses.replace(r) for r in (rows if measured is None else measured)]
+        compared = agreement(config, mine, reference, profile=profile)
+    return View(rows, deltas, budget_line(config, profile, compared), compared)

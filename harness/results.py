@@ -572,10 +572,17 @@ def reference_rows(config, runs, variant) -> list:
 
 def board_view(config, runs, rows, *, profile: str, variant, names=None, against: str = "previous"):
     """``rows`` (one profile's, as shown) with their verdicts (``harness.agreement.view``); for a
-    budget profile its line, with the agreement measured against `full`'s ``reference_rows``
-    from the same ``runs``."""
+    budget profile its line, with the agreement measured over every recipe of the profile that
+    has runs at both it and `full` among ``runs`` (not only those shown: a suite of three recipes
+    measures nothing)."""
     from harness.agreement import view
+    from harness.identity import current_hashes
+    from harness.leaderboard import collect_rows
 
-    reference = reference_rows(config, runs, variant) if config.profile(profile).is_budget else None
+    reference = measured = None
+    if config.profile(profile).is_budget:
+        reference = reference_rows(config, runs, variant)
+        hashes = current_hashes(config, profile, variant)
+        measured = [row for row in collect_rows(runs, profile=profile, current_hashes=hashes) if row.n]
     chosen = {r.recipe for r in rows} if names is None else names
-    return view(config, rows, profile=profile, names=chosen, reference=reference, against=against)
+    return view(config, rows, profile=profile, names=chosen, reference=reference, measured=measured, against=against)

@@ -233,3 +233,43 @@ def test_mixed_precision_runs_are_their_own_identity(tmp_path, synthetic_npz, te
     # The float32 sweep does not reuse the mixed run: it trains its own.
     result = runner.invoke(main, [*base, "all", "--only", "tiny-a", "--profile", "smoke", "--seeds", "1"])
     assert "1 trained, 0 already finished" in result.output
+
+
+def test_a_recalibrating_profile_logs_what_recalibration_changed(tmp_path, synthetic_npz, monkeypatch):
+    """A profile with bn_recalibration_images: a BatchNorm model's run logs how many layers were
+    recalibrated, the test accuracy before (accuracy/test_before_bn_recalibration) and the time
+    it took; a model without BatchNorm logs 0 layers and nothing else. Both say their budget."""
+    from tests.conftest import TEST_CONFIG
+
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "benchmarks.toml"
+    config.write_text(
+        TEST_CONFIG.replace("test_size = 100\n", "test_size = 100\nbn_recalibration_images = 64\n", 1)
+        + """
+[[recipe]]
+name = "tiny-bn"
+base = "tiny-a"
+architecture = "r004_step3"
+summary = "BatchNorm after every conv"
+source = { report = "004_ad376a161039476f.txt", section = "3)" }
+"""
+    )
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["--config", str(config), "--data", str(synthetic_npz), "run", "tiny-a", "tiny-bn", "--profile", "smoke"]
+    )
+    assert result.exit_code == 0, result.output
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("cifar10-bench")
+    runs = client.search_runs([experiment.experiment_id])
+    children = {r.data.tags["bench.recipe"]: r for r in runs if r.data.tags["bench.kind"] == "child"}
+    with_bn, without = children["tiny-bn"].data, children["tiny-a"].data
+    assert (
+        with_bn.params["bn_recalibration.layers"] == "4" and with_bn.params["profile.bn_recalibration_images"] == "64"
+    )
+    assert 0 <= with_bn.metrics["accuracy/test_before_bn_recalibration"] <= 1
+    assert with_bn.metrics["time/bn_recalibration_seconds"] > 0
+    assert without.params["bn_recalibration.layers"] == "0"
+    assert "accuracy/test_before_bn_recalibration" not in without.metrics
+    parents = [r for r in runs if r.data.tags["bench.kind"] == "parent"]
+    assert all(p.data.tags["mlflow.note.content"].startswith("Budget profile `smoke`") for p in parents)
