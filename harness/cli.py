@@ -626,7 +626,7 @@ def _seed_plan(seeds: int | str, max_seeds: int | None) -> tuple[int, int | None
     return START_SEEDS, DEFAULT_MAX_SEEDS if max_seeds is None else max_seeds
 
 
-PROFILE_HELP = "Budget to train under (see [profiles] in the benchmarks file: full, quick, cpu, third, smoke, micro)."
+PROFILE_HELP = "Budget to train under (see [profiles] in the benchmarks file: full, quick, cpu, tenth, smoke, micro)."
 
 
 def _settings(context: Context, **options) -> SweepSettings:
@@ -1216,7 +1216,7 @@ def steps_command(
 
 
 @main.command("agreement")
-@click.option("--profile", required=True, help="The budget profile to compare with `full` (e.g. cpu, quick, third).")
+@click.option("--profile", required=True, help="The budget profile to compare with `full` (e.g. cpu, quick, tenth).")
 @click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
 @click.option(
     "--min-seeds",

@@ -116,8 +116,8 @@ def test_the_budget_line_derives_from_the_profile():
     )
     assert "not measured" in line
     assert "at most 3 epochs on 10,000 images" in agreement.budget_line(config, "quick")
-    assert "33% of each recipe's epochs on 40,000 images" in agreement.budget_line(config, "third")
-    assert {name for name, p in config.profiles.items() if p.is_budget} == {"quick", "cpu", "third", "micro", "smoke"}
+    assert "10% of each recipe's epochs on 40,000 images" in agreement.budget_line(config, "tenth")
+    assert {name for name, p in config.profiles.items() if p.is_budget} == {"quick", "cpu", "tenth", "micro", "smoke"}
 
 
 def _store(tmp_path, config):
