@@ -170,7 +170,9 @@ def test_batch_norm_recalibration_is_the_plain_average_over_unaugmented_batches_
         ],
         name="body",
     )
-    model = keras.Sequential([keras.Input((8, 8, 3)), layers.RandomFlip("horizontal"), layers.RandomRotation(0.2), body])
+    model = keras.Sequential(
+        [keras.Input((8, 8, 3)), layers.RandomFlip("horizontal"), layers.RandomRotation(0.2), body]
+    )
     frozen_before = [w.copy() for w in frozen.get_weights()]
 
     assert recalibrate_batch_norm(model, x, batch_size=32, images=70, seed=3) == 2  # bn1 and bn2, not the frozen one
