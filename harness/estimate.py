@@ -41,7 +41,8 @@ def fill_cache(
     jit_compile: str = "auto",
     on_done: Callable[[str, bool], None] | None = None,
 ) -> None:
-    """Count FLOPs of (and, if ``timed``, probe) ``recipes`` in a child process."""
+    """Count FLOPs of (and, if ``timed``, probe) ``recipes`` in a child process. However this
+    call ends (an error, Ctrl-C or SIGTERM as KeyboardInterrupt), the child has ended with it."""
     if not recipes:
         return
     request = {
@@ -58,19 +59,37 @@ def fill_cache(
         stderr=subprocess.PIPE,
         text=True,
     )
-    process.stdin.write(json.dumps(request))
-    process.stdin.close()
-    for line in process.stdout:
-        with_result = json.loads(line)
-        if on_done:
-            on_done(with_result["recipe"], with_result["measured"])
-    stderr = process.stderr.read()
-    if process.wait() != 0:
+    try:
+        process.stdin.write(json.dumps(request))
+        process.stdin.close()
+        for line in process.stdout:
+            with_result = json.loads(line)
+            if on_done:
+                on_done(with_result["recipe"], with_result["measured"])
+        stderr = process.stderr.read()
+        returncode = process.wait()
+    finally:
+        _end(process)
+    if returncode != 0:
         last = [line for line in stderr.strip().splitlines() if line.strip()][-1:] or ["no output"]
         raise HarnessError(f"measuring the recipes' cost failed: {last[0]}")
 
 
+def _end(process: subprocess.Popen, grace: float = 5.0) -> None:
+    """Terminate ``process`` if it still runs (the probe writes its cache atomically, so a
+    probe cut short leaves the cache as it was), then kill it if it outlives ``grace``."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 REFERENCE_PROBES = 3  # probes a machine needs before FLOPs alone are turned into seconds
+MEASURING = "measuring this machine, first run only"  # what a status line says while a probe child works
 
 
 def _references(recipes: list[Recipe], stored: dict, keys: dict[str, str]) -> list[Recipe]:
@@ -95,18 +114,26 @@ def estimate(
     jit_compile: str = "auto",
     measure: bool = False,
     on_done: Callable[[str, bool], None] | None = None,
+    on_status: Callable[[str], None] | None = None,
 ) -> list[Estimate]:
     """One ``Estimate`` per recipe under ``profile``. ``measure``: probe every recipe without
     a probe on this machine (slow: seconds to minutes each); otherwise count only the missing
-    FLOPs, plus one probe of the cheapest recipe if this machine has none yet."""
+    FLOPs, plus probes of reference recipes if this machine has too few yet. ``on_status`` hears,
+    before each such child process starts, what it is about to measure (a status line)."""
     options = {"precision": precision, "jit_compile": jit_compile}
     keys = {r.name: probe_key(config, r, **options) for r in recipes}
     stored = load_probes()
     missing = [r for r in recipes if keys[r.name] not in stored or (measure and not stored[keys[r.name]]["probe"])]
+    if missing and on_status:
+        what = "timing" if measure else "counting the FLOPs of"
+        on_status(f"{MEASURING}: {what} {len(missing)} model{'s' * (len(missing) != 1)} …")
     fill_cache(config, missing, timed=measure, on_done=on_done, **options)
     stored = load_probes()
     if len(machine_rates(stored)) < REFERENCE_PROBES:
-        fill_cache(config, _references(recipes, stored, keys), timed=True, on_done=on_done, **options)
+        references = _references(recipes, stored, keys)
+        if references and on_status:
+            on_status(f"{MEASURING}: timing {len(references)} reference model{'s' * (len(references) != 1)} …")
+        fill_cache(config, references, timed=True, on_done=on_done, **options)
         stored = load_probes()
     rates = machine_rates(stored)
     estimates = []

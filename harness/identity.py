@@ -34,7 +34,7 @@ from harness.schema import (
     TAG_SEED,
 )
 
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+PRECISIONS = ("float32", "tf32", "mixed_float16", "mixed_bfloat16")  # tf32: float32 with TF32 matmuls
 # Profile settings added after the first release: hashed only where set, so every profile
 # without them keeps the hashes existing stores hold.
 PROFILE_SETTINGS_HASHED_WHEN_SET = ("epoch_fraction", "bn_recalibration_images")

@@ -18,7 +18,6 @@ from harness.schema import (
     ARTIFACT_CONFUSION_CSV,
     ARTIFACT_LEADERBOARD_TABLE,
     ARTIFACT_SEED_BANDS,
-    BOARD_PREFIX,
     CURVE_METRICS,
     EPOCH_METRICS,
     PARAM_PARAMS,
@@ -72,19 +71,18 @@ def write_leaderboard_files(rows, folder: Path, *, profile: str, budget: str | N
     profile's (``budget``: its line) say so at their top and leave the claims out: no claim
     column, no claims on the seed spread, no claimed-vs-measured plot."""
     from harness import leaderboard
+    from harness.files import output_folder, write_files
     from harness.plots import claimed_vs_measured_png, pareto_png, seed_spread_png
 
-    folder.mkdir(parents=True, exist_ok=True)
-    files = []
+    output_folder(folder, "--plots")
     head = f"{budget}\n\n" if budget else ""
-    for name, render in (
-        ("leaderboard.md", lambda shown: head + leaderboard.to_markdown(shown, budget=budget)),
-        ("leaderboard.csv", leaderboard.to_csv),
-        ("leaderboard.json", leaderboard.to_json),
-    ):
-        path = folder / name
-        path.write_text(render(rows))
-        files.append(path)
+    files = write_files(
+        {
+            folder / "leaderboard.md": head + leaderboard.to_markdown(rows, budget=budget),
+            folder / "leaderboard.csv": leaderboard.to_csv(rows),
+            folder / "leaderboard.json": leaderboard.to_json(rows),
+        }
+    )
     label = f"profile '{profile}'"
     with_values = [r for r in rows if r.n > 0]
     files.append(
@@ -118,10 +116,10 @@ def publish_leaderboard(tracker: Tracker, rows, folder: Path, *, profile: str, b
 
 
 def leaderboard_table(rows) -> dict[str, list]:
-    """One row per recipe, one column per board figure (the parents' board/* metrics)."""
-    from harness.leaderboard import board_metrics
+    """One row per recipe, one column per figure of its leaderboard row (accuracies as fractions)."""
+    from harness.leaderboard import row_figures
 
-    figures = [{k.removeprefix(BOARD_PREFIX): v for k, v in board_metrics(row).items()} for row in rows]
+    figures = [row_figures(row) for row in rows]
     names = list(dict.fromkeys(name for figure in figures for name in figure))
     names = ["rank", *(n for n in names if n != "rank")] if "rank" in names else names
     table: dict[str, list] = {"recipe": [row.recipe for row in rows]}
@@ -131,29 +129,46 @@ def leaderboard_table(rows) -> dict[str, list]:
 
 
 def publish_board_metrics(tracker: Tracker, rows, *, budget: str | None = None) -> int:
-    """Each leaderboard row onto its parent run: board/* metrics, and the parameter count as
-    the ``model.params`` param. Sorting parents by board/mean_pct in the UI is then the
-    leaderboard, and the compare view of two parents shows how their figures differ. A budget
-    profile's parents (``budget``: its line, with the measured agreement) carry that line at the
-    top of their description. Returns how many parents were updated."""
+    """Each leaderboard row onto its parent run as the ``board/`` metrics (``board_metrics``), and
+    the parameter count as the ``model.params`` param: sorting parents by board/1_mean in the UI is
+    then the leaderboard. ``rows``: a whole profile's board (what it counts decides the step). A
+    budget profile's parents (``budget``: its line, with the measured agreement) carry that line
+    at the top of their description, rewritten whenever it changed.
+
+    A parent's figures are logged, all together, only when one of them changed, at step = the
+    finished seeds the profile's board counts, and never twice at one step: its charts draw how
+    each figure moved as seeds finished (lines, flat where a figure held still), and publishing
+    the same board again logs nothing. Returns how many parents' figures changed."""
+    import math
+
     from harness.leaderboard import board_metrics
 
-    parents: dict[str, str] = {}
+    parents: dict = {}
     for profile in {row.profile for row in rows}:
-        parents.update(tracker.parent_runs(profile))
+        parents.update(tracker.parents(profile))
+    seeds = {profile: sum(row.n for row in rows if row.profile == profile) for profile in {r.profile for r in rows}}
+
+    def same(a: float, b: float) -> bool:
+        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=0, abs_tol=1e-9)
+
     updated = 0
     for row in rows:
         parent = parents.get(group_key(row.recipe, row.profile, row.config_hash, row.data_fingerprint))
         if parent is None:
             continue
-        tracker.log_metrics(parent, board_metrics(row), step=row.n)
         if row.params is not None:
-            tracker.log_params(parent, {PARAM_PARAMS: str(row.params)})
+            tracker.log_params(parent.info.run_id, {PARAM_PARAMS: str(row.params)})
         if budget is not None:
-            note = tracker.get_run(parent).data.tags.get(TAG_NOTE, "")
+            note = parent.data.tags.get(TAG_NOTE, "")
             described = with_budget_line(note, budget)
             if described != note:
-                tracker.set_tag(parent, TAG_NOTE, described)
+                tracker.set_tag(parent.info.run_id, TAG_NOTE, described)
+        figures = board_metrics(row)
+        latest = {k: v for k, v in Tracker.latest_metrics(parent).items() if k in figures}
+        if len(latest) == len(figures) and all(same(latest[k][1], v) for k, v in figures.items()):
+            continue
+        step = max(seeds[row.profile], 1 + max((s for s, _ in latest.values()), default=0))
+        tracker.log_metrics(parent.info.run_id, figures, step=step)
         updated += 1
     return updated
 
@@ -181,19 +196,18 @@ def write_steps_files(
     """steps.{md,csv,json} and steps.png (one panel per report) for one profile's step deltas;
     a budget profile's (``budget``: its line) say so at their top and show no claims."""
     from harness import steps
+    from harness.files import output_folder, write_files
     from harness.plots import steps_png
 
-    folder.mkdir(parents=True, exist_ok=True)
-    files = []
+    output_folder(folder, "--plots")
     head = f"{budget}\n\n" if budget else ""
-    for name, render in (
-        ("steps.md", lambda shown: head + steps.to_markdown(shown, budget=budget)),
-        ("steps.csv", steps.to_csv),
-        ("steps.json", steps.to_json),
-    ):
-        path = folder / name
-        path.write_text(render(deltas))
-        files.append(path)
+    files = write_files(
+        {
+            folder / "steps.md": head + steps.to_markdown(deltas, budget=budget),
+            folder / "steps.csv": steps.to_csv(deltas),
+            folder / "steps.json": steps.to_json(deltas),
+        }
+    )
     chains = steps.chains(config, names)
     claim = "" if budget else " and the report's claim"
     title = f"Did each step help? Seeds, mean ± 95% CI{claim}, profile '{profile}'"

@@ -9,16 +9,29 @@ and returns a ``SweepReport`` with one outcome per planned run.
 from __future__ import annotations
 
 import importlib.util
+import os
 
 from harness.config import BenchConfig, Recipe
 from harness.cost import GPU_REFERENCE, human_duration
-from harness.devices import visible_gpus
-from harness.errors import HarnessError, WeightsMissing
-from harness.estimate import estimate
+from harness.devices import backend_gpus, check_gpus_usable, keras_backend, visible_gpus, worker_environment
+from harness.errors import HarnessError, TrackingError, WeightsMissing
+from harness.estimate import MEASURING, estimate
 from harness.executors import LocalExecutor, Outcome, Progress, SweepReport
 from harness.identity import is_transfer
-from harness.plan import RunSpec, SweepSettings, concurrent_jobs, plan, variant_here
-from harness.tracking import Tracker
+from harness.plan import RunSpec, SweepSettings, concurrent_jobs, plan, split_finished, variant_here
+from harness.tracking import Tracker, store_failure
+
+LONG_SWEEP_SECONDS = 86400.0  # a sweep estimated at more than this here asks before it starts (or --yes)
+
+
+class NotConfirmed(HarnessError):
+    """A sweep estimated at over a day on this machine was not confirmed: nothing was trained."""
+
+    def __init__(self, seconds: float) -> None:
+        from harness.cost import human_duration
+
+        self.seconds = seconds
+        super().__init__(f"not started: estimated at {human_duration(seconds)} on this machine, and not confirmed")
 
 
 def check_weights(recipes: list[Recipe], weights_dir: str | None, progress: Progress) -> dict[str, str]:
@@ -53,19 +66,29 @@ def announce_cost(
 ) -> dict[str, float]:
     """Say what the runs to train will cost (runs, images, PFLOP, hours here and on the reference
     GPU) and, on a CPU with the ``full`` profile, which profile fits instead. Returns each run's
-    estimated seconds by identity, for the progress bar's ETA (empty when nothing could be
-    estimated: estimating never stops a sweep)."""
+    estimated seconds by identity, for the progress bar's ETA. Estimating builds every recipe's
+    model in a probe process: a recipe that cannot be built there would fail every run, so a
+    failure is a ``HarnessError`` here, before anything trains."""
     if not todo:
         return {}
     recipes = list({spec.recipe.name: spec.recipe for spec in todo}.values())
     variant = todo[0].identity.variant
     try:
         estimates = estimate(
-            config, recipes, settings.profile, precision=variant.precision, jit_compile=settings.jit_compile
+            config,
+            recipes,
+            settings.profile,
+            precision=variant.precision,
+            jit_compile=settings.jit_compile,
+            on_done=lambda name, measured: progress.status(
+                f"{MEASURING}: {'timed' if measured else 'counted'} {name} …", transient=True
+            ),
+            on_status=progress.status,
         )
     except HarnessError as error:
-        progress.note(f"(no cost estimate: {error})")
-        return {}
+        raise HarnessError(f"{error}; nothing was trained (it would fail in every run)") from None
+    finally:
+        progress.status(None)
     by_recipe = {e.cost.recipe: e for e in estimates}
     seconds, first_seed_seen = {}, set()
     for spec in todo:
@@ -94,7 +117,17 @@ def announce_cost(
     )
     if variant.device == "cpu" and settings.profile == "full" and total / jobs > 86400:
         cnn = [r for r in recipes if not is_transfer(r)]
-        smaller = estimate(config, cnn or recipes, "cpu", precision=variant.precision, jit_compile=settings.jit_compile)
+        try:
+            smaller = estimate(
+                config,
+                cnn or recipes,
+                "cpu",
+                precision=variant.precision,
+                jit_compile=settings.jit_compile,
+                on_status=progress.status,
+            )
+        finally:
+            progress.status(None)
         fits = sum(e.seconds for e in smaller) * settings.seeds
         progress.note(
             f"warning: the full profile trains as the reports did; on this CPU that is about {human_duration(total / jobs)}. "
@@ -134,16 +167,13 @@ def mend_store(tracker: Tracker, progress: Progress) -> None:
         moved = tracker.moved_store_note()
         if moved:
             progress.note(moved)
-    except Exception as error:  # noqa: BLE001  the store is still failing: say so once, plainly
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-        raise HarnessError(
-            f"the tracking store {tracker.tracking_uri} is not usable: {type(error).__name__}: {first}"
-        ) from None
+    except TrackingError as error:  # the store is still failing: say so once, plainly
+        raise TrackingError(f"the tracking store {tracker.shown_uri} is not usable: {store_failure(error)}") from None
 
 
 def run_sweep(
     config: BenchConfig,
-    tracker: Tracker,
+    tracker: Tracker | None,
     recipes: list[Recipe],
     settings: SweepSettings,
     progress: Progress | None = None,
@@ -153,7 +183,8 @@ def run_sweep(
     """Train every (recipe, seed) of ``recipes`` not already FINISHED in ``tracker``'s store.
 
     First it says what the sweep will cost (``announce_cost``). ``dry_run``: stop there, and
-    return the runs it would train as PLANNED outcomes (finished ones as SKIPPED). Ctrl-C
+    return the runs it would train as PLANNED outcomes (finished ones as SKIPPED), having written
+    nothing to the store (``tracker`` None: there is no store yet, nothing is finished). Ctrl-C
     (KeyboardInterrupt) during training stops the runs in flight and returns the report with
     ``interrupted`` set; finished runs are kept, and rerunning the same sweep trains only what
     is missing.
@@ -166,7 +197,10 @@ def run_sweep(
     config.profile(settings.profile)
     if settings.system_metrics and importlib.util.find_spec("psutil") is None:
         raise HarnessError("--system-metrics needs psutil: pip install 'cifar10-bench[system-metrics]'")
-    mend_store(tracker, progress)
+    if settings.executor == "ray" and importlib.util.find_spec("ray") is None:  # a dry run fails as the run would
+        raise HarnessError("--executor ray needs Ray: pip install 'cifar10-bench[ray]'")
+    if not dry_run:  # a dry run only reads: the spool and what needs repair wait for the real run
+        mend_store(tracker, progress)
     progress.note("Checking the dataset …")
     data = load_cifar10(settings.data_path)
     fingerprint = data.fingerprint
@@ -186,6 +220,11 @@ def run_sweep(
     split_indices(data, **config.split_options(settings.profile))
     del data
     gpus = visible_gpus() if settings.executor == "local" else []
+    if gpus:  # every run is planned for a GPU: fail once here if the backend cannot see one
+        backend = keras_backend()
+        progress.note(f"Checking that {backend} sees the GPUs …")
+        seen = backend_gpus(backend, worker_environment(os.environ, gpu=gpus[0].id))
+        check_gpus_usable(backend, gpus, seen)
     specs = plan(
         config,
         recipes,
@@ -200,14 +239,22 @@ def run_sweep(
     if gpus:
         names = ", ".join(f"{gpu.id}: {gpu.name}" for gpu in gpus)
         progress.note(f"GPUs {names}; {jobs} run(s) at once, at most {settings.jobs_per_gpu} per GPU")
-    finished = tracker.finished_identities()
-    todo = [spec for spec in specs if spec.identity.identity not in finished]
-    progress.estimated(announce_cost(config, todo, len(specs) - len(todo), settings, jobs, progress))
+    finished = set() if tracker is None else tracker.finished_identities()
+    todo, _ = split_finished(specs, finished)
+    seconds = announce_cost(config, todo, len(specs) - len(todo), settings, jobs, progress)
+    progress.estimated(seconds)
     if dry_run:
-        return SweepReport(outcomes=[Outcome(spec=s, status="PLANNED" if s in todo else "SKIPPED") for s in specs])
+        return SweepReport(
+            outcomes=[
+                Outcome(spec=s, status="SKIPPED" if s.identity.identity in finished else "PLANNED") for s in specs
+            ]
+        )
+    expected = sum(seconds.values()) / jobs
+    if expected > LONG_SWEEP_SECONDS and not progress.confirm(
+        f"Start it? It would take about {human_duration(expected)} on this machine (estimate above)."
+    ):
+        raise NotConfirmed(expected)
     if settings.executor == "ray":
-        if importlib.util.find_spec("ray") is None:
-            raise HarnessError("--executor ray needs Ray: pip install 'cifar10-bench[ray]'")
         from harness.executors import RayExecutor
 
         executor: LocalExecutor = RayExecutor(config, tracker, settings, progress=progress, jobs=jobs)

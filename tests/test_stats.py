@@ -161,6 +161,18 @@ def test_power_by_noncentral_t():
     assert _welch_power(2.0, 4.0, 4.0, 17, 0.05) == pytest.approx(0.8070367151472196, rel=1e-9)  # scale-free
 
 
+def test_power_is_a_number_where_the_far_tail_underflows():
+    """The README's r000-proyecto-1 vs -0 at full (s = 0.28 and 1.21 pp, Δ = 4.59 pp, α = 0.05/9):
+    scipy's nct.cdf of the far tail is NaN from about 4 seeds, which made the power NaN, the
+    bisection wander and 'seeds needed' 98; power only grows with n and 5 seeds suffice."""
+    variance_a, variance_b, delta, alpha = 0.0028**2, 0.0121**2, 0.0459, 0.05 / 9
+    powers = [_welch_power(delta, variance_a, variance_b, n, alpha) for n in range(2, 101)]
+    assert all(math.isfinite(p) for p in powers) and powers == sorted(powers)
+    spread_a = [0.6573 - 0.0121, 0.6573, 0.6573 + 0.0121]
+    spread_b = [0.7032 - 0.0028, 0.7032, 0.7032 + 0.0028]
+    assert seeds_needed(spread_a, spread_b, alpha=alpha).count == 5
+
+
 def test_power_seeds_falls_as_the_effect_grows_and_is_capped():
     counts = [power_seeds(d) for d in (0.05, 0.1, 0.3, 0.6, 1.2, 2.5, 10)]
     assert counts == sorted(counts, reverse=True) and counts[-1] == 2

@@ -268,6 +268,17 @@ def test_previous_is_the_step_a_report_built_from():
     assert config.recipe("r004-step10").previous == "r004-step9"
 
 
+def test_what_changed_says_how_a_step_differs_from_the_step_it_was_built_from():
+    """A parent's what_changed param compares with ``previous``, not ``base``: step 3 adds
+    BatchNorm to step 2 (base step 1 would also list step 2's changes)."""
+    from harness.recipe_params import built_from, what_changed
+
+    config = load_config(REAL_CONFIG)
+    step3 = config.recipe("r004-step3")
+    assert built_from(step3) == "r004-step2"
+    assert what_changed(config, step3) == f"{step3.summary} vs r004-step2: architecture r004_step2 → r004_step3"
+
+
 def test_reports_nobody_trained_are_left_out(config):
     rows = list(board({"a": VALUES["a"], "b": VALUES["b"]}).values())
     names, idle = steps.reports_with_runs(config, rows, set(config.recipes))
