@@ -2,7 +2,7 @@
 
 ``bench all --seeds auto --max-seeds N`` starts every selected recipe with START_SEEDS seeds,
 then, round by round, adds seeds only to the recipes on either side of a question still open:
-a step whose Δ against its base is not resolved (``harness.steps``), or a row not resolved
+a step whose Δ against the step it was built from is not resolved (``harness.steps``), or a row not resolved
 from the leader (``harness.leaderboard``). Each open question asks for the seeds its power
 analysis says would resolve it, at least one more and at most double what a recipe has, never
 beyond N. Rounds end when every question is resolved or can get no more seeds.
@@ -42,16 +42,16 @@ DEFAULT_MAX_SEEDS = 10
 class Question:
     """One open comparison between two recipes, and the seeds per recipe it asks for."""
 
-    kind: str  # "step" (recipe against its base) | "leader" (row against the leader)
+    kind: str  # "step" (recipe against its previous step) | "leader" (row against the leader)
     recipe: str
-    other: str  # the base, or the leader
+    other: str  # the previous step, or the leader
     status: str  # e.g. "not resolved at n=3"
     needed: int | None  # seeds per recipe for power 0.8 (None: more than the cap, or n < 2)
 
     def describe(self) -> str:
         needed = f", seeds needed {self.needed}" if self.needed is not None else ""
         if self.kind == "step":
-            return f"Δ {self.recipe} vs base {self.other}: {self.status}{needed}"
+            return f"Δ {self.recipe} vs previous {self.other}: {self.status}{needed}"
         return f"{self.recipe} vs leader {self.other}: {self.status}{needed}"
 
 
@@ -93,7 +93,7 @@ class RoundPlan:
 
 
 def open_questions(config: BenchConfig, rows: Sequence[Row], names: Collection[str]) -> list[Question]:
-    """Every unresolved step Δ (step and base both selected) and every row not resolved from the
+    """Every unresolved step Δ (step and previous step both selected) and every row not resolved from the
     leader among ``rows`` (one profile's rows of the selected recipes, ranked among themselves)."""
     selected = [row for row in rows if row.recipe in names]
     by_recipe = {row.recipe: row for row in selected}
@@ -102,7 +102,8 @@ def open_questions(config: BenchConfig, rows: Sequence[Row], names: Collection[s
     for delta in deltas:
         if delta.verdict.startswith("not resolved") or delta.verdict == INSUFFICIENT:
             questions.append(Question("step", delta.recipe, delta.base, delta.verdict, delta.seeds_needed))
-    compared = sum(row.p_vs_leader is not None for row in selected)
+    # One Holm family (step_deltas compared the rows with the leader in it too): its size sets α / m.
+    compared = deltas[0].family if deltas else sum(row.p_vs_leader is not None for row in selected)
     for row in selected:
         if row.leader_verdict not in (VERDICT_NOT_RESOLVED, VERDICT_INSUFFICIENT) or not row.leader:
             continue

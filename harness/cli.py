@@ -676,6 +676,22 @@ def _print_budget_left(console, report, settings) -> None:
     )
 
 
+def _view(context: Context, runs, rows, *, profile: str, variant, names=None, against: str = "previous"):
+    """``rows`` (one profile's) with their verdicts and, for a budget profile, its line with the
+    agreement measured against `full`'s runs among ``runs`` (store and records)."""
+    from harness.results import board_view
+
+    return board_view(context.config, runs, rows, profile=profile, variant=variant, names=names, against=against)
+
+
+def _sweep_sources(context: Context, tracker):
+    """After a sweep: the store it wrote, and the records under results/ (`full`'s, to compare with)."""
+    from harness import results
+
+    folder = results.results_folder(context.config.path)
+    return results.RunSources(tracker, results.read_records(folder), folder=folder)
+
+
 def _stopped_line(why: str, *, kept_locally: int) -> str:
     """The one line a sweep stopped by its store ends with: why (without credentials), and what
     the rerun will do."""
@@ -702,11 +718,15 @@ def _print_leaderboard(context: Context, tracker, settings, *, recipes: set[str]
     hashes = current_hashes(context.config, settings.profile, variant)
     rows = leaderboard.collect_rows(tracker, profile=settings.profile, current_hashes=hashes)
     rows = leaderboard.only_recipes(rows, recipes)
-    _rich_console().print(leaderboard.to_rich_table(rows, title=f"Leaderboard, profile '{settings.profile}'"))
+    shown = _view(
+        context, _sweep_sources(context, tracker), rows, profile=settings.profile, variant=variant, names=recipes
+    )
+    title = f"Leaderboard, profile '{settings.profile}'"
+    _rich_console().print(leaderboard.to_rich_table(rows, title=title, budget=shown.budget))
 
 
 def _print_steps(context: Context, tracker, settings, *, recipes: set[str]) -> None:
-    """The step table of the recipes just trained whose base was trained too."""
+    """The step table of the recipes just trained whose previous step was trained too."""
     from harness import leaderboard, steps
     from harness.identity import current_hashes
 
@@ -714,9 +734,17 @@ def _print_steps(context: Context, tracker, settings, *, recipes: set[str]) -> N
     rows = leaderboard.only_recipes(
         leaderboard.collect_rows(tracker, profile=settings.profile, current_hashes=hashes), recipes
     )
-    deltas = [d for d in steps.step_deltas(context.config, rows, recipes) if d.base in recipes]
+    shown = _view(
+        context,
+        _sweep_sources(context, tracker),
+        rows,
+        profile=settings.profile,
+        variant=settings.variant,
+        names=recipes,
+    )
+    deltas = [d for d in shown.deltas if d.base in recipes]
     console = _rich_console()
-    for table in steps.to_rich_tables(deltas, profile=settings.profile):
+    for table in steps.to_rich_tables(deltas, profile=settings.profile, budget=shown.budget):
         console.print(table)
 
 
@@ -756,7 +784,7 @@ def _seed_plan(seeds: int | str, max_seeds: int | None) -> tuple[int, int | None
     return START_SEEDS, DEFAULT_MAX_SEEDS if max_seeds is None else max_seeds
 
 
-PROFILE_HELP = "Budget to train under (see [profiles] in the benchmarks file: full, quick, cpu, smoke, micro)."
+PROFILE_HELP = "Budget to train under (see [profiles] in the benchmarks file: full, quick, cpu, tenth, smoke, micro)."
 
 
 def _settings(context: Context, **options) -> SweepSettings:
@@ -1126,8 +1154,12 @@ def leaderboard_command(
 ) -> None:
     """Rank recipes by mean test accuracy over seeds, read back from MLflow and results/runs.
 
-    Rows marked ≈ are not distinguishable from the leader (Welch's t-test, p >= 0.05). Only runs
-    of each recipe's current configuration count, with or without --profile.
+    Rows marked ≈ are not resolved from the leader: Welch's t-test p, Holm-adjusted across one
+    family (every comparison of the profile's recipes shown, each with the leader and each step
+    with the step it was built from, a pair counted once), is >= 0.05; the interval beside it is
+    Welch's at the level Holm tested it at. A budget profile's table says so in its first line,
+    with its measured agreement with `full`, and checks no claim. Only runs of each recipe's
+    current configuration count, with or without --profile.
     """
     from harness import leaderboard
     from harness.devices import visible_gpus
@@ -1182,15 +1214,23 @@ def leaderboard_command(
         click.echo(f"no finished runs {which} in {runs.where} (for this configuration and device{hint})", err=True)
     else:
         click.echo(runs.origin(rows, pooled), err=True)
+    views = {}  # each profile's current board with its verdicts and, at a budget profile, its line
+    for name in sorted({r.profile for r in rows} & set(context.config.profiles)):
+        subset = [r for r in rows if r.profile == name and not r.stale]
+        views[name] = _view(context, runs, subset, profile=name, variant=variant, names={r.recipe for r in subset})
+        if views[name].budget:  # its stale rows, ranked apart, check no claim either
+            leaderboard.without_claim_checks([r for r in rows if r.profile == name and r.stale])
+    budget = views[profile].budget if profile in views else None
     if plots_dir is not None:
-        _write_plots(runs, rows, plots_dir, profile=profile)
+        _write_plots(runs, rows, plots_dir, profile=profile, budget=budget)
     if publish:
         _publish(context, runs, rows, pooled, results_dir)
     if readme is not None:
         if not rows:
             raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to put in {readme}")
         command = _readme_command("leaderboard", profile, suite, min_seeds, source)
-        changed = leaderboard.update_readme(readme, rows, command=command, origin=runs.origin(rows, pooled))
+        origin = runs.origin(rows, pooled)
+        changed = leaderboard.update_readme(readme, rows, command=command, origin=origin, budget=budget)
         click.echo(f"{readme}: {'updated' if changed else 'already up to date'} ({len(rows)} rows)", err=True)
         return
     if output_format == "table" and output is None:
@@ -1200,15 +1240,19 @@ def leaderboard_command(
             title = f"Leaderboard, profile '{name}'" + (
                 ": STALE, configurations that are not current (not results of today's recipes)" if stale else ""
             )
-            _rich_console().print(leaderboard.to_rich_table(subset, title=title))
+            line = views[name].budget if name in views else None
+            _rich_console().print(leaderboard.to_rich_table(subset, title=title, budget=line))
         return
-    render = {
-        "table": leaderboard.to_markdown,
-        "markdown": leaderboard.to_markdown,
-        "csv": leaderboard.to_csv,
-        "json": leaderboard.to_json,
-    }[output_format]
-    text = render(rows)
+    if output_format in ("table", "markdown"):
+        parts = []
+        for name, stale in sorted({(r.profile, r.stale) for r in rows}):
+            line = views[name].budget if name in views else None
+            shown = [r for r in rows if (r.profile, r.stale) == (name, stale)]
+            head = f"{line}\n\n" if line else ""
+            parts.append(head + leaderboard.to_markdown(shown, budget=line))
+        text = "\n".join(parts) or leaderboard.to_markdown([])
+    else:
+        text = {"csv": leaderboard.to_csv, "json": leaderboard.to_json}[output_format](rows)
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -1216,16 +1260,16 @@ def leaderboard_command(
         click.echo(f"wrote {len(rows)} rows to {output}", err=True)
 
 
-def _write_plots(runs, rows, plots_dir: Path, *, profile: str) -> None:
+def _write_plots(runs, rows, plots_dir: Path, *, profile: str, budget: str | None = None) -> None:
     """--plots: the leaderboard's files and plots, logged to the store's leaderboard run where
     there is a store (with --source results there is none: the files only)."""
     from harness.publish import publish_leaderboard, write_leaderboard_files
 
     if runs.store is None:
-        files = write_leaderboard_files(rows, plots_dir, profile=profile)
+        files = write_leaderboard_files(rows, plots_dir, profile=profile, budget=budget)
         click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} (no store: not logged)", err=True)
         return
-    files = publish_leaderboard(runs.store, rows, plots_dir, profile=profile)
+    files = publish_leaderboard(runs.store, rows, plots_dir, profile=profile, budget=budget)
     click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} and logged them to MLflow", err=True)
 
 
@@ -1316,6 +1360,14 @@ def doctor_command(context: Context, jobs: int | None, jobs_per_gpu: int) -> Non
     help="The profile whose runs to compare (runs of different profiles are never pooled).",
 )
 @click.option(
+    "--against",
+    type=click.Choice(["previous", "first"]),
+    default="previous",
+    show_default=True,
+    help="Compare each step with the step it was built from (its `previous` in recipes/*.toml, read from "
+    "the report), or with the first step of its chain (the cumulative effect).",
+)
+@click.option(
     "--format",
     "output_format",
     type=click.Choice(["table", "markdown", "csv", "json"]),
@@ -1332,13 +1384,16 @@ def doctor_command(context: Context, jobs: int | None, jobs_per_gpu: int) -> Non
     help="Also write steps.{md,csv,json} and steps.png (one panel per report: each step's seeds, mean ± 95% CI "
     "and the report's claim) to this folder, and log them to the profile's 'leaderboard' MLflow run.",
 )
-@readme_options("steps", "this step table", "steps whose recipe and base both have at least this many finished seeds")
+@readme_options(
+    "steps", "this step table", "steps whose recipe and compared step both have at least this many finished seeds"
+)
 @source_options
 @pass_context
 def steps_command(
     context: Context,
     suite: str | None,
     profile: str,
+    against: str,
     output_format: str,
     output: Path | None,
     plots_dir: Path | None,
@@ -1347,11 +1402,15 @@ def steps_command(
     source: str,
     results_dir: Path | None,
 ) -> None:
-    """Did each step help? Every recipe with a base against that base, one table per report.
+    """Did each step help? Every step against the step it was built from, one table per report.
 
-    Δ = mean(step) − mean(base) with its Welch 95% CI, Welch's p Holm-adjusted within the report,
-    the report's own claimed Δ, a verdict (helped / hurt / not resolved at n) and the seeds that
-    would resolve an unresolved Δ.
+    Δ = mean(step) − mean(previous step) with Welch's interval at the level Holm tested it at;
+    Welch's p Holm-adjusted across one family (every comparison of the profile's recipes shown:
+    each with the leaderboard's leader and each step with the step it is compared with, a pair
+    counted once); the report's own claimed Δ; a verdict (helped / hurt where Holm p < 0.05,
+    else not resolved at n) and the seeds the same Welch test needs to resolve it. A budget
+    profile's tables say so in their first line, with its measured agreement with `full`, and
+    show no claim.
     """
     from harness import leaderboard, steps
     from harness.devices import visible_gpus
@@ -1362,8 +1421,10 @@ def steps_command(
     _check_outputs(output, readme, plots=plots_dir)
     names = {r.name for r in context.config.select(suite=suite)}
     runs = _run_sources(context, source, results_dir, create_store=plots_dir is not None and source != "results")
-    hashes = current_hashes(context.config, profile, variant_here(SweepSettings(), visible_gpus()))
-    rows = leaderboard.collect_rows(runs, profile=profile, current_hashes=hashes)
+    variant = variant_here(SweepSettings(), visible_gpus())
+    rows = leaderboard.collect_rows(
+        runs, profile=profile, current_hashes=current_hashes(context.config, profile, variant)
+    )
     if not any(row.n for row in rows):
         raise click.ClickException(f"no finished runs for profile {profile!r}: nothing to compare (pass --profile)")
     if min_seeds > 1:
@@ -1373,15 +1434,23 @@ def steps_command(
     names, idle = steps.reports_with_runs(context.config, rows, names)
     if idle:
         click.echo(f"no finished runs at profile {profile!r} of {', '.join(idle)}: left out", err=True)
-    deltas = [d for d in steps.step_deltas(context.config, rows, names) if min_seeds == 1 or d.base in names]
+    # The family: the recipes shown (as `bench leaderboard` ranks them) and the steps they are compared with.
+    compared = {steps.compared_with(context.config, context.config.recipe(n), against) for n in names}
+    rows = leaderboard.only_recipes(rows, names | {recipe.name for recipe in compared if recipe is not None})
+    shown = _view(context, runs, rows, profile=profile, variant=variant, names=names, against=against)
+    deltas = [d for d in shown.deltas if min_seeds == 1 or d.base in names]
     if not deltas:
-        raise click.ClickException(f"no recipe with a base in suite {suite!r}: no steps to compare")
+        raise click.ClickException(f"no recipe built from another in suite {suite!r}: no steps to compare")
     if readme is not None:
         from harness.readme import replace_block
 
-        command = _readme_command("steps", profile, suite, min_seeds, source)
-        head = f"{leaderboard.header_line(rows)} {runs.origin(rows)} Produced by `{command}`."
-        text = f"{head}\n\n{steps.to_markdown(deltas, heading_level=4)}"
+        command = _readme_command("steps", profile, suite, min_seeds, source) + (
+            f" --against {against}" if against != "previous" else ""
+        )
+        head = " ".join((leaderboard.header_line(rows), runs.origin(rows), f"Produced by `{command}`."))
+        if shown.budget:
+            head = f"{shown.budget}\n\n{head}"
+        text = f"{head}\n\n{steps.to_markdown(deltas, heading_level=4, budget=shown.budget)}"
         changed = replace_block(readme, f"steps:{profile}", text)
         click.echo(f"{readme}: {'updated' if changed else 'already up to date'} ({len(deltas)} steps)", err=True)
         return
@@ -1389,23 +1458,118 @@ def steps_command(
         from harness.publish import publish_steps, write_steps_files
 
         if runs.store is None:
-            files = write_steps_files(context.config, rows, deltas, plots_dir, profile=profile, names=names)
+            files = write_steps_files(
+                context.config, rows, deltas, plots_dir, profile=profile, names=names, budget=shown.budget
+            )
             click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} (no store: not logged)", err=True)
         else:
-            files = publish_steps(runs.store, context.config, rows, deltas, plots_dir, profile=profile, names=names)
+            files = publish_steps(
+                runs.store, context.config, rows, deltas, plots_dir, profile=profile, names=names, budget=shown.budget
+            )
             click.echo(f"wrote {', '.join(f.name for f in files)} to {plots_dir} and logged them to MLflow", err=True)
     if output_format == "table" and output is None:
         console = _rich_console()
-        for table in steps.to_rich_tables(deltas, profile=profile):
+        for table in steps.to_rich_tables(deltas, profile=profile, budget=shown.budget):
             console.print(table)
         return
-    render = {"table": steps.to_markdown, "markdown": steps.to_markdown, "csv": steps.to_csv, "json": steps.to_json}
-    text = render[output_format](deltas)
+    if output_format in ("table", "markdown"):
+        head = f"{shown.budget}\n\n" if shown.budget else ""
+        text = head + steps.to_markdown(deltas, budget=shown.budget)
+    else:
+        text = {"csv": steps.to_csv, "json": steps.to_json}[output_format](deltas)
     if output is None:
         click.echo(text, nl=False)
     else:
         outputs.write_text(output, text)
         click.echo(f"wrote {len(deltas)} steps to {output}", err=True)
+
+
+@main.command("agreement")
+@click.option("--profile", required=True, help="The budget profile to compare with `full` (e.g. cpu, quick, tenth).")
+@click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
+@click.option(
+    "--min-seeds",
+    type=click.IntRange(1, 1000),
+    default=1,
+    show_default=True,
+    help="Only recipes with at least this many finished seeds at both profiles.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table of the recipes' means and ranks at both profiles with the agreement under it, or JSON.",
+)
+@source_options
+@pass_context
+def agreement_command(
+    context: Context,
+    profile: str,
+    suite: str | None,
+    min_seeds: int,
+    output_format: str,
+    source: str,
+    results_dir: Path | None,
+) -> None:
+    """How well a budget profile's ranking agrees with `full`'s, over the recipes run at both.
+
+    Spearman ρ and Kendall τ-b between the two profiles' recipe means, each with a 95% bootstrap
+    interval over seeds (ρ also over recipes, Fisher z), and how many steps have the same sign
+    and the same verdict at both. Both profiles' runs come from the store and the run records
+    under results/runs (--source). With a handful of recipes the interval over recipes is wide:
+    read n before ρ.
+    """
+    from harness import leaderboard
+    from harness.agreement import agreement, budget_line
+    from harness.devices import visible_gpus
+    from harness.identity import current_hashes
+    from harness.plan import variant_here
+    from harness.results import reference_rows
+
+    chosen = context.config.profile(profile)
+    if not chosen.is_budget:
+        raise click.UsageError(
+            f"profile {profile!r} caps neither epochs nor images: it is not a budget to compare with full"
+        )
+    runs = _run_sources(context, source, results_dir)
+    variant = variant_here(SweepSettings(), visible_gpus())
+    hashes = current_hashes(context.config, profile, variant)
+    rows = leaderboard.collect_rows(runs, profile=profile, current_hashes=hashes)
+    reference = reference_rows(context.config, runs, variant)
+    if suite is not None:
+        names = {r.name for r in context.config.select(suite=suite)}
+        rows, reference = [r for r in rows if r.recipe in names], [r for r in reference if r.recipe in names]
+    rows, reference = [r for r in rows if r.n >= min_seeds], [r for r in reference if r.n >= min_seeds]
+    measured = agreement(context.config, rows, reference, profile=profile)
+    here = {r.recipe: r for r in rows}
+    there = {r.recipe: r for r in reference}
+    if output_format == "json":
+        record = dataclasses.asdict(measured)
+        record["budget"] = budget_line(context.config, profile, measured)
+        record["means"] = {name: {profile: here[name].mean, "full": there[name].mean} for name in measured.recipes}
+        click.echo(json.dumps(record, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Profile '{profile}' against 'full': {measured.n} recipes with runs at both")
+    for column in ("recipe", f"n {profile}/full", f"{profile} %", "rank", "full %", "rank"):
+        table.add_column(column, justify="left" if column == "recipe" else "right")
+    rank_here = {r: i + 1 for i, r in enumerate(sorted(measured.recipes, key=lambda name: -here[name].mean))}
+    rank_there = {r: i + 1 for i, r in enumerate(sorted(measured.recipes, key=lambda name: -there[name].mean))}
+    for name in sorted(measured.recipes, key=rank_there.get):
+        table.add_row(
+            name,
+            f"{here[name].n}/{there[name].n}",
+            f"{100 * here[name].mean:.2f}",
+            str(rank_here[name]),
+            f"{100 * there[name].mean:.2f}",
+            str(rank_there[name]),
+        )
+    console = _rich_console()
+    console.print(table)
+    console.print(budget_line(context.config, profile, measured), markup=False, soft_wrap=True)
 
 
 @main.command("ui")

@@ -80,7 +80,14 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class Profile:
-    """A budget: caps on epochs and data, never a change of recipe."""
+    """A budget: caps on epochs and data, never a change of recipe.
+
+    ``epoch_fraction`` trains each recipe for that share of its own epochs (rounded up);
+    ``bn_recalibration_images`` re-estimates every trainable BatchNorm layer's moving statistics
+    from that many training images after training (``harness.train.recalibrate_batch_norm``).
+    Both are left out of the config hash while unset, so profiles without them keep their
+    identities.
+    """
 
     name: str
     description: str
@@ -88,6 +95,28 @@ class Profile:
     train_size: int | None = None
     validation_size: int | None = None
     test_size: int | None = None
+    epoch_fraction: float | None = None
+    bn_recalibration_images: int | None = None
+
+    @property
+    def is_budget(self) -> bool:
+        """Whether the profile cuts the reports' training (fewer epochs or fewer images): its
+        runs rank early learning, not what the reports trained, and test none of their claims."""
+        return self.max_epochs is not None or self.train_size is not None or self.epoch_fraction is not None
+
+    def budget_words(self, train_images: int) -> str | None:
+        """'3 epochs on 2,500 images' (None for a profile that trains as the reports did);
+        ``train_images`` is what a profile without a train_size trains on."""
+        if not self.is_budget:
+            return None
+        if self.epoch_fraction is not None:
+            epochs = f"{self.epoch_fraction:.0%} of each recipe's epochs"
+            epochs += f" (at most {self.max_epochs})" if self.max_epochs is not None else ""
+        elif self.max_epochs is not None:
+            epochs = f"at most {self.max_epochs} epoch{'s' if self.max_epochs != 1 else ''}"
+        else:
+            epochs = "each recipe's epochs"
+        return f"{epochs} on {self.train_size or train_images:,} images"
 
 
 @dataclass(frozen=True)
@@ -163,6 +192,10 @@ class Recipe:
     notes: str = ""
     base: str | None = None
     architecture_options: tuple[tuple[str, Any], ...] = ()  # keyword arguments for the builder
+    # The step of its report this recipe was built from, as the report's narrative tells it
+    # (default: ``base``, the recipe it inherits its training from, which is not always that
+    # step): what `bench steps` compares it with. Provenance, not training: not in the hash.
+    previous: str | None = None
 
     def training_identity(self) -> dict[str, Any]:
         """Everything that changes what gets trained (not where it came from or what it claims)."""
@@ -204,6 +237,13 @@ class BenchConfig:
         if name not in self.profiles:
             raise ConfigError(f"unknown profile {name!r}.{_suggest(name, self.profiles)}")
         return self.profiles[name]
+
+    def train_images(self, profile_name: str) -> int:
+        """Training images of a run under the profile (CIFAR-10's 50,000 less validation, or the
+        profile's train_size)."""
+        from harness.cost import FULL_TRAIN_IMAGES
+
+        return self.profile(profile_name).train_size or FULL_TRAIN_IMAGES - self.data.validation_size
 
     def split_options(self, profile_name: str) -> dict[str, Any]:
         """The keyword arguments of ``harness.data.split_indices`` / ``prepare_split`` for a
@@ -327,15 +367,24 @@ def _parse_profiles(table: Any, file: str) -> dict[str, Profile]:
     if not table:
         raise ConfigError(f"{file} [profiles]: at least one profile is required (e.g. [profiles.full])")
     profiles = {}
-    allowed = {"description", "max_epochs", "train_size", "validation_size", "test_size"}
+    counts = {"max_epochs", "train_size", "validation_size", "test_size", "bn_recalibration_images"}
+    allowed = counts | {"description", "epoch_fraction"}
     for name, body in table.items():
         where = f"{file} [profiles.{name}]"
         if not RECIPE_NAME.match(name):  # it goes into tags, file names and MLflow filter strings
             raise ConfigError(f"{where}: a profile name must be lower-case letters, digits and '-', got {name!r}")
         _check_keys(where, body, allowed, {"description"})
         _typed(where, "description", body["description"], (str,))
-        for key in sorted(allowed - {"description"}):
+        for key in sorted(counts):
             _positive_int(where, key, body.get(key), optional=True)
+        fraction = body.get("epoch_fraction")
+        if fraction is not None:
+            _typed(where, "epoch_fraction", fraction, (int, float))
+            if not 0 < fraction <= 1:
+                raise ConfigError(
+                    f"{where}: epoch_fraction is a share of each recipe's epochs in (0, 1], got {fraction!r}"
+                )
+            body = {**body, "epoch_fraction": float(fraction)}
         profiles[name] = Profile(name=name, **body)
     return profiles
 
@@ -458,6 +507,7 @@ def _parse_callbacks(where: str, entries: Any) -> tuple[Callback, ...]:
 RECIPE_FIELDS = {
     "name",
     "base",
+    "previous",
     "architecture",
     "summary",
     "source",
@@ -550,7 +600,22 @@ def _parse_recipe(item: _Entry, augmentations: dict[str, Any], architectures: se
         notes=_typed(where, "notes", entry.get("notes", ""), (str,)),
         base=entry.get("base"),
         architecture_options=options,
+        previous=_typed(where, "previous", entry["previous"], (str,)) if "previous" in entry else entry.get("base"),
     )
+
+
+def _check_previous(where: str, recipe: Recipe, before: dict[str, Recipe]) -> None:
+    """An explicit ``previous`` names a recipe of the same report defined before this one."""
+    if recipe.previous not in before:
+        hint = _suggest(recipe.previous, before) if before else ""
+        raise ConfigError(
+            f"{where}: previous {recipe.previous!r} is not a recipe defined before it (above, or in an earlier file).{hint}"
+        )
+    if before[recipe.previous].source.report != recipe.source.report:
+        raise ConfigError(
+            f"{where}: previous {recipe.previous!r} comes from report {before[recipe.previous].source.report}, "
+            f"not {recipe.source.report}: a step is built from a step of its own report"
+        )
 
 
 HARNESS_OWNED = ("input_shape", "num_classes", "weights", "part")  # builder arguments the harness sets, not a recipe
@@ -708,6 +773,8 @@ def load_config(path: str | Path, *, check_architectures: bool = True) -> BenchC
         recipe = _parse_recipe(entry, augmentations, known_architectures)
         if recipe.name in recipes:
             raise ConfigError(f"{entry.where}: duplicate recipe name {recipe.name!r}")
+        if "previous" in entry.table:
+            _check_previous(entry.where, recipe, recipes)
         recipes[recipe.name] = recipe
     suites = _parse_suites(raw.get("suites", {}), path.name)
     for suite, patterns in suites.items():

@@ -185,7 +185,7 @@ class LocalExecutor:
                         "create a parent run",
                         self.tracker.parent_run,
                         spec.identity,
-                        description=self.parent_description(spec),
+                        description=self.parent_description(spec, self.config),
                         params=self.parent_params(spec),
                         data=self.data_input(spec),
                     )
@@ -304,10 +304,20 @@ class LocalExecutor:
         return parent_params(self.config, spec.recipe, spec.identity)
 
     @staticmethod
-    def parent_description(spec: RunSpec) -> str:
+    def parent_description(spec: RunSpec, config) -> str:
+        """The recipe, its source and claim; a budget profile's parent starts with its budget line
+        (the measured agreement with `full` is added when the board is updated)."""
+        from harness.agreement import budget_line
+
+        budget = budget_line(config, spec.profile) if spec.profile in config.profiles else None
+        return (f"{budget}\n\n" if budget else "") + LocalExecutor._recipe_description(spec, budget=budget is not None)
+
+    @staticmethod
+    def _recipe_description(spec: RunSpec, *, budget: bool) -> str:
         recipe = spec.recipe
         claim = (
-            f" The report claims {100 * recipe.reported.test_accuracy:.2f}% test accuracy from one run."
+            f" The report claims {100 * recipe.reported.test_accuracy:.2f}% test accuracy from one run"
+            + (" of its training (not checked at a budget profile)." if budget else ".")
             if recipe.reported.test_accuracy is not None
             else ""
         )
@@ -388,10 +398,15 @@ class LocalExecutor:
         from harness.identity import current_hashes
         from harness.leaderboard import collect_rows
         from harness.publish import publish_board_metrics
+        from harness.results import RunSources, board_view, read_records, results_folder
 
         try:
             hashes = current_hashes(self.config, profile, self.settings.variant)
-            publish_board_metrics(self.tracker, collect_rows(self.tracker, profile=profile, current_hashes=hashes))
+            rows = collect_rows(self.tracker, profile=profile, current_hashes=hashes)
+            # The rows are this store's; `full`'s runs to compare a budget profile with are its and the records'.
+            sources = RunSources(self.tracker, read_records(results_folder(self.config.path)))
+            shown = board_view(self.config, sources, rows, profile=profile, variant=self.settings.variant)
+            publish_board_metrics(self.tracker, rows, budget=shown.budget)
         except StoreError:
             raise  # the store's failure, not the board's: the sweep stops on it (see _store)
         except Exception as error:  # noqa: BLE001  the board is a view of results already kept; never fail on it

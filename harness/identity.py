@@ -35,6 +35,9 @@ from harness.schema import (
 )
 
 PRECISIONS = ("float32", "tf32", "mixed_float16", "mixed_bfloat16")  # tf32: float32 with TF32 matmuls
+# Profile settings added after the first release: hashed only where set, so every profile
+# without them keeps the hashes existing stores hold.
+PROFILE_SETTINGS_HASHED_WHEN_SET = ("epoch_fraction", "bn_recalibration_images")
 
 
 @dataclass(frozen=True)
@@ -74,14 +77,18 @@ def config_hash(config: BenchConfig, recipe: Recipe, profile: Profile, variant: 
     """Hash of all that decides a run's result except the seed and the data itself.
 
     Covers the recipe's training identity, the augmentation preset's values, the profile's
-    caps and the data split settings. Changing any of them gives the recipe a new identity,
+    caps (and its BatchNorm recalibration, where set) and the data split settings. Changing any of them gives the recipe a new identity,
     so old results are never reused for it. Random backbone weights and a mixed precision are
     different identities too: never pooled with full-precision, pretrained runs.
     """
     payload: dict[str, Any] = {
         "recipe": recipe.training_identity(),
         "augmentation_values": config.augmentation(recipe.augmentation),
-        "profile": {k: v for k, v in asdict(profile).items() if k != "description"},
+        "profile": {
+            k: v
+            for k, v in asdict(profile).items()
+            if k != "description" and not (k in PROFILE_SETTINGS_HASHED_WHEN_SET and v is None)
+        },
         "data": asdict(config.data),
         **variant.for_recipe(recipe).hashed(),
     }

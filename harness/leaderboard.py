@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -39,7 +40,18 @@ from harness.schema import (
     metric,
     setting,
 )
-from harness.stats import ALPHA, describe, holm, welch, within
+from harness.stats import (
+    ALPHA,
+    CONFIDENCE,
+    Difference,
+    describe,
+    holm,
+    holm_levels,
+    moderated_prior,
+    robust_prediction_interval,
+    welch,
+    within,
+)
 from harness.tracking import one_per_identity
 
 
@@ -77,14 +89,17 @@ class Row:
     pi_low: float | None = None
     pi_high: float | None = None
     reported_in_pi: bool | None = None
-    # This row against the leader (the best row with n >= 2): mean − leader's mean, its Welch
-    # 95% CI, and the Welch p-value Holm-adjusted across the board's comparisons.
+    # This row against the leader (the best row with n >= 2): mean − leader's mean, the Welch
+    # p-value Holm-adjusted across the family (``compare_with_leader``), and the Welch interval at
+    # the level Holm tested it at (confidence ``delta_ci_confidence``): it excludes 0 exactly
+    # where the row is resolved from the leader.
     leader: str = ""
     delta_vs_leader: float | None = None
     delta_ci_low: float | None = None
     delta_ci_high: float | None = None
     p_vs_leader_holm: float | None = None
     leader_verdict: str = ""  # leader | resolved | not resolved | insufficient (n<2) | no finished run
+    delta_ci_confidence: float | None = None
     # Runs of a configuration that is not the current one (--include-stale): ranked apart, marked.
     stale: bool = False
 
@@ -300,8 +315,27 @@ def _ranked(rows: list[Row]) -> list[Row]:
         rank_by_board[board] = rank_by_board.get(board, 0) + 1
         row.rank = rank_by_board[board]
     for board in rank_by_board:
-        compare_with_leader([r for r in rows if (r.profile, r.stale) == board])
+        same_board = [r for r in rows if (r.profile, r.stale) == board]
+        check_claims(same_board)
+        compare_with_leader(same_board)
     return rows
+
+
+def check_claims(rows: list[Row]) -> None:
+    """Each row's prediction interval and claim check, on one board: below ROBUST_PI_BELOW seeds
+    the wider of the row's own interval and the one from its variance moderated toward the
+    board's (``harness.stats.robust_prediction_interval``)."""
+    prior = moderated_prior([r.std**2 if r.std is not None else 0.0 for r in rows], [max(r.n - 1, 0) for r in rows])
+    for row in rows:
+        row.pi_low, row.pi_high = robust_prediction_interval(row.values, prior)
+        row.reported_in_pi = within(row.reported, row.pi_low, row.pi_high)
+
+
+def without_claim_checks(rows: list[Row]) -> None:
+    """A budget profile's rows: the claims are for the reports' training, so no row is checked
+    against one (the claim itself stays, as the recipe's record)."""
+    for row in rows:
+        row.reported_in_ci = row.reported_in_pi = row.difference = None
 
 
 def only_recipes(rows: list[Row], names: set[str]) -> list[Row]:
@@ -321,9 +355,34 @@ def comparison_leader(rows: list[Row]) -> Row | None:
     return min(candidates, key=_ranking_key) if candidates else None
 
 
-def compare_with_leader(rows: list[Row]) -> None:
-    """Each row of one board against its leader (``comparison_leader``): the difference of
-    means with its Welch 95% CI and Welch's p, Holm-adjusted across all the board's comparisons.
+@dataclass(frozen=True)
+class PairTest:
+    """One comparison of a family: Welch's difference (``difference``, its interval at the
+    confidence Holm tested it at), Welch's raw p, the Holm-adjusted p and that confidence."""
+
+    difference: Difference
+    p_value: float | None
+    p_holm: float | None
+    confidence: float | None
+
+
+@dataclass(frozen=True)
+class Family:
+    """What ``compare_with_leader`` returns: the tests of the pairs asked besides the leader
+    comparisons, and how many tests the whole family holds (Holm's m)."""
+
+    tests: dict[tuple[str, str], PairTest]
+    size: int
+
+
+def compare_with_leader(rows: list[Row], also: Sequence[tuple[str, str]] = ()) -> Family:
+    """Each row of one board against its leader (``comparison_leader``), and each pair of
+    ``also`` (a step and the step it is compared with), as ONE family of Welch tests: a pair
+    asked twice is tested once, and Holm's adjustment runs over all of them, so a pair shown in
+    the leaderboard and in the step table has one p and one verdict. Each difference's interval
+    is Welch's at the level Holm tested it at (``harness.stats.holm_levels``): it excludes 0
+    exactly where the Holm-adjusted p is below SIGNIFICANCE. Returns the tests of ``also``, in
+    the orientation asked (mean of the first − mean of the second), and the family's size.
 
     ``tied_with_leader`` (kept for readers of older output) is True where the Holm-adjusted p
     is >= SIGNIFICANCE: the difference is *not resolved* at these n, which is not the same as
@@ -331,24 +390,46 @@ def compare_with_leader(rows: list[Row]) -> None:
     """
     for row in rows:
         row.leader, row.p_vs_leader, row.p_vs_leader_holm, row.tied_with_leader = "", None, None, None
-        row.delta_vs_leader = row.delta_ci_low = row.delta_ci_high = None
+        row.delta_vs_leader = row.delta_ci_low = row.delta_ci_high = row.delta_ci_confidence = None
         row.leader_verdict = VERDICT_NO_RUN if row.n == 0 else VERDICT_INSUFFICIENT if row.n < 2 else ""
+    by_recipe = {row.recipe: row for row in rows}
     leader = comparison_leader(rows)
-    if leader is None:  # every row has n < 2: nothing can be compared
-        return
-    compared = [r for r in rows if r is not leader and r.n >= 2]
-    differences = [welch(r.values, leader.values) for r in compared]
-    adjusted = holm([d.p_value for d in differences])
-    for row in rows:
-        row.leader = leader.recipe
-        if row.mean is not None:
-            row.delta_vs_leader = row.mean - leader.mean
-    leader.leader_verdict, leader.delta_vs_leader = VERDICT_LEADER, 0.0
-    for row, difference, p_holm in zip(compared, differences, adjusted, strict=True):
-        row.delta_ci_low, row.delta_ci_high = difference.ci_low, difference.ci_high
-        row.p_vs_leader, row.p_vs_leader_holm = difference.p_value, p_holm
-        row.tied_with_leader = p_holm >= SIGNIFICANCE
-        row.leader_verdict = VERDICT_NOT_RESOLVED if row.tied_with_leader else VERDICT_RESOLVED
+    asked: list[tuple[str, str]] = []
+    if leader is not None:
+        asked += [(r.recipe, leader.recipe) for r in rows if r is not leader and r.n >= 2]
+    asked += [(a, b) for a, b in also if a in by_recipe and b in by_recipe]
+    family: dict[frozenset, tuple[str, str]] = {}
+    for a, b in asked:
+        if by_recipe[a].n >= 2 and by_recipe[b].n >= 2 and a != b:
+            family.setdefault(frozenset((a, b)), (a, b))
+    keys = list(family)
+    raw = [welch(by_recipe[family[k][0]].values, by_recipe[family[k][1]].values).p_value for k in keys]
+    adjusted = dict(zip(keys, holm(raw), strict=True))
+    levels = dict(zip(keys, holm_levels(raw), strict=True))
+    p_values = dict(zip(keys, raw, strict=True))
+
+    def test(a: str, b: str) -> PairTest:
+        key = frozenset((a, b))
+        if key not in family:
+            return PairTest(welch(by_recipe[a].values, by_recipe[b].values), None, None, None)
+        confidence = None if levels[key] is None else 1 - levels[key]
+        difference = welch(by_recipe[a].values, by_recipe[b].values, confidence=confidence or CONFIDENCE)
+        return PairTest(difference, p_values[key], adjusted[key], confidence)
+
+    if leader is not None:
+        for row in rows:
+            row.leader = leader.recipe
+            if row.mean is not None:
+                row.delta_vs_leader = row.mean - leader.mean
+        leader.leader_verdict, leader.delta_vs_leader = VERDICT_LEADER, 0.0
+        for row in (r for r in rows if r is not leader and r.n >= 2):
+            result = test(row.recipe, leader.recipe)
+            row.delta_ci_low, row.delta_ci_high = result.difference.ci_low, result.difference.ci_high
+            row.delta_ci_confidence = result.confidence
+            row.p_vs_leader, row.p_vs_leader_holm = result.p_value, result.p_holm
+            row.tied_with_leader = result.p_holm is None or result.p_holm >= SIGNIFICANCE
+            row.leader_verdict = VERDICT_NOT_RESOLVED if row.tied_with_leader else VERDICT_RESOLVED
+    return Family({(a, b): test(a, b) for a, b in also if a in by_recipe and b in by_recipe}, len(keys))
 
 
 def _percent(value: float | None, digits: int = 2) -> str:
@@ -397,7 +478,7 @@ def p_text(p_value: float | None) -> str:
 
 
 def _leader_cell(row: Row) -> str:
-    """mean − leader's mean in pp with its Welch 95% CI and the Holm-adjusted p."""
+    """mean − leader's mean in pp with Welch's interval at Holm's level and the Holm-adjusted p."""
     if row.leader_verdict in (VERDICT_LEADER, VERDICT_INSUFFICIENT, VERDICT_NO_RUN):
         return {VERDICT_INSUFFICIENT: "n<2: not compared", VERDICT_NO_RUN: "–"}.get(
             row.leader_verdict, row.leader_verdict
@@ -407,6 +488,7 @@ def _leader_cell(row: Row) -> str:
     return f"{100 * row.delta_vs_leader:+.2f}{interval} p{'' if p_value.startswith('<') else '='}{p_value}"
 
 
+CLAIM_COLUMN = "claimed % (Δ pp)"
 COLUMNS = (
     "#",
     "recipe",
@@ -415,8 +497,8 @@ COLUMNS = (
     "95% CI of mean",
     "95% PI, one run",
     "min–max",
-    "claimed % (Δ pp)",
-    "vs leader pp [95% CI], Holm p",
+    CLAIM_COLUMN,
+    "vs leader pp [Holm CI], Holm p",
     "params",
     "s/run",
     "img/s",
@@ -429,8 +511,13 @@ def recipe_cell(row: Row) -> str:
     return f"{row.recipe} (stale {row.config_hash[:8]})" if row.stale else row.recipe
 
 
-def table_cells(row: Row) -> list[str]:
-    return [
+def columns(*, claims: bool = True) -> tuple[str, ...]:
+    """The table's columns; a budget profile's table has no claim column."""
+    return COLUMNS if claims else tuple(c for c in COLUMNS if c != CLAIM_COLUMN)
+
+
+def table_cells(row: Row, *, claims: bool = True) -> list[str]:
+    cells = [
         str(row.rank) + (" ≈" if row.leader_verdict == VERDICT_NOT_RESOLVED else ""),
         recipe_cell(row),
         str(row.n) + (f" (+{row.failed} failed)" if row.failed else ""),
@@ -445,19 +532,40 @@ def table_cells(row: Row) -> list[str]:
         "–" if row.images_per_second is None else f"{row.images_per_second:,.0f}",
         "–" if row.epochs_run is None else f"{row.epochs_run:.1f}",
     ]
+    return cells if claims else [cell for cell, column in zip(cells, COLUMNS, strict=True) if column != CLAIM_COLUMN]
 
 
-LEGEND = (
-    "n = finished seeds (a crashed run or a NaN/infinite accuracy counts as failed); mean ± sample std "
-    "over them. 95% CI of mean: where the recipe's mean lies (t-based). 95% PI, one run: where one more "
-    "run would land, mean ± t·s·√(1+1/n); it answers whether a single-run claim fits our runs. "
-    "Claimed = the report's single-run number, ✓ inside our PI, ✗ outside; (Δ) = our mean − claimed, "
-    "in percentage points. vs leader = mean − the leader's mean in pp, Welch 95% CI, Welch's t-test p "
-    "Holm-adjusted across this table's comparisons; ≈ = not resolved from the leader at these n "
-    f"(Holm p ≥ {SIGNIFICANCE}), which does not mean equal. The leader is the best recipe with n ≥ 2; "
-    "n<2 rows are not compared. 0* / 100*: an interval bound past 0 or 100 %, shown cut there (few seeds, "
-    "wide spread). s/run = training seconds per run. How to read it: docs/statistics.md."
+# One family, one rule: every text that explains a verdict (this legend, the steps legend,
+# `bench leaderboard --help`, docs/statistics.md) says the same of these.
+FAMILY_WORDS = (
+    "Holm-adjusted across one family: every comparison of this profile's recipes shown, each with the "
+    "leader and each step with the step it was built from (bench steps), a pair counted once"
 )
+HOLM_CI_WORDS = (
+    "Welch's interval at the level Holm tested the pair at (α/(m−j+1), m tests, j its step), so it "
+    "excludes 0 exactly where the verdict is resolved"
+)
+
+
+def legend(*, claims: bool = True) -> str:
+    """What the columns mean; without the claim sentence on a budget profile's table."""
+    claim = (
+        "Claimed = the report's single-run number, ✓ inside our PI, ✗ outside; (Δ) = our mean − claimed, "
+        "in percentage points. "
+        if claims
+        else ""
+    )
+    return (
+        "n = finished seeds (a crashed run or a NaN/infinite accuracy counts as failed); mean ± sample std "
+        "over them. 95% CI of mean: where the recipe's mean lies (t-based). 95% PI, one run: where one more "
+        "run would land, mean ± t·s·√(1+1/n), below 5 seeds at least as wide as with the recipe's variance "
+        f"moderated toward the board's; it answers whether a single-run claim fits our runs. {claim}"
+        f"vs leader = mean − the leader's mean in pp, {HOLM_CI_WORDS}; Holm p = Welch's t-test p, "
+        f"{FAMILY_WORDS}; ≈ = not resolved from the leader at these n (Holm p ≥ {SIGNIFICANCE}), which does "
+        "not mean equal. The leader is the best recipe with n ≥ 2; n<2 rows are not compared. 0* / 100*: "
+        "an interval bound past 0 or 100 %, shown cut there (few seeds, wide spread). s/run = training "
+        "seconds per run. How to read it: docs/statistics.md."
+    )
 
 
 def header_line(rows: list[Row]) -> str:
@@ -477,15 +585,17 @@ def header_line(rows: list[Row]) -> str:
     )
 
 
-def update_readme(path, rows: list[Row], *, command: str, origin: str = "") -> bool:
+def update_readme(path, rows: list[Row], *, command: str, origin: str = "", budget: str | None = None) -> bool:
     """Rewrite the README block ``leaderboard:<profile>`` with ``rows`` (one profile), headed by
-    where they come from (``origin``: which runs, see ``RunSources.origin``) and the command that
-    made them; True if the file changed."""
+    its budget line (a budget profile), where they come from (``origin``: which runs, see
+    ``RunSources.origin``) and the command that made them; True if the file changed."""
     from harness.readme import replace_block
 
     profile = rows[0].profile
     head = " ".join(part for part in (header_line(rows), origin, f"Produced by `{command}`.") if part)
-    return replace_block(path, f"leaderboard:{profile}", f"{head}\n\n{to_markdown(rows)}")
+    if budget:
+        head = f"{budget}\n\n{head}"
+    return replace_block(path, f"leaderboard:{profile}", f"{head}\n\n{to_markdown(rows, budget=budget)}")
 
 
 def at_least(rows: list[Row], seeds: int) -> list[Row]:
@@ -493,10 +603,14 @@ def at_least(rows: list[Row], seeds: int) -> list[Row]:
     return _ranked([r for r in rows if r.n >= seeds])
 
 
-def to_markdown(rows: list[Row]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
-    lines += ["| " + " | ".join(table_cells(r)) + " |" for r in rows]
-    return "\n".join(lines) + "\n\n" + LEGEND + "\n"
+def to_markdown(rows: list[Row], *, budget: str | None = None) -> str:
+    """The table and its legend; a budget profile's (``budget``: its line, printed above by the
+    caller) has no claim column."""
+    claims = budget is None
+    shown = columns(claims=claims)
+    lines = ["| " + " | ".join(shown) + " |", "|" + "|".join("---" for _ in shown) + "|"]
+    lines += ["| " + " | ".join(table_cells(r, claims=claims)) + " |" for r in rows]
+    return "\n".join(lines) + "\n\n" + legend(claims=claims) + "\n"
 
 
 def to_csv(rows: list[Row]) -> str:
@@ -515,12 +629,17 @@ def to_json(rows: list[Row]) -> str:
     return json.dumps([asdict(r) for r in rows], indent=2)
 
 
-def to_rich_table(rows: list[Row], *, title: str):
+def to_rich_table(rows: list[Row], *, title: str, budget: str | None = None):
+    """The terminal table; a budget profile's says so in the line above its columns and has no
+    claim column."""
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title, caption=LEGEND, caption_justify="left")
-    for column in COLUMNS:
+    claims = budget is None
+    heading = f"{escape(title)}\n[bold yellow]{escape(budget)}[/bold yellow]" if budget else escape(title)
+    table = Table(title=heading, caption=legend(claims=claims), caption_justify="left")
+    for column in columns(claims=claims):
         table.add_column(column, justify="left" if column == "recipe" else "right", no_wrap=column == "recipe")
     for row in rows:
-        table.add_row(*table_cells(row))
+        table.add_row(*table_cells(row, claims=claims))
     return table

@@ -92,6 +92,14 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def _titled(title: str, budget: str | None, width: int = 100) -> str:
+    """A figure's title, and a budget profile's line under it (wrapped): the figure then shows no
+    report claim, as its outputs check none."""
+    import textwrap
+
+    return title if budget is None else title + "\n" + "\n".join(textwrap.wrap(budget, width))
+
+
 def _footnote(figure: Figure, lines: Sequence[str]) -> None:
     if lines:
         figure.text(0.01, 0.005, "; ".join(lines), fontsize=SMALL, color=NOTE_COLOUR, ha="left", va="bottom")
@@ -349,10 +357,11 @@ def mean_confusion_png(confusions: list[np.ndarray], class_names: Sequence[str],
 
 
 @_styled
-def seed_spread_figure(rows, *, title: str) -> Figure:
+def seed_spread_figure(rows, *, title: str, budget: str | None = None) -> Figure:
     """Each recipe's seeds as points and its mean with the t-based 95% CI, leader on top, and the
-    report's single-run claim as a red cross. With three seeds a box plot would draw quartiles
-    that are not there; a recipe with one seed shows its point only (one value has no interval)."""
+    report's single-run claim as a red cross (not on a budget profile's figure, ``budget`` its
+    line). With three seeds a box plot would draw quartiles that are not there; a recipe with
+    one seed shows its point only (one value has no interval)."""
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(9.5, 0.34 * max(len(rows), 1) + 1.9))
     rng = np.random.default_rng(0)  # the jitter only; fixed so the figure is the same every time
@@ -371,7 +380,7 @@ def seed_spread_figure(rows, *, title: str) -> Figure:
             )
             if clipped and CLIPPED_NOTE not in notes:
                 notes.append(CLIPPED_NOTE)
-        if row.reported is not None:
+        if row.reported is not None and budget is None:
             handles["report's claim (one run)"] = axes.scatter(
                 [100 * row.reported], [y], marker="x", s=30, color="tab:red", zorder=4
             )
@@ -382,7 +391,7 @@ def seed_spread_figure(rows, *, title: str) -> Figure:
     axes.set_yticks(range(len(rows)), [f"{r.recipe} (n={r.n})" for r in rows])
     axes.set_ylim(max(len(rows), 1) - 0.5, -0.5)  # leader on top
     axes.set_xlabel("test accuracy %")
-    axes.set_title(title)
+    axes.set_title(_titled(title, budget))
     if handles:
         axes.legend(list(handles.values()), list(handles), loc="upper left", bbox_to_anchor=(1.01, 1))
     _footnote(figure, notes)
@@ -390,9 +399,9 @@ def seed_spread_figure(rows, *, title: str) -> Figure:
     return figure
 
 
-def seed_spread_png(rows, path: Path, *, title: str) -> Path:
+def seed_spread_png(rows, path: Path, *, title: str, budget: str | None = None) -> Path:
     """``seed_spread_figure`` as a PNG."""
-    return _save(seed_spread_figure(rows, title=title), path)
+    return _save(seed_spread_figure(rows, title=title, budget=budget), path)
 
 
 def pareto_front(points: Sequence[tuple[int, float]]) -> list[int]:
@@ -407,7 +416,7 @@ def pareto_front(points: Sequence[tuple[int, float]]) -> list[int]:
 
 
 @_styled
-def pareto_figure(rows, *, title: str) -> Figure:
+def pareto_figure(rows, *, title: str, budget: str | None = None) -> Figure:
     """Mean accuracy against parameter count (log scale), error bars = std across seeds, the
     Pareto front drawn (ringed points joined by a line, so a front of one point shows too). Each
     point carries its leaderboard rank; the key beside the plot names it (front in red)."""
@@ -417,7 +426,7 @@ def pareto_figure(rows, *, title: str) -> Figure:
     notes = [f"not drawn, no parameter count: {_count(left_off, 'recipe')}"] if left_off else []
     axes.set_xlabel("parameters")
     axes.set_ylabel("test accuracy % (mean over seeds)")
-    axes.set_title(title)
+    axes.set_title(_titled(title, budget, width=80))
     if points:
         params = np.array([r.params for r in points], dtype=float)
         means = np.array([100 * r.mean for r in points])
@@ -470,9 +479,9 @@ def pareto_figure(rows, *, title: str) -> Figure:
     return figure
 
 
-def pareto_png(rows, path: Path, *, title: str) -> Path:
-    """``pareto_figure`` as a PNG."""
-    return _save(pareto_figure(rows, title=title), path)
+def pareto_png(rows, path: Path, *, title: str, budget: str | None = None) -> Path:
+    """``pareto_figure`` as a PNG; ``budget``: a budget profile's line under the title."""
+    return _save(pareto_figure(rows, title=title, budget=budget), path)
 
 
 @_styled
@@ -555,10 +564,11 @@ def _wrapped(name: str, width: int = 14) -> str:
 
 
 @_styled
-def steps_figure(chains: dict[str, list], rows, deltas, *, title: str) -> Figure:
+def steps_figure(chains: dict[str, list], rows, deltas, *, title: str, budget: str | None = None) -> Figure:
     """One panel per report: its recipes in file order, each seed as a point, the mean with its
-    95% CI (cut at 0 and 100 %), the report's single-run claim as a red marker, and under each
-    step its verdict against its base.
+    95% CI (cut at 0 and 100 %), the report's single-run claim as a red marker (not on a budget
+    profile's figure, ``budget`` its line), and under each step its verdict against the step it
+    is compared with.
 
     ``chains`` maps a report to its recipes (``harness.steps.chains``), ``rows`` are the
     leaderboard rows of one profile and ``deltas`` the ``harness.steps.StepDelta`` of its steps.
@@ -594,7 +604,7 @@ def steps_figure(chains: dict[str, list], rows, deltas, *, title: str) -> Figure
                 mean_label = axes.errorbar(
                     [x + 0.25], [100 * row.mean], yerr=errors, fmt="s", color="black", capsize=4, zorder=3
                 )
-            if recipe.reported.test_accuracy is not None:
+            if recipe.reported.test_accuracy is not None and budget is None:
                 claim_label = axes.scatter(
                     [x - 0.25], [100 * recipe.reported.test_accuracy], marker="D", s=36, color="tab:red", zorder=4
                 )
@@ -634,10 +644,10 @@ def steps_figure(chains: dict[str, list], rows, deltas, *, title: str) -> Figure
                 loc="upper left",
                 bbox_to_anchor=(1.0, 1.0),
             )
-    figure.suptitle(title)
+    figure.suptitle(_titled(title, budget, width=120))
     return figure
 
 
-def steps_png(chains: dict[str, list], rows, deltas, path: Path, *, title: str) -> Path:
+def steps_png(chains: dict[str, list], rows, deltas, path: Path, *, title: str, budget: str | None = None) -> Path:
     """``steps_figure`` as a PNG."""
-    return _save(steps_figure(chains, rows, deltas, title=title), path)
+    return _save(steps_figure(chains, rows, deltas, title=title, budget=budget), path)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from harness.agreement import BUDGET_PREFIX
 from harness.data import CLASS_NAMES
 from harness.identity import group_key
 from harness.schema import (
@@ -20,6 +21,7 @@ from harness.schema import (
     CURVE_METRICS,
     EPOCH_METRICS,
     PARAM_PARAMS,
+    TAG_NOTE,
 )
 from harness.tracking import Tracker
 
@@ -64,34 +66,48 @@ def publish_parent_plots(tracker: Tracker, parent_run_id: str, group: str, *, ti
         return [p.name for p in made]
 
 
-def write_leaderboard_files(rows, folder: Path, *, profile: str) -> list[Path]:
-    """leaderboard.{md,csv,json} and the three comparison plots, for one profile's rows."""
+def write_leaderboard_files(rows, folder: Path, *, profile: str, budget: str | None = None) -> list[Path]:
+    """leaderboard.{md,csv,json} and the comparison plots, for one profile's rows. A budget
+    profile's (``budget``: its line) say so at their top and leave the claims out: no claim
+    column, no claims on the seed spread, no claimed-vs-measured plot."""
     from harness import leaderboard
     from harness.files import output_folder, write_files
     from harness.plots import claimed_vs_measured_png, pareto_png, seed_spread_png
 
     output_folder(folder, "--plots")
+    head = f"{budget}\n\n" if budget else ""
     files = write_files(
         {
-            folder / "leaderboard.md": leaderboard.to_markdown(rows),
+            folder / "leaderboard.md": head + leaderboard.to_markdown(rows, budget=budget),
             folder / "leaderboard.csv": leaderboard.to_csv(rows),
             folder / "leaderboard.json": leaderboard.to_json(rows),
         }
     )
     label = f"profile '{profile}'"
     with_values = [r for r in rows if r.n > 0]
-    files.append(seed_spread_png(with_values, folder / "seed_spread.png", title=f"Test accuracy per seed, {label}"))
-    files.append(pareto_png(with_values, folder / "accuracy_vs_params.png", title=f"Accuracy vs parameters, {label}"))
     files.append(
-        claimed_vs_measured_png(with_values, folder / "claimed_vs_measured.png", title=f"Claimed vs measured, {label}")
+        seed_spread_png(
+            with_values, folder / "seed_spread.png", title=f"Test accuracy per seed, {label}", budget=budget
+        )
     )
+    files.append(
+        pareto_png(
+            with_values, folder / "accuracy_vs_params.png", title=f"Accuracy vs parameters, {label}", budget=budget
+        )
+    )
+    if budget is None:
+        files.append(
+            claimed_vs_measured_png(
+                with_values, folder / "claimed_vs_measured.png", title=f"Claimed vs measured, {label}"
+            )
+        )
     return files
 
 
-def publish_leaderboard(tracker: Tracker, rows, folder: Path, *, profile: str) -> list[Path]:
+def publish_leaderboard(tracker: Tracker, rows, folder: Path, *, profile: str, budget: str | None = None) -> list[Path]:
     """Write the leaderboard files to ``folder`` and log them to the profile's leaderboard run,
     with the board as an MLflow table too (its columns sort in the UI's artifact view)."""
-    files = write_leaderboard_files(rows, folder, profile=profile)
+    files = write_leaderboard_files(rows, folder, profile=profile, budget=budget)
     run_id = tracker.leaderboard_run(profile)
     for path in files:
         tracker.log_artifact(run_id, path)
@@ -112,15 +128,17 @@ def leaderboard_table(rows) -> dict[str, list]:
     return table
 
 
-def publish_board_metrics(tracker: Tracker, rows) -> int:
+def publish_board_metrics(tracker: Tracker, rows, *, budget: str | None = None) -> int:
     """Each leaderboard row onto its parent run as the ``board/`` metrics (``board_metrics``), and
     the parameter count as the ``model.params`` param: sorting parents by board/1_mean in the UI is
-    then the leaderboard. ``rows``: a whole profile's board (what it counts decides the step).
+    then the leaderboard. ``rows``: a whole profile's board (what it counts decides the step). A
+    budget profile's parents (``budget``: its line, with the measured agreement) carry that line
+    at the top of their description, rewritten whenever it changed.
 
     A parent's figures are logged, all together, only when one of them changed, at step = the
     finished seeds the profile's board counts, and never twice at one step: its charts draw how
     each figure moved as seeds finished (lines, flat where a figure held still), and publishing
-    the same board again logs nothing. Returns how many parents changed."""
+    the same board again logs nothing. Returns how many parents' figures changed."""
     import math
 
     from harness.leaderboard import board_metrics
@@ -140,6 +158,11 @@ def publish_board_metrics(tracker: Tracker, rows) -> int:
             continue
         if row.params is not None:
             tracker.log_params(parent.info.run_id, {PARAM_PARAMS: str(row.params)})
+        if budget is not None:
+            note = parent.data.tags.get(TAG_NOTE, "")
+            described = with_budget_line(note, budget)
+            if described != note:
+                tracker.set_tag(parent.info.run_id, TAG_NOTE, described)
         figures = board_metrics(row)
         latest = {k: v for k, v in Tracker.latest_metrics(parent).items() if k in figures}
         if len(latest) == len(figures) and all(same(latest[k][1], v) for k, v in figures.items()):
@@ -150,6 +173,16 @@ def publish_board_metrics(tracker: Tracker, rows) -> int:
     return updated
 
 
+def with_budget_line(description: str, budget: str) -> str:
+    """``description`` with ``budget`` as its first paragraph, in place of an earlier budget line."""
+    body = (
+        description.split("\n\n", 1)[1]
+        if description.startswith(BUDGET_PREFIX) and "\n\n" in description
+        else description
+    )
+    return f"{budget}\n\n{body}" if body else budget
+
+
 def write_steps_files(
     config: BenchConfig,
     rows: list[Row],
@@ -158,23 +191,27 @@ def write_steps_files(
     *,
     profile: str,
     names: Collection[str] | None = None,
+    budget: str | None = None,
 ) -> list[Path]:
-    """steps.{md,csv,json} and steps.png (one panel per report) for one profile's step deltas."""
+    """steps.{md,csv,json} and steps.png (one panel per report) for one profile's step deltas;
+    a budget profile's (``budget``: its line) say so at their top and show no claims."""
     from harness import steps
     from harness.files import output_folder, write_files
     from harness.plots import steps_png
 
     output_folder(folder, "--plots")
+    head = f"{budget}\n\n" if budget else ""
     files = write_files(
         {
-            folder / "steps.md": steps.to_markdown(deltas),
+            folder / "steps.md": head + steps.to_markdown(deltas, budget=budget),
             folder / "steps.csv": steps.to_csv(deltas),
             folder / "steps.json": steps.to_json(deltas),
         }
     )
     chains = steps.chains(config, names)
-    title = f"Did each step help? Seeds, mean ± 95% CI and the report's claim, profile '{profile}'"
-    files.append(steps_png(chains, rows, deltas, folder / "steps.png", title=title))
+    claim = "" if budget else " and the report's claim"
+    title = f"Did each step help? Seeds, mean ± 95% CI{claim}, profile '{profile}'"
+    files.append(steps_png(chains, rows, deltas, folder / "steps.png", title=title, budget=budget))
     return files
 
 
@@ -187,9 +224,10 @@ def publish_steps(
     *,
     profile: str,
     names: Collection[str] | None = None,
+    budget: str | None = None,
 ) -> list[Path]:
     """Write the step files to ``folder`` and log them to the profile's leaderboard run."""
-    files = write_steps_files(config, rows, deltas, folder, profile=profile, names=names)
+    files = write_steps_files(config, rows, deltas, folder, profile=profile, names=names, budget=budget)
     run_id = tracker.leaderboard_run(profile)
     for path in files:
         tracker.log_artifact(run_id, path)

@@ -64,8 +64,10 @@ def recipe_params(config: BenchConfig, recipe: Recipe, profile: Profile) -> dict
 
 
 def built_from(recipe: Recipe) -> str | None:
-    """The step ``recipe`` was built from: its ``base`` (the recipe it inherits its training from)."""
-    return recipe.base
+    """The step ``recipe`` was built from: its ``previous`` (read from the report; its ``base``,
+    the recipe it inherits its training from, where the recipe names none). Report 004's step 3
+    inherits step 1's training but adds BatchNorm to step 2."""
+    return recipe.previous
 
 
 def trained_settings(recipe: Recipe) -> dict[str, str]:

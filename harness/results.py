@@ -518,7 +518,7 @@ def import_records(tracker, config, records: list[RecordRun], *, base: Path | No
             spec = RunSpec(recipe=recipe, identity=identity)
             parent = tracker.parent_run(
                 identity,
-                description=LocalExecutor.parent_description(spec),
+                description=LocalExecutor.parent_description(spec, config),
                 params=parent_params(config, recipe, identity),
                 data=data,
             )
@@ -556,3 +556,37 @@ def import_records(tracker, config, records: list[RecordRun], *, base: Path | No
         hashes = current_hashes(config, profile, variant) if profile in config.profiles else {}
         publish_board_metrics(tracker, collect_rows(tracker, profile=profile, current_hashes=hashes))
     return report
+
+
+# A profile's rows as every output shows them ----------------------------------------------------
+
+
+def reference_rows(config, runs, variant) -> list:
+    """`full`'s rows of the current configuration, for a budget profile's agreement, from ``runs``
+    (a ``RunSources``: the store's runs and the records, a run in both counted once)."""
+    from harness.agreement import REFERENCE
+    from harness.identity import current_hashes
+    from harness.leaderboard import collect_rows
+
+    if REFERENCE not in config.profiles:
+        return []
+    hashes = current_hashes(config, REFERENCE, variant)
+    return [row for row in collect_rows(runs, profile=REFERENCE, current_hashes=hashes) if row.n]
+
+
+def board_view(config, runs, rows, *, profile: str, variant, names=None, against: str = "previous"):
+    """``rows`` (one profile's, as shown) with their verdicts (``harness.agreement.view``); for a
+    budget profile its line, with the agreement measured over every recipe of the profile that
+    has runs at both it and `full` among ``runs`` (not only those shown: a suite of three recipes
+    measures nothing)."""
+    from harness.agreement import view
+    from harness.identity import current_hashes
+    from harness.leaderboard import collect_rows
+
+    reference = measured = None
+    if config.profile(profile).is_budget:
+        reference = reference_rows(config, runs, variant)
+        hashes = current_hashes(config, profile, variant)
+        measured = [row for row in collect_rows(runs, profile=profile, current_hashes=hashes) if row.n]
+    chosen = {r.recipe for r in rows} if names is None else names
+    return view(config, rows, profile=profile, names=chosen, reference=reference, measured=measured, against=against)

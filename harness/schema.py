@@ -59,6 +59,7 @@ PARAM_PARAMS = "model.params"
 PARAM_TRAINABLE_PARAMS = "model.trainable_params"
 PARAM_EVALUATION_BATCH = "evaluation.batch_size"
 PARAM_JIT_RESOLVED = "jit_compile.resolved"  # what "auto" became on this backend: on | off
+PARAM_BN_RECALIBRATED = "bn_recalibration.layers"  # BatchNorm layers recalibrated after training (0: none)
 LEGACY_METRIC = {
     PARAM_PARAMS: "params",
     PARAM_TRAINABLE_PARAMS: "trainable_params",
@@ -71,6 +72,9 @@ LEGACY_METRIC = {
 # first, then "overhead", "time" and "training".
 METRIC_TEST_ACCURACY = "accuracy/test"  # logged once at the end
 METRIC_TEST_LOSS = "loss/test"
+# Where the profile recalibrates BatchNorm (and the model has any): the test accuracy the model
+# had with the moving averages training left, before they were recomputed.
+METRIC_TEST_ACCURACY_BEFORE_BN = "accuracy/test_before_bn_recalibration"
 METRIC_TRAIN_SECONDS = "time/train_seconds"
 METRIC_EVALUATION_SECONDS = "time/evaluation_seconds"
 METRIC_SECONDS_PER_EPOCH = "time/seconds_per_epoch"

@@ -5,20 +5,23 @@ Three questions, three intervals, all t-based at 95%:
 - where is a recipe's mean? the confidence interval of the mean, mean ± t·s/√n;
 - where would one more run land (like a report's single run)? the prediction interval,
   mean ± t·s·√(1 + 1/n): a claim from the same distribution falls outside it 5% of the time
-  whatever n is, while it falls outside the CI of the mean more often the more seeds we run;
+  whatever n is, while it falls outside the CI of the mean more often the more seeds we run.
+  Below ``ROBUST_PI_BELOW`` seeds the board uses the wider of that and the interval from a
+  moderated variance (``moderated_prior``), so no claim check hangs on a freak small spread;
 - is one recipe better than another? Welch's t-test on the difference of means (unequal
-  variances, Welch–Satterthwaite degrees of freedom) with its confidence interval, Holm-adjusted
-  where one table makes several comparisons.
+  variances, Welch–Satterthwaite degrees of freedom), Holm-adjusted across one family of
+  comparisons, with the interval at the level Holm tested it at (``holm_levels``), so the
+  interval excludes 0 exactly where the verdict is resolved.
 
 ``seeds_needed`` turns an unresolved difference into the number of seeds per recipe that would
-detect it with power 0.8 (two-sample t-test, noncentral t).
+detect it with power 0.8 by the same Welch test (noncentral t).
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 CONFIDENCE = 0.95
@@ -139,6 +142,23 @@ def welch(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE
     return Difference(n_a, n_b, delta, delta - half, delta + half, df, min(1.0, p_value))
 
 
+def holm_levels(p_values: Sequence[float | None], alpha: float = ALPHA) -> list[float | None]:
+    """The significance level Holm's step-down procedure tests each p-value at (None = no test):
+    α / (m − j + 1) at its step j (smallest p first), and for every test after the procedure
+    stopped, the level of the step where it stopped. An interval at 1 − level then excludes 0
+    exactly where Holm resolves the difference, whatever the others show (for a resolved test
+    it is the interval at the level that resolved it, not a simultaneous 95% interval)."""
+    tested = sorted((p, index) for index, p in enumerate(p_values) if p is not None)
+    levels: list[float | None] = [None] * len(p_values)
+    stopped: float | None = None
+    for rank, (p, index) in enumerate(tested):
+        level = alpha / (len(tested) - rank)
+        if stopped is None and not p < level:
+            stopped = level
+        levels[index] = level if stopped is None else stopped
+    return levels
+
+
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
     """Holm's step-down adjustment of a family of p-values (None = no test, left out of the
     family and returned as None): controls the chance of any false "resolved" at ALPHA."""
@@ -151,36 +171,19 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
     return adjusted
 
 
-def _power(effect_size: float, per_group: int, alpha: float) -> float:
-    """Power of the two-sided two-sample t-test (equal n, pooled variance) at standardised effect d."""
+def _welch_power(delta: float, variance_a: float, variance_b: float, per_group: int, alpha: float) -> float:
+    """Power of Welch's two-sided test with ``per_group`` seeds a side, at a true difference
+    ``delta`` and true variances ``variance_a``, ``variance_b``: noncentral t with the
+    Welch–Satterthwaite df. Equal variances give the two-sample t-test's power exactly."""
     from scipy import stats
 
-    df = 2 * per_group - 2
+    total = variance_a + variance_b
+    df = total**2 * (per_group - 1) / (variance_a**2 + variance_b**2)
     critical = t_quantile(1 - alpha / 2, df)
-    noncentrality = effect_size * math.sqrt(per_group / 2)
-    return float(stats.nct.sf(critical, df, noncentrality) + stats.nct.cdf(-critical, df, noncentrality))
-
-
-def power_seeds(effect_size: float, *, power: float = POWER, alpha: float = ALPHA, cap: int = SEEDS_NEEDED_CAP) -> int:
-    """The smallest n per group (≥ 2) at which a two-sample t-test detects a standardised effect
-    ``effect_size`` (|Δ| / pooled sd) with ``power``; ``cap + 1`` when even ``cap`` is not enough.
-    Power grows with n, so a doubling then a bisection finds it in a few evaluations."""
-    if effect_size <= 0:
-        return cap + 1
-    if math.isinf(effect_size) or _power(effect_size, 2, alpha) >= power:
-        return 2
-    low, high = 2, 4  # power(low) < target throughout
-    while _power(effect_size, high, alpha) < power:
-        if high >= cap:
-            return cap + 1
-        low, high = high, min(2 * high, cap)
-    while high - low > 1:
-        middle = (low + high) // 2
-        if _power(effect_size, middle, alpha) >= power:
-            high = middle
-        else:
-            low = middle
-    return high
+    noncentrality = delta / math.sqrt(total / per_group)
+    # The far tail as sf(c; -λ), equal to cdf(-c; λ): scipy 1.17's nct.cdf gives NaN there from
+    # λ ≈ 7 (a NaN power made 'seeds needed' 98 where 5 seeds reach 0.96).
+    return float(stats.nct.sf(critical, df, noncentrality) + stats.nct.sf(critical, df, -noncentrality))
 
 
 @dataclass(frozen=True)
@@ -198,19 +201,93 @@ class SeedsNeeded:
 def seeds_needed(
     a: Sequence[float], b: Sequence[float], *, alpha: float = ALPHA, cap: int = SEEDS_NEEDED_CAP
 ) -> SeedsNeeded:
-    """Seeds per recipe for power 0.8 at ``alpha`` (two-sided) to detect the observed |Δ| given
-    the pooled observed spread of ``a`` and ``b``. Where a Holm-adjusted p decides, pass
-    ALPHA / m (m tests in the family: Holm's strictest step), so the count is enough whatever
-    the other tests show."""
+    """Seeds per recipe (the same on both sides) for power 0.8 at ``alpha`` (two-sided) to detect
+    the observed |Δ| by Welch's test, the test every verdict uses, given each side's observed
+    variance. Where a Holm-adjusted p decides, pass ALPHA / m (m tests in the family: Holm's
+    strictest step), so the count is enough whatever the other tests show."""
     if len(a) < 2 or len(b) < 2:
         return SeedsNeeded(None, "n<2")
     mean_a, mean_b = _mean(a), _mean(b)
     delta = abs(mean_a - mean_b)
     if delta == 0:
         return SeedsNeeded(None, "Δ = 0")
-    pooled = ((len(a) - 1) * _sample_variance(a, mean_a) + (len(b) - 1) * _sample_variance(b, mean_b)) / (
-        len(a) + len(b) - 2
-    )
-    effect_size = math.inf if pooled == 0 else delta / math.sqrt(pooled)
-    count = power_seeds(effect_size, alpha=alpha, cap=cap)
+    variance_a, variance_b = _sample_variance(a, mean_a), _sample_variance(b, mean_b)
+    if variance_a + variance_b == 0:
+        return SeedsNeeded(2)  # no spread at all: two seeds already resolve it
+
+    count = smallest_n(lambda n: _welch_power(delta, variance_a, variance_b, n, alpha) >= POWER, cap=cap)
     return SeedsNeeded(None, f"> {cap}") if count > cap else SeedsNeeded(count)
+
+
+def smallest_n(enough: Callable[[int], bool], *, cap: int = SEEDS_NEEDED_CAP) -> int:
+    """The smallest n ≥ 2 for which ``enough(n)`` (a power reached, which grows with n) holds;
+    ``cap + 1`` when even ``cap`` is not enough. A doubling then a bisection: a few evaluations."""
+    if enough(2):
+        return 2
+    low, high = 2, 4  # not enough at low throughout
+    while not enough(high):
+        if high >= cap:
+            return cap + 1
+        low, high = high, min(2 * high, cap)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if enough(middle) else (middle, high)
+    return high
+
+
+ROBUST_PI_BELOW = 5  # seeds: below this the claim check also asks the moderated interval
+
+
+@dataclass(frozen=True)
+class VariancePrior:
+    """An empirical-Bayes prior for one board's seed variances (Smyth 2004, limma's
+    ``fitFDist``): variances scattered around ``variance`` like a scaled inverse χ² with
+    ``df`` degrees of freedom (``math.inf``: all recipes share one variance)."""
+
+    df: float
+    variance: float
+
+    def moderated(self, variance: float, df: int) -> tuple[float, float]:
+        """A recipe's variance shrunk toward the prior, and its degrees of freedom."""
+        if math.isinf(self.df):
+            return self.variance, math.inf
+        return (self.df * self.variance + df * variance) / (self.df + df), self.df + df
+
+
+def moderated_prior(variances: Sequence[float], dfs: Sequence[int]) -> VariancePrior | None:
+    """The prior fitted to a board's sample variances (each with its n − 1 degrees of freedom)
+    by the method of moments on their logarithms (Smyth 2004); None below three recipes with a
+    spread. The more the variances differ between recipes, the smaller its df, the less a
+    recipe's own variance is shrunk."""
+    from scipy import optimize, special
+
+    pairs = [(v, d) for v, d in zip(variances, dfs, strict=True) if v > 0 and d >= 1]
+    if len(pairs) < 3:
+        return None
+    logs = [math.log(v) - special.digamma(d / 2) + math.log(d / 2) for v, d in pairs]
+    centre = math.fsum(logs) / len(logs)
+    spread = math.fsum((e - centre) ** 2 for e in logs) / (len(logs) - 1)
+    excess = spread - math.fsum(special.polygamma(1, d / 2) for _, d in pairs) / len(pairs)
+    if excess <= 0:
+        return VariancePrior(math.inf, math.exp(centre))
+    half_df = optimize.brentq(lambda x: special.polygamma(1, x) - excess, 1e-8, 1e8)
+    df = 2 * half_df
+    return VariancePrior(df, math.exp(centre + special.digamma(half_df) - math.log(half_df)))
+
+
+def robust_prediction_interval(
+    values: Sequence[float], prior: VariancePrior | None, confidence: float = CONFIDENCE
+) -> tuple[float | None, float | None]:
+    """The 95% prediction interval a claim is checked against: below ROBUST_PI_BELOW seeds the
+    wider of the recipe's own (t with n − 1 df, its sample variance) and the one from its
+    moderated variance (``VariancePrior.moderated``), from ROBUST_PI_BELOW on its own. A claim is
+    then ✗ only where it lies outside both: a freak small spread of three seeds cannot decide
+    it alone. The own interval is exact for any true variance; the union keeps the rate of a
+    false ✗ at or below 5% (tests/test_stats.py simulates boards of unequal variances)."""
+    summary = describe(values, confidence)
+    if summary.pi_low is None or summary.n >= ROBUST_PI_BELOW or prior is None:
+        return summary.pi_low, summary.pi_high
+    variance, df = prior.moderated(summary.std**2, summary.n - 1)
+    t = t_quantile(0.5 + confidence / 2, df)  # scipy: the normal quantile at df = inf
+    half = max(summary.pi_high - summary.mean, t * math.sqrt(variance) * math.sqrt(1 + 1 / summary.n))
+    return summary.mean - half, summary.mean + half

@@ -1,14 +1,18 @@
-"""Did each step help? Every recipe with a ``base`` against that base, per report.
+"""Did each step help? Every recipe built from another step of its report, against that step.
 
-A report is a chain of steps, each changing one thing from the recipe its ``base`` names (not
-always the step above it: several of report 004's steps go back to step 1). For each such step:
-Δ = mean(step) − mean(base) over seeds, its Welch 95% CI and p, the p Holm-adjusted within the
-report (the steps of one report are one family of questions), the report's own claimed Δ
-(claim(step) − claim(base), each from one run), a verdict in words, and for an unresolved Δ the
-seeds per recipe that would resolve a difference that large (power 0.8 at α = 0.05 / m, m the
-report's tests: the level Holm's strictest step asks for, so the count agrees with the verdict).
+A report is a chain of steps, each built from an earlier one: the recipe's ``previous`` (read
+from the report's narrative; default its ``base``, the recipe it inherits its training from,
+which in report 004 is step 1 for steps 3-7). For each step: Δ = mean(step) − mean(previous)
+over seeds, Welch's p Holm-adjusted in ONE family with the leaderboard's comparisons
+(``harness.leaderboard.compare_with_leader``: a pair shown in both tables has one p and one
+verdict), Welch's interval at the level Holm tested it at (it excludes 0 exactly where the
+verdict is helped / hurt), the report's own claimed Δ (claim(step) − claim(previous), each from
+one run; none at a budget profile), a verdict in words, and for an unresolved Δ the seeds per
+recipe that would resolve a difference that large by the same Welch test (power 0.8 at α / m,
+m the family's tests: Holm's strictest step, so the count agrees with the verdict).
+``against="first"`` compares each step with the first step of its chain instead (cumulative).
 
-Pure statistics over leaderboard rows and the configuration's ``base`` links: no MLflow here.
+Pure statistics over leaderboard rows and the configuration's links: no MLflow here.
 """
 
 from __future__ import annotations
@@ -20,37 +24,41 @@ from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 
 from harness.config import BenchConfig, Recipe
-from harness.leaderboard import Row, p_text
-from harness.stats import ALPHA, holm, seeds_needed, welch
+from harness.leaderboard import FAMILY_WORDS, HOLM_CI_WORDS, Row, compare_with_leader, p_text
+from harness.stats import ALPHA, seeds_needed
 
 HELPED, HURT = "helped", "hurt"
 INSUFFICIENT = "insufficient (n<2)"
 NO_RUNS = "no runs"
+AGAINST = ("previous", "first")  # what a step is compared with: the step it was built from, or its chain's first
 
 
 @dataclass
 class StepDelta:
-    """One step against its base, under one profile; fractions (0.62 = 62%), not percent."""
+    """One step against the step it is compared with, under one profile; fractions (0.62 = 62%)."""
 
-    report: str  # the source report's file name: the Holm family
+    report: str  # the source report's file name
     recipe: str
-    base: str
+    base: str  # the recipe it is compared with: its previous step (or with against="first" its chain's first)
     n: int  # finished seeds of the step
     base_n: int
     mean: float | None
     base_mean: float | None
     delta: float | None  # mean − base_mean
-    delta_ci_low: float | None  # Welch 95% CI of delta
+    delta_ci_low: float | None  # Welch's interval of delta at the level Holm tested it at
     delta_ci_high: float | None
     p_value: float | None  # Welch's t-test, two-sided
-    p_holm: float | None  # Holm-adjusted within the report
+    p_holm: float | None  # Holm-adjusted across the family (leaderboard and steps of the profile)
     claimed: float | None  # the report's single-run numbers
     base_claimed: float | None
-    claimed_delta: float | None  # claimed − base_claimed
+    claimed_delta: float | None  # claimed − base_claimed; None at a budget profile
     verdict: str  # helped | hurt | not resolved at n=… | insufficient (n<2) | no runs
     seeds_needed: int | None  # per recipe, for power 0.8 at the observed |Δ|; unresolved steps only
     seeds_needed_note: str  # why there is no count: "> 1000", "Δ = 0", "n<2", "resolved", "" (no runs)
     summary: str  # what the step changed, from the recipe
+    against: str = "previous"  # previous | first
+    delta_ci_confidence: float | None = None  # the confidence of delta_ci_* (1 − Holm's level)
+    family: int = 0  # tests in the Holm family (m): the leader comparisons and the steps, a pair once
 
     @property
     def resolved(self) -> bool:
@@ -72,28 +80,56 @@ def _verdict(n: int, base_n: int, delta: float | None, p_holm: float | None) -> 
     return f"not resolved at n={n}" if n == base_n else f"not resolved at n={n} vs {base_n}"
 
 
-def step_deltas(config: BenchConfig, rows: Sequence[Row], names: Collection[str] | None = None) -> list[StepDelta]:
-    """Every recipe with a ``base`` (of ``names``, default all) against its base, in file order.
+def first_step(config: BenchConfig, recipe: Recipe) -> Recipe:
+    """The first step of ``recipe``'s chain: ``previous`` followed back to a recipe without one."""
+    while recipe.previous is not None:
+        recipe = config.recipes[recipe.previous]
+    return recipe
 
-    ``rows`` are one profile's leaderboard rows; a recipe without a row has no runs. The base
-    may lie outside ``names``: its runs are still what the step is measured against.
+
+def compared_with(config: BenchConfig, recipe: Recipe, against: str = "previous") -> Recipe | None:
+    """The recipe a step is compared with (None: not a step)."""
+    if recipe.previous is None:
+        return None
+    return config.recipes[recipe.previous] if against == "previous" else first_step(config, recipe)
+
+
+def step_deltas(
+    config: BenchConfig,
+    rows: Sequence[Row],
+    names: Collection[str] | None = None,
+    *,
+    against: str = "previous",
+    claims: bool = True,
+) -> list[StepDelta]:
+    """Every step (of ``names``, default all) against the step it was built from (``against``
+    "previous") or the first step of its chain ("first"), in file order.
+
+    ``rows`` are one profile's leaderboard rows, those the family is drawn over: the rows get
+    their comparison with the leader again, in the same Holm family as the steps (see the module
+    docstring). A recipe without a row has no runs. ``claims=False`` (a budget profile) leaves
+    out the claimed Δ.
     """
+    if against not in AGAINST:
+        raise ValueError(f"against must be one of {AGAINST}, got {against!r}")
+    rows = list(rows)
     by_recipe = {row.recipe: row for row in rows}
-    steps = [r for r in config.recipes.values() if r.base is not None and (names is None or r.name in names)]
-    deltas = [_delta(step, config.recipes[step.base], by_recipe) for step in steps]
-    for report in dict.fromkeys(d.report for d in deltas):
-        family = [d for d in deltas if d.report == report]
-        tests = sum(d.p_value is not None for d in family)
-        for delta, adjusted in zip(family, holm([d.p_value for d in family]), strict=True):
-            delta.p_holm = adjusted
-            delta.verdict = _verdict(delta.n, delta.base_n, delta.delta, adjusted)
-            if delta.resolved or delta.verdict == NO_RUNS:
-                delta.seeds_needed, delta.seeds_needed_note = None, "resolved" if delta.resolved else ""
-                continue
+    steps = [r for r in config.recipes.values() if r.previous is not None and (names is None or r.name in names)]
+    pairs = [(step, compared_with(config, step, against)) for step in steps]
+    family = compare_with_leader(rows, also=[(step.name, other.name) for step, other in pairs])
+    deltas = []
+    for step, other in pairs:
+        delta = _delta(step, other, by_recipe, family.tests.get((step.name, other.name)), claims=claims)
+        delta.against, delta.family = against, family.size
+        delta.verdict = _verdict(delta.n, delta.base_n, delta.delta, delta.p_holm)
+        if delta.resolved or delta.verdict == NO_RUNS:
+            delta.seeds_needed, delta.seeds_needed_note = None, "resolved" if delta.resolved else ""
+        else:
             needed = seeds_needed(
-                _values(by_recipe, delta.recipe), _values(by_recipe, delta.base), alpha=ALPHA / max(tests, 1)
+                _values(by_recipe, step.name), _values(by_recipe, other.name), alpha=ALPHA / max(family.size, 1)
             )
             delta.seeds_needed, delta.seeds_needed_note = needed.count, needed.note
+        deltas.append(delta)
     return deltas
 
 
@@ -101,9 +137,11 @@ def _values(by_recipe: dict[str, Row], name: str) -> list[float]:
     return by_recipe[name].values if name in by_recipe else []
 
 
-def _delta(step: Recipe, base: Recipe, by_recipe: dict[str, Row]) -> StepDelta:
+def _delta(step: Recipe, base: Recipe, by_recipe: dict[str, Row], test, *, claims: bool) -> StepDelta:
+    from harness.stats import welch
+
     values, base_values = _values(by_recipe, step.name), _values(by_recipe, base.name)
-    difference = welch(values, base_values)
+    difference = test.difference if test is not None else welch(values, base_values)
     claimed, base_claimed = step.reported.test_accuracy, base.reported.test_accuracy
     return StepDelta(
         report=step.source.report,
@@ -114,17 +152,18 @@ def _delta(step: Recipe, base: Recipe, by_recipe: dict[str, Row]) -> StepDelta:
         mean=by_recipe[step.name].mean if values else None,
         base_mean=by_recipe[base.name].mean if base_values else None,
         delta=difference.delta,
-        delta_ci_low=difference.ci_low,
-        delta_ci_high=difference.ci_high,
-        p_value=difference.p_value,
-        p_holm=None,
+        delta_ci_low=difference.ci_low if test is not None and test.p_holm is not None else None,
+        delta_ci_high=difference.ci_high if test is not None and test.p_holm is not None else None,
+        p_value=None if test is None else test.p_value,
+        p_holm=None if test is None else test.p_holm,
         claimed=claimed,
         base_claimed=base_claimed,
-        claimed_delta=None if claimed is None or base_claimed is None else claimed - base_claimed,
+        claimed_delta=None if not claims or claimed is None or base_claimed is None else claimed - base_claimed,
         verdict="",
         seeds_needed=None,
         seeds_needed_note="",
         summary=step.summary,
+        delta_ci_confidence=None if test is None else test.confidence,
     )
 
 
@@ -150,29 +189,46 @@ def chains(config: BenchConfig, names: Collection[str] | None = None) -> dict[st
 
 # Rendering ------------------------------------------------------------------------------------
 
-COLUMNS = (
-    "step",
-    "vs base",
-    "n step/base",
-    "step %",
-    "base %",
-    "Δ pp [95% CI]",
-    "Holm p",
-    "claimed Δ pp",
-    "verdict",
-    "seeds needed",
-)
+CLAIM_COLUMN = "claimed Δ pp"
 
-LEGEND = (
-    "Δ = mean(step) − mean(base) over seeds, in percentage points, against the recipe the step names "
-    "as its base (not always the row above). 95% CI: Welch's interval of Δ. Holm p: Welch's t-test p, "
-    f"Holm-adjusted across the steps of this report. Verdict: helped / hurt where Holm p < {ALPHA} (the "
-    "CI then excludes 0 on that side); otherwise not resolved at these n, which is not 'no effect'. "
-    "Claimed Δ = the report's claim for the step minus its claim for the base, each from one run. "
-    "Seeds needed (unresolved steps): seeds per recipe for an 80% chance to resolve a Δ as large as the "
-    "observed one, from the pooled spread, at α = 0.05 / (tests in this report), Holm's strictest step. "
-    "How to read it: docs/statistics.md."
-)
+
+def columns(*, against: str = "previous", claims: bool = True) -> tuple[str, ...]:
+    """The step table's columns: "vs previous" or "vs first"; no claim column on a budget profile."""
+    shown = (
+        "step",
+        f"vs {against}",
+        "n step/vs",
+        "step %",
+        "vs %",
+        "Δ pp [Holm CI]",
+        "Holm p",
+        CLAIM_COLUMN,
+        "verdict",
+        "seeds needed",
+    )
+    return shown if claims else tuple(c for c in shown if c != CLAIM_COLUMN)
+
+
+def legend(*, against: str = "previous", claims: bool = True) -> str:
+    """What the step table's columns mean: the same family and interval rule as the leaderboard's."""
+    compared = (
+        "the step it was built from (its `previous` in recipes/*.toml, read from the report; not always the row above)"
+        if against == "previous"
+        else "the first step of its chain (cumulative)"
+    )
+    claim = (
+        "Claimed Δ = the report's claim for the step minus its claim for the other, each from one run. "
+        if claims
+        else ""
+    )
+    return (
+        f"Δ = mean(step) − mean(vs) over seeds, in percentage points, against {compared}. Holm CI: "
+        f"{HOLM_CI_WORDS}. Holm p: Welch's t-test p, {FAMILY_WORDS}. Verdict: helped / hurt where Holm p < "
+        f"{ALPHA} (the Holm CI then lies on that side of 0); otherwise not resolved at these n, which is not "
+        f"'no effect'. {claim}Seeds needed (unresolved steps): seeds per recipe for an 80% chance that the same "
+        "Welch test resolves a Δ as large as the observed one, from each side's spread, at α = 0.05 / (tests in "
+        "the family), Holm's strictest step. How to read it: docs/statistics.md."
+    )
 
 
 def _percent(value: float | None) -> str:
@@ -183,13 +239,13 @@ def _signed(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:+.2f}"
 
 
-def table_cells(delta: StepDelta) -> list[str]:
+def table_cells(delta: StepDelta, *, claims: bool = True) -> list[str]:
     interval = "" if delta.delta_ci_low is None else f" [{_signed(delta.delta_ci_low)}, {_signed(delta.delta_ci_high)}]"
     if delta.seeds_needed is not None:
         needed = str(delta.seeds_needed)
     else:
         needed = "–" if delta.seeds_needed_note in ("resolved", "") else delta.seeds_needed_note
-    return [
+    cells = [
         delta.recipe,
         delta.base,
         f"{delta.n}/{delta.base_n}",
@@ -201,6 +257,7 @@ def table_cells(delta: StepDelta) -> list[str]:
         delta.verdict,
         needed,
     ]
+    return cells if claims else cells[:7] + cells[8:]
 
 
 def by_report(deltas: Sequence[StepDelta]) -> dict[str, list[StepDelta]]:
@@ -222,19 +279,26 @@ def tally(deltas: Sequence[StepDelta]) -> str:
     return ", ".join(f"{count} {name}" for name, count in counts.items() if count) or "no steps"
 
 
-def to_markdown(deltas: Sequence[StepDelta], *, heading_level: int = 3) -> str:
-    """One table per report, each under a heading with its tally, then the legend."""
+def _against(deltas: Sequence[StepDelta]) -> str:
+    return deltas[0].against if deltas else "previous"
+
+
+def to_markdown(deltas: Sequence[StepDelta], *, heading_level: int = 3, budget: str | None = None) -> str:
+    """One table per report, each under a heading with its tally, then the legend; a budget
+    profile's (``budget``: its line, printed above by the caller) has no claim column."""
+    claims, against = budget is None, _against(deltas)
+    shown = columns(against=against, claims=claims)
     parts = []
     for report, family in by_report(deltas).items():
         lines = [
             f"{'#' * heading_level} {report_label(report)} ({report}): {tally(family)}",
             "",
-            "| " + " | ".join(COLUMNS) + " |",
-            "|" + "|".join("---" for _ in COLUMNS) + "|",
+            "| " + " | ".join(shown) + " |",
+            "|" + "|".join("---" for _ in shown) + "|",
         ]
-        lines += ["| " + " | ".join(table_cells(d)) + " |" for d in family]
+        lines += ["| " + " | ".join(table_cells(d, claims=claims)) + " |" for d in family]
         parts.append("\n".join(lines) + "\n")
-    return "\n".join(parts) + "\n" + LEGEND + "\n"
+    return "\n".join(parts) + "\n" + legend(against=against, claims=claims) + "\n"
 
 
 def to_csv(deltas: Sequence[StepDelta]) -> str:
@@ -250,26 +314,32 @@ def to_json(deltas: Sequence[StepDelta]) -> str:
     return json.dumps([asdict(d) for d in deltas], indent=2)
 
 
-def to_rich_tables(deltas: Sequence[StepDelta], *, profile: str) -> list:
-    """One rich table per report; the legend goes under the last."""
+def to_rich_tables(deltas: Sequence[StepDelta], *, profile: str, budget: str | None = None) -> list:
+    """One rich table per report; the legend goes under the last. A budget profile's tables say
+    so in the line above their columns and have no claim column."""
+    from rich.markup import escape
     from rich.table import Table
 
+    claims, against = budget is None, _against(deltas)
+    shown = columns(against=against, claims=claims)
+    verdict_column = shown.index("verdict")
     tables = []
     groups = by_report(deltas)
     for index, (report, family) in enumerate(groups.items()):
         last = index == len(groups) - 1
+        title = escape(f"Steps of {report_label(report)}, profile '{profile}': {tally(family)}")
         table = Table(
-            title=f"Steps of {report_label(report)}, profile '{profile}': {tally(family)}",
-            caption=LEGEND if last else None,
+            title=f"{title}\n[bold yellow]{escape(budget)}[/bold yellow]" if budget else title,
+            caption=legend(against=against, claims=claims) if last else None,
             caption_justify="left",
         )
-        for column in COLUMNS:
-            left = column in ("step", "vs base", "verdict")
-            table.add_column(column, justify="left" if left else "right", no_wrap=column in ("step", "vs base"))
+        for column in shown:
+            left = column in ("step", f"vs {against}", "verdict")
+            table.add_column(column, justify="left" if left else "right", no_wrap=column in ("step", f"vs {against}"))
         for delta in family:
-            cells = table_cells(delta)
+            cells = table_cells(delta, claims=claims)
             style = {HELPED: "green", HURT: "red"}.get(delta.verdict)
-            cells[8] = f"[{style}]{cells[8]}[/{style}]" if style else cells[8]
+            cells[verdict_column] = f"[{style}]{cells[verdict_column]}[/{style}]" if style else cells[verdict_column]
             table.add_row(*cells)
         tables.append(table)
     return tables

@@ -888,4 +888,7 @@ class Tracker:
             self.client.set_tag(parent_run_id, TAG_ERROR, why)
         if parent.info.status != status:
             self.client.set_terminated(parent_run_id, status=status)
+        for key in (TAG_CLAIM, TAG_HEARTBEAT):  # they served its election; it has ended
+            if key in parent.data.tags:
+                self.client.delete_tag(parent_run_id, key)
         return status

@@ -1,4 +1,5 @@
-"""One training run: seed everything, build, compile, fit, evaluate once on the test set.
+"""One training run: seed everything, build, compile, fit, recalibrate BatchNorm where the
+profile asks, evaluate once on the test set.
 
 Keras APIs only, so it runs under any Keras backend. This module does no tracking and no I/O;
 ``harness.worker`` calls it inside a fresh process and logs what it returns.
@@ -52,6 +53,101 @@ def _elements_per_image(layer) -> int:
     return max(int(np.prod([d for d in shape[1:] if d is not None])) for shape in shapes)
 
 
+RECALIBRATION_CHUNK = 1024  # images per forward pass while recalibrating (split into training-size batches)
+
+
+class _Recorded(Exception):
+    """Raised by a recording BatchNorm layer once it has seen its input: the rest of the forward
+    pass is not needed."""
+
+
+def trainable_batch_norms(model) -> list:
+    """The model's BatchNormalization layers that training updated: a frozen backbone's (set
+    trainable=False, as Keras propagates it into nested models) keep their statistics."""
+    import keras
+
+    return [
+        layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
+    ]
+
+
+def recalibrate_batch_norm(model, x: np.ndarray, *, batch_size: int, images: int, seed: int) -> int:
+    """Set every trainable BatchNormalization layer's moving mean and variance to plain averages
+    of its batch statistics over ``images`` training images ("precise BN", as pycls'
+    ``compute_precise_bn_stats``): the mean of the batch means and the mean of the (biased) batch
+    variances, over ⌊images / batch_size⌋ batches of the recipe's batch size drawn from ``x``
+    with ``seed``. After a few hundred steps the exponential moving averages (momentum 0.99)
+    still lag weights that moved, and inference uses them; these averages are what the trained
+    weights produce.
+
+    Layers go in the order the forward pass reaches them, and each is measured with everything
+    before it in inference mode (dropout off, earlier BatchNorm layers already recalibrated), so
+    every layer's statistics are those of the inputs it sees at test time. pycls and SWA's
+    ``bn_update`` run earlier layers in training mode instead. ``x`` goes through the model's own
+    front (augmentation layers are identity in inference mode; fixed preprocessing applies), so
+    the statistics are those of un-augmented images, the distribution the test set comes from.
+    Keras APIs only. Returns how many layers were recalibrated (0: the model is untouched)."""
+    import keras
+
+    layers = trainable_batch_norms(model)
+    if not layers:
+        return 0
+    batches = max(1, min(images, len(x)) // batch_size)
+    size = min(batch_size, len(x))
+    chosen = np.random.default_rng(seed).permutation(len(x))[: batches * size]
+    chunk = size * max(1, RECALIBRATION_CHUNK // size)
+    order: list = []
+
+    def forward(until=None) -> None:
+        for start in range(0, len(chosen), chunk):
+            try:
+                model(x[np.sort(chosen[start : start + chunk])], training=False)
+            except _Recorded:
+                continue
+            if until is not None:
+                raise RuntimeError(f"{until.name} was not reached by the forward pass")
+
+    def recording(layer, sink: list | None):
+        original = layer.call
+
+        def call(inputs, *args, **kwargs):
+            if sink is None:
+                if layer not in order:
+                    order.append(layer)
+                return original(inputs, *args, **kwargs)
+            # Each training-size batch's per-channel mean and (biased) variance, computed by the
+            # backend in float32: only the small per-batch results come back to NumPy.
+            values = keras.ops.cast(inputs, "float32")
+            values = keras.ops.moveaxis(values, layer.axis % len(values.shape), -1)
+            channels = values.shape[-1]
+            batches = keras.ops.reshape(values, (values.shape[0] // size, -1, channels))
+            means = keras.ops.convert_to_numpy(keras.ops.mean(batches, axis=1))
+            variances = keras.ops.convert_to_numpy(keras.ops.var(batches, axis=1))
+            sink.extend(zip(means.astype(np.float64), variances.astype(np.float64), strict=True))
+            raise _Recorded
+
+        return call
+
+    for layer in layers:  # the order the forward pass reaches them (nested models included)
+        object.__setattr__(layer, "call", recording(layer, None))
+    try:
+        model(x[chosen[:size]], training=False)
+    finally:
+        for layer in layers:
+            object.__delattr__(layer, "call")
+    for layer in order:
+        statistics: list = []
+        object.__setattr__(layer, "call", recording(layer, statistics))
+        try:
+            forward(until=layer)
+        finally:
+            object.__delattr__(layer, "call")
+        means, variances = zip(*statistics, strict=True)
+        layer.moving_mean.assign(np.mean(means, axis=0).astype(layer.moving_mean.dtype))
+        layer.moving_variance.assign(np.mean(variances, axis=0).astype(layer.moving_variance.dtype))
+    return len(order)
+
+
 class Diverged(RuntimeError):
     """The loss became NaN or infinite."""
 
@@ -77,13 +173,17 @@ class RunResult:
     best_epoch: int | None = None
     resumed_from: int = 0  # the epochs a checkpoint brought (0: trained from the start)
     extra: dict[str, Any] = field(default_factory=dict)
+    bn_recalibrated_layers: int = 0  # BatchNorm layers whose statistics were recomputed after training
+    test_accuracy_before_bn_recalibration: float | None = None  # where any were
 
 
 def planned_epochs(recipe: Recipe, profile: Profile) -> int:
-    """The recipe's epochs, capped by the profile's budget."""
-    if profile.max_epochs is None:
-        return recipe.training.epochs
-    return min(recipe.training.epochs, profile.max_epochs)
+    """The recipe's epochs, cut by the profile's budget: its share of them (``epoch_fraction``,
+    rounded up, at least 1), then its cap (``max_epochs``)."""
+    epochs = recipe.training.epochs
+    if profile.epoch_fraction is not None:
+        epochs = max(1, math.ceil(round(epochs * profile.epoch_fraction, 6)))
+    return epochs if profile.max_epochs is None else min(epochs, profile.max_epochs)
 
 
 def make_optimizer(recipe: Recipe):
@@ -432,6 +532,12 @@ def train_and_evaluate(
     ``on_resume`` hears whether it was (state, "") or not (None, why: it did not fit the model;
     training then starts at epoch 0). ``deadline`` (a ``time.time()``): at an epoch's end, when
     the next epoch would pass it, the state is saved and ``Paused`` is raised.
+
+    Where the profile sets ``bn_recalibration_images`` and the model has trainable BatchNorm
+    layers, their statistics are recomputed after training (``recalibrate_batch_norm``): the
+    callbacks and the per-epoch validation metrics saw what training left, so training is
+    unchanged. The test accuracy before it is kept as ``test_accuracy_before_bn_recalibration``
+    (a record of what it changed; nothing is chosen on the test set).
     """
     import keras
 
@@ -537,13 +643,24 @@ def train_and_evaluate(
         if not math.isfinite(loss):
             raise Diverged(f"diverged at epoch {epoch} (loss={loss})")
 
+    recalibrated, accuracy_before = 0, None
+    if profile.bn_recalibration_images and trainable_batch_norms(trained):
+        # After training (callbacks saw the moving averages training left), before the one test
+        # evaluation; the test accuracy without it is kept, as what the recalibration changed.
+        accuracy_before = _test_metrics(trained, x_test, split.y_test, batch)[2]
+        started = time.perf_counter()
+        recalibrated = recalibrate_batch_norm(
+            trained,
+            x_train,
+            batch_size=recipe.training.batch_size,
+            images=profile.bn_recalibration_images,
+            seed=seed,
+        )
+        extra["bn_recalibration_seconds"] = time.perf_counter() - started
+
     started = time.perf_counter()
-    probabilities = np.asarray(trained.predict(x_test, batch_size=batch, verbose=0))
+    predictions, test_loss, test_accuracy = _test_metrics(trained, x_test, split.y_test, batch)
     evaluation_seconds = time.perf_counter() - started
-    predictions = probabilities.argmax(axis=1)
-    picked = probabilities[np.arange(len(split.y_test)), split.y_test]
-    test_loss = float(-np.log(np.clip(picked, PROBABILITY_FLOOR, 1.0)).mean())
-    test_accuracy = float((predictions == split.y_test).mean())
 
     from sklearn.metrics import confusion_matrix
 
@@ -570,7 +687,18 @@ def train_and_evaluate(
         model_summary=summary,
         best_epoch=best,
         extra=extra,
+        bn_recalibrated_layers=recalibrated,
+        test_accuracy_before_bn_recalibration=accuracy_before,
     )
+
+
+def _test_metrics(model, x_test: np.ndarray, y_test: np.ndarray, batch: int) -> tuple[np.ndarray, float, float]:
+    """Predicted classes, cross-entropy and accuracy on the test set."""
+    probabilities = np.asarray(model.predict(x_test, batch_size=batch, verbose=0))
+    predictions = probabilities.argmax(axis=1)
+    picked = probabilities[np.arange(len(y_test)), y_test]
+    test_loss = float(-np.log(np.clip(picked, PROBABILITY_FLOOR, 1.0)).mean())
+    return predictions, test_loss, float((predictions == y_test).mean())
 
 
 FEATURE_BATCH = 128  # images per backbone forward pass when extracting features

@@ -44,9 +44,11 @@ from harness.schema import (
     METRIC_LEARNING_RATE,
     METRIC_SECONDS_PER_EPOCH,
     METRIC_TEST_ACCURACY,
+    METRIC_TEST_ACCURACY_BEFORE_BN,
     METRIC_TEST_LOSS,
     METRIC_TRAIN_SECONDS,
     OVERHEAD_PREFIX,
+    PARAM_BN_RECALIBRATED,
     PARAM_COMMIT,
     PARAM_DETERMINISTIC,
     PARAM_DEVICE,
@@ -234,6 +236,8 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
         PARAM_EVALUATION_BATCH: str(extra.pop("evaluation_batch")),
         PARAM_JIT_RESOLVED: "on" if extra.pop("jit_compile") else "off",
     }
+    if profile.bn_recalibration_images:
+        settings[PARAM_BN_RECALIBRATED] = str(result.bn_recalibrated_layers)
     tracker.log_params(run_id, settings)
     final = {  # the headline first: the compare view's default chart is the first metric
         METRIC_TEST_ACCURACY: result.test_accuracy,
@@ -246,6 +250,8 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
     }
     if result.best_epoch is not None:
         final[METRIC_BEST_EPOCH] = result.best_epoch
+    if result.test_accuracy_before_bn_recalibration is not None:
+        final[METRIC_TEST_ACCURACY_BEFORE_BN] = result.test_accuracy_before_bn_recalibration
     # Checkpoints written and their time; frozen-backbone runs: feature extraction time and cache
     # hits (time/feature_seconds, features/…).
     final[METRIC_CHECKPOINTS] = extra.pop("checkpoints", 0)

@@ -15,9 +15,9 @@ from harness.config import load_config
 from harness.executors import Outcome, SweepReport
 from harness.identity import identify
 from harness.plan import RunSpec, SweepSettings
-from harness.stats import power_seeds
 from harness.tracking import Tracker
 from tests.standins import board, log_run
+from tests.test_stats import power_seeds
 from tests.test_steps import CHAINS_CONFIG
 
 
@@ -47,7 +47,7 @@ def test_an_unresolved_step_asks_for_its_seeds_needed_on_both_sides(config):
     assert [(r.recipe, r.seeds, r.finished) for r in decided.requests] == [("a", 64, 3), ("b", 64, 3)]
     [a_reasons, b_reasons] = [r.reasons for r in decided.requests]
     assert a_reasons == (
-        "Δ b vs base a: not resolved at n=3, seeds needed 64",
+        "Δ b vs previous a: not resolved at n=3, seeds needed 64",
         "a vs leader b: not resolved at n=3, seeds needed 64",
     )
     assert b_reasons == a_reasons
@@ -62,7 +62,7 @@ def test_a_difference_too_small_to_power_doubles(config):
     values = {"a": [0.60, 0.62, 0.61], "b": [0.6001, 0.6201, 0.6101]}  # d = 0.01: over 1,000 seeds
     decided = plan(config, values, max_seeds=100, tried={"a": 40, "b": 40})
     assert [r.seeds for r in decided.requests] == [80, 80]
-    assert decided.requests[0].reasons[0] == "Δ b vs base a: not resolved at n=3"  # no count to show
+    assert decided.requests[0].reasons[0] == "Δ b vs previous a: not resolved at n=3"  # no count to show
 
 
 def test_at_max_seeds_a_question_is_left_open(config):
@@ -97,7 +97,7 @@ def test_a_row_with_one_finished_seed_asks_for_more(config):
     values = {"a": [0.60, 0.61, 0.62], "c": [0.59]}
     decided = plan(config, values, tried={"c": 3})  # two of c's three seeds failed
     assert {r.recipe: r.seeds for r in decided.requests} == {"a": 6, "c": 6}
-    assert "Δ c vs base a: insufficient (n<2)" in decided.requests[1].reasons
+    assert "Δ c vs previous a: insufficient (n<2)" in decided.requests[1].reasons
 
 
 # The rounds end to end: a stand-in sweep logs each new (recipe, seed) run with a value drawn
@@ -143,7 +143,7 @@ def test_rounds_add_seeds_only_where_an_answer_is_open_and_resume(tmp_path, conf
     assert trained == {"a": 6, "b": 3, "c": 6, "d": 3}
     assert all(seeds <= 6 for _, seeds in calls) and all("b" not in names for names, _ in calls[1:])
     assert report.rounds[0].number == 1 and report.rounds[-1].requests == ()
-    assert any("Δ c vs base a" in note for note in report.rounds[-1].left_open)
+    assert any("Δ c vs previous a" in note for note in report.rounds[-1].left_open)
 
     [board_run] = tracker.search("tags.`bench.kind` = 'leaderboard'")
     local = tracker.download_artifact(board_run.info.run_id, "adaptive_plan.json", tmp_path / "plan")

@@ -74,6 +74,22 @@ def test_base_inherits_training_and_overrides_key_by_key(test_config):
             "factor must be in (0, 1)",
         ),
         ("patience = 2 }", "patience = -2 }", "patience must be ≥ 0"),
+        (
+            'base = "tiny-a"',
+            'base = "tiny-a"\nprevious = "tiny-z"',
+            "(tiny-b): previous 'tiny-z' is not a recipe defined before it",
+        ),
+        ('base = "tiny-a"', 'base = "tiny-a"\nprevious = 3', "(tiny-b): field 'previous' must be str"),
+        (
+            "max_epochs = 1",
+            "max_epochs = 1\nepoch_fraction = 1.5",
+            "epoch_fraction is a share of each recipe's epochs in (0, 1]",
+        ),
+        (
+            "max_epochs = 1",
+            "max_epochs = 1\nbn_recalibration_images = 0",
+            "field 'bn_recalibration_images' must be > 0",
+        ),
     ],
 )
 def test_errors_name_entry_and_field(tmp_path, old, new, message):
@@ -153,6 +169,51 @@ def test_config_hash_tracks_training_not_metadata(tmp_path, test_config):
     assert config_hash(retrained, retrained.recipes["tiny-b"], profile) != config_hash(
         base, base.recipes["tiny-b"], profile
     )
+
+
+def test_previous_defaults_to_base_and_stays_in_its_report(tmp_path, test_config):
+    config = load_config(test_config)
+    assert config.recipe("tiny-b").previous == "tiny-a" == config.recipe("tiny-b").base
+    assert config.recipe("tiny-a").previous is None
+    other = TEST_CONFIG.replace('section = "10)" }', 'section = "10)" }', 1).replace(
+        'source = { report = "004_ad376a161039476f.txt", section = "10)" }',
+        'source = { report = "003_x.txt", section = "10)" }\nprevious = "tiny-a"',
+    )
+    with pytest.raises(ConfigError, match="comes from report 004_ad376a161039476f.txt, not 003_x.txt"):
+        load_config(write(tmp_path, other))
+    # provenance, not training: setting it changes no run's identity
+    explicit = load_config(
+        write(tmp_path, TEST_CONFIG.replace('base = "tiny-a"', 'base = "tiny-a"\nprevious = "tiny-a"'))
+    )
+    profile = config.profiles["smoke"]
+    assert config_hash(explicit, explicit.recipes["tiny-b"], profile) == config_hash(
+        config, config.recipes["tiny-b"], profile
+    )
+
+
+def test_new_profile_settings_enter_the_hash_only_where_set(tmp_path, test_config):
+    """epoch_fraction and bn_recalibration_images: a profile without them keeps its hash (stores
+    stay valid); setting one is a new identity (recalibrated runs are never pooled with others)."""
+    import dataclasses
+
+    from harness.train import planned_epochs
+
+    config = load_config(test_config)
+    recipe, profile = config.recipes["tiny-a"], config.profiles["smoke"]
+    original = config_hash(config, recipe, profile)
+    recalibrated = dataclasses.replace(profile, bn_recalibration_images=2048)
+    fraction = dataclasses.replace(profile, epoch_fraction=0.3333, max_epochs=None)
+    assert len({original, config_hash(config, recipe, recalibrated), config_hash(config, recipe, fraction)}) == 3
+    assert planned_epochs(recipe, fraction) == 10  # a third of 30, rounded up
+    assert (
+        planned_epochs(dataclasses.replace(recipe, training=dataclasses.replace(recipe.training, epochs=20)), fraction)
+        == 7
+    )
+    assert planned_epochs(recipe, dataclasses.replace(fraction, max_epochs=4)) == 4
+    assert planned_epochs(recipe, dataclasses.replace(fraction, epoch_fraction=0.001)) == 1
+    assert profile.is_budget and not dataclasses.replace(profile, max_epochs=None, train_size=None).is_budget
+    assert fraction.budget_words(40_000) == "33% of each recipe's epochs on 200 images"
+    assert dataclasses.replace(profile, max_epochs=None).budget_words(40_000) == "each recipe's epochs on 200 images"
 
 
 def test_select_by_suite_and_glob(test_config):

@@ -61,6 +61,8 @@ def test_smoke_sweep_logs_ranks_and_skips(tmp_path, synthetic_npz, test_config, 
         assert [m.step for m in history] == [1]
     for parent in parents:
         assert not {"n", "test_accuracy_mean", "test_accuracy_std"} & set(parent.data.metrics)  # no duplicates
+        # a budget profile's parent says so first, with its agreement with full (none here)
+        assert parent.data.tags["mlflow.note.content"].startswith("Budget profile `smoke`: at most 1 epoch on 200")
         # the recipe's leaderboard figures and its settings: what the UI sorts and compares parents by
         assert parent.data.metrics["board/3_n"] == 2 and 0 <= parent.data.metrics["board/1_mean"] <= 1
         changed = {"tiny-a": "baseline", "tiny-b": "augmented, one-hot loss, early stopping vs tiny-a: augmentation "
@@ -82,14 +84,9 @@ def test_smoke_sweep_logs_ranks_and_skips(tmp_path, synthetic_npz, test_config, 
 
     plotted = runner.invoke(main, [*base, "leaderboard", "--profile", "smoke", "--plots", str(tmp_path / "board")])
     assert plotted.exit_code == 0, plotted.output
-    expected = {
-        "leaderboard.md",
-        "leaderboard.csv",
-        "leaderboard.json",
-        "seed_spread.png",
-        "accuracy_vs_params.png",
-        "claimed_vs_measured.png",
-    }
+    # smoke caps epochs and images: a budget profile, so no claimed-vs-measured plot
+    expected = {"leaderboard.md", "leaderboard.csv", "leaderboard.json", "seed_spread.png", "accuracy_vs_params.png"}
+    assert (tmp_path / "board" / "leaderboard.md").read_text().startswith("Budget profile `smoke`: at most 1 epoch")
     assert {p.name for p in (tmp_path / "board").iterdir()} == expected
     assert all((tmp_path / "board" / name).stat().st_size > 200 for name in expected)
     board_runs = [
@@ -124,8 +121,9 @@ def test_readme_blocks_and_published_results(tmp_path, synthetic_npz, test_confi
     assert first.exit_code == 0, first.output
     text = readme.read_text()
     assert text.startswith(
-        "# Title\n\nintro\n\n<!-- leaderboard:smoke:start -->\nProfile `smoke`, 2–3 seeds per recipe"
+        "# Title\n\nintro\n\n<!-- leaderboard:smoke:start -->\nBudget profile `smoke`: at most 1 epoch on 200 images"
     )
+    assert "\n\nProfile `smoke`, 2–3 seeds per recipe" in text
     assert "old" not in text and text.endswith("<!-- steps:smoke:start -->\n<!-- steps:smoke:end -->\nfooter\n")
     assert "| tiny-a | 3 |" in text and "| tiny-b | 2 |" in text and "code commit" in text and "hardware:" in text
     second = runner.invoke(main, [*base, "leaderboard", "--profile", "smoke", "--update-readme"])
@@ -242,3 +240,43 @@ def test_mixed_precision_runs_are_their_own_identity(tmp_path, synthetic_npz, te
     # The float32 sweep does not reuse the mixed run: it trains its own.
     result = runner.invoke(main, [*base, "all", "--only", "tiny-a", "--profile", "smoke", "--seeds", "1"])
     assert "1 trained, 0 already finished" in result.output
+
+
+def test_a_recalibrating_profile_logs_what_recalibration_changed(tmp_path, synthetic_npz, monkeypatch):
+    """A profile with bn_recalibration_images: a BatchNorm model's run logs how many layers were
+    recalibrated, the test accuracy before (accuracy/test_before_bn_recalibration) and the time
+    it took; a model without BatchNorm logs 0 layers and nothing else. Both say their budget."""
+    from tests.conftest import TEST_CONFIG
+
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "benchmarks.toml"
+    config.write_text(
+        TEST_CONFIG.replace("test_size = 100\n", "test_size = 100\nbn_recalibration_images = 64\n", 1)
+        + """
+[[recipe]]
+name = "tiny-bn"
+base = "tiny-a"
+architecture = "r004_step3"
+summary = "BatchNorm after every conv"
+source = { report = "004_ad376a161039476f.txt", section = "3)" }
+"""
+    )
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["--config", str(config), "--data", str(synthetic_npz), "run", "tiny-a", "tiny-bn", "--profile", "smoke"]
+    )
+    assert result.exit_code == 0, result.output
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("cifar10-bench")
+    runs = client.search_runs([experiment.experiment_id])
+    children = {r.data.tags["bench.recipe"]: r for r in runs if r.data.tags["bench.kind"] == "child"}
+    with_bn, without = children["tiny-bn"].data, children["tiny-a"].data
+    assert (
+        with_bn.params["bn_recalibration.layers"] == "4" and with_bn.params["profile.bn_recalibration_images"] == "64"
+    )
+    assert 0 <= with_bn.metrics["accuracy/test_before_bn_recalibration"] <= 1
+    assert with_bn.metrics["time/bn_recalibration_seconds"] > 0
+    assert without.params["bn_recalibration.layers"] == "0"
+    assert "accuracy/test_before_bn_recalibration" not in without.metrics
+    parents = [r for r in runs if r.data.tags["bench.kind"] == "parent"]
+    assert all(p.data.tags["mlflow.note.content"].startswith("Budget profile `smoke`") for p in parents)

@@ -16,6 +16,7 @@ from scipy import stats
 
 from harness import leaderboard
 from harness.leaderboard import collect_rows, compare_with_leader, only_recipes
+from harness.stats import holm_levels
 from tests.standins import StandInTracker, board, run, runs_of
 
 
@@ -104,8 +105,12 @@ def test_leader_comparison_is_welch_with_holm_and_a_confidence_interval():
     for position, index in enumerate(order):
         running = max(running, min(1.0, (len(raw) - position) * raw[index]))
         expected_holm[compared[index]] = running
+    levels = dict(zip(compared, holm_levels(raw), strict=True))
     for name in compared:
-        row, interval = rows[name], tests[name].confidence_interval(0.95)
+        # Welch's interval at the level Holm tested the row at: it excludes 0 exactly where resolved
+        row, interval = rows[name], tests[name].confidence_interval(1 - levels[name])
+        assert row.delta_ci_confidence == pytest.approx(1 - levels[name])
+        assert (row.delta_ci_low > 0 or row.delta_ci_high < 0) == (row.leader_verdict == "resolved")
         assert row.leader == "leader"
         assert row.delta_vs_leader == pytest.approx(np.mean(values[name]) - np.mean(values["leader"]))
         assert (row.delta_ci_low, row.delta_ci_high) == (pytest.approx(interval.low), pytest.approx(interval.high))

@@ -1,9 +1,11 @@
-"""Step deltas: each recipe against its declared base, Welch CI and p, Holm within a report."""
+"""Step deltas: each step against the step it was built from, Welch's p Holm-adjusted in one family
+with the leaderboard's comparisons, the interval at the level Holm tested it at."""
 
 from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -13,7 +15,8 @@ from scipy import stats
 from harness import steps
 from harness.cli import main
 from harness.config import load_config
-from harness.stats import power_seeds
+from harness.stats import _welch_power, holm, holm_levels, smallest_n
+from tests.conftest import REAL_CONFIG
 from tests.standins import board, log_runs
 
 CHAINS_CONFIG = """
@@ -120,29 +123,43 @@ def test_every_step_against_its_declared_base(deltas):
     assert deltas["d"].n == 5 and deltas["d"].base_n == 4 and deltas["f"].n == 3
 
 
+# The family: every row against the leader (b: the best with n >= 2) and every step against the
+# step it was built from, a pair once. g has one seed, h none: no test.
+FAMILY = [("a", "b"), ("c", "b"), ("d", "b"), ("e", "b"), ("f", "b"), ("c", "a"), ("d", "c"), ("f", "e")]
+
+
+def _family_by_hand():
+    finite = {name: [v for v in values if math.isfinite(v)] for name, values in VALUES.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scipy's precision warning on a constant side
+        raw = [stats.ttest_ind(finite[x], finite[y], equal_var=False).pvalue for x, y in FAMILY]
+    raw[FAMILY.index(("f", "e"))] = 1.0  # identical values on both sides: p = 1, not scipy's NaN
+    return dict(zip(FAMILY, holm(raw), strict=True)), dict(zip(FAMILY, holm_levels(raw), strict=True))
+
+
 @pytest.mark.parametrize("name", ["b", "c", "d"])
 def test_delta_interval_and_p_match_scipy(deltas, name):
     delta = deltas[name]
     values, base_values = VALUES[name], VALUES[delta.base]
     expected = stats.ttest_ind(values, base_values, equal_var=False)
-    interval = expected.confidence_interval(0.95)
+    _, levels = _family_by_hand()
+    level = levels.get((name, delta.base), levels.get((delta.base, name)))
+    assert delta.delta_ci_confidence == pytest.approx(1 - level)
+    interval = expected.confidence_interval(1 - level)  # the interval at the level Holm tested it at
     assert delta.delta == pytest.approx(np.mean(values) - np.mean(base_values))
     assert (delta.delta_ci_low, delta.delta_ci_high) == (pytest.approx(interval.low), pytest.approx(interval.high))
     assert delta.p_value == pytest.approx(expected.pvalue, rel=1e-9)
 
 
-def test_holm_within_each_report_and_verdicts(deltas):
-    raw = {name: deltas[name].p_value for name in ("b", "c", "d")}
-    ordered = sorted(raw, key=raw.get)  # Holm by hand over report 004's three tests
-    running, expected = 0.0, {}
-    for position, name in enumerate(ordered):
-        running = max(running, min(1.0, (3 - position) * raw[name]))
-        expected[name] = running
-    for name, p_holm in expected.items():
-        assert deltas[name].p_holm == pytest.approx(p_holm, rel=1e-9)
+def test_one_holm_family_with_the_leader_comparisons_and_verdicts(deltas):
+    adjusted, _ = _family_by_hand()
+    for (x, y), p_holm in adjusted.items():
+        if (x, y) in (("c", "a"), ("d", "c"), ("f", "e")):
+            assert deltas[x].p_holm == pytest.approx(p_holm, rel=1e-9), (x, y)
+    assert deltas["b"].p_holm == pytest.approx(adjusted[("a", "b")], rel=1e-9)  # b vs a is a vs the leader b
+    assert {d.family for d in deltas.values()} == {len(FAMILY)}
     assert deltas["b"].verdict == "helped" and deltas["d"].verdict == "hurt"
     assert deltas["c"].verdict == "not resolved at n=4 vs 3" and deltas["c"].p_holm >= 0.05
-    # Report 005 is its own family: one test (f), so its Holm p is its raw p.
     assert deltas["f"].p_holm == deltas["f"].p_value == 1.0
     assert deltas["f"].verdict == "not resolved at n=3 vs 2" and deltas["f"].delta == 0
     assert deltas["g"].verdict == "insufficient (n<2)" and deltas["g"].p_value is None
@@ -150,19 +167,56 @@ def test_holm_within_each_report_and_verdicts(deltas):
     assert deltas["h"].verdict == "no runs" and deltas["h"].delta is None
 
 
-def test_claimed_delta_beside_the_measured_one(deltas):
+def test_a_pair_in_both_tables_has_one_p_and_one_verdict(config):
+    """b is the leader and a step of a: the leaderboard's row a and the step table's step b are
+    the same pair, with the same Holm p, the same interval (mirrored) and the same verdict, even
+    where the step alone would be resolved and the board alone would not (the README showed
+    r000-proyecto-2 vs -1 as "hurt" in one table and "≈" in the other)."""
+    values = {"a": [0.600, 0.640, 0.620], "b": [0.660, 0.672, 0.668], "c": [0.600, 0.660, 0.630, 0.640]}
+    rows = list(board(values).values())
+    [b_step, _, _] = steps.step_deltas(config, rows, {"b", "c", "d"})
+    row_a = next(r for r in rows if r.recipe == "a")
+    assert row_a.leader == "b" and b_step.base == "a"
+    assert b_step.p_holm == row_a.p_vs_leader_holm
+    assert (b_step.delta_ci_low, b_step.delta_ci_high) == pytest.approx((-row_a.delta_ci_high, -row_a.delta_ci_low))
+    assert (b_step.verdict in ("helped", "hurt")) == (row_a.leader_verdict == "resolved")
+
+
+def test_the_interval_beside_a_verdict_is_the_one_that_decides_it():
+    """Over many random boards: a step's interval excludes 0 exactly where its verdict is helped
+    or hurt, and a row's exactly where it is resolved from the leader (the raw 95% interval
+    beside a Holm verdict used to exclude 0 on rows marked not resolved)."""
+    config = load_config(REAL_CONFIG)
+    names = [r.name for r in config.select(suite="report-004")]
+    rng = np.random.default_rng(8)
+    for _ in range(40):
+        centres = rng.uniform(0.6, 0.7, len(names))
+        values = {n: list(rng.normal(c, 0.01, 3)) for n, c in zip(names, centres, strict=True)}
+        rows = list(board(values).values())
+        for delta in steps.step_deltas(config, rows, set(names)):
+            excludes = delta.delta_ci_low > 0 or delta.delta_ci_high < 0
+            assert excludes == delta.resolved, delta
+        for row in rows:
+            if row.delta_ci_low is not None:
+                assert (row.delta_ci_low > 0 or row.delta_ci_high < 0) == (row.leader_verdict == "resolved")
+
+
+def test_claimed_delta_beside_the_measured_one(deltas, config):
     assert deltas["b"].claimed_delta == pytest.approx(0.10) and deltas["c"].claimed_delta == pytest.approx(0.05)
     assert deltas["d"].claimed_delta is None  # d claims nothing
     assert (deltas["b"].claimed, deltas["b"].base_claimed) == (0.70, 0.60)
+    at_budget = {d.recipe: d for d in steps.step_deltas(config, list(board(VALUES).values()), claims=False)}
+    assert at_budget["b"].claimed_delta is None  # a budget profile checks no claim
+    assert "claimed Δ pp" not in steps.to_markdown(list(at_budget.values()), budget="Budget profile `smoke`: …")
 
 
 def test_seeds_needed_for_the_unresolved_steps(deltas):
     a, c = VALUES["a"], VALUES["c"]
-    pooled = math.sqrt((2 * np.var(a, ddof=1) + 3 * np.var(c, ddof=1)) / 5)
-    effect_size = abs(np.mean(c) - np.mean(a)) / pooled
-    # Holm's strictest step in a family of three tests: α = 0.05 / 3.
-    assert deltas["c"].seeds_needed == power_seeds(effect_size, alpha=0.05 / 3)
-    assert deltas["c"].seeds_needed > power_seeds(effect_size) > 4
+    delta, var_a, var_c = abs(np.mean(c) - np.mean(a)), np.var(a, ddof=1), np.var(c, ddof=1)
+    # By Welch's test (the verdict's), at Holm's strictest step in a family of eight tests: α = 0.05 / 8.
+    expected = smallest_n(lambda n: _welch_power(delta, var_c, var_a, n, 0.05 / len(FAMILY)) >= 0.8)
+    assert deltas["c"].seeds_needed == expected
+    assert deltas["c"].seeds_needed > smallest_n(lambda n: _welch_power(delta, var_c, var_a, n, 0.05) >= 0.8) > 4
     assert deltas["b"].seeds_needed is None and deltas["b"].seeds_needed_note == "resolved"
     assert deltas["f"].seeds_needed_note == "Δ = 0" and deltas["g"].seeds_needed_note == "n<2"
     assert steps.table_cells(deltas["f"])[-1] == "Δ = 0" and steps.table_cells(deltas["b"])[-1] == "–"
@@ -172,7 +226,6 @@ def test_selection_keeps_bases_outside_it(config):
     rows = list(board(VALUES).values())
     [only_d] = steps.step_deltas(config, rows, {"d"})
     assert only_d.base == "c" and only_d.base_n == 4 and only_d.verdict == "hurt"
-    assert only_d.p_holm == only_d.p_value  # a family of one
 
 
 def test_formats(deltas):
@@ -180,15 +233,50 @@ def test_formats(deltas):
     markdown = steps.to_markdown(values)
     assert "### report 004 (004_x.txt): 1 helped, 1 hurt, 1 not resolved" in markdown
     assert "### report 005 (005_y.txt): 1 not resolved, 1 insufficient (n<2), 1 no runs" in markdown
+    assert "| step | vs previous | n step/vs | step % | vs % | Δ pp [Holm CI] | Holm p | claimed Δ pp |" in markdown
     b = deltas["b"]
     assert (
         f"| b | a | 3/3 | 71.00 | 61.00 | +10.00 [{100 * b.delta_ci_low:+.2f}, {100 * b.delta_ci_high:+.2f}] |"
         in markdown
     )
-    assert "Holm-adjusted across the steps of this report" in markdown
+    assert "Holm-adjusted across one family" in markdown and "the step it was built from" in markdown
     records = json.loads(steps.to_json(values))
     assert records[0]["recipe"] == "b" and records[0]["verdict"] == "helped"
     assert steps.to_csv(values).splitlines()[0].startswith("report,recipe,base,n,base_n,mean,base_mean,delta,")
+
+
+def test_previous_is_the_step_a_report_built_from():
+    """Report 004's steps 3-7 inherit their training from step 1 (base) but each was built from
+    the step before it (the report's narrative): step 3 is compared with step 2, not step 1."""
+    config = load_config(REAL_CONFIG)
+    step3 = config.recipe("r004-step3")
+    assert step3.base == "r004-step1" and step3.previous == "r004-step2"
+    values = {f"r004-step{i}": [0.60 + i / 100, 0.61 + i / 100, 0.62 + i / 100] for i in range(1, 4)}
+    compared = {d.recipe: d.base for d in steps.step_deltas(config, list(board(values).values()), set(values))}
+    assert compared == {"r004-step2": "r004-step1", "r004-step3": "r004-step2"}
+    cumulative = steps.step_deltas(config, list(board(values).values()), set(values), against="first")
+    assert {d.recipe: d.base for d in cumulative} == {"r004-step2": "r004-step1", "r004-step3": "r004-step1"}
+    assert "vs first" in steps.to_markdown(cumulative) and "first step of its chain" in steps.to_markdown(cumulative)
+    # every step of the five reports is built from an earlier step of its own report
+    order = list(config.recipes)
+    for recipe in config.recipes.values():
+        if recipe.previous is not None:
+            previous = config.recipe(recipe.previous)
+            assert previous.source.report == recipe.source.report
+            assert order.index(previous.name) < order.index(recipe.name)
+    assert steps.first_step(config, config.recipe("r004-step10")).name == "r004-step1"
+    assert config.recipe("r004-step10").previous == "r004-step9"
+
+
+def test_what_changed_says_how_a_step_differs_from_the_step_it_was_built_from():
+    """A parent's what_changed param compares with ``previous``, not ``base``: step 3 adds
+    BatchNorm to step 2 (base step 1 would also list step 2's changes)."""
+    from harness.recipe_params import built_from, what_changed
+
+    config = load_config(REAL_CONFIG)
+    step3 = config.recipe("r004-step3")
+    assert built_from(step3) == "r004-step2"
+    assert what_changed(config, step3) == f"{step3.summary} vs r004-step2: architecture r004_step2 → r004_step3"
 
 
 def test_reports_nobody_trained_are_left_out(config):

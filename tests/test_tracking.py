@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.identity import RunIdentity
-from harness.schema import TAG_ERROR, TAG_PARENT
+from harness.schema import TAG_CLAIM, TAG_ERROR, TAG_HEARTBEAT, TAG_PARENT
 from harness.tracking import Tracker
 
 
@@ -40,8 +40,10 @@ def test_parent_child_identity_and_aggregates(tracker):
     assert run.info.status == "FAILED" and run.data.tags[TAG_ERROR] == "diverged at epoch 3"
 
     assert tracker.finished_identities() == {identity(0).identity, identity(1).identity}
+    assert {TAG_CLAIM, TAG_HEARTBEAT} <= set(tracker.client.get_run(parent).data.tags)  # its election's
     assert tracker.update_parent(parent, identity(0).group) == "FINISHED"
     assert tracker.client.get_run(parent).info.status == "FINISHED"
+    assert not {TAG_CLAIM, TAG_HEARTBEAT} & set(tracker.client.get_run(parent).data.tags)  # an ended parent's are gone
     assert not tracker.client.get_run(parent).data.metrics  # its figures are the board's (publish_board_metrics)
 
 
