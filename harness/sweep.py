@@ -11,10 +11,10 @@ from __future__ import annotations
 import importlib.util
 
 from harness.config import BenchConfig, Recipe
-from harness.cost import GPU_REFERENCE, human_duration
+from harness.cost import human_duration
 from harness.devices import visible_gpus
 from harness.errors import HarnessError, WeightsMissing
-from harness.estimate import estimate
+from harness.estimate import estimate, finished_runs, run_seconds
 from harness.executors import LocalExecutor, Outcome, Progress, SweepReport
 from harness.identity import is_transfer
 from harness.plan import RunSpec, SweepSettings, concurrent_jobs, plan, variant_here
@@ -50,10 +50,13 @@ def announce_cost(
     settings: SweepSettings,
     jobs: int,
     progress: Progress,
+    runs: list | None = None,
 ) -> dict[str, float]:
-    """Say what the runs to train will cost (runs, images, PFLOP, hours here and on the reference
-    GPU) and, on a CPU with the ``full`` profile, which profile fits instead. Returns each run's
-    estimated seconds by identity, for the progress bar's ETA (empty when nothing could be
+    """Say what the runs to train will cost (runs, images and PFLOP at most, expected hours here
+    and on the reference GPU, with the epochs they rest on) and, on a CPU with the ``full``
+    profile, which profile fits instead. ``runs``: finished runs for the expected epochs
+    (``harness.estimate.finished_runs``). Returns each run's expected seconds by identity
+    (``harness.estimate.run_seconds``), for the progress bar's ETA (empty when nothing could be
     estimated: estimating never stops a sweep)."""
     if not todo:
         return {}
@@ -61,23 +64,28 @@ def announce_cost(
     variant = todo[0].identity.variant
     try:
         estimates = estimate(
-            config, recipes, settings.profile, precision=variant.precision, jit_compile=settings.jit_compile
+            config,
+            recipes,
+            settings.profile,
+            precision=variant.precision,
+            jit_compile=settings.jit_compile,
+            runs=runs,
         )
     except HarnessError as error:
         progress.note(f"(no cost estimate: {error})")
         return {}
     by_recipe = {e.cost.recipe: e for e in estimates}
-    seconds, first_seed_seen = {}, set()
+    seconds, gpu, first_seed_seen = {}, 0.0, set()
     for spec in todo:
         e = by_recipe[spec.recipe.name]
         # a frozen backbone's features are extracted by the recipe's first run, then read from the cache
-        repeat = spec.recipe.name in first_seed_seen
-        seconds[spec.identity.identity] = e.seconds - (e.feature_seconds if repeat else 0.0)
+        first = spec.recipe.name not in first_seed_seen
+        seconds[spec.identity.identity] = run_seconds(e, first_seed=first)
+        gpu += run_seconds(e, first_seed=first, on="gpu") or 0.0
         first_seed_seen.add(spec.recipe.name)
     total = sum(seconds.values())
     images = sum(by_recipe[s.recipe.name].cost.train_images * by_recipe[s.recipe.name].cost.epochs for s in todo)
     pflop = sum(by_recipe[s.recipe.name].cost.total_pflop for s in todo)
-    gpu = sum(by_recipe[s.recipe.name].gpu_seconds for s in todo)
     basis = {e.basis for e in estimates}
     how = (
         "measured probes"
@@ -86,11 +94,20 @@ def announce_cost(
         if basis == {"flops"}
         else "probes and FLOPs"
     )
+    expected = sum(1 for e in estimates if e.epochs_from)
+    epochs = (
+        "every run at its most epochs"
+        if not expected
+        else f"epochs expected from finished runs for {expected} of {len(estimates)} recipes, at most for the rest"
+    )
     already = f" ({skipped} already finished)" if skipped else ""
+    from harness.gpu_model import load_reference
+
+    reference = load_reference()
+    on_gpu = "" if reference is None else f", {human_duration(gpu)} on {reference.words} (float32, one run at a time)"
     progress.note(
         f"{len(todo)} runs to train{already}: at most {images / 1e6:,.1f} M training images, {pflop:,.2f} PFLOP; "
-        f"about {human_duration(total / jobs)} on this machine with {jobs} at once (from {how}), "
-        f"{human_duration(gpu)} on {GPU_REFERENCE[0]}"
+        f"about {human_duration(total / jobs)} on this machine with {jobs} at once (from {how}; {epochs}){on_gpu}"
     )
     if variant.device == "cpu" and settings.profile == "full" and total / jobs > 86400:
         cnn = [r for r in recipes if not is_transfer(r)]
@@ -202,7 +219,8 @@ def run_sweep(
         progress.note(f"GPUs {names}; {jobs} run(s) at once, at most {settings.jobs_per_gpu} per GPU")
     finished = tracker.finished_identities()
     todo = [spec for spec in specs if spec.identity.identity not in finished]
-    progress.estimated(announce_cost(config, todo, len(specs) - len(todo), settings, jobs, progress))
+    runs = finished_runs(config, tracker, settings.profile)
+    progress.estimated(announce_cost(config, todo, len(specs) - len(todo), settings, jobs, progress, runs))
     if dry_run:
         return SweepReport(outcomes=[Outcome(spec=s, status="PLANNED" if s in todo else "SKIPPED") for s in specs])
     if settings.executor == "ray":
