@@ -101,16 +101,21 @@ class LocalExecutor:
         python: str = sys.executable,
         gpus: list[str] | None = None,
         jobs: int | None = None,
+        shares: dict[str, float] | None = None,
     ) -> None:
         """``gpus``: the ids runs are pinned to (default: none, every run on the CPU); ``jobs``:
-        runs at once (default: ``settings.jobs`` or 1)."""
+        runs at once (default: ``settings.jobs`` or 1); ``shares``: the share of one GPU a run of
+        each recipe takes (``--jobs-per-gpu auto``; default 1 / ``--jobs-per-gpu``)."""
+        from harness.plan import runs_per_gpu
+
         self.config = config
         self.tracker = tracker
         self.settings = settings
         self.progress = progress or Progress()
         self.python = python
         self.jobs = jobs or settings.jobs or 1
-        self.slots = GpuSlots(gpus or [], settings.jobs_per_gpu)
+        self.slots = GpuSlots(gpus or [], runs_per_gpu(settings))
+        self.shares = dict(shares or {})
         self.threads = None if gpus else threads_per_worker(self.jobs)
         from harness.environment import git_commit
 
@@ -159,15 +164,19 @@ class LocalExecutor:
         def supervise(index: int, spec: RunSpec) -> Outcome:
             if self._stopping.is_set():
                 return Outcome(spec=spec, status="NOT_STARTED", interrupted=not self.store_error)
-            parent = parent_of(spec)
-            if parent is None:
-                return Outcome(spec=spec, status="NOT_STARTED")
-            self.progress.run_started(spec, index, len(todo))
-            gpu = self.slots.acquire()
+            share = self.shares.get(spec.recipe.name)
+            try:  # waits while no GPU has room for this run's share
+                gpu = self.slots.acquire(share, stop=self._stopping)
+            except InterruptedError:
+                return Outcome(spec=spec, status="NOT_STARTED", interrupted=not self.store_error)
             try:
+                parent = parent_of(spec)
+                if parent is None:
+                    return Outcome(spec=spec, status="NOT_STARTED")
+                self.progress.run_started(spec, index, len(todo))
                 outcome = self.run_one(spec, parent, gpu=gpu)
             finally:
-                self.slots.release(gpu)
+                self.slots.release(gpu, share)
             self.progress.run_ended(outcome)
             return outcome
 
@@ -262,10 +271,13 @@ class LocalExecutor:
                 return None
 
     def _store(self, what: str, call, *args, **kwargs):
-        """A store call that must not end the sweep with a traceback: on failure the sweep starts
-        no new run and reports why once (``store_error``); the next command repairs the store."""
+        """A store call that must not end the sweep with a traceback: a locked sqlite store is
+        retried (``harness.spool.retry_while_locked``); on failure the sweep starts no new run and
+        reports why once (``store_error``); the next command repairs the store."""
+        from harness.spool import retry_while_locked
+
         try:
-            return call(*args, **kwargs)
+            return retry_while_locked(call, *args, **kwargs)
         except Exception as error:  # noqa: BLE001  any store failure: server down, disk full, read-only
             with self._lock:
                 if self.store_error is None:

@@ -5,6 +5,11 @@ full, a read-only store), the run goes on; that write and every later one are re
 ``$BENCH_CACHE/spool/<run id>/`` (the calls, and a copy of every file they upload). The next
 sweep on that store replays them (``replay``) before planning, so the run ends FINISHED with
 everything it measured, and repairs what the failure left behind (``Tracker.repair``).
+
+A sqlite store that is only busy is not a failure: "database is locked" (another process held
+a write transaction past MLflow's 20 s busy timeout: many workers logging at once, a backup, a
+reader holding it open) is retried with backoff for up to ``LOCKED_RETRY_SECONDS``
+(``retry_while_locked``) before the write is spooled.
 """
 
 from __future__ import annotations
@@ -12,11 +17,45 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 READS = frozenset({"get_run", "search", "child_runs", "finished_identities", "group_children", "metric_history"})
+
+
+LOCKED_RETRY_SECONDS = 120.0  # how long a write retries a locked sqlite store before it gives up
+LOCKED_BACKOFF_SECONDS = (0.5, 8.0)  # the first wait between tries, doubling up to the second
+
+
+def is_locked(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it: MLflow wraps SQLAlchemy, which wraps sqlite3) says a
+    sqlite database is locked."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if "database is locked" in str(error) or "database table is locked" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def retry_while_locked(call: Callable, *args, **kwargs):
+    """``call(*args, **kwargs)``, tried again with backoff while it fails because a sqlite store
+    is locked, for up to ``LOCKED_RETRY_SECONDS``; any other error, or a lock that outlasts them,
+    is raised as it came."""
+    deadline_seconds = LOCKED_RETRY_SECONDS
+    started = time.monotonic()
+    wait, longest = LOCKED_BACKOFF_SECONDS
+    while True:
+        try:
+            return call(*args, **kwargs)
+        except Exception as error:
+            if not is_locked(error) or time.monotonic() - started + wait > deadline_seconds:
+                raise
+        time.sleep(wait)
+        wait = min(wait * 2, longest)
 
 
 def spool_root() -> Path:
@@ -43,7 +82,7 @@ class SpoolingTracker:
         def guarded(*args, **kwargs):
             if self.offline is None:
                 try:
-                    return call(*args, **kwargs)
+                    return retry_while_locked(call, *args, **kwargs)
                 except Exception as error:  # noqa: BLE001  any store failure: keep the results locally
                     first = (str(error).strip().splitlines() or [""])[0][:200]
                     self.offline = f"{type(error).__name__}: {first}"

@@ -14,10 +14,10 @@ from harness.config import BenchConfig, Recipe
 from harness.cost import human_duration
 from harness.devices import visible_gpus
 from harness.errors import HarnessError, WeightsMissing
-from harness.estimate import estimate, finished_runs, run_seconds
+from harness.estimate import estimate, finished_runs, gpu_shares, run_seconds
 from harness.executors import LocalExecutor, Outcome, Progress, SweepReport
 from harness.identity import is_transfer
-from harness.plan import RunSpec, SweepSettings, concurrent_jobs, plan, variant_here
+from harness.plan import RunSpec, SweepSettings, concurrent_jobs, plan, runs_per_gpu, variant_here
 from harness.tracking import Tracker
 
 
@@ -122,6 +122,38 @@ def announce_cost(
     return seconds
 
 
+def packing_shares(
+    config: BenchConfig, recipes: list[Recipe], settings: SweepSettings, gpus: list, progress: Progress
+) -> dict[str, float] | None:
+    """Under ``--jobs-per-gpu auto``, the share of one GPU a run of each recipe takes
+    (``harness.gpu_model.gpu_share``, against the smallest GPU's memory), each named in one line;
+    None under a fixed ``--jobs-per-gpu`` (every run takes 1/N). Where the shares cannot be
+    counted, every run takes a whole GPU, with a note."""
+    if settings.jobs_per_gpu != "auto":
+        return None
+    memory = [gpu.memory_mib for gpu in gpus if gpu.memory_mib]
+    try:
+        shares = gpu_shares(
+            config,
+            recipes,
+            settings.profile,
+            gpu_memory_bytes=min(memory) * 2**20 if memory else None,
+            precision=settings.variant.precision,
+            jit_compile=settings.jit_compile,
+        )
+    except HarnessError as error:
+        progress.note(f"(--jobs-per-gpu auto: one run per GPU, the shares could not be counted: {error})")
+        return {recipe.name: 1.0 for recipe in recipes}
+    groups: dict[int, list[str]] = {}
+    for name, share in shares.items():
+        groups.setdefault(max(1, int(1 / share + 1e-9)), []).append(name)
+    for count in sorted(groups, reverse=True):
+        names = groups[count]
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        progress.note(f"  {count} per GPU: {shown}")
+    return shares
+
+
 def check_optimizer_options(recipes: list[Recipe]) -> None:
     """Build the optimizer of every recipe that sets ``optimizer_options`` once, here: an unknown
     keyword would otherwise fail every run of it. (Keras is imported only when one does.)"""
@@ -216,11 +248,17 @@ def run_sweep(
         progress.note(capped)
     if gpus:
         names = ", ".join(f"{gpu.id}: {gpu.name}" for gpu in gpus)
-        progress.note(f"GPUs {names}; {jobs} run(s) at once, at most {settings.jobs_per_gpu} per GPU")
+        per_gpu = (
+            f"as many per GPU as their shares of it allow, at most {runs_per_gpu(settings)} (--jobs-per-gpu auto)"
+            if settings.jobs_per_gpu == "auto"
+            else f"at most {settings.jobs_per_gpu} per GPU"
+        )
+        progress.note(f"GPUs {names}; {jobs} run(s) at once, {per_gpu}")
     finished = tracker.finished_identities()
     todo = [spec for spec in specs if spec.identity.identity not in finished]
     runs = finished_runs(config, tracker, settings.profile)
     progress.estimated(announce_cost(config, todo, len(specs) - len(todo), settings, jobs, progress, runs))
+    shares = packing_shares(config, recipes, settings, gpus, progress) if gpus and todo else None
     if dry_run:
         return SweepReport(outcomes=[Outcome(spec=s, status="PLANNED" if s in todo else "SKIPPED") for s in specs])
     if settings.executor == "ray":
@@ -231,7 +269,7 @@ def run_sweep(
         executor: LocalExecutor = RayExecutor(config, tracker, settings, progress=progress, jobs=jobs)
     else:
         gpu_ids = [gpu.id for gpu in gpus]
-        executor = LocalExecutor(config, tracker, settings, progress=progress, gpus=gpu_ids, jobs=jobs)
+        executor = LocalExecutor(config, tracker, settings, progress=progress, gpus=gpu_ids, jobs=jobs, shares=shares)
     report = executor.sweep(specs)
     report.unavailable = unavailable
     return report

@@ -84,6 +84,9 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
 
     # Where a run's wall time goes besides fit and evaluate, logged as overhead/* metrics.
     watch = Stopwatch(launched_at=payload.launched_at)
+    from harness.devices import prepare_compile_cache
+
+    prepare_compile_cache()  # the folders of the compilation caches this process was started with
     import keras  # here, so the backend import counts as import time, not build time
 
     from harness.config import load_config
