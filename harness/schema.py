@@ -36,7 +36,8 @@ KIND_PARENT, KIND_CHILD, KIND_LEADERBOARD = "parent", "child", "leaderboard"
 # Params of a child run that the leaderboard reads back.
 PARAM_REPORTED_ACCURACY = "reported.test_accuracy"  # the report's claim, "None" where it makes none
 PARAM_REPORTED_PARAMS = "reported.params"
-PARAM_COMMIT = "code_commit"
+PARAM_COMMIT = "code_commit"  # of the code the worker ran (a Ray node's: the driver's, shipped with the task)
+PARAM_RAY_NODE = "ray.node"  # the Ray node a run trained on: host and node id (Ray runs only)
 PARAM_HARDWARE = "hardware"
 PARAM_PRECISION = "precision"
 PARAM_JIT_COMPILE = "jit_compile"  # what was asked: auto | on | off

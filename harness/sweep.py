@@ -215,6 +215,10 @@ def run_sweep(
     config.profile(settings.profile)
     if settings.system_metrics and importlib.util.find_spec("psutil") is None:
         raise HarnessError("--system-metrics needs psutil: pip install 'cifar10-bench[system-metrics]'")
+    if settings.executor == "ray":  # before anything is read: a cluster elsewhere cannot reach a local store
+        from harness.executors import refuse_local_store_on_a_cluster
+
+        refuse_local_store_on_a_cluster(tracker.tracking_uri, settings.address)
     mend_store(tracker, progress)
     progress.note("Checking the dataset …")
     data = load_cifar10(settings.data_path)

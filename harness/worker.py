@@ -46,6 +46,7 @@ from harness.schema import (
     PARAM_JIT_RESOLVED,
     PARAM_PARAMS,
     PARAM_PRECISION,
+    PARAM_RAY_NODE,
     PARAM_TRAINABLE_PARAMS,
     PARAM_WEIGHTS,
     TAG_WEIGHTS,
@@ -126,7 +127,9 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
     params["seed"] = str(identity.seed)
     params["data.source"] = data.source
     params.update(library_versions())
-    params[PARAM_COMMIT] = payload.commit
+    params[PARAM_COMMIT] = code_commit(payload.commit)
+    if os.environ.get(protocol.NODE_ENVIRONMENT):
+        params[PARAM_RAY_NODE] = os.environ[protocol.NODE_ENVIRONMENT]
     params[PARAM_PRECISION] = identity.variant.precision
     params[PARAM_JIT_COMPILE] = payload.jit_compile
     params[PARAM_DEVICE] = identity.variant.device
@@ -224,6 +227,15 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
             spooled=tracker.offline or "",
         )
     )
+
+
+def code_commit(sent: str) -> str:
+    """The commit of the code this process runs: its own checkout's, or where it has none (the
+    code a Ray task received from the driver, shipped without its history) the driver's, ``sent``."""
+    from harness.environment import git_commit
+
+    own = git_commit(Path(__file__).resolve().parent)
+    return sent if own == "unknown" else own
 
 
 def check_platform(variant) -> None:
