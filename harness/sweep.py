@@ -122,6 +122,17 @@ def announce_cost(
     return seconds
 
 
+def longest_first(specs: list[RunSpec], seconds: dict[str, float]) -> list[RunSpec]:
+    """``specs`` with the recipes whose runs are expected to take longest first (``seconds``: a
+    run's expected seconds by identity, ``announce_cost``); a recipe's seeds stay together in seed
+    order, recipes of equal cost (or none known) keep their file order."""
+    longest: dict[str, float] = {}
+    for spec in specs:
+        run = seconds.get(spec.identity.identity, 0.0)
+        longest[spec.recipe.name] = max(longest.get(spec.recipe.name, 0.0), run)
+    return sorted(specs, key=lambda spec: -longest[spec.recipe.name])
+
+
 def packing_shares(
     config: BenchConfig, recipes: list[Recipe], settings: SweepSettings, gpus: list, progress: Progress
 ) -> dict[str, float] | None:
@@ -261,7 +272,10 @@ def run_sweep(
     finished = tracker.finished_identities()
     todo = [spec for spec in specs if spec.identity.identity not in finished]
     runs = finished_runs(config, tracker, settings.profile)
-    progress.estimated(announce_cost(config, todo, len(specs) - len(todo), settings, jobs, progress, runs))
+    seconds = announce_cost(config, todo, len(specs) - len(todo), settings, jobs, progress, runs)
+    progress.estimated(seconds)
+    if jobs > 1:  # several at once: the longest start first, so that the sweep does not end on one long tail
+        specs = longest_first(specs, seconds)
     shares = packing_shares(config, recipes, settings, gpus, progress) if gpus and todo else None
     if dry_run:
         return SweepReport(outcomes=[Outcome(spec=s, status="PLANNED" if s in todo else "SKIPPED") for s in specs])

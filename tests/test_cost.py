@@ -248,3 +248,31 @@ def test_a_dry_run_says_what_its_estimate_rests_on(tmp_path, synthetic_npz, test
     assert line.startswith("4 runs to train: at most ")
     assert "every run at its most epochs" in line and "on an NVIDIA H200, measured under JAX" in line
     assert "assumed" not in line
+
+
+@pytest.mark.parametrize(("jobs", "first"), [(2, "tiny-b"), (1, "tiny-a")])
+def test_several_runs_at_once_start_with_the_longest(tmp_path, synthetic_npz, test_config, monkeypatch, jobs, first):
+    """Under --jobs > 1 the recipes expected to take longest start first (a sweep in file order
+    ended on its longest runs alone); a recipe's seeds stay together; one at a time keeps file order."""
+    import harness.sweep
+    from harness.executors import LocalExecutor, Progress, SweepReport
+    from harness.plan import SweepSettings
+    from harness.tracking import Tracker
+
+    def cost(config, todo, *_args, **_kwargs):
+        return {spec.identity.identity: 60.0 if spec.recipe.name == "tiny-b" else 5.0 for spec in todo}
+
+    started = []
+
+    def sweep(self, specs, **_kwargs):
+        started.extend((spec.recipe.name, spec.identity.seed) for spec in specs)
+        return SweepReport()
+
+    monkeypatch.setattr(harness.sweep, "announce_cost", cost)
+    monkeypatch.setattr(LocalExecutor, "sweep", sweep)
+    config = load_config(test_config)
+    settings = SweepSettings(profile="smoke", seeds=2, data_path=str(synthetic_npz), jobs=jobs, jobs_cap=False)
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    harness.sweep.run_sweep(config, tracker, list(config.recipes.values()), settings, Progress())
+    second = {"tiny-a": "tiny-b", "tiny-b": "tiny-a"}[first]
+    assert started == [(first, 0), (first, 1), (second, 0), (second, 1)]
