@@ -23,7 +23,7 @@ head on them.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 from architectures.common import INPUT_SHAPE
 from architectures.registry import register
@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     import keras
 
 RESIZED = 224  # the ImageNet input size every 224 builder resizes to
-PREPROCESSING = ("as_ran", "imagenet")
+# What a recipe's architecture_options may say: the config checks a recipe against these annotations.
+Preprocessing = Literal["as_ran", "imagenet"]
+PREPROCESSING = get_args(Preprocessing)
 PARTS = ("model", "features", "head")
 
 
@@ -157,7 +159,7 @@ def r002_proyecto_10(
     input_shape: tuple[int, int, int] = INPUT_SHAPE,
     num_classes: int = 10,
     weights: str | None = None,
-    preprocessing: str = "as_ran",
+    preprocessing: Preprocessing = "as_ran",
     part: str = "model",
 ):
     """Frozen VGG16 on 32×32 input (1×1×512 → 512 features), Dense 1024-1024-512 each + Dropout 0.5 (16,819,530 params)."""
@@ -200,7 +202,7 @@ def r003_tl_basic(
     input_shape: tuple[int, int, int] = INPUT_SHAPE,
     num_classes: int = 10,
     weights: str | None = None,
-    preprocessing: str = "as_ran",
+    preprocessing: Preprocessing = "as_ran",
     part: str = "model",
 ):
     """Resize to 224, frozen VGG16, Flatten (25,088), Dense 256 / 128 with BN, ReLU, L2 1e-4, Dropout 0.6 (21,173,194 params)."""
@@ -227,7 +229,7 @@ def r003_vgg16_finetune(
     input_shape: tuple[int, int, int] = INPUT_SHAPE,
     num_classes: int = 10,
     weights: str | None = None,
-    preprocessing: str = "as_ran",
+    preprocessing: Preprocessing = "as_ran",
 ):
     """Resize to 224, VGG16 with block5 trainable, Flatten, Dense 256 / 128 with BN, ReLU, L2 1e-4, Dropout 0.5 (21,173,194 params)."""
     import keras
@@ -258,7 +260,7 @@ def r003_densenet121_finetune(
     input_shape: tuple[int, int, int] = INPUT_SHAPE,
     num_classes: int = 10,
     weights: str | None = None,
-    preprocessing: str = "as_ran",
+    preprocessing: Preprocessing = "as_ran",
 ):
     """Resize to 224, DenseNet121 with its last 30 layers trainable (BN among them), Flatten, Dense 256 / 128, Dropout 0.4 (19,918,538 params).
 
@@ -335,7 +337,7 @@ def r_ext_resnet50_finetune(
     input_shape: tuple[int, int, int] = INPUT_SHAPE,
     num_classes: int = 10,
     weights: str | None = None,
-    preprocessing: str = "imagenet",
+    preprocessing: Preprocessing = "imagenet",
 ):
     """Not from a report: resize to 224, ResNet50 (caffe preprocessing) with the conv5 block trainable, BN frozen, GAP, Dropout 0.2.
 
@@ -365,7 +367,7 @@ def r_ext_mobilenetv2_finetune(
     input_shape: tuple[int, int, int] = INPUT_SHAPE,
     num_classes: int = 10,
     weights: str | None = None,
-    preprocessing: str = "imagenet",
+    preprocessing: Preprocessing = "imagenet",
 ):
     """Not from a report: resize to 224, MobileNetV2 ([-1, 1] preprocessing) trainable from block_13 on, BN frozen, GAP, Dropout 0.2.
 
@@ -393,7 +395,7 @@ def r_ext_efficientnetb0_finetune(
     input_shape: tuple[int, int, int] = INPUT_SHAPE,
     num_classes: int = 10,
     weights: str | None = None,
-    preprocessing: str = "imagenet",
+    preprocessing: Preprocessing = "imagenet",
 ):
     """Not from a report: resize to 224, EfficientNetB0 (0-255 input) with block6, block7 and top trainable, BN frozen, GAP, Dropout 0.2.
 

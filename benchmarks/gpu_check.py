@@ -801,29 +801,21 @@ def section_steady_epochs(ctx: Context, out: dict[str, Any], precision: str = "f
         ctx.save()
 
 
+@contextlib.contextmanager
 def precision_context(backend: str, precision: str):
-    """A context under which float32 convolutions and matmuls run at ``precision`` ("default":
-    the backend's own choice); None where the backend has no such switch."""
+    """float32 convolutions and matmuls at ``precision`` while inside: "default" (the backend's
+    own choice), or "highest" / "tensorfloat32" as the harness sets them for a float32 / tf32
+    run (``harness.devices.set_tf32``), so this measures what a run computes."""
     if precision == "default":
-        return contextlib.nullcontext()
-    if backend == "jax":
-        import jax
+        yield
+        return
+    from harness.devices import set_tf32
 
-        return jax.default_matmul_precision(precision)
-    if backend == "tensorflow" and precision in ("highest", "tensorfloat32"):
-        import tensorflow as tf
-
-        @contextlib.contextmanager
-        def tf32(enabled: bool):
-            before = tf.config.experimental.tensor_float_32_execution_enabled()
-            tf.config.experimental.enable_tensor_float_32_execution(enabled)
-            try:
-                yield
-            finally:
-                tf.config.experimental.enable_tensor_float_32_execution(before)
-
-        return tf32(precision == "tensorfloat32")
-    return None
+    restore = set_tf32(backend, precision == "tensorfloat32")
+    try:
+        yield
+    finally:
+        restore()
 
 
 def section_tf32(ctx: Context, out: dict[str, Any]) -> None:
@@ -854,10 +846,7 @@ def section_tf32(ctx: Context, out: dict[str, Any]) -> None:
             inputs = x * np.float32(scale)
             features: dict[str, np.ndarray] = {}
             for precision in ("highest", "default", "tensorfloat32"):
-                context = precision_context(backend, precision)
-                if context is None:
-                    continue
-                with context:
+                with precision_context(backend, precision):
                     features[precision] = forward(inputs)
                     if precision not in out["hlo_precision"]:
                         out["hlo_precision"][precision] = forward.precision_tags(inputs)

@@ -208,6 +208,7 @@ def _merge(total: SweepReport, new: SweepReport) -> None:
             by_identity[key] = outcome
     total.outcomes = list(by_identity.values())
     total.interrupted = total.interrupted or new.interrupted
+    total.store_error = total.store_error or new.store_error
 
 
 Sweep = Callable[[BenchConfig, Tracker, list[Recipe], SweepSettings, Progress | None], SweepReport]
@@ -270,6 +271,8 @@ def run_adaptive(
         for seeds in sorted({request.seeds for request in plan.requests}):
             group = [config.recipe(r.recipe) for r in plan.requests if r.seeds == seeds]
             _merge(report.sweep, sweep(config, tracker, group, dataclasses.replace(settings, seeds=seeds), progress))
+            if report.sweep.store_error:  # the store failed: no further round can be trusted to it
+                return report
             if report.sweep.interrupted:
                 _log_plan(tracker, report, settings, max_seeds)
                 return report

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import click
 
+from harness import files as outputs
 from harness.config import BenchConfig, load_config
-from harness.errors import HarnessError
+from harness.errors import HarnessError, TrackingError, WeightsMissing
+from harness.identity import PRECISIONS
 from harness.plan import SweepSettings
 
 DEFAULT_CONFIG = "benchmarks.toml"
-EXIT_SKIPPED = 3  # everything that could train did, but some recipes could not (missing weights)
+EXIT_SKIPPED = 3  # everything that could train did, but some recipes (or all) could not: missing weights
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Context:
     experiment: str
     debug: bool
     weights_dir: str | None = None
+    data_origin: str = "--data"  # where data_path came from: --data or BENCH_DATA
     _config: BenchConfig | None = None
 
     @property
@@ -42,6 +45,26 @@ class Context:
         local = self.config.local_dataset()
         return None if local is None else str(local)
 
+    def dataset_choice(self) -> tuple[str | None, str]:
+        """The dataset a command will read (``dataset``) and why that one, in words."""
+        from harness.data import DATA_ENV
+
+        if self.data_path:
+            return self.data_path, f"from {DATA_ENV if self.data_origin == DATA_ENV else '--data'}"
+        try:
+            local = self.config.local_dataset()
+        except HarnessError as error:
+            return None, f"no --data, no {DATA_ENV}, and no benchmarks file read ({error}): Keras downloads CIFAR-10"
+        if local is not None:
+            return str(local), (
+                f"the first existing path of [data] local_copies in {self.config_path} "
+                f"(--data or {DATA_ENV} would take precedence)"
+            )
+        return None, (
+            f"no --data, no {DATA_ENV}, and no path of [data] local_copies in {self.config_path} exists: "
+            "Keras downloads CIFAR-10 on first use"
+        )
+
     @property
     def config(self) -> BenchConfig:
         if self._config is None:
@@ -50,8 +73,9 @@ class Context:
 
     def tracker(self, *, create: bool = True):
         """The MLflow store; ``create=False`` for commands that only read (they never create one)."""
-        from harness.tracking import open_tracker
+        from harness.tracking import fold_mlflow_errors, open_tracker
 
+        fold_mlflow_errors(not self.debug)  # MLflow's ERROR tracebacks: the harness says each failure in one line
         tracker = open_tracker(self.tracking_uri, self.experiment, create=create)
         tracker.command_line = ["bench", *_arguments()]
         tracker.command = _command_line()
@@ -92,6 +116,8 @@ def _override(field: str):
         if value is not None:
             context = ctx.find_object(Context)
             setattr(context, field, Path(value) if field == "config_path" else value)
+            if field == "data_path":
+                context.data_origin = "--data"
             if field == "config_path":
                 context._config = None
         return value
@@ -125,7 +151,9 @@ class BenchGroup(click.Group):
         except HarnessError as error:
             if ctx.obj is not None and ctx.obj.debug:
                 raise
-            raise click.ClickException(str(error)) from None
+            from harness.tracking import redacted
+
+            raise click.ClickException(redacted(str(error))) from None  # never a URI's credentials
 
 
 @click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -148,7 +176,8 @@ class BenchGroup(click.Group):
     "data_path",
     envvar="BENCH_DATA",
     help="CIFAR-10 as .npz (x_train, y_train, x_test, y_test), cifar-10-python.tar.gz, or "
-    "cifar-10-batches-py/ [default: $BENCH_DATA, else Keras' download].",
+    "cifar-10-batches-py/ [default: $BENCH_DATA, else the first existing path of [data] local_copies in the "
+    "benchmarks file, else Keras' download]. `bench doctor` says which one a command will use.",
 )
 @click.option(
     "--weights-dir",
@@ -163,7 +192,11 @@ class BenchGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, config_path, tracking_uri, data_path, weights_dir, experiment, debug) -> None:
     """Benchmark the CIFAR-10 CNNs of five reports over several seeds, tracked in MLflow."""
+    from harness.data import DATA_ENV
+
     ctx.obj = Context(config_path, tracking_uri, data_path, experiment, debug, weights_dir)
+    if ctx.get_parameter_source("data_path") == click.core.ParameterSource.ENVIRONMENT:
+        ctx.obj.data_origin = DATA_ENV
 
 
 def _rich_console(stderr: bool = False):
@@ -338,11 +371,18 @@ def _print_costs(
     console = _rich_console(stderr=True)
     runs = _known_runs(context, profile)
     with console.status("Counting FLOPs" + (" and probing this machine" if measure else "") + " …") as status:
+        doing = ["Counting FLOPs …"]
+
+        def started(message: str) -> None:
+            doing[0] = message
+            status.update(message)
 
         def done(name: str, measured: bool) -> None:
-            status.update(f"{'probed' if measured else 'counted'} {name} …")
+            status.update(f"{doing[0].removesuffix(' …')}: {'probed' if measured else 'counted'} {name} …")
 
-        estimates = estimate(context.config, recipes, profile, measure=measure, on_done=done, runs=runs)
+        estimates = estimate(
+            context.config, recipes, profile, measure=measure, on_done=done, runs=runs, on_status=started
+        )
     if calibrate:
         _print_calibration(context, estimates, runs, as_json=as_json)
         return
@@ -554,27 +594,67 @@ def cache_command(clear: bool, match: str | None) -> None:
     console.print(f"{len(entries)} file(s), {total / 1e6:,.1f} MB in all; `bench cache --clear` deletes them")
 
 
-def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_seeds: int | None = None) -> None:
+def _sweep(
+    context: Context,
+    recipes,
+    settings,
+    *,
+    dry_run: bool = False,
+    max_seeds: int | None = None,
+    assume_yes: bool = False,
+) -> None:
     """Run a sweep (``harness.sweep.run_sweep``, or ``harness.adaptive.run_adaptive`` rounds up to
     ``max_seeds``), print its summary and leaderboard, and exit non-zero if any run failed (1),
+    a sweep estimated at over a day was not confirmed (1 declined, 2 no terminal and no --yes),
     recipes were skipped for missing weights (3) or it was interrupted (130)."""
+    import os
     import signal
 
+    from harness.cost import human_duration
     from harness.progress import RichProgress
-    from harness.sweep import run_sweep
+    from harness.sweep import NotConfirmed, run_sweep
+    from harness.tracking import redacted, resolve_tracking_uri
 
     def terminate(signum, frame):
         raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
 
+    def hang_up(signum, frame):
+        # The terminal is gone (closed, ssh dropped): writing to it would fail, so what is left
+        # to say goes nowhere, and the sweep stops as on SIGTERM.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for fd in (1, 2):
+            if os.isatty(fd):
+                os.dup2(devnull, fd)
+        os.close(devnull)
+        terminate(signum, frame)
+
     signal.signal(signal.SIGTERM, terminate)  # a scheduler's SIGTERM stops the sweep like Ctrl-C
+    if signal.getsignal(signal.SIGHUP) == signal.SIG_DFL:  # nohup's "ignore" is kept: it asked to go on
+        signal.signal(signal.SIGHUP, hang_up)
     if not recipes:
         raise click.UsageError("no recipe matches the selection")
+    from harness.tracking import ExperimentMissing, StoreMissing
+
     context.config.profile(settings.profile)  # a typo fails here, before any store is opened
-    tracker = context.tracker()
+    if settings.executor == "ray":  # a cluster elsewhere cannot reach a local store: said before one is opened
+        from harness.executors import refuse_local_store_on_a_cluster
+
+        refuse_local_store_on_a_cluster(resolve_tracking_uri(context.tracking_uri), settings.address)
     console = _rich_console(stderr=True)
     rounds = None
+    progress = RichProgress(console, assume_yes=assume_yes)
+    store = redacted(resolve_tracking_uri(context.tracking_uri))  # as it may be printed
     try:
-        with RichProgress(console) as progress:
+        with progress:
+            progress.status(f"Opening the MLflow store {store} …")  # importing MLflow takes seconds
+            try:  # a dry run only reads: no store or experiment yet is one with nothing finished
+                tracker = context.tracker(create=not dry_run)
+            except (StoreMissing, ExperimentMissing):
+                if not dry_run:
+                    raise
+                tracker = None
+            finally:
+                progress.status(None)
             if max_seeds is None or dry_run:
                 report = run_sweep(context.config, tracker, recipes, settings, progress, dry_run=dry_run)
             else:
@@ -584,15 +664,41 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
                     context.config, tracker, recipes, settings, max_seeds=max_seeds, progress=progress
                 )
                 report, rounds = adaptive.sweep, len(adaptive.rounds)
-    except KeyboardInterrupt:
-        # Raised before the sweep had a report to return (while planning, or a further interrupt
-        # while it was stopping): what finished is in the store either way; never claim "nothing".
+    except WeightsMissing as error:  # every selected recipe lacks its weights: skipped, as documented
+        if context.debug:
+            raise
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(EXIT_SKIPPED)
+    except NotConfirmed as error:
+        if progress.interactive:
+            click.echo("Aborted: nothing was trained.", err=True)
+            sys.exit(1)
         click.echo(
-            f"Interrupted: every run that finished is kept in {tracker.tracking_uri}; "
-            "rerun the same command to train the rest.",
+            f"Error: not started: this sweep is estimated at {human_duration(error.seconds)} on this machine and "
+            f"there is no terminal to confirm it on; to start it anyway: {' '.join(_command_line())} --yes",
             err=True,
         )
+        sys.exit(2)
+    except KeyboardInterrupt:
+        # Raised before the sweep had a report to return (while planning, or a further interrupt
+        # while it was stopping).
+        if not progress.runs_started:
+            click.echo(
+                "Interrupted before any run started: nothing was trained (what was measured of this machine "
+                "is kept); rerun the same command to start.",
+                err=True,
+            )
+        else:  # what finished is in the store; never claim "nothing"
+            click.echo(
+                f"Interrupted: every run that finished is kept in {store}; rerun the same command to train the rest.",
+                err=True,
+            )
         sys.exit(130)
+    except TrackingError as error:  # the store failed outside a run (repair, planning, between rounds)
+        if context.debug:
+            raise
+        console.print(_stopped_line(str(error), kept_locally=0))
+        sys.exit(1)
     if dry_run:
         planned = report.by_status("PLANNED")
         seeds: dict[str, list[int]] = {}
@@ -613,19 +719,21 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
         + (f", {len(elsewhere)} training in another sweep" if elsewhere else "")
         + (f", {len(killed)} interrupted" if killed else "")
         + (f", in {rounds} adaptive round(s) (plan logged as adaptive_plan.json)" if rounds else "")
-        + f"; tracking store: {tracker.tracking_uri}"
+        + f"; tracking store: {tracker.shown_uri}"
     )
-    if not report.store_error:
-        _print_leaderboard(context, tracker, settings, recipes={r.name for r in recipes})
-    if rounds:
-        _print_steps(context, tracker, settings, recipes={r.name for r in recipes})
+    store_error = report.store_error
+    if not store_error:
+        try:
+            _print_leaderboard(context, tracker, settings, recipes={r.name for r in recipes})
+            if rounds:
+                _print_steps(context, tracker, settings, recipes={r.name for r in recipes})
+        except TrackingError as error:  # the store failed after the last run: what trained is kept
+            store_error = str(error)
     for outcome in failed:
-        console.print(f"[red]FAILED[/red] {outcome.spec.label}: {outcome.reason}")
-    if report.store_error:
-        console.print(
-            f"[red]STOPPED[/red] {report.store_error}; no new run was started. Rerun the same command once the store "
-            "works: it uploads what was kept locally and trains the rest."
-        )
+        console.print(f"[red]FAILED[/red] {outcome.spec.label}: {redacted(outcome.reason)}")
+    if store_error:
+        kept = sum(1 for o in report.outcomes if o.kept_locally)
+        console.print(_stopped_line(store_error, kept_locally=kept))
     if report.unavailable:
         console.print(
             f"[yellow]NOT TRAINED[/yellow] (pretrained weights missing; pass --weights-dir DIR): "
@@ -634,10 +742,26 @@ def _sweep(context: Context, recipes, settings, *, dry_run: bool = False, max_se
     if interrupted:
         console.print("Interrupted: rerun the same command to train the unfinished runs.")
         sys.exit(130)
-    if failed or report.store_error:
+    if failed or store_error:
         sys.exit(1)
     if report.unavailable:
         sys.exit(EXIT_SKIPPED)
+
+
+def _stopped_line(why: str, *, kept_locally: int) -> str:
+    """The one line a sweep stopped by its store ends with: why (without credentials), and what
+    the rerun will do."""
+    from harness.tracking import redacted
+
+    upload = (
+        f"it uploads the results of the {kept_locally} run(s) kept locally and trains the rest"
+        if kept_locally
+        else "it trains what is missing"
+    )
+    return (
+        f"[red]STOPPED[/red] {redacted(why)}; no new run was started. Rerun the same command once the store works: "
+        f"{upload}."
+    )
 
 
 def _print_leaderboard(context: Context, tracker, settings, *, recipes: set[str]) -> None:
@@ -736,7 +860,7 @@ def _settings(context: Context, **options) -> SweepSettings:
 
 def execution_options(command):
     """--jobs / --jobs-per-gpu / --precision / --jit-compile / --deterministic / --executor / --address /
-    --gpus-per-run / --system-metrics / --log-model / --dry-run, shared by `run` and `all`."""
+    --gpus-per-run / --system-metrics / --log-model / --dry-run / --yes, shared by `run` and `all`."""
     command = click.option(
         "--log-model",
         is_flag=True,
@@ -748,6 +872,13 @@ def execution_options(command):
         is_flag=True,
         help="Log CPU, memory, disk, network (and GPU) use of each run every 10 s as system/* metrics "
         "(MLflow's System metrics tab; needs psutil).",
+    )(command)
+    command = click.option(
+        "--yes",
+        "-y",
+        is_flag=True,
+        help="Start a sweep estimated at over a day on this machine without asking (asked on a terminal; "
+        "without a terminal such a sweep needs --yes).",
     )(command)
     command = click.option(
         "--dry-run",
@@ -796,11 +927,12 @@ def execution_options(command):
     )(command)
     command = click.option(
         "--precision",
-        type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]),
+        type=click.Choice(PRECISIONS),
         default="float32",
         show_default=True,
-        help="Keras dtype policy for training (mixed_* for tensor-core GPUs / bf16 CPUs). A mixed run is its "
-        "own identity: never averaged with float32 runs.",
+        help="float32 (true float32: TF32 off on GPUs that have it), tf32 (float32 with TF32 convolutions and "
+        "matmuls), or a Keras mixed policy (mixed_* for tensor-core GPUs / bf16 CPUs). Each is its own identity: "
+        "never averaged with the others. Logged with each run.",
     )(command)
     command = click.option(
         "--gpus-per-run",
@@ -839,9 +971,10 @@ RANDOM_WEIGHTS_HELP = (
 def run_command(context: Context, names: tuple[str, ...], **options) -> None:
     """Train the named recipes, each seed in its own process; finished runs are skipped."""
     recipes = [context.config.recipe(name) for name in dict.fromkeys(names)]
-    dry_run = options.pop("dry_run")
+    dry_run, yes = options.pop("dry_run"), options.pop("yes")
     seeds, max_seeds = _seed_plan(options.pop("seeds"), options.pop("max_seeds"))
-    _sweep(context, recipes, _settings(context, seeds=seeds, **options), dry_run=dry_run, max_seeds=max_seeds)
+    settings = _settings(context, seeds=seeds, **options)
+    _sweep(context, recipes, settings, dry_run=dry_run, max_seeds=max_seeds, assume_yes=yes)
 
 
 @main.command("all")
@@ -856,9 +989,10 @@ def run_command(context: Context, names: tuple[str, ...], **options) -> None:
 def all_command(context: Context, only: str | None, suite: str | None, **options) -> None:
     """Train every recipe (or a suite / glob of them) with N seeds, then show the leaderboard."""
     recipes = context.config.select(suite=suite, only=only)
-    dry_run = options.pop("dry_run")
+    dry_run, yes = options.pop("dry_run"), options.pop("yes")
     seeds, max_seeds = _seed_plan(options.pop("seeds"), options.pop("max_seeds"))
-    _sweep(context, recipes, _settings(context, seeds=seeds, **options), dry_run=dry_run, max_seeds=max_seeds)
+    settings = _settings(context, seeds=seeds, **options)
+    _sweep(context, recipes, settings, dry_run=dry_run, max_seeds=max_seeds, assume_yes=yes)
 
 
 def readme_options(block: str, what: str, kept: str):
@@ -885,6 +1019,18 @@ def readme_options(block: str, what: str, kept: str):
         )(command)
 
     return decorate
+
+
+def _check_outputs(output: Path | None, readme: Path | None, **folders: Path | None) -> None:
+    """Every path a command will write, checked before it reads the store: one line naming the
+    option and the path, not a traceback after the work."""
+    if output is not None:
+        outputs.check_file_target(output, "--output")
+    if readme is not None and not readme.is_file():
+        raise outputs.OutputError(f"--update-readme {readme}: no such file (it must hold the block's markers)")
+    for option, folder in folders.items():
+        if folder is not None:
+            outputs.check_folder_target(folder, f"--{option}")
 
 
 def _readme_command(name: str, profile: str, suite: str | None, min_seeds: int, source: str = "both") -> str:
@@ -964,7 +1110,7 @@ def _run_sources(context: Context, source: str, results_dir: Path | None, *, cre
 @click.option("--suite", help="Only recipes of this suite (see [suites] in the benchmarks file).")
 @click.option(
     "--precision",
-    type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]),
+    type=click.Choice(PRECISIONS),
     default="float32",
     show_default=True,
     help="Rank the runs trained with this --precision (each precision is ranked on its own).",
@@ -992,6 +1138,13 @@ def _run_sources(context: Context, source: str, results_dir: Path | None, *, cre
     "parameters with Pareto front, claimed vs measured) to this folder, and log them to the "
     "profile's 'leaderboard' MLflow run. Needs --profile.",
 )
+@click.option(
+    "--include-stale",
+    is_flag=True,
+    help="Also rank, apart and marked 'stale', the runs of configurations that are not current: a recipe or "
+    "profile edited or removed since they ran (or another precision or device). Not with --update-readme, "
+    "--plots or --publish.",
+)
 @pass_context
 def leaderboard_command(
     context: Context,
@@ -1008,41 +1161,64 @@ def leaderboard_command(
     source: str,
     results_dir: Path | None,
     publish: bool,
+    include_stale: bool,
 ) -> None:
     """Rank recipes by mean test accuracy over seeds, read back from MLflow and results/runs.
 
-    Rows marked ≈ are not distinguishable from the leader (Welch's t-test, p >= 0.05).
+    Rows marked ≈ are not distinguishable from the leader (Welch's t-test, p >= 0.05). Only runs
+    of each recipe's current configuration count, with or without --profile.
     """
     from harness import leaderboard
     from harness.devices import visible_gpus
     from harness.identity import Variant, current_hashes
     from harness.plan import variant_here
+    from harness.schema import TAG_PROFILE
 
     if (readme is not None or plots_dir is not None or publish) and profile is None:
         raise click.UsageError("--update-readme, --plots and --publish need --profile: they show one profile")
+    if include_stale and (readme is not None or plots_dir is not None or publish):
+        raise click.UsageError(
+            "--include-stale is for looking: --update-readme, --plots and --publish show current runs"
+        )
     if publish and source == "results":
         raise click.UsageError("--publish writes records of store runs: it needs --source store or both")
-    if profile is not None:
-        context.config.profile(profile)  # a typo is named, with the closest profiles
+    if profile is not None and not include_stale:
+        context.config.profile(profile)  # a typo is named, with the closest profiles (a removed one is all stale)
+    _check_outputs(output, readme, plots=plots_dir, results=results_dir if publish else None)
     runs = _run_sources(context, source, results_dir, create_store=plots_dir is not None and source != "results")
     asked = Variant(precision=precision, random_weights=random_weights)
     if device in ("here", "any"):
         variant = variant_here(SweepSettings(variant=asked), visible_gpus())
     else:
         variant = dataclasses.replace(variant_here(SweepSettings(variant=asked), []), device=device)
-    hashes = current_hashes(context.config, profile, variant)
-    pooled = None
-    if device == "any":
-        other = dataclasses.replace(variant, device="gpu" if variant.device == "cpu" else "cpu")
-        pooled = current_hashes(context.config, profile, other)
-    rows = leaderboard.collect_rows(runs, profile=profile, current_hashes=hashes, pooled_hashes=pooled)
+    other = dataclasses.replace(variant, device="gpu" if variant.device == "cpu" else "cpu")
+    # Each profile filtered by its own current hashes: without --profile, exactly as with it.
+    profiles = [profile] if profile is not None else list(context.config.profiles)
+    if profile is None and include_stale:  # profiles removed from the config: all their runs are stale
+        profiles += sorted({r.data.tags.get(TAG_PROFILE, "") for r in runs.child_runs()} - {"", *profiles})
+    rows, pooled = [], {} if device == "any" else None
+    for name in profiles:
+        pooled_here = current_hashes(context.config, name, other) if device == "any" else None
+        rows += leaderboard.collect_rows(
+            runs,
+            profile=name,
+            current_hashes=current_hashes(context.config, name, variant),
+            pooled_hashes=pooled_here,
+            include_stale=include_stale,
+        )
+        if pooled is not None:  # by (recipe, profile): what runs.behind() looks up
+            pooled.update({(recipe, name): value for recipe, value in pooled_here.items()})
+    if len(profiles) > 1:
+        runs.child_runs()  # every profile's runs: what runs.behind() / origin() look in
+    rows.sort(key=lambda r: (r.profile, r.stale, r.rank))  # as one board of all profiles was sorted
     if suite is not None:
         rows = leaderboard.only_recipes(rows, {r.name for r in context.config.select(suite=suite)})
     if min_seeds > 1:
         rows = leaderboard.at_least(rows, min_seeds)
     if not rows:
         which = f"of profile {profile!r}" if profile else "of any profile"
-        click.echo(f"no finished runs {which} in {runs.where} (for this configuration and device)", err=True)
+        hint = "" if include_stale else "; --include-stale shows runs of configurations that are not current"
+        click.echo(f"no finished runs {which} in {runs.where} (for this configuration and device{hint})", err=True)
     else:
         click.echo(runs.origin(rows, pooled), err=True)
     if plots_dir is not None:
@@ -1057,10 +1233,13 @@ def leaderboard_command(
         click.echo(f"{readme}: {'updated' if changed else 'already up to date'} ({len(rows)} rows)", err=True)
         return
     if output_format == "table" and output is None:
-        profiles = sorted({r.profile for r in rows}) or [profile or "(none)"]
-        for name in profiles:
-            subset = [r for r in rows if r.profile == name]
-            _rich_console().print(leaderboard.to_rich_table(subset, title=f"Leaderboard, profile '{name}'"))
+        boards = sorted({(r.profile, r.stale) for r in rows}) or [(profile or "(none)", False)]
+        for name, stale in boards:
+            subset = [r for r in rows if (r.profile, r.stale) == (name, stale)]
+            title = f"Leaderboard, profile '{name}'" + (
+                ": STALE, configurations that are not current (not results of today's recipes)" if stale else ""
+            )
+            _rich_console().print(leaderboard.to_rich_table(subset, title=title))
         return
     render = {
         "table": leaderboard.to_markdown,
@@ -1072,7 +1251,7 @@ def leaderboard_command(
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.write_text(text)
+        outputs.write_text(output, text)
         click.echo(f"wrote {len(rows)} rows to {output}", err=True)
 
 
@@ -1094,6 +1273,7 @@ def _publish(context: Context, runs, rows, pooled, results_dir: Path | None) -> 
     writing the rest) where a file holds another run of the same identity."""
     from harness import results
     from harness.environment import git_commit
+    from harness.tracking import redacted
 
     if not rows:
         raise click.ClickException("no finished runs for this profile: nothing to publish")
@@ -1101,7 +1281,7 @@ def _publish(context: Context, runs, rows, pooled, results_dir: Path | None) -> 
         raise click.ClickException(f"{runs.where}: no MLflow store here, so no run to publish")
     folder = results.results_folder(context.config.path, results_dir)
     stored, passed = results.publishable(runs.behind(rows, pooled))
-    made_by = " ".join(_command_line()) + f" (harness {git_commit(Path(__file__).resolve().parent)})"
+    made_by = redacted(" ".join(_command_line())) + f" (harness {git_commit(Path(__file__).resolve().parent)})"
     report = results.write_records(folder, (results.record_of(runs.store, run, made_by=made_by) for run in stored))
     click.echo(report.line(folder) + (f"; {passed} runs are records already" if passed else ""), err=True)
     for line in report.conflicts:
@@ -1133,7 +1313,7 @@ def import_command(context: Context, folder: Path | None) -> None:
     click.echo(
         f"imported {len(report.imported)} record(s)"
         + (f" ({rebuilt} reconstructed, without curves)" if rebuilt else "")
-        + f", {report.skipped} already in the store (skipped); tracking store: {tracker.tracking_uri}",
+        + f", {report.skipped} already in the store (skipped); tracking store: {tracker.shown_uri}",
         err=True,
     )
 
@@ -1147,16 +1327,18 @@ def import_command(context: Context, folder: Path | None) -> None:
     show_default=True,
     help="Runs sharing one GPU at once, or 'auto' (by each run's share of a GPU, at most 4), as a sweep takes it.",
 )
-def doctor_command(jobs: int | None, jobs_per_gpu: int | str) -> None:
+@pass_context
+def doctor_command(context: Context, jobs: int | None, jobs_per_gpu: int | str) -> None:
     """Check this machine before a long sweep: backend, GPUs (driver and backend), precision, XLA,
-    GPU memory policy, run placement, dataset. Exits 1 if a check finds a problem."""
+    GPU memory policy, run placement, and which dataset a sweep would read. Exits 1 if a check
+    finds a problem."""
     from rich.table import Table
 
     from harness.doctor import run_checks
     from harness.environment import import_keras_quietly
 
     import_keras_quietly()
-    checks = run_checks(jobs=jobs, jobs_per_gpu=jobs_per_gpu)
+    checks = run_checks(jobs=jobs, jobs_per_gpu=jobs_per_gpu, dataset=context.dataset_choice())
     table = Table(title="bench doctor")
     for column in ("check", "status", "found"):
         table.add_column(column, overflow="fold")
@@ -1220,6 +1402,7 @@ def steps_command(
     from harness.plan import variant_here
 
     context.config.profile(profile)  # a typo fails here, before any store is opened
+    _check_outputs(output, readme, plots=plots_dir)
     names = {r.name for r in context.config.select(suite=suite)}
     runs = _run_sources(context, source, results_dir, create_store=plots_dir is not None and source != "results")
     hashes = current_hashes(context.config, profile, variant_here(SweepSettings(), visible_gpus()))
@@ -1264,7 +1447,7 @@ def steps_command(
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.write_text(text)
+        outputs.write_text(output, text)
         click.echo(f"wrote {len(deltas)} steps to {output}", err=True)
 
 
@@ -1285,31 +1468,50 @@ def steps_command(
     is_flag=True,
     help="Also start MLflow's job consumers (only its GenAI evaluation jobs need them; off, the UI starts faster).",
 )
+@click.option(
+    "--browser/--no-browser",
+    default=None,
+    help="Open the experiment's link in this desktop's web browser once the UI answers [default: when a desktop "
+    "session is found: DISPLAY or WAYLAND_DISPLAY, macOS, Windows].",
+)
 @pass_context
-def ui_command(context: Context, host: str, port: int, workers: int, job_execution: bool) -> None:
+def ui_command(context: Context, host: str, port: int, workers: int, job_execution: bool, browser: bool | None) -> None:
     """Open the MLflow UI on this harness's store (the same --tracking-uri resolution as runs).
 
-    One Ctrl-C or SIGTERM stops the server and every process it started.
+    Prints the experiment's run list in MLflow's "Model training" mode (and opens it on a
+    desktop). One Ctrl-C or SIGTERM stops the server and every process it started.
     """
+    import tempfile
+
     from harness import ui
-    from harness.tracking import ExperimentMissing, open_tracker, resolve_tracking_uri
+    from harness.tracking import ExperimentMissing, fold_mlflow_errors, open_tracker, redacted, resolve_tracking_uri
 
     uri = resolve_tracking_uri(context.tracking_uri)
+    fold_mlflow_errors(not context.debug)
     if uri.startswith(("http://", "https://")):
-        raise click.UsageError(f"{uri} is a tracking server: open it in a browser instead")
+        raise click.UsageError(f"{redacted(uri)} is a tracking server: open it in a browser instead")
     try:
         experiment_id = open_tracker(uri, context.experiment, create=False).experiment_id
     except ExperimentMissing:
         experiment_id = None  # a store without this experiment: the UI still shows what it has
+    ui.check_port_free(host, port)
     link = ui.runs_url(host, port, experiment_id)
     url = ui.base_url(host, port)
-    click.echo(f"MLflow UI for {uri}: starting on {url} (Ctrl-C to stop) …", err=True)
-    code = ui.serve(
-        ui.server_command(uri, host, port, workers),
-        ui.server_environment(job_execution),
-        url=url,
-        on_ready=lambda: click.echo(f"ready: {link}", err=True),
-    )
+    click.echo(f"MLflow UI for {redacted(uri)}: starting on {url} (Ctrl-C to stop) …", err=True)
+
+    def ready() -> None:
+        click.echo(f"ready: {link}", err=True)
+        click.echo(ui.MODE_TIP, err=True)
+        if browser or (browser is None and ui.desktop_session()):
+            ui.open_in_browser(link)
+
+    with tempfile.TemporaryDirectory(prefix="bench-ui-") as empty:  # the server's app dir: nothing to import
+        code = ui.serve(
+            ui.server_command(uri, host, port, workers, app_dir=empty),
+            ui.server_environment(job_execution),
+            url=url,
+            on_ready=ready,
+        )
     sys.exit(code)
 
 

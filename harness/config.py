@@ -13,6 +13,7 @@ import difflib
 import fnmatch
 import math
 import re
+import stat
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -45,6 +46,29 @@ AUGMENTATION_KEYS = {
 }
 FILL_MODES = ("nearest", "constant", "reflect", "wrap")
 NO_AUGMENTATION = "none"
+IMAGE_SIDE = 32  # CIFAR-10 images are 32×32: augmentation acts on them before any resizing
+# What each number of a preset may be, as ImageDataGenerator reads it on the harness's [0, 1]
+# images: (low, high, high included?, why). A value outside would fail or make every image noise.
+AUGMENTATION_RANGES = {
+    "rotation_range": (0, 180, True, "degrees; 180 already turns an image any way"),
+    "width_shift_range": (
+        0,
+        IMAGE_SIDE,
+        True,
+        f"a fraction of the width below 1, else pixels; {IMAGE_SIDE} moves it out",
+    ),
+    "height_shift_range": (
+        0,
+        IMAGE_SIDE,
+        True,
+        f"a fraction of the height below 1, else pixels; {IMAGE_SIDE} moves it out",
+    ),
+    "shear_range": (0, 90, False, "degrees; 90 flattens the image to a line"),
+    "zoom_range": (0, 1, False, "zoom is drawn from [1 - z, 1 + z]: 1 would allow a zoom of 0"),
+    "channel_shift_range": (0, 1, True, "the harness's images are in [0, 1], not 0..255"),
+    "cval": (0, 1, True, "the fill value of the harness's [0, 1] images, not 0..255"),
+}
+MAX_CONFIG_BYTES = 1 << 20  # a benchmarks or recipe file larger than this is not a config: refused unread
 
 
 @dataclass(frozen=True)
@@ -173,7 +197,7 @@ class BenchConfig:
     def recipe(self, name: str) -> Recipe:
         """The recipe called ``name``; ``ConfigError`` suggesting the closest names if none."""
         if name not in self.recipes:
-            raise ConfigError(f"unknown recipe {name!r}.{_suggest(name, self.recipes)}")
+            raise ConfigError(f"unknown recipe {name!r}.{_suggest(name, self.recipes, listing='`bench list`')}")
         return self.recipes[name]
 
     def profile(self, name: str) -> Profile:
@@ -209,12 +233,41 @@ class BenchConfig:
         return {} if name == NO_AUGMENTATION else dict(self.augmentations[name])
 
 
-def _suggest(name: str, known: Any) -> str:
-    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
-    return f" Did you mean: {', '.join(close)}?" if close else f" Known: {', '.join(sorted(known))}."
+SHOWN_NAMES = 8  # a list of known names longer than this is not printed whole
 
 
-def _check_keys(where: str, table: dict[str, Any], allowed: set[str], required: set[str]) -> None:
+def _suggest(name: str, known: Any, *, listing: str | None = None) -> str:
+    """The closest known names (all of them when there are few); ``listing``: the command that
+    lists them all, named when they are not all shown."""
+    known = [str(k) for k in known]
+    if not known:
+        return " None is defined."
+    close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
+    if not close and len(known) <= SHOWN_NAMES:
+        return f" Known: {', '.join(sorted(known))}."
+    if not close:
+        close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.0)
+    rest = f" ({listing} lists all {len(known)})" if listing and len(known) > len(close) else ""
+    return f" Did you mean: {', '.join(close)}?{rest}"
+
+
+def _shown(value: Any) -> str:
+    """A value as an error message shows it: its repr, cut to a line."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _table(where: str, value: Any, key: str | None = None) -> dict[str, Any]:
+    """``value`` if it is a TOML table, else a ``ConfigError`` naming ``where`` (file, entry)
+    and ``key`` (the field; None where ``where`` names it already)."""
+    if not isinstance(value, dict):
+        field = f"field {key!r} " if key else ""
+        raise ConfigError(f"{where}: {field}must be a table {{key = value, ...}}, got {_shown(value)}")
+    return value
+
+
+def _check_keys(where: str, table: Any, allowed: set[str], required: set[str]) -> None:
+    _table(where, table)
     for key in table:
         if key not in allowed:
             raise ConfigError(f"{where}: unknown field {key!r}.{_suggest(key, allowed)}")
@@ -223,14 +276,22 @@ def _check_keys(where: str, table: dict[str, Any], allowed: set[str], required: 
 
 
 def _typed(where: str, key: str, value: Any, types: tuple[type, ...]) -> Any:
+    """``value`` if it is one of ``types`` (a bool is not a number, a float is finite), else a
+    ``ConfigError`` naming the field."""
     if isinstance(value, bool) and bool not in types:
         ok = False
     else:
         ok = isinstance(value, types)
     if not ok:
-        names = " or ".join(t.__name__ for t in types)
-        raise ConfigError(f"{where}: field {key!r} must be {names}, got {value!r}")
+        names = " or ".join("table" if t is dict else "list" if t is list else t.__name__ for t in types)
+        raise ConfigError(f"{where}: field {key!r} must be {names}, got {_shown(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: field {key!r} must be a finite number, got {value!r}")
     return value
+
+
+def _number(where: str, key: str, value: Any) -> float:
+    return _typed(where, key, value, (int, float))
 
 
 def _positive_int(where: str, key: str, value: Any, *, optional: bool = False) -> int | None:
@@ -242,15 +303,14 @@ def _positive_int(where: str, key: str, value: Any, *, optional: bool = False) -
     return value
 
 
-def _parse_data_copies(table: dict[str, Any], folder: Path) -> tuple[Path, ...]:
+def _parse_data_copies(table: dict[str, Any], folder: Path, where: str) -> tuple[Path, ...]:
     copies = table.get("local_copies", [])
     if not isinstance(copies, list) or not all(isinstance(c, str) for c in copies):
-        raise ConfigError(f"[data]: local_copies must be a list of paths, got {copies!r}")
+        raise ConfigError(f"{where}: local_copies must be a list of paths, got {_shown(copies)}")
     return tuple((folder / Path(c).expanduser()).resolve() for c in copies)
 
 
-def _parse_data(table: dict[str, Any]) -> DataConfig:
-    where = "[data]"
+def _parse_data(table: Any, where: str) -> DataConfig:
     _check_keys(where, table, {"validation_size", "stratified", "split_seed", "local_copies"}, set())
     table = {k: v for k, v in table.items() if k != "local_copies"}
     data = DataConfig(**table)
@@ -262,17 +322,19 @@ def _parse_data(table: dict[str, Any]) -> DataConfig:
     return data
 
 
-def _parse_profiles(table: dict[str, Any]) -> dict[str, Profile]:
+def _parse_profiles(table: Any, file: str) -> dict[str, Profile]:
+    _table(f"{file} [profiles]", table)
     if not table:
-        raise ConfigError("[profiles]: at least one profile is required (e.g. [profiles.full])")
+        raise ConfigError(f"{file} [profiles]: at least one profile is required (e.g. [profiles.full])")
     profiles = {}
     allowed = {"description", "max_epochs", "train_size", "validation_size", "test_size"}
     for name, body in table.items():
-        where = f"[profiles.{name}]"
+        where = f"{file} [profiles.{name}]"
         if not RECIPE_NAME.match(name):  # it goes into tags, file names and MLflow filter strings
             raise ConfigError(f"{where}: a profile name must be lower-case letters, digits and '-', got {name!r}")
         _check_keys(where, body, allowed, {"description"})
-        for key in allowed - {"description"}:
+        _typed(where, "description", body["description"], (str,))
+        for key in sorted(allowed - {"description"}):
             _positive_int(where, key, body.get(key), optional=True)
         profiles[name] = Profile(name=name, **body)
     return profiles
@@ -284,19 +346,45 @@ def in_suite(name: str, patterns: tuple[str, ...]) -> bool:
     return included and not any(fnmatch.fnmatchcase(name, p[1:]) for p in patterns if p.startswith("!"))
 
 
-def _parse_suites(table: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+def _parse_suites(table: Any, file: str) -> dict[str, tuple[str, ...]]:
     suites = {}
-    for name, patterns in table.items():
+    for name, patterns in _table(f"{file} [suites]", table).items():
         if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
-            raise ConfigError(f"[suites]: suite {name!r} must be a list of name globs")
+            raise ConfigError(f"{file} [suites]: suite {name!r} must be a list of name globs, got {_shown(patterns)}")
         suites[name] = tuple(patterns)
     return suites
 
 
-def _parse_augmentations(table: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _pair(where: str, key: str, value: Any, *, low_above_zero: bool) -> None:
+    """[low, high]: two numbers, 0 ≤ low ≤ high (0 < low where a factor of 0 would blank the image)."""
+    if not isinstance(value, list) or len(value) != 2:
+        raise ConfigError(f"{where}: {key} must be [low, high], two numbers, got {_shown(value)}")
+    low, high = (_number(where, key, v) for v in value)
+    if low < 0 or (low_above_zero and low == 0) or low > high:
+        bound = "0 < low" if low_above_zero else "0 ≤ low"
+        raise ConfigError(f"{where}: {key} must be [low, high] with {bound} ≤ high, got {_shown(value)}")
+
+
+def _check_augmentation_values(where: str, body: dict[str, Any]) -> None:
+    """Each number of a preset in the range ImageDataGenerator gives it a meaning on [0, 1]
+    images (``AUGMENTATION_RANGES``), [low, high] pairs well formed: refused here, not at every
+    run's first batch (or, worse, trained on noise)."""
+    for key, value in body.items():
+        if key == "brightness_range":
+            _pair(where, key, value, low_above_zero=False)
+        elif key == "zoom_range" and isinstance(value, list):
+            _pair(where, key, value, low_above_zero=True)
+        elif key in AUGMENTATION_RANGES:
+            low, high, closed, why = AUGMENTATION_RANGES[key]
+            if not (low <= value <= high if closed else low <= value < high):
+                interval = f"[{low}, {high}{']' if closed else ')'}"
+                raise ConfigError(f"{where}: {key} must be in {interval} ({why}), got {value!r}")
+
+
+def _parse_augmentations(table: Any, file: str) -> dict[str, dict[str, Any]]:
     presets = {}
-    for name, body in table.items():
-        where = f"[augmentations.{name}]"
+    for name, body in _table(f"{file} [augmentations]", table).items():
+        where = f"{file} [augmentations.{name}]"
         if name == NO_AUGMENTATION:
             raise ConfigError(f"{where}: the name {NO_AUGMENTATION!r} is reserved for no augmentation")
         _check_keys(where, body, set(AUGMENTATION_KEYS), set())
@@ -304,16 +392,17 @@ def _parse_augmentations(table: dict[str, Any]) -> dict[str, dict[str, Any]]:
             _typed(where, key, value, AUGMENTATION_KEYS[key])
         if body.get("fill_mode", "nearest") not in FILL_MODES:
             raise ConfigError(f"{where}: fill_mode must be one of {FILL_MODES}, got {body['fill_mode']!r}")
-        if "brightness_range" in body and len(body["brightness_range"]) != 2:
-            raise ConfigError(f"{where}: brightness_range must be [low, high]")
+        _check_augmentation_values(where, body)
         presets[name] = dict(body)
     return presets
 
 
-def _parse_training(where: str, table: dict[str, Any]) -> Training:
+def _parse_training(where: str, table: Any) -> Training:
     where = f"{where} training"
     allowed = {"optimizer", "learning_rate", "loss", "batch_size", "epochs", "optimizer_options"}
     _check_keys(where, table, allowed, allowed - {"optimizer_options"})
+    _typed(where, "optimizer", table["optimizer"], (str,))
+    _typed(where, "loss", table["loss"], (str,))
     if table["optimizer"] not in OPTIMIZERS:
         raise ConfigError(
             f"{where}: unknown optimizer {table['optimizer']!r}.{_suggest(table['optimizer'], OPTIMIZERS)}"
@@ -325,7 +414,7 @@ def _parse_training(where: str, table: dict[str, Any]) -> Training:
         raise ConfigError(f"{where}: learning_rate must be in (0, 10), got {learning_rate!r}")
     options = table.get("optimizer_options", {})
     if not isinstance(options, dict):
-        raise ConfigError(f"{where}: optimizer_options must be a table, got {options!r}")
+        raise ConfigError(f"{where}: optimizer_options must be a table, got {_shown(options)}")
     return Training(
         optimizer=table["optimizer"],
         learning_rate=float(learning_rate),
@@ -338,13 +427,13 @@ def _parse_training(where: str, table: dict[str, Any]) -> Training:
 
 def _parse_callbacks(where: str, entries: Any) -> tuple[Callback, ...]:
     if not isinstance(entries, list):
-        raise ConfigError(f"{where}: callbacks must be a list of tables")
+        raise ConfigError(f"{where}: callbacks must be a list of tables, got {_shown(entries)}")
     callbacks = []
     for index, entry in enumerate(entries):
         at = f"{where} callbacks[{index}]"
         if not isinstance(entry, dict) or "kind" not in entry:
-            raise ConfigError(f"{at}: each callback is a table with a 'kind'")
-        kind = entry["kind"]
+            raise ConfigError(f"{at}: each callback is a table with a 'kind', got {_shown(entry)}")
+        kind = _typed(at, "kind", entry["kind"], (str,))
         if kind not in CALLBACK_OPTIONS:
             raise ConfigError(f"{at}: unknown kind {kind!r}.{_suggest(kind, CALLBACK_OPTIONS)}")
         options = {k: v for k, v in entry.items() if k != "kind"}
@@ -398,7 +487,12 @@ def _resolve_base(entries: list[_Entry]) -> list[_Entry]:
     for item in entries:
         where, entry = item.where, copy.deepcopy(item.table)
         base_name = entry.get("base")
+        if "name" in entry:  # a base is found by it
+            _typed(where, "name", entry["name"], (str,))
+        if "training" in entry:  # merged key by key into a derived recipe's: a table, checked here
+            _table(f"{where} training", entry["training"])
         if base_name is not None:
+            _typed(where, "base", base_name, (str,))
             if base_name not in by_name:
                 hint = _suggest(base_name, by_name) if by_name else ""
                 raise ConfigError(
@@ -409,8 +503,6 @@ def _resolve_base(entries: list[_Entry]) -> list[_Entry]:
                 if key not in base:
                     continue
                 if key == "training" and key in entry:
-                    if not isinstance(entry[key], dict):
-                        raise ConfigError(f"{where}: field 'training' must be a table")
                     entry[key] = {**base[key], **entry[key]}
                 elif key not in entry:
                     entry[key] = copy.deepcopy(base[key])
@@ -430,19 +522,19 @@ def _parse_recipe(item: _Entry, augmentations: dict[str, Any], architectures: se
     architecture = _typed(where, "architecture", entry["architecture"], (str,))
     if architectures is not None and architecture not in architectures:
         raise ConfigError(f"{where}: unknown architecture {architecture!r}.{_suggest(architecture, architectures)}")
-    augmentation = entry.get("augmentation", NO_AUGMENTATION)
+    augmentation = _typed(where, "augmentation", entry.get("augmentation", NO_AUGMENTATION), (str,))
     if augmentation != NO_AUGMENTATION and augmentation not in augmentations:
         raise ConfigError(f"{where}: unknown augmentation {augmentation!r}.{_suggest(augmentation, augmentations)}")
     source = entry["source"]
-    if not isinstance(source, dict):
-        raise ConfigError(f"{where}: source must be a table {{report, section}}")
     _check_keys(f"{where} source", source, {"report", "section"}, {"report", "section"})
+    for key in ("report", "section"):
+        _typed(f"{where} source", key, source[key], (str,))
     reported = entry.get("reported", {})
     _check_keys(f"{where} reported", reported, {"test_accuracy", "params"}, set())
     accuracy = reported.get("test_accuracy")
     if accuracy is not None:
-        _typed(f"{where} reported", "test_accuracy", accuracy, (int, float))
-        if not (0 <= accuracy <= 1) or math.isnan(accuracy):
+        _number(f"{where} reported", "test_accuracy", accuracy)
+        if not (0 <= accuracy <= 1):
             raise ConfigError(f"{where} reported: test_accuracy is a fraction in [0, 1], got {accuracy!r}")
     params = _positive_int(f"{where} reported", "params", reported.get("params"), optional=True)
     options = _parse_architecture_options(where, architecture, entry.get("architecture_options", {}), architectures)
@@ -461,26 +553,86 @@ def _parse_recipe(item: _Entry, augmentations: dict[str, Any], architectures: se
     )
 
 
+HARNESS_OWNED = ("input_shape", "num_classes", "weights", "part")  # builder arguments the harness sets, not a recipe
+
+
+def builder_options(architecture: str) -> dict[str, Any]:
+    """What a recipe may set in ``architecture_options`` for ``architecture``: the builder's
+    keyword-only parameters but those the harness sets, each with its annotation evaluated
+    (``inspect.Parameter.empty`` where there is none or it cannot be evaluated). The builder's
+    signature is the schema."""
+    import inspect
+
+    import architectures as registry
+
+    builder = registry.get(architecture).builder
+    options: dict[str, Any] = {}
+    for name, parameter in inspect.signature(builder).parameters.items():
+        if parameter.kind is not inspect.Parameter.KEYWORD_ONLY or name in HARNESS_OWNED:
+            continue
+        annotation = parameter.annotation
+        if isinstance(annotation, str):  # postponed (from __future__ import annotations)
+            try:
+                annotation = eval(annotation, builder.__globals__)  # noqa: S307  the builder's own annotation
+            except Exception:  # noqa: BLE001  a name only imported for type checkers: no type to check
+                annotation = inspect.Parameter.empty
+        options[name] = annotation
+    return options
+
+
+def _fits(value: Any, annotation: Any) -> bool:
+    """Whether a TOML value fits a builder parameter's annotation: a type (an int is a float,
+    a bool is no number), a Literal's values, or a union of them. Anything else is not checked."""
+    import types
+    import typing
+
+    if annotation is Any:
+        return True
+    if annotation is None or annotation is type(None):
+        return value is None  # TOML has no null: such a parameter cannot be set from a recipe
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return any(value == choice and type(value) is type(choice) for choice in typing.get_args(annotation))
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_fits(value, member) for member in typing.get_args(annotation))
+    if annotation is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(annotation, type):
+        return isinstance(value, annotation)
+    return True
+
+
+def _annotation_text(annotation: Any) -> str:
+    import typing
+
+    if typing.get_origin(annotation) is typing.Literal:
+        return "one of " + ", ".join(repr(choice) for choice in typing.get_args(annotation))
+    return getattr(annotation, "__name__", None) or str(annotation)
+
+
 def _parse_architecture_options(
     where: str, architecture: str, options: Any, architectures: set[str] | None
 ) -> tuple[tuple[str, Any], ...]:
-    """Keyword arguments for the builder: scalars, and (when builders are known) parameters it takes."""
-    if not isinstance(options, dict):
-        raise ConfigError(f"{where}: field 'architecture_options' must be a table")
-    accepted = None
-    if architectures is not None:
-        import inspect
+    """Keyword arguments for the builder: scalars, and (when builders are known) parameters it
+    takes, of the types (or Literal values) its signature annotates."""
+    import inspect
 
-        import architectures as registry
-
-        signature = inspect.signature(registry.get(architecture).builder).parameters
-        harness_owned = ("input_shape", "num_classes", "weights", "part")  # set by the harness, not a recipe
-        accepted = {name for name in signature if name not in harness_owned}
+    _table(where, options, "architecture_options")
+    where = f"{where} architecture_options"
+    accepted = builder_options(architecture) if architectures is not None else None
     for key, value in options.items():
         if accepted is not None and key not in accepted:
             hint = _suggest(key, accepted) if accepted else f" {architecture} takes no options."
-            raise ConfigError(f"{where} architecture_options: unknown option {key!r} for {architecture}.{hint}")
-        _typed(f"{where} architecture_options", key, value, (str, int, float, bool))
+            raise ConfigError(f"{where}: unknown option {key!r} for {architecture}.{hint}")
+        _typed(where, key, value, (str, int, float, bool))
+        annotation = accepted.get(key, inspect.Parameter.empty) if accepted is not None else inspect.Parameter.empty
+        if annotation is not inspect.Parameter.empty and not _fits(value, annotation):
+            raise ConfigError(
+                f"{where}: {key} must be {_annotation_text(annotation)} (the signature of {architecture}), "
+                f"got {_shown(value)}"
+            )
     return tuple(sorted(options.items()))
 
 
@@ -488,12 +640,30 @@ TOP_LEVEL = {"data", "profiles", "suites", "augmentations", "recipe", "recipe_fi
 
 
 def _read_toml(path: Path, what: str) -> dict[str, Any]:
+    """The TOML table in ``path``; a ``ConfigError`` for anything that is not a readable,
+    regular, UTF-8 TOML file of at most ``MAX_CONFIG_BYTES`` (checked before reading: a folder,
+    a FIFO or /dev/zero is never read)."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        status = path.stat()
+        if stat.S_ISDIR(status.st_mode):
+            raise ConfigError(f"{path}: a folder, not a TOML file ({what})")
+        if not stat.S_ISREG(status.st_mode):
+            raise ConfigError(f"{path}: not a regular file ({what})")
+        if status.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{path}: {status.st_size:,} bytes; a config file is at most {MAX_CONFIG_BYTES:,} ({what})"
+            )
+        with open(path, "rb") as handle:
+            blob = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(blob) > MAX_CONFIG_BYTES:  # it grew since
+            raise ConfigError(f"{path}: more than {MAX_CONFIG_BYTES:,} bytes; a config file is at most that ({what})")
+        return tomllib.loads(blob.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file ({what})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read it: {error.strerror or error} ({what})") from None
 
 
 def _recipe_entries(path: Path, tables: Any) -> list[_Entry]:
@@ -516,7 +686,7 @@ def load_config(path: str | Path, *, check_architectures: bool = True) -> BenchC
     if "benchmark" in raw:
         raise ConfigError(f"{path}: [[benchmark]] tables are now called [[recipe]]; rename them")
     _check_keys(str(path), raw, TOP_LEVEL, set())
-    augmentations = _parse_augmentations(raw.get("augmentations", {}))
+    augmentations = _parse_augmentations(raw.get("augmentations", {}), path.name)
     entries = _recipe_entries(path, raw.get("recipe", []))
     files = raw.get("recipe_files", [])
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
@@ -539,18 +709,19 @@ def load_config(path: str | Path, *, check_architectures: bool = True) -> BenchC
         if recipe.name in recipes:
             raise ConfigError(f"{entry.where}: duplicate recipe name {recipe.name!r}")
         recipes[recipe.name] = recipe
-    suites = _parse_suites(raw.get("suites", {}))
+    suites = _parse_suites(raw.get("suites", {}), path.name)
     for suite, patterns in suites.items():
         for pattern in patterns:
             if not pattern.startswith("!") and not any(fnmatch.fnmatchcase(name, pattern) for name in recipes):
                 close = difflib.get_close_matches(pattern, list(recipes), n=3, cutoff=0.6)
                 hint = f" Did you mean: {', '.join(close)}?" if close else ""
-                raise ConfigError(f"[suites] {suite}: {pattern!r} matches no recipe.{hint}")
+                raise ConfigError(f"{path.name} [suites] {suite}: {pattern!r} matches no recipe.{hint}")
+    data = _parse_data(raw.get("data", {}), f"{path.name} [data]")
     return BenchConfig(
         path=path,
-        data=_parse_data(raw.get("data", {})),
-        data_copies=_parse_data_copies(raw.get("data", {}), path.parent),
-        profiles=_parse_profiles(raw.get("profiles", {})),
+        data=data,
+        data_copies=_parse_data_copies(raw.get("data", {}), path.parent, f"{path.name} [data]"),
+        profiles=_parse_profiles(raw.get("profiles", {}), path.name),
         suites=suites,
         augmentations=augmentations,
         recipes=recipes,

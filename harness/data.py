@@ -218,6 +218,11 @@ def _validate(data: Dataset) -> Dataset:
         if y.reshape(-1).shape[0] != len(x):
             raise DataError(f"{data.source}: {len(x)} x_{split} images but {y.size} labels")
         checked[f"x_{split}"] = _pixels(x, f"{data.source}: x_{split}")
+        if checked[f"x_{split}"].max() <= 1:  # an integer image set with no pixel above 1 is blank
+            raise DataError(
+                f"{data.source}: x_{split} has only pixels 0 and 1: it looks scaled to [0, 1] and cast back to "
+                "integers (every image nearly black); give raw 0..255 pixels"
+            )
         checked[f"y_{split}"] = _labels(y, f"{data.source}: y_{split}")
     return Dataset(**checked, source=data.source)
 
@@ -312,6 +317,17 @@ def split_indices(
         train, validation = split_train_validation(
             data.y_train, validation_size, seed=split_seed, stratified=stratified
         )
+        # A profile's budget the data cannot give would train on less than it says, silently.
+        for field, size, available, what in (
+            ("train_size", train_size, len(train), "training images left after the validation split"),
+            ("validation_size", validation_subset, len(validation), "validation images"),
+            ("test_size", test_size, len(data.y_test), "test images"),
+        ):
+            if size is not None and size > available:
+                raise DataError(
+                    f"{data.source}: the profile's {field} = {size:,} is more than the {available:,} {what}; "
+                    "lower it, or leave it out to use them all"
+                )
         train = _take(train, data.y_train, train_size, split_seed, stratified)
         validation = _take(validation, data.y_train, validation_subset, split_seed, stratified)
         test = _take(np.arange(len(data.y_test)), data.y_test, test_size, split_seed, stratified)

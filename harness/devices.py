@@ -22,6 +22,10 @@ backend sees the device it was planned for. What is decided here, and why:
   trainers/trainer.py: off for torch, off for TensorFlow without a GPU or with op determinism,
   else on), decided before the model is built so augmentation can be built for it
   (``harness.augment``).
+- **TF32.** On Ampere and later GPUs, TensorFlow (and JAX's default precision, and PyTorch's
+  cuDNN) round float32 convolution and matmul inputs to TF32's 10-bit mantissa. ``float32``
+  here means float32: every worker turns TF32 off (``set_tf32``) unless the run asked for
+  ``--precision tf32``, its own identity. No effect on a CPU.
 """
 
 from __future__ import annotations
@@ -302,6 +306,64 @@ class GpuSlots:
             self._changed.notify_all()
 
 
+TF32 = "tf32"  # the --precision that computes float32 with TF32 convolutions and matmuls
+
+
+def keras_dtype_policy(precision: str) -> str:
+    """The Keras dtype policy a --precision trains under: tf32 is float32 with TF32 matmuls."""
+    return "float32" if precision == TF32 else precision
+
+
+def set_tf32(backend: str, enabled: bool) -> Callable[[], None]:
+    """TF32 for float32 convolutions and matmuls in this process, on or off (off: true float32,
+    what ``float32`` means here); returns a function that puts the previous setting back.
+
+    TensorFlow: ``enable_tensor_float_32_execution`` (XLA-compiled steps follow it too: it sets
+    their precision config). JAX: ``jax_default_matmul_precision``, "highest" (float32) or
+    "tensorfloat32" (convolutions included). PyTorch: cuBLAS and cuDNN ``allow_tf32`` (cuDNN's is
+    on by default)."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        before = tf.config.experimental.tensor_float_32_execution_enabled()
+        tf.config.experimental.enable_tensor_float_32_execution(enabled)
+        return lambda: tf.config.experimental.enable_tensor_float_32_execution(before)
+    if backend == "jax":
+        import jax
+
+        before = jax.config.jax_default_matmul_precision
+        jax.config.update("jax_default_matmul_precision", "tensorfloat32" if enabled else "highest")
+        return lambda: jax.config.update("jax_default_matmul_precision", before)
+    if backend == "torch":
+        import torch
+
+        before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+
+        def restore() -> None:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+        return restore
+    raise ValueError(f"unknown Keras backend {backend!r}; known: {', '.join(BACKENDS)}")
+
+
+def tf32_setting(backend: str) -> str:
+    """The backend's own TF32 switches as they stand, in words (logged with each run)."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return f"tensor_float_32_execution={tf.config.experimental.tensor_float_32_execution_enabled()}"
+    if backend == "jax":
+        import jax
+
+        return f"jax_default_matmul_precision={jax.config.jax_default_matmul_precision}"
+    if backend == "torch":
+        import torch
+
+        return f"matmul.allow_tf32={torch.backends.cuda.matmul.allow_tf32}, cudnn.allow_tf32={torch.backends.cudnn.allow_tf32}"
+    return "unknown"
+
+
 def enable_determinism(backend: str) -> None:
     """Deterministic kernels in this process (``--deterministic``): same seed, same numbers on
     the same GPU too, at some speed (and, on TensorFlow, without XLA under ``auto``)."""
@@ -316,6 +378,49 @@ def enable_determinism(backend: str) -> None:
         torch.backends.cudnn.benchmark = False
 
 
+# How each backend gets the CUDA libraries it needs to see a GPU (none of them finds a system
+# CUDA toolkit in most containers).
+GPU_INSTALL = {
+    "tensorflow": 'pip install -e ".[gpu]" (TensorFlow with its CUDA libraries)',
+    "jax": 'pip install -U "jax[cuda13]" (jax[cuda12] for a driver older than CUDA 13)',
+    "torch": "install a CUDA build of PyTorch",
+}
+
+
+def backend_gpus(backend: str, environment: Mapping[str, str], python: str | None = None) -> list[str]:
+    """The GPUs ``backend`` sees in a fresh process started with ``environment`` (a worker's):
+    what every worker of the sweep will see, found before any of them starts."""
+    import json
+    import sys
+
+    code = (
+        "import json; from harness.environment import accelerator_names; "
+        f"print('GPUS ' + json.dumps(accelerator_names({backend!r})))"
+    )
+    environment = {**environment, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    try:
+        completed = subprocess.run(
+            [python or sys.executable, "-P", "-c", code], env=environment, capture_output=True, text=True, timeout=600
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    listed = [line for line in completed.stdout.splitlines() if line.startswith("GPUS ")]
+    return json.loads(listed[-1][len("GPUS ") :]) if listed else []
+
+
+def check_gpus_usable(backend: str, gpus: list[Gpu], seen: list[str]) -> None:
+    """Fail a sweep once, before any run, when the driver lists GPUs (so every run is planned
+    for one) but the Keras backend sees none (so every worker would fail): the fix in one line."""
+    from harness.errors import HarnessError
+
+    if gpus and not seen:
+        listed = ", ".join(f"{gpu.id}: {gpu.name}" for gpu in gpus)
+        raise HarnessError(
+            f"nvidia-smi lists {len(gpus)} GPU(s) ({listed}) but {backend} sees none, so every run would fail: "
+            f"{GPU_INSTALL.get(backend, 'install its CUDA build')}, or train on the CPU with CUDA_VISIBLE_DEVICES="
+        )
+
+
 def check_device(device: str, backend: str, seen: list[str], environment: Mapping[str, str] | None = None) -> None:
     """Fail a worker whose Keras backend does not see the device class the run was planned for
     (a broken CUDA install would otherwise train on the CPU, slowly, under a GPU identity)."""
@@ -326,7 +431,7 @@ def check_device(device: str, backend: str, seen: list[str], environment: Mappin
     if device == "gpu" and not seen:
         raise HarnessError(
             f"this run was planned for a GPU, but {backend} sees none (CUDA_VISIBLE_DEVICES={pinned}): "
-            "check the CUDA installation with `bench doctor`"
+            f"{GPU_INSTALL.get(backend, 'install its CUDA build')}; `bench doctor` checks the installation"
         )
     if device == "cpu" and seen:
         raise HarnessError(

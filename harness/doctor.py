@@ -8,6 +8,7 @@ use is the classic way to train on the CPU without noticing.
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 from dataclasses import dataclass
@@ -31,28 +32,54 @@ def _cpu_flags() -> set[str]:
 
 
 def _xla_compiles(backend: str) -> tuple[bool, str]:
-    """Compile and run a tiny function with XLA on the backend's default device."""
-    try:
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            value = tf.function(lambda x: tf.reduce_sum(x * x), jit_compile=True)(tf.ones((4, 4)))
-            return float(value) == 16.0, "tf.function(jit_compile=True) ran"
-        if backend == "jax":
-            import jax
-            import jax.numpy as jnp
-
-            return float(jax.jit(lambda x: (x * x).sum())(jnp.ones((4, 4)))) == 16.0, "jax.jit ran"
+    """One train step of a tiny real model compiled with XLA on the backend's default device: a
+    Dense layer, softmax and cross-entropy, whose exp and log need CUDA's libdevice on a GPU (a
+    bare reduction compiles without it, and would pass where every real model fails)."""
+    if backend == "torch":
         return False, "the torch backend does not use XLA"
+    try:
+        import keras
+        import numpy as np
+
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", jit_compile=True)
+        if not model.jit_compile:
+            return False, "Keras would not compile the model with XLA"
+        x, y = np.linspace(0.0, 1.0, 32, dtype="float32").reshape(8, 4), np.arange(8) % 3
+        loss = float(np.asarray(model.train_on_batch(x, y)).reshape(-1)[0])
+        if not math.isfinite(loss):
+            return False, f"a Dense + softmax + cross-entropy train step compiled with XLA gave loss {loss}"
+        return True, "a Dense + softmax + cross-entropy train step (exp, log) compiled with XLA and ran"
     except Exception as error:  # noqa: BLE001  any failure is the finding
-        return False, f"{type(error).__name__}: {str(error).splitlines()[0][:120]}"
+        return False, f"{type(error).__name__}: {_first_line(error)[:160]}"
 
 
-def run_checks(jobs: int | None = None, jobs_per_gpu: int | str = "auto") -> list[Check]:
-    """Every check, in the order a person would read them."""
+def _first_line(error: Exception) -> str:
+    """The line of an error that says what went wrong (Keras wraps a layer's error in
+    'Exception encountered when calling …' and terminal colour codes)."""
+    import re
+
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(error).splitlines()]
+    said = [line for line in lines if line and not line.startswith("Exception encountered when calling")]
+    return (said or [""])[0]
+
+
+def dataset_check(path: str | None, why: str) -> Check:
+    """The dataset a sweep would read (``path``, None for Keras' download) and ``why`` that one."""
+    if path is None:
+        return Check("dataset", "note", why)
+    return Check("dataset", "ok" if os.path.exists(path) else "problem", f"{path}: {why}")
+
+
+def run_checks(
+    jobs: int | None = None, jobs_per_gpu: int | str = "auto", dataset: tuple[str | None, str] | None = None
+) -> list[Check]:
+    """Every check, in the order a person would read them. ``dataset``: the path a command would
+    read and why (``Context.dataset_choice`` in the CLI); by default $BENCH_DATA or Keras."""
     import keras
 
     from harness.devices import (
+        GPU_INSTALL,
         MEMORY_ENVIRONMENT,
         keras_backend,
         resolve_jit_compile,
@@ -92,7 +119,7 @@ def run_checks(jobs: int | None = None, jobs_per_gpu: int | str = "auto") -> lis
                 "GPUs",
                 "problem",
                 f"the driver lists {len(driver)} GPU(s) but {backend} sees {len(seen)}: runs planned for a GPU "
-                "will fail (check that the backend's CUDA build matches the driver)",
+                f"will fail: {GPU_INSTALL.get(backend, 'install its CUDA build')}",
             )
         )
     else:
@@ -108,11 +135,13 @@ def run_checks(jobs: int | None = None, jobs_per_gpu: int | str = "auto") -> lis
             if capability:
                 fp16 = "yes" if capability >= (7, 0) else "no (needs 7.0)"
                 bf16 = "yes" if capability >= (8, 0) else "no (needs 8.0)"
+                tf32 = "off unless --precision tf32" if capability >= (8, 0) else "not on this GPU"
                 checks.append(
                     Check(
                         f"precision on {device.name}",
                         "ok",
-                        f"compute capability {capability[0]}.{capability[1]}: mixed_float16 {fp16}, mixed_bfloat16 {bf16}",
+                        f"compute capability {capability[0]}.{capability[1]}: mixed_float16 {fp16}, mixed_bfloat16 {bf16}; "
+                        f"TF32 {tf32}",
                     )
                 )
     elif not driver:
@@ -145,9 +174,8 @@ def run_checks(jobs: int | None = None, jobs_per_gpu: int | str = "auto") -> lis
         + (f", {threads} thread(s) each" if threads else ", all cores")
     )
     checks.append(Check("placement", "ok", placement))
-    data = os.environ.get("BENCH_DATA")
-    if data:
-        checks.append(Check("dataset", "ok" if os.path.exists(data) else "problem", f"BENCH_DATA={data}"))
-    else:
-        checks.append(Check("dataset", "note", "BENCH_DATA not set: pass --data PATH, or Keras downloads CIFAR-10"))
+    if dataset is None:
+        data = os.environ.get("BENCH_DATA")
+        dataset = (data, "from BENCH_DATA") if data else (None, "no BENCH_DATA: Keras downloads CIFAR-10")
+    checks.append(dataset_check(*dataset))
     return checks

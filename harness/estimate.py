@@ -102,7 +102,8 @@ def fill_cache(
     jit_compile: str = "auto",
     on_done: Callable[[str, bool], None] | None = None,
 ) -> None:
-    """Count FLOPs of (and, if ``timed``, probe) ``recipes`` in a child process."""
+    """Count FLOPs of (and, if ``timed``, probe) ``recipes`` in a child process. However this
+    call ends (an error, Ctrl-C or SIGTERM as KeyboardInterrupt), the child has ended with it."""
     if not recipes:
         return
     request = {
@@ -119,19 +120,37 @@ def fill_cache(
         stderr=subprocess.PIPE,
         text=True,
     )
-    process.stdin.write(json.dumps(request))
-    process.stdin.close()
-    for line in process.stdout:
-        with_result = json.loads(line)
-        if on_done:
-            on_done(with_result["recipe"], with_result["measured"])
-    stderr = process.stderr.read()
-    if process.wait() != 0:
+    try:
+        process.stdin.write(json.dumps(request))
+        process.stdin.close()
+        for line in process.stdout:
+            with_result = json.loads(line)
+            if on_done:
+                on_done(with_result["recipe"], with_result["measured"])
+        stderr = process.stderr.read()
+        returncode = process.wait()
+    finally:
+        _end(process)
+    if returncode != 0:
         last = [line for line in stderr.strip().splitlines() if line.strip()][-1:] or ["no output"]
         raise HarnessError(f"measuring the recipes' cost failed: {last[0]}")
 
 
+def _end(process: subprocess.Popen, grace: float = 5.0) -> None:
+    """Terminate ``process`` if it still runs (the probe writes its cache atomically, so a
+    probe cut short leaves the cache as it was), then kill it if it outlives ``grace``."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 REFERENCE_PROBES = 3  # probes a machine needs before FLOPs alone are turned into seconds
+MEASURING = "measuring this machine, first run only"  # what a status line says while a probe child works
 
 
 def _references(recipes: list[Recipe], stored: dict, keys: dict[str, str]) -> list[Recipe]:
@@ -156,16 +175,24 @@ def _counted(
     measure: bool,
     on_done: Callable[[str, bool], None] | None,
     probes: bool,
+    on_status: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, tuple[RunCost, dict]], dict]:
     """Each recipe's ``RunCost`` and cache entry, after filling what the cache lacks (FLOPs; with
-    ``probes``, a probe of the references a machine needs; with ``measure``, of every recipe)."""
+    ``probes``, a probe of the references a machine needs; with ``measure``, of every recipe).
+    ``on_status`` hears, before each such child process starts, what it is about to measure."""
     keys = {r.name: probe_key(config, r, **options) for r in recipes}
     stored = load_probes()
     missing = [r for r in recipes if keys[r.name] not in stored or (measure and not stored[keys[r.name]]["probe"])]
+    if missing and on_status:
+        what = "timing" if measure else "counting the FLOPs of"
+        on_status(f"{MEASURING}: {what} {len(missing)} model{'s' * (len(missing) != 1)} …")
     fill_cache(config, missing, timed=measure, on_done=on_done, **options)
     stored = load_probes()
     if probes and len(machine_rates(stored)) < REFERENCE_PROBES:
-        fill_cache(config, _references(recipes, stored, keys), timed=True, on_done=on_done, **options)
+        references = _references(recipes, stored, keys)
+        if references and on_status:
+            on_status(f"{MEASURING}: timing {len(references)} reference model{'s' * (len(references) != 1)} …")
+        fill_cache(config, references, timed=True, on_done=on_done, **options)
         stored = load_probes()
     counted = {}
     for recipe in recipes:
@@ -186,17 +213,21 @@ def estimate(
     on_done: Callable[[str, bool], None] | None = None,
     runs: list | None = None,
     gpu_memory_bytes: float | None = None,
+    on_status: Callable[[str], None] | None = None,
 ) -> list[Estimate]:
     """One ``Estimate`` per recipe under ``profile``. ``measure``: probe every recipe without
     a probe on this machine (slow: seconds to minutes each); otherwise count only the missing
     FLOPs, plus probes of three references if this machine has none yet. ``runs``: finished runs
     (``finished_runs``) for the expected epochs. ``gpu_memory_bytes``: the memory of this
-    machine's GPUs, for the share a run takes of one (default: the reference GPU's)."""
+    machine's GPUs, for the share a run takes of one (default: the reference GPU's). ``on_status``
+    hears, before each child process starts, what it is about to measure (a status line)."""
     from harness.gpu_model import gpu_share, load_reference
     from harness.gpu_model import run_seconds as gpu_run_seconds
 
     options = {"precision": precision, "jit_compile": jit_compile}
-    counted, stored = _counted(config, recipes, profile, options=options, measure=measure, on_done=on_done, probes=True)
+    counted, stored = _counted(
+        config, recipes, profile, options=options, measure=measure, on_done=on_done, probes=True, on_status=on_status
+    )
     rates = machine_rates(stored)
     expected = expected_epochs(config, recipes, profile, runs or [])
     reference = load_reference()

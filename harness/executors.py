@@ -30,10 +30,18 @@ from harness.devices import (
     threads_per_worker,
     worker_environment,
 )
-from harness.plan import RunSpec, SweepSettings
+from harness.plan import RunSpec, SweepSettings, split_finished
 from harness.protocol import WorkerPayload
 from harness.schema import TAG_BOARD_ERROR, TAG_PLOT_ERROR
-from harness.tracking import HEARTBEAT_SECONDS, DataInput, Tracker, this_owner
+from harness.tracking import (
+    HEARTBEAT_SECONDS,
+    DataInput,
+    StoreError,
+    Tracker,
+    redacted,
+    store_failure,
+    this_owner,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +58,7 @@ class Outcome:
     test_accuracy: float | None = None
     seconds: float = 0.0
     interrupted: bool = False  # the user stopped the sweep while this run was in flight
+    kept_locally: bool = False  # its results wait on disk for the store (harness.spool)
 
 
 @dataclass
@@ -64,9 +73,18 @@ class SweepReport:
 
 
 class Progress:
-    """Callbacks a sweep reports through (each does nothing here); the CLI draws them with rich."""
+    """Callbacks a sweep reports through (each does nothing here, and ``confirm`` says yes); the CLI
+    draws them with rich."""
 
     def note(self, message: str) -> None: ...
+    def status(self, message: str | None, *, transient: bool = False) -> None:
+        """What the sweep is busy with before its first run (None: nothing any more); a
+        ``transient`` message is only worth showing where it replaces the previous one."""
+
+    def confirm(self, question: str) -> bool:
+        """Whether to start a sweep estimated at over a day here; a library caller asked for it."""
+        return True
+
     def estimated(self, seconds_by_identity: dict[str, float]) -> None: ...
     def sweep_planned(self, total: int, todo: int) -> None: ...
     def run_started(self, spec: RunSpec, index: int, total: int) -> None: ...
@@ -122,7 +140,14 @@ class LocalExecutor:
         self._done = threading.Event()
         self._live: set[subprocess.Popen] = set()
         self._claimed: set[str] = set()
+        # Three locks, so that no thread ever takes one it already holds (a store failure while a
+        # parent run was being created once deadlocked the sweep): _lock guards the sets above and
+        # is never held across a store call; _parents_lock is held while a parent run is created;
+        # _error_lock (innermost, held for one assignment) guards the first store error.
         self._lock = threading.Lock()
+        self._parents_lock = threading.Lock()
+        self._error_lock = threading.Lock()
+        self._beating = threading.Lock()  # held while heartbeats are written
         self.owner = this_owner()
         self.store_error: str | None = None
 
@@ -134,8 +159,8 @@ class LocalExecutor:
         """
         report = SweepReport()
         finished = self.tracker.finished_identities()
-        todo = [s for s in specs if s.identity.identity not in finished]
-        report.outcomes.extend(Outcome(spec=s, status="SKIPPED") for s in specs if s not in todo)
+        todo, skipped = split_finished(specs, finished)
+        report.outcomes.extend(Outcome(spec=s, status="SKIPPED") for s in skipped)
         self.progress.sweep_planned(len(specs), len(todo))
         parents: dict[str, str] = {}
         remaining: dict[str, int] = {}
@@ -143,7 +168,7 @@ class LocalExecutor:
             remaining[spec.identity.group] = remaining.get(spec.identity.group, 0) + 1
 
         def parent_of(spec: RunSpec) -> str | None:
-            with self._lock:  # created when the group's first run starts, once
+            with self._parents_lock:  # created when the group's first run starts, once
                 group = spec.identity.group
                 if group not in parents:
                     made = self._store(
@@ -193,6 +218,9 @@ class LocalExecutor:
                     report.outcomes.append(outcome)
                     group = outcome.spec.identity.group
                     remaining[group] -= 1
+                    if outcome.status == "FINISHED" and not self._stopping.is_set():
+                        # Each finished seed moves the board: every parent's figures follow it.
+                        self._store("update the board", self._update_boards, outcome.spec.profile)
                     if remaining[group] == 0 and not self._stopping.is_set():
                         self._store(
                             "update the parent run",
@@ -217,7 +245,7 @@ class LocalExecutor:
                     self._store("update the parent run", self.tracker.update_parent, parent, group)
                 if not self.store_error:
                     for profile in {spec.profile for spec in todo}:
-                        self._update_boards(profile)
+                        self._store("update the board metrics", self._update_boards, profile)
             report.store_error = self.store_error
         return report
 
@@ -243,16 +271,16 @@ class LocalExecutor:
             else ""
         )
         return (
-            f"{recipe.name}: {recipe.summary} (report {recipe.source.report} § {recipe.source.section}), "
-            f"profile '{spec.profile}'.{claim} Its seeds are the child runs below; board/* metrics are its "
-            "leaderboard row (accuracies in %)."
+            f'{recipe.name}: {recipe.summary} (report {recipe.source.report}, section "{recipe.source.section}"), '
+            f"profile '{spec.profile}'.{claim} Its seeds are the child runs below; its board/* metrics are its "
+            "leaderboard figures, accuracies as fractions (0.7151 = 71.51 %)."
         )
 
     @staticmethod
     def child_description(spec: RunSpec) -> str:
         return (
             f"Seed {spec.seed} of {spec.recipe.name} ({spec.recipe.summary}) under profile '{spec.profile}'; "
-            f"report {spec.recipe.source.report} § {spec.recipe.source.section}."
+            f'report {spec.recipe.source.report}, section "{spec.recipe.source.section}".'
         )
 
     def _result_while_stopping(self, future) -> Outcome | None:
@@ -277,12 +305,15 @@ class LocalExecutor:
         try:
             return retry_while_locked(call, *args, **kwargs)
         except Exception as error:  # noqa: BLE001  any store failure: server down, disk full, read-only
-            with self._lock:
-                if self.store_error is None:
-                    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-                    self.store_error = f"the tracking store failed to {what}: {type(error).__name__}: {first}"
-            self._stopping.set()
+            self._store_failed(f"the tracking store failed to {what}: {store_failure(error)}")
             return None
+
+    def _store_failed(self, why: str) -> None:
+        """Keep the first store error (the one the STOPPED line names) and start nothing new."""
+        with self._error_lock:
+            if self.store_error is None:
+                self.store_error = why
+        self._stopping.set()
 
     def stop(self, grace: float | None = None) -> None:
         """Start nothing new and terminate every live worker (each marks its run KILLED); a worker
@@ -307,15 +338,15 @@ class LocalExecutor:
                     process.kill()
 
     def _close_group(self, spec: RunSpec, parent_run_id: str, group: str, on_group_done) -> None:
-        self._update_boards(spec.profile)
         self.tracker.update_parent(parent_run_id, group)
         self._publish(spec, parent_run_id, group)
         if on_group_done:
             on_group_done(group, parent_run_id)
 
     def _update_boards(self, profile: str) -> None:
-        """Every parent run of ``profile`` gets its current leaderboard row as board/* metrics:
-        ranks and comparisons with the leader change whenever any recipe gains seeds."""
+        """Every parent run of ``profile`` gets the figures of its current leaderboard row that
+        changed (``publish_board_metrics``): comparisons with the leader move whenever any recipe
+        gains a seed."""
         from harness.identity import current_hashes
         from harness.leaderboard import collect_rows
         from harness.publish import publish_board_metrics
@@ -323,10 +354,12 @@ class LocalExecutor:
         try:
             hashes = current_hashes(self.config, profile, self.settings.variant)
             publish_board_metrics(self.tracker, collect_rows(self.tracker, profile=profile, current_hashes=hashes))
+        except StoreError:
+            raise  # the store's failure, not the board's: the sweep stops on it (see _store)
         except Exception as error:  # noqa: BLE001  the board is a view of results already kept; never fail on it
             log.warning("could not update the board metrics of profile %r: %s", profile, error)
-            for parent in self.tracker.parent_runs(profile).values():
-                with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):
+                for parent in self.tracker.parent_runs(profile).values():
                     self.tracker.set_tag(parent, TAG_BOARD_ERROR, str(error)[:500])
 
     def _publish(self, spec: RunSpec, parent_run_id: str, group: str) -> None:
@@ -373,18 +406,23 @@ class LocalExecutor:
         try:
             return self._supervise_run(spec, run_id, gpu)
         finally:
-            with self._lock:
+            with self._beating, self._lock:  # no heartbeat lands after the claim is removed
                 self._claimed.discard(run_id)
+            try:
+                self.tracker.release(run_id)
+            except Exception as error:  # noqa: BLE001  stale tags on an ended run mislead no sweep
+                log.debug("could not remove the claim of run %s: %r", run_id, error)
 
     def _heartbeat(self) -> None:
         """Refresh the claims of the runs in flight until the sweep ends (a thread)."""
         while not self._done.wait(HEARTBEAT_SECONDS):
-            with self._lock:
-                claimed = list(self._claimed)
-            try:
-                self.tracker.heartbeat(claimed)
-            except Exception as error:  # noqa: BLE001  a missed heartbeat only ages the claim
-                log.debug("heartbeat failed: %r", error)
+            with self._beating:
+                with self._lock:
+                    claimed = list(self._claimed)
+                try:
+                    self.tracker.heartbeat(claimed)
+                except Exception as error:  # noqa: BLE001  a missed heartbeat only ages the claim
+                    log.debug("heartbeat failed: %r", error)
 
     def _supervise_run(self, spec: RunSpec, run_id: str, gpu: str | None) -> Outcome:
         payload = self.payload(spec, run_id)
@@ -393,10 +431,13 @@ class LocalExecutor:
         with tempfile.TemporaryDirectory(prefix="bench-run-") as scratch:
             log_path = Path(scratch) / "worker.log"
             returncode = self.execute(spec, payload, outcome, log_path, gpu=gpu)
-            if self._stopping.is_set() and outcome.status != "FINISHED" and not self.store_error:
+            ended = outcome.status in ("FINISHED", "SKIPPED")  # SKIPPED: superseded, the worker ended it KILLED
+            if outcome.status == "NOT_STARTED":  # the worker could not open the store: not a failed run
+                self._store("mark the run KILLED", self.tracker.fail, run_id, outcome.reason, status="KILLED")
+            elif not ended and self._stopping.is_set() and not self.store_error:
                 outcome.status, outcome.reason, outcome.interrupted = "KILLED", "interrupted by the user", True
                 self._store("mark the run KILLED", self.tracker.fail, run_id, outcome.reason, status="KILLED")
-            elif outcome.status != "FINISHED":
+            elif not ended:
                 tail = log_path.read_bytes().decode(errors="replace")[-STDERR_TAIL:] if log_path.exists() else ""
                 if not outcome.reason:
                     outcome.reason = _describe_exit(returncode)
@@ -404,10 +445,12 @@ class LocalExecutor:
                     if useful:
                         outcome.reason += f"; stderr ends: {useful[-500:]}"
                 self._store("mark the run FAILED", self.tracker.fail, run_id, outcome.reason)
-            try:  # the run's log without the start-up lines every TensorFlow process prints
+            try:  # the run's log without the start-up lines every TensorFlow process prints, if any is left
                 text = log_path.read_bytes().decode(errors="replace") if log_path.exists() else ""
-                log_path.write_text(_without_startup_noise(text) + "\n")
-                self.tracker.log_artifact(run_id, log_path)
+                useful = _without_startup_noise(text)
+                if useful and not self.store_error:  # a failing store would only make the sweep wait for its retries
+                    log_path.write_text(useful + "\n")
+                    self.tracker.log_artifact(run_id, log_path)
             except Exception:  # noqa: BLE001, S110  the log is a convenience; never fail the sweep on it
                 pass
         outcome.seconds = time.perf_counter() - started
@@ -458,16 +501,17 @@ class LocalExecutor:
             self.progress.epochs_planned(spec, event.epochs)
         elif isinstance(event, protocol.Epoch):
             self.progress.epoch_done(spec, event.epoch, event.logs)
+        elif isinstance(event, protocol.Done) and event.superseded:  # another run holds its identity
+            outcome.status, outcome.reason = "SKIPPED", event.superseded
         elif isinstance(event, protocol.Done):
             outcome.status = "FINISHED"
             outcome.test_accuracy = event.test_accuracy
             if event.spooled:  # the results are safe on disk; the store is not taking writes
-                outcome.reason = f"results kept locally: {event.spooled}"
-                with self._lock:
-                    self.store_error = (
-                        self.store_error or f"the tracking store refused a run's results ({event.spooled})"
-                    )
-                self._stopping.set()
+                outcome.reason, outcome.kept_locally = f"results kept locally: {event.spooled}", True
+                self._store_failed(f"the tracking store refused a run's results ({event.spooled})")
+        elif isinstance(event, protocol.Error) and event.store:  # nothing trained: the store failed
+            outcome.status, outcome.reason = "NOT_STARTED", event.reason
+            self._store_failed(event.reason)
         elif isinstance(event, protocol.Error):
             outcome.status = "FAILED"
             outcome.reason = event.reason
@@ -566,7 +610,7 @@ def refuse_local_store_on_a_cluster(tracking_uri: str, address: str | None, node
     if is_remote_address(address) or elsewhere:
         where = f"--address {address}" if is_remote_address(address) else f"Ray nodes at {', '.join(elsewhere)}"
         raise HarnessError(
-            f"{where} runs on other machines, which cannot write to the local store {tracking_uri}: "
+            f"{where} runs on other machines, which cannot write to the local store {redacted(tracking_uri)}: "
             "start `mlflow server` and pass its URL as --tracking-uri"
         )
 

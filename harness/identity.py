@@ -34,7 +34,7 @@ from harness.schema import (
     TAG_SEED,
 )
 
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+PRECISIONS = ("float32", "tf32", "mixed_float16", "mixed_bfloat16")  # tf32: float32 with TF32 matmuls
 
 
 @dataclass(frozen=True)

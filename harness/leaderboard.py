@@ -4,8 +4,10 @@ The runs are an MLflow store's child runs, or the per-run records under results/
 runs (``harness.results.RunSources``): rows are built the same way from either.
 
 Rows aggregate the FINISHED seeds of one group (recipe, profile, config hash, data
-fingerprint). Where a recipe was changed and so has several groups, the group matching the
-current benchmarks.toml wins, else the most recently run one. Profiles are never pooled.
+fingerprint). Given the current config hashes, only the group matching the current
+benchmarks.toml counts; the others (an edited or removed recipe or profile, another precision
+or device) are stale: left out, or on request ranked apart and marked ``stale``. Without
+hashes, the most recently run group of a recipe wins. Profiles are never pooled.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from harness.schema import (
     TAG_CONFIG_HASH,
     TAG_DATA,
     TAG_GROUP,
+    TAG_IDENTITY,
     TAG_PROFILE,
     TAG_RECIPE,
     TAG_REPORT,
@@ -82,6 +85,8 @@ class Row:
     delta_ci_high: float | None = None
     p_vs_leader_holm: float | None = None
     leader_verdict: str = ""  # leader | resolved | not resolved | insufficient (n<2) | no finished run
+    # Runs of a configuration that is not the current one (--include-stale): ranked apart, marked.
+    stale: bool = False
 
 
 SIGNIFICANCE = ALPHA  # Holm-adjusted Welch p below this: resolved from the leader
@@ -92,41 +97,66 @@ VERDICT_NOT_RESOLVED = "not resolved"
 VERDICT_INSUFFICIENT = "insufficient (n<2)"
 VERDICT_NO_RUN = "no finished run"
 
-# Numeric Row fields that are not test accuracies (nor differences of them): counts, sizes,
-# times, p-values. Every other float field is an accuracy, shown in % on parent runs, so a
-# statistic added to Row later reaches the MLflow UI without a change here.
-NOT_ACCURACY = {"rank", "n", "params", "train_seconds", "images_per_second", "epochs_run", "failed", "finished_at"}
-# Not on a parent: a timestamp (the run list has its own columns for time), and two fields kept in
-# CSV / JSON for older readers whose names say something else than the board's checks do: the claim
-# is checked against the prediction interval (reported_in_pi), and "tied" means not resolved.
-NOT_ON_PARENT = {"finished_at", "reported_in_ci", "tied_with_leader"}
+# Not in the table a leaderboard run shows: a timestamp (the run list has its own columns for time),
+# two fields kept in CSV / JSON for older readers whose names say something else than the board's
+# checks do (the claim is checked against the prediction interval, reported_in_pi, and "tied" means
+# not resolved), and whether a row is of a configuration no longer current (bench leaderboard --include-stale).
+NOT_IN_TABLE = {"finished_at", "reported_in_ci", "tied_with_leader", "stale"}
 
 
-def _is_accuracy(name: str) -> bool:
-    return name not in NOT_ACCURACY and not name.startswith("p_") and "p_value" not in name and "second" not in name
+def row_figures(row: Row) -> dict[str, float]:
+    """Every number of ``row`` under its field name, mean first: accuracies and their differences
+    as fractions (as everywhere in MLflow), yes/no fields as 1/0, floats to 6 decimals. Fields
+    without a value are left out. The leaderboard run's table, one row per recipe."""
+    from dataclasses import fields
+
+    figures: dict[str, float] = {}
+    for name in ["mean", *(f.name for f in fields(row) if f.name != "mean")]:
+        value = getattr(row, name)
+        if name in NOT_IN_TABLE or value is None or isinstance(value, str | list | tuple | dict):
+            continue
+        figures[name] = float(value) if isinstance(value, bool | int) else round(float(value), 6)
+    return figures
+
+
+def _cut(bound: float | None) -> float | None:
+    """An accuracy interval's bound cut to [0, 1], as the terminal shows it (0*, 100*)."""
+    return None if bound is None else min(max(bound, 0.0), 1.0)
 
 
 def board_metrics(row: Row) -> dict[str, float]:
-    """Every number of ``row`` under ``board/``: accuracies and their differences in % as
-    ``board/<field>_pct`` (mean first: the compare view charts the first metric by default),
-    counts and times as they are, yes/no fields as 1/0, floats to 4 decimals (what a table can
-    show). Fields without a value are left out."""
-    from dataclasses import fields
+    """A parent run's metrics (``harness.schema.BOARD_*``): the few figures of ``row`` a reader
+    looks for, in reading order, accuracies as fractions, interval bounds cut to [0, 1], the claim
+    check as 1/0, to 6 decimals. A figure without a value (the std of one seed, the leader's p, the
+    claim of a recipe whose report makes none) is NaN: every parent carries the same names."""
+    from harness.schema import (
+        BOARD_CI_LOWER,
+        BOARD_CI_UPPER,
+        BOARD_CLAIM_IN_PI,
+        BOARD_CLAIMED,
+        BOARD_DELTA_VS_LEADER,
+        BOARD_MEAN,
+        BOARD_N,
+        BOARD_P_VS_LEADER,
+        BOARD_PI_LOWER,
+        BOARD_PI_UPPER,
+        BOARD_STD,
+    )
 
-    from harness.schema import BOARD_PREFIX
-
-    metrics: dict[str, float] = {}
-    for name in ["mean", *(f.name for f in fields(row) if f.name != "mean")]:
-        value = getattr(row, name)
-        if name in NOT_ON_PARENT or value is None or isinstance(value, str | list | tuple | dict):
-            continue
-        if isinstance(value, bool):
-            metrics[f"{BOARD_PREFIX}{name}"] = float(value)
-        elif isinstance(value, float) and _is_accuracy(name):
-            metrics[f"{BOARD_PREFIX}{name}_pct"] = round(100 * value, 4)
-        elif isinstance(value, int | float):
-            metrics[f"{BOARD_PREFIX}{name}"] = round(float(value), 4) if isinstance(value, float) else float(value)
-    return metrics
+    figures = {
+        BOARD_MEAN: row.mean,
+        BOARD_STD: row.std,
+        BOARD_N: row.n,
+        BOARD_CI_LOWER: _cut(row.ci_low),
+        BOARD_CI_UPPER: _cut(row.ci_high),
+        BOARD_PI_LOWER: _cut(row.pi_low),
+        BOARD_PI_UPPER: _cut(row.pi_high),
+        BOARD_DELTA_VS_LEADER: row.delta_vs_leader,
+        BOARD_P_VS_LEADER: row.p_vs_leader_holm,
+        BOARD_CLAIMED: row.reported,
+        BOARD_CLAIM_IN_PI: row.reported_in_pi,
+    }
+    return {name: math.nan if value is None else round(float(value), 6) for name, value in figures.items()}
 
 
 def _mean(values: list[float]) -> float | None:
@@ -139,11 +169,19 @@ def collect_rows(
     profile: str | None = None,
     current_hashes: dict[str, str] | None = None,
     pooled_hashes: dict[str, str] | None = None,
+    include_stale: bool = False,
 ) -> list[Row]:
     """Aggregate child runs into ranked rows (by mean test accuracy, best first). ``tracker``:
     where the runs come from, anything with ``child_runs(profile)`` (a ``Tracker``, or
-    ``RunSources`` over a store and records). Only a recipe's ``current_hashes`` configuration counts; ``pooled_hashes`` (another hardware
-    class's hashes, ``bench leaderboard --device any``) adds its runs to the same row."""
+    ``RunSources`` over a store and records).
+
+    Given ``current_hashes`` (each recipe's config hash now, under ``profile``), only a group
+    with its recipe's current hash counts; every other group of the profile is stale (the recipe
+    or profile was edited or removed, or it ran under another precision or device): left out,
+    or with ``include_stale`` one row per group marked ``stale`` and ranked apart from the
+    current rows. ``pooled_hashes`` (another hardware class's hashes, ``bench leaderboard
+    --device any``) adds its runs to the same row. Without ``current_hashes`` nothing is stale:
+    the most recently run group of each recipe counts."""
     runs = tracker.child_runs(profile)
     groups: dict[str, list] = {}
     for run in runs:
@@ -151,30 +189,32 @@ def collect_rows(
 
     chosen: dict[tuple[str, str], list] = {}
     pooled: dict[tuple[str, str], list] = {}
-    for members in groups.values():
+    stale: dict[tuple[str, str, str], list] = {}
+    for group, members in groups.items():
         tags = members[0].data.tags
         key = (tags[TAG_RECIPE], tags[TAG_PROFILE])
         if pooled_hashes and tags[TAG_CONFIG_HASH] == pooled_hashes.get(key[0]):
             pooled.setdefault(key, []).extend(members)
             continue
-        current = (current_hashes or {}).get(key[0])
-        if current is not None and tags[TAG_CONFIG_HASH] != current:
-            continue  # an older (or other-precision) configuration of the recipe: never shown as its result
-        if key in chosen:
-            current = (current_hashes or {}).get(key[0])
-            incumbent = chosen[key][0].data.tags[TAG_CONFIG_HASH]
-            if current == incumbent:
+        if current_hashes is not None:
+            if tags[TAG_CONFIG_HASH] != current_hashes.get(key[0]):
+                if include_stale:  # never shown as the recipe's result: a row of its own, marked
+                    stale[(*key, group)] = members
                 continue
-            if current != tags[TAG_CONFIG_HASH]:
-                latest = max(r.info.start_time for r in members)
-                if latest <= max(r.info.start_time for r in chosen[key]):
-                    continue
+            if key in chosen:
+                continue  # the current configuration on another dataset: the first one seen counts
+        elif key in chosen:
+            latest = max(r.info.start_time for r in members)
+            if latest <= max(r.info.start_time for r in chosen[key]):
+                continue
         chosen[key] = members
     for key, members in pooled.items():
         chosen[key] = chosen.get(key, []) + members
 
+    entries = [(recipe, name, members, False) for (recipe, name), members in chosen.items()]
+    entries += [(recipe, name, members, True) for (recipe, name, _), members in stale.items()]
     rows = []
-    for (recipe, profile_name), members in chosen.items():
+    for recipe, profile_name, members, is_stale in entries:
         # One run per identity: a store two sweeps wrote before claims existed never counts a seed twice.
         finished = one_per_identity(
             [
@@ -186,7 +226,10 @@ def collect_rows(
         # A NaN or infinite accuracy is a failed seed: counted as failed, never a value.
         valid = [r for r in finished if math.isfinite(metric(r.data.metrics, METRIC_TEST_ACCURACY))]
         valid.sort(key=lambda r: int(r.data.tags.get(TAG_SEED, -1)))
-        failed = sum(1 for r in members if r.info.status == "FAILED") + len(finished) - len(valid)
+        # Failed seeds, not failed runs: a seed that failed and was then retrained and finished is not failed.
+        not_finite = [r for r in finished if not math.isfinite(metric(r.data.metrics, METRIC_TEST_ACCURACY))]
+        failed_runs = [r for r in members if r.info.status == "FAILED"] + not_finite
+        failed = len({_identity(r) for r in failed_runs} - {_identity(r) for r in valid})
         accuracies = [metric(r.data.metrics, METRIC_TEST_ACCURACY) for r in valid]
         summary = describe(accuracies)
         reported_text = members[0].data.params.get(PARAM_REPORTED_ACCURACY, "None")
@@ -231,26 +274,33 @@ def collect_rows(
                 pi_low=summary.pi_low,
                 pi_high=summary.pi_high,
                 reported_in_pi=within(reported, summary.pi_low, summary.pi_high),
+                stale=is_stale,
             )
         )
     return _ranked(rows)
 
 
+def _identity(run) -> str:
+    return run.data.tags.get(TAG_IDENTITY) or run.info.run_id
+
+
 def _ranking_key(row: Row) -> tuple:
-    """Best mean first, rows without a mean last, ties by recipe name: never the input order."""
-    return (row.profile, row.mean is None, -(row.mean or 0.0), row.recipe)
+    """Best mean first, rows without a mean last, ties by recipe name: never the input order.
+    Stale rows come after a profile's current ones."""
+    return (row.profile, row.stale, row.mean is None, -(row.mean or 0.0), row.recipe, row.config_hash)
 
 
 def _ranked(rows: list[Row]) -> list[Row]:
-    """Sort the rows, number them within each profile and compare each profile's rows with its
-    leader."""
+    """Sort the rows, number them within each board (a profile's current rows; its stale rows
+    apart) and compare each board's rows with its leader."""
     rows = sorted(rows, key=_ranking_key)
-    rank_by_profile: dict[str, int] = {}
+    rank_by_board: dict[tuple[str, bool], int] = {}
     for row in rows:
-        rank_by_profile[row.profile] = rank_by_profile.get(row.profile, 0) + 1
-        row.rank = rank_by_profile[row.profile]
-    for name in rank_by_profile:
-        compare_with_leader([r for r in rows if r.profile == name])
+        board = (row.profile, row.stale)
+        rank_by_board[board] = rank_by_board.get(board, 0) + 1
+        row.rank = rank_by_board[board]
+    for board in rank_by_board:
+        compare_with_leader([r for r in rows if (r.profile, r.stale) == board])
     return rows
 
 
@@ -374,10 +424,15 @@ COLUMNS = (
 )
 
 
+def recipe_cell(row: Row) -> str:
+    """The recipe's name; a stale row's says so, with the config hash its runs had."""
+    return f"{row.recipe} (stale {row.config_hash[:8]})" if row.stale else row.recipe
+
+
 def table_cells(row: Row) -> list[str]:
     return [
         str(row.rank) + (" ≈" if row.leader_verdict == VERDICT_NOT_RESOLVED else ""),
-        row.recipe,
+        recipe_cell(row),
         str(row.n) + (f" (+{row.failed} failed)" if row.failed else ""),
         _accuracy_cell(row),
         _interval_cell(row.ci_low, row.ci_high),

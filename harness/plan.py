@@ -141,3 +141,11 @@ def plan(
         for recipe in recipes
         for seed in seeds
     ]
+
+
+def split_finished(specs: list[RunSpec], finished: set[str]) -> tuple[list[RunSpec], list[RunSpec]]:
+    """(runs to train, runs already FINISHED), each in plan order: one pass over ``specs`` by
+    identity (comparing specs with a list's ``in`` made a sweep of thousands quadratic)."""
+    todo = [spec for spec in specs if spec.identity.identity not in finished]
+    done = [spec for spec in specs if spec.identity.identity in finished]
+    return todo, done

@@ -65,10 +65,15 @@ def _styled(build: Callable[..., Figure]) -> Callable[..., Figure]:
 
 
 def _save(figure: Figure, path: Path) -> Path:
+    """Write ``figure`` to ``path`` whole or not at all (``harness.files.replacing``)."""
+    from harness.files import replacing
+
     plt = _pyplot()
-    with house_style():
-        figure.savefig(path, dpi=DPI)
-    plt.close(figure)
+    try:
+        with house_style(), replacing(path) as temporary:
+            figure.savefig(temporary, dpi=DPI, format=path.suffix.lstrip(".") or "png")
+    finally:
+        plt.close(figure)
     return path
 
 

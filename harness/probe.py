@@ -169,14 +169,15 @@ def measure(
     FLOPs of the head that trains on cached features, or None). ``timed=False``: FLOPs only."""
     import keras
 
-    from harness.devices import resolve_jit_compile
+    from harness.devices import TF32, keras_dtype_policy, resolve_jit_compile, set_tf32
     from harness.environment import accelerator_names
     from harness.train import FEATURE_BATCH, STEPS_PER_EXECUTION, assemble, make_optimizer
 
     previous = keras.mixed_precision.global_policy().name
-    keras.mixed_precision.set_global_policy(precision)
+    keras.mixed_precision.set_global_policy(keras_dtype_policy(precision))
+    backend = keras.backend.backend()
+    restore_tf32 = set_tf32(backend, precision == TF32)  # as a run of this precision computes
     try:
-        backend = keras.backend.backend()
         xla = resolve_jit_compile(jit_compile, backend=backend, accelerator=bool(accelerator_names(backend)))
         batch = recipe.training.batch_size
         rng = np.random.default_rng(0)
@@ -257,6 +258,7 @@ def measure(
         return probe, flops, head
     finally:
         keras.mixed_precision.set_global_policy(previous)
+        restore_tf32()
 
 
 def main() -> int:
@@ -272,7 +274,12 @@ def main() -> int:
     for name in request["recipes"]:
         recipe = config.recipe(name)
         options = {"precision": request.get("precision", "float32"), "jit_compile": request.get("jit_compile", "auto")}
-        probe, flops, head = measure(config, recipe, timed=request.get("timed", True), **options)
+        try:
+            probe, flops, head = measure(config, recipe, timed=request.get("timed", True), **options)
+        except Exception as error:  # noqa: BLE001  the sweep shows stderr's last line: it names the recipe
+            first = (str(error).strip().splitlines() or [""])[0][:300]
+            print(f"recipe {name}: {type(error).__name__}: {first}", file=sys.stderr, flush=True)
+            return 1
         save_probe(probe_key(config, recipe, **options), probe, flops, head)
         print(json.dumps({"recipe": name, "measured": probe is not None}), flush=True)
     return 0

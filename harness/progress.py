@@ -43,15 +43,41 @@ class Eta:
 
 class RichProgress(Progress):
     """Bars on stderr: the sweep (with its ETA) and each run in flight (with its latest
-    validation accuracy)."""
+    validation accuracy); before them, what the sweep is busy with (a spinner on a terminal,
+    plain lines elsewhere). A sweep estimated at over a day asks on a terminal, unless
+    ``assume_yes`` (--yes); with no terminal to ask on, it is not confirmed."""
 
-    def __init__(self, console) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, TextColumn, TimeElapsedColumn
+    def __init__(self, console, *, assume_yes: bool = False) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            ProgressColumn,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
         from rich.progress import Progress as Bars
         from rich.text import Text
 
         eta = self.eta = Eta()
         sweep = self
+        self.assume_yes = assume_yes
+        self.runs_started = 0  # runs that started training (an interrupt before the first says so)
+        self.status_task = None
+
+        class ForRuns(ProgressColumn):
+            """A column of the sweep's and the runs' bars, blank on the status line."""
+
+            def __init__(self, column: ProgressColumn) -> None:
+                super().__init__()
+                self.column = column
+
+            def render(self, task) -> Text:
+                return Text("") if task.fields.get("busy") else self.column.render(task)
+
+        class StatusSpinner(SpinnerColumn):
+            def render(self, task):
+                return super().render(task) if task.fields.get("busy") else Text("")
 
         class EtaColumn(ProgressColumn):
             def render(self, task) -> Text:
@@ -65,9 +91,10 @@ class RichProgress(Progress):
 
         self.console = console
         self.bars = Bars(
+            StatusSpinner(),
             TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
+            ForRuns(BarColumn()),
+            ForRuns(MofNCompleteColumn()),
             TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(),
             EtaColumn(),
@@ -86,6 +113,41 @@ class RichProgress(Progress):
     def note(self, message: str) -> None:
         self.console.print(message, soft_wrap=True, markup=False, highlight=False)  # whole, as written
 
+    @property
+    def interactive(self) -> bool:
+        """A person at a terminal: the bars are drawn there and a question can be answered."""
+        import sys
+
+        return bool(self.console.is_terminal and sys.stdin is not None and sys.stdin.isatty())
+
+    def status(self, message: str | None, *, transient: bool = False) -> None:
+        if not self.console.is_terminal:  # a log or a pipe: each step once, as a plain line
+            if message and not transient:
+                self.note(message)
+            return
+        if message is None:
+            if self.status_task is not None:
+                self.bars.remove_task(self.status_task)
+                self.status_task = None
+        elif self.status_task is None:
+            self.status_task = self.bars.add_task(message, total=None, detail="", busy=True)
+        else:
+            self.bars.update(self.status_task, description=message)
+
+    def confirm(self, question: str) -> bool:
+        import click
+
+        if self.assume_yes:
+            return True
+        if not self.interactive:
+            return False
+        self.bars.stop()  # the live display would draw over the question
+        try:
+            self.assume_yes = click.confirm(question, default=False, err=True)
+        finally:
+            self.bars.start()
+        return self.assume_yes  # asked once: later rounds of --seeds auto do not ask again
+
     def estimated(self, seconds_by_identity: dict[str, float]) -> None:
         self.eta.estimates = dict(seconds_by_identity)
 
@@ -97,6 +159,7 @@ class RichProgress(Progress):
             self.console.print(f"All {total} runs already finished: nothing to train.")
 
     def run_started(self, spec: RunSpec, index: int, total: int) -> None:
+        self.runs_started += 1
         self.eta.started[spec.identity.identity] = time.monotonic()
         self.run_tasks[spec.identity.identity] = self.bars.add_task(spec.label, total=None, detail="starting")
 
@@ -108,18 +171,21 @@ class RichProgress(Progress):
         self.bars.update(self.run_tasks[spec.identity.identity], completed=epoch, detail=detail)
 
     def run_ended(self, outcome: Outcome) -> None:
+        from harness.tracking import redacted  # a failure's text may quote the store's URI
+
         name = outcome.spec.label
+        reason = redacted(outcome.reason or "")
         self.eta.ended(outcome.spec.identity.identity, outcome.seconds)
         if outcome.status == "FINISHED":
             self.console.print(
                 f"[green]✓[/green] {name}: test accuracy {100 * outcome.test_accuracy:.2f}% ({outcome.seconds:.0f} s)"
-                + (f" [yellow]{outcome.reason}[/yellow]" if outcome.reason else "")  # e.g. results kept locally
+                + (f" [yellow]{reason}[/yellow]" if reason else "")  # e.g. results kept locally
             )
         elif outcome.status in ("SKIPPED", "NOT_STARTED"):
-            why = outcome.reason or "not started: the sweep stopped first"
+            why = reason or "not started: the sweep stopped first"
             self.console.print(f"[yellow]– skipped[/yellow] {name}: {why}")
         else:
-            self.console.print(f"[red]✗ {outcome.status}[/red] {name}: {outcome.reason}")
+            self.console.print(f"[red]✗ {outcome.status}[/red] {name}: {reason}")
         task = self.run_tasks.pop(outcome.spec.identity.identity, None)
         if task is not None:
             self.bars.remove_task(task)

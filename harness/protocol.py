@@ -65,13 +65,16 @@ class Done:
     train_seconds: float
     epochs_run: int
     spooled: str = ""  # why the results are kept on disk instead of the store (harness.spool), if they are
+    superseded: str = ""  # why the run ended KILLED instead: another run of its identity finished or took it over
 
 
 @dataclass(frozen=True)
 class Error:
-    """The run failed (or was stopped) for ``reason``."""
+    """The run failed (or was stopped) for ``reason``; with ``store``, the worker could not even
+    open the tracking store: a store error (the sweep stops), not a failure of the run."""
 
     reason: str
+    store: bool = False
 
 
 Event = Start | Epoch | Done | Error

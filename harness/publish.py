@@ -17,7 +17,6 @@ from harness.schema import (
     ARTIFACT_CONFUSION_CSV,
     ARTIFACT_LEADERBOARD_TABLE,
     ARTIFACT_SEED_BANDS,
-    BOARD_PREFIX,
     CURVE_METRICS,
     EPOCH_METRICS,
     PARAM_PARAMS,
@@ -68,18 +67,17 @@ def publish_parent_plots(tracker: Tracker, parent_run_id: str, group: str, *, ti
 def write_leaderboard_files(rows, folder: Path, *, profile: str) -> list[Path]:
     """leaderboard.{md,csv,json} and the three comparison plots, for one profile's rows."""
     from harness import leaderboard
+    from harness.files import output_folder, write_files
     from harness.plots import claimed_vs_measured_png, pareto_png, seed_spread_png
 
-    folder.mkdir(parents=True, exist_ok=True)
-    files = []
-    for name, render in (
-        ("leaderboard.md", leaderboard.to_markdown),
-        ("leaderboard.csv", leaderboard.to_csv),
-        ("leaderboard.json", leaderboard.to_json),
-    ):
-        path = folder / name
-        path.write_text(render(rows))
-        files.append(path)
+    output_folder(folder, "--plots")
+    files = write_files(
+        {
+            folder / "leaderboard.md": leaderboard.to_markdown(rows),
+            folder / "leaderboard.csv": leaderboard.to_csv(rows),
+            folder / "leaderboard.json": leaderboard.to_json(rows),
+        }
+    )
     label = f"profile '{profile}'"
     with_values = [r for r in rows if r.n > 0]
     files.append(seed_spread_png(with_values, folder / "seed_spread.png", title=f"Test accuracy per seed, {label}"))
@@ -102,10 +100,10 @@ def publish_leaderboard(tracker: Tracker, rows, folder: Path, *, profile: str) -
 
 
 def leaderboard_table(rows) -> dict[str, list]:
-    """One row per recipe, one column per board figure (the parents' board/* metrics)."""
-    from harness.leaderboard import board_metrics
+    """One row per recipe, one column per figure of its leaderboard row (accuracies as fractions)."""
+    from harness.leaderboard import row_figures
 
-    figures = [{k.removeprefix(BOARD_PREFIX): v for k, v in board_metrics(row).items()} for row in rows]
+    figures = [row_figures(row) for row in rows]
     names = list(dict.fromkeys(name for figure in figures for name in figure))
     names = ["rank", *(n for n in names if n != "rank")] if "rank" in names else names
     table: dict[str, list] = {"recipe": [row.recipe for row in rows]}
@@ -115,23 +113,39 @@ def leaderboard_table(rows) -> dict[str, list]:
 
 
 def publish_board_metrics(tracker: Tracker, rows) -> int:
-    """Each leaderboard row onto its parent run: board/* metrics, and the parameter count as
-    the ``model.params`` param. Sorting parents by board/mean_pct in the UI is then the
-    leaderboard, and the compare view of two parents shows how their figures differ.
-    Returns how many parents were updated."""
+    """Each leaderboard row onto its parent run as the ``board/`` metrics (``board_metrics``), and
+    the parameter count as the ``model.params`` param: sorting parents by board/1_mean in the UI is
+    then the leaderboard. ``rows``: a whole profile's board (what it counts decides the step).
+
+    A parent's figures are logged, all together, only when one of them changed, at step = the
+    finished seeds the profile's board counts, and never twice at one step: its charts draw how
+    each figure moved as seeds finished (lines, flat where a figure held still), and publishing
+    the same board again logs nothing. Returns how many parents changed."""
+    import math
+
     from harness.leaderboard import board_metrics
 
-    parents: dict[str, str] = {}
+    parents: dict = {}
     for profile in {row.profile for row in rows}:
-        parents.update(tracker.parent_runs(profile))
+        parents.update(tracker.parents(profile))
+    seeds = {profile: sum(row.n for row in rows if row.profile == profile) for profile in {r.profile for r in rows}}
+
+    def same(a: float, b: float) -> bool:
+        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=0, abs_tol=1e-9)
+
     updated = 0
     for row in rows:
         parent = parents.get(group_key(row.recipe, row.profile, row.config_hash, row.data_fingerprint))
         if parent is None:
             continue
-        tracker.log_metrics(parent, board_metrics(row), step=row.n)
         if row.params is not None:
-            tracker.log_params(parent, {PARAM_PARAMS: str(row.params)})
+            tracker.log_params(parent.info.run_id, {PARAM_PARAMS: str(row.params)})
+        figures = board_metrics(row)
+        latest = {k: v for k, v in Tracker.latest_metrics(parent).items() if k in figures}
+        if len(latest) == len(figures) and all(same(latest[k][1], v) for k, v in figures.items()):
+            continue
+        step = max(seeds[row.profile], 1 + max((s for s, _ in latest.values()), default=0))
+        tracker.log_metrics(parent.info.run_id, figures, step=step)
         updated += 1
     return updated
 
@@ -147,14 +161,17 @@ def write_steps_files(
 ) -> list[Path]:
     """steps.{md,csv,json} and steps.png (one panel per report) for one profile's step deltas."""
     from harness import steps
+    from harness.files import output_folder, write_files
     from harness.plots import steps_png
 
-    folder.mkdir(parents=True, exist_ok=True)
-    files = []
-    for name, render in (("steps.md", steps.to_markdown), ("steps.csv", steps.to_csv), ("steps.json", steps.to_json)):
-        path = folder / name
-        path.write_text(render(deltas))
-        files.append(path)
+    output_folder(folder, "--plots")
+    files = write_files(
+        {
+            folder / "steps.md": steps.to_markdown(deltas),
+            folder / "steps.csv": steps.to_csv(deltas),
+            folder / "steps.json": steps.to_json(deltas),
+        }
+    )
     chains = steps.chains(config, names)
     title = f"Did each step help? Seeds, mean ± 95% CI and the report's claim, profile '{profile}'"
     files.append(steps_png(chains, rows, deltas, folder / "steps.png", title=title))

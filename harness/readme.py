@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.files import OutputError, write_text
 
 
 def markers(name: str) -> tuple[str, str]:
@@ -17,7 +18,12 @@ def replace_block(path: Path | str, name: str, content: str) -> bool:
     """Put ``content`` between the markers of block ``name`` in ``path``; True if the file
     changed. The markers must be there exactly once each, in order."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:  # missing, a folder, unreadable
+        raise OutputError(f"{path}: cannot read the file to update: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise OutputError(f"{path}: not UTF-8 text; not a README to update") from None
     start, end = markers(name)
     if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
         raise HarnessError(f"{path}: needs exactly one {start} … {end} block (add the two lines where it goes)")
@@ -26,5 +32,5 @@ def replace_block(path: Path | str, name: str, content: str) -> bool:
     updated = f"{before}{start}\n{content.rstrip()}\n{end}{after}"
     if updated == text:
         return False
-    path.write_text(updated, encoding="utf-8")
+    write_text(path, updated)  # whole or not at all
     return True

@@ -13,7 +13,13 @@ from typing import Any
 
 from harness.config import BenchConfig, Profile, Recipe
 from harness.identity import RunIdentity
-from harness.schema import PARAM_PRECISION, PARAM_REPORTED_ACCURACY, PARAM_REPORTED_PARAMS, PARAM_WEIGHTS
+from harness.schema import (
+    PARAM_PRECISION,
+    PARAM_REPORTED_ACCURACY,
+    PARAM_REPORTED_PARAMS,
+    PARAM_WEIGHTS,
+    PARAM_WHAT_CHANGED,
+)
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 
@@ -52,8 +58,52 @@ def recipe_params(config: BenchConfig, recipe: Recipe, profile: Profile) -> dict
         "source.section": recipe.source.section,
         PARAM_REPORTED_ACCURACY: str(recipe.reported.test_accuracy),
         PARAM_REPORTED_PARAMS: str(recipe.reported.params),
+        PARAM_WHAT_CHANGED: what_changed(config, recipe),
     }
     return truncated(params)
+
+
+def built_from(recipe: Recipe) -> str | None:
+    """The step ``recipe`` was built from: its ``base`` (the recipe it inherits its training from)."""
+    return recipe.base
+
+
+def trained_settings(recipe: Recipe) -> dict[str, str]:
+    """What gets trained, flattened as params are: architecture (and its options), augmentation,
+    training, and each callback's options under ``callbacks.<kind>``."""
+    training = asdict(recipe.training)
+    training["optimizer_options"] = dict(recipe.training.optimizer_options)
+    settings = {
+        "architecture": recipe.architecture,
+        **flatten("architecture_options", dict(recipe.architecture_options)),
+        "augmentation": recipe.augmentation,
+        **flatten("training", training),
+    }
+    for callback in recipe.callbacks:
+        settings[f"callbacks.{callback.kind}"] = ", ".join(f"{k}={v}" for k, v in dict(callback.options).items())
+    return {key: value for key, value in settings.items() if value != "{}" or not key.endswith("_options")}
+
+
+def what_changed(config: BenchConfig, recipe: Recipe) -> str:
+    """The recipe's summary and, for a step, every trained setting that differs from the step it
+    was built from (``built_from``), e.g. 'Adds BatchNorm after every conv. vs r004-step2:
+    architecture r004_step2 → r004_step3'. One line, so the compare view of two parents says
+    what changed even where the architecture's name is all that differs."""
+    previous = built_from(recipe)
+    if previous is None or previous not in config.recipes:
+        return recipe.summary
+    mine, theirs = trained_settings(recipe), trained_settings(config.recipes[previous])
+    differences = []
+    for key in sorted(set(mine) | set(theirs)):
+        if mine.get(key) == theirs.get(key):
+            continue
+        if key.startswith("callbacks.") and key not in theirs:
+            differences.append(f"adds {key.removeprefix('callbacks.')} ({mine[key]})")
+        elif key.startswith("callbacks.") and key not in mine:
+            differences.append(f"drops {key.removeprefix('callbacks.')}")
+        else:
+            differences.append(f"{key} {theirs.get(key, '–')} → {mine.get(key, '–')}")
+    return f"{recipe.summary} vs {previous}: {'; '.join(differences) or 'the same trained settings'}"
 
 
 def parent_params(config: BenchConfig, recipe: Recipe, identity: RunIdentity) -> dict[str, str]:

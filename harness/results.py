@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import RecordError
+from harness.files import output_folder, write_text
 from harness.identity import RunIdentity, Variant, identity_key
 from harness.schema import (
     EPOCH_METRICS,
@@ -368,8 +369,7 @@ def write_records(folder: Path, records: Iterable[dict[str, Any]]) -> WriteRepor
                     f"{shown(path)} holds {held}, not {_summary(record)}: kept (delete it to publish this run)"
                 )
                 continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(dumps(record), encoding="utf-8")
+        write_text(output_folder(path.parent, "--publish") / path.name, dumps(record))  # whole or not at all
         report.written.append(path)
     return report
 
@@ -410,18 +410,22 @@ class RunSources:
     @property
     def where(self) -> str:
         """Where the runs were looked for, for a message."""
-        places = [] if self.store is None else [self.store.tracking_uri]
+        from harness.tracking import redacted
+
+        places = [] if self.store is None else [redacted(self.store.tracking_uri)]
         if self.folder is not None:
             places.append(shown(records_root(self.folder), self.base))
         return " and ".join(places) or "nowhere"
 
-    def behind(self, rows, hashes: dict[str, str] | None = None) -> list:
+    def behind(self, rows, hashes: dict | None = None) -> list:
         """The runs the ``rows`` were made of (as the last ``child_runs`` returned them): those
         whose identity is one of a row's seeds, under the row's config hash or, for a pooled
-        row, ``hashes`` (the other hardware class's)."""
+        row, ``hashes`` (the other hardware class's, by recipe, or by (recipe, profile) for
+        rows of several profiles)."""
         wanted = set()
+        hashes = hashes or {}
         for row in rows:
-            for config in {row.config_hash, (hashes or {}).get(row.recipe)} - {None}:
+            for config in {row.config_hash, hashes.get(row.recipe), hashes.get((row.recipe, row.profile))} - {None}:
                 wanted |= {identity_key(row.recipe, row.profile, config, row.data_fingerprint, s) for s in row.seeds}
         kept: dict[str, Any] = {}
         for run in self.runs:
@@ -430,7 +434,7 @@ class RunSources:
                 kept.setdefault(key, run)
         return list(kept.values())
 
-    def origin(self, rows, hashes: dict[str, str] | None = None) -> str:
+    def origin(self, rows, hashes: dict | None = None) -> str:
         """One sentence on where ``rows`` come from, e.g. 'Rows from results/runs (21 records,
         21 reconstructed).'"""
         runs = self.behind(rows, hashes)

@@ -21,6 +21,8 @@ TAG_DEVICE = "bench.device"  # cpu | gpu: the hardware class a run trained on
 TAG_ERROR = "bench.error"  # why a run FAILED or was KILLED
 TAG_CLAIM = "bench.claim"  # host:pid of the bench process supervising a RUNNING child run
 TAG_HEARTBEAT = "bench.heartbeat"  # unix seconds, refreshed while that process lives
+TAG_TICKET = "bench.claim.ticket"  # a claim's place in its identity's queue (Lamport's bakery)
+TAG_CHOOSING = "bench.claim.choosing"  # "1" while a claim is still taking its ticket
 TAG_WEIGHTS = "bench.weights"  # imagenet | random, on transfer runs
 TAG_PLOT_ERROR = "bench.plot_error"  # a parent whose seed-band plots could not be drawn
 TAG_BOARD_ERROR = "bench.board_error"  # a parent whose board/* metrics could not be updated
@@ -36,6 +38,9 @@ KIND_PARENT, KIND_CHILD, KIND_LEADERBOARD = "parent", "child", "leaderboard"
 # Params of a child run that the leaderboard reads back.
 PARAM_REPORTED_ACCURACY = "reported.test_accuracy"  # the report's claim, "None" where it makes none
 PARAM_REPORTED_PARAMS = "reported.params"
+# A recipe's summary and the trained settings that differ from the step it was built from: what a
+# step changed, in the compare view of two parents (harness.recipe_params.what_changed).
+PARAM_WHAT_CHANGED = "what_changed"
 PARAM_COMMIT = "code_commit"  # of the code the worker ran (a Ray node's: the driver's, shipped with the task)
 PARAM_RAY_NODE = "ray.node"  # the Ray node a run trained on: host and node id (Ray runs only)
 PARAM_HARDWARE = "hardware"
@@ -44,6 +49,7 @@ PARAM_JIT_COMPILE = "jit_compile"  # what was asked: auto | on | off
 PARAM_WEIGHTS = "weights"
 PARAM_DEVICE = "device"
 PARAM_DETERMINISTIC = "deterministic"
+PARAM_TF32 = "tf32"  # the backend's TF32 switches as the worker set them (off unless --precision tf32)
 
 # Settings of the trained model, known once it is built: params, not metrics (they are not results
 # and draw no chart). Stores written before this layout hold them as metrics under LEGACY_METRIC.
@@ -101,12 +107,37 @@ LEGACY_NAMES: dict[str, tuple[str, ...]] = {
     },
 }
 
-# Metrics of a parent run: the aggregates over its FINISHED seeds (fractions, kept for older
-# readers), and the recipe's leaderboard row under BOARD_PREFIX (accuracies in %).
-METRIC_N = "n"
-METRIC_MEAN = "test_accuracy_mean"
-METRIC_STD = "test_accuracy_std"
+# Metrics of a parent run: a few figures of the recipe's leaderboard row, in the order a reader
+# wants them. Every accuracy in MLflow is a fraction (0.7151 = 71.51 %), as Keras reports it and as
+# children log it; the numbers make MLflow's alphabetical order that reading order in every view.
+# Interval bounds are cut at 0 and 1 (the terminal prints them 0* and 100*). No reader depends on
+# them (the leaderboard is rebuilt from the children); stores written before this layout carry
+# board/*_pct metrics (in %) and n, test_accuracy_mean, test_accuracy_std, left as they were.
 BOARD_PREFIX = "board/"
+BOARD_MEAN = "board/1_mean"  # mean test accuracy over the finished seeds
+BOARD_STD = "board/2_std"  # their sample standard deviation
+BOARD_N = "board/3_n"  # finished seeds
+BOARD_CI_LOWER = "board/4_ci_lower"  # 95% confidence interval of the mean
+BOARD_CI_UPPER = "board/4_ci_upper"
+BOARD_PI_LOWER = "board/5_pi_lower"  # 95% prediction interval of one more run
+BOARD_PI_UPPER = "board/5_pi_upper"
+BOARD_DELTA_VS_LEADER = "board/6_delta_vs_leader"  # mean − the leader's mean
+BOARD_P_VS_LEADER = "board/7_p_vs_leader_holm"  # Welch's p, Holm-adjusted across the board
+BOARD_CLAIMED = "board/8_claimed"  # the report's single-run test accuracy
+BOARD_CLAIM_IN_PI = "board/9_claim_in_pi"  # 1 if that claim lies inside our prediction interval, else 0
+BOARD_METRICS = (
+    BOARD_MEAN,
+    BOARD_STD,
+    BOARD_N,
+    BOARD_CI_LOWER,
+    BOARD_CI_UPPER,
+    BOARD_PI_LOWER,
+    BOARD_PI_UPPER,
+    BOARD_DELTA_VS_LEADER,
+    BOARD_P_VS_LEADER,
+    BOARD_CLAIMED,
+    BOARD_CLAIM_IN_PI,
+)
 
 # Experiment tags. The MLflow UI's own: what kind of experiment it is, and its description.
 TAG_EXPERIMENT_KIND = "mlflow.experimentKind"

@@ -9,16 +9,29 @@ and returns a ``SweepReport`` with one outcome per planned run.
 from __future__ import annotations
 
 import importlib.util
+import os
 
 from harness.config import BenchConfig, Recipe
 from harness.cost import human_duration
-from harness.devices import visible_gpus
-from harness.errors import HarnessError, WeightsMissing
-from harness.estimate import estimate, finished_runs, gpu_shares, run_seconds
+from harness.devices import backend_gpus, check_gpus_usable, keras_backend, visible_gpus, worker_environment
+from harness.errors import HarnessError, TrackingError, WeightsMissing
+from harness.estimate import MEASURING, estimate, finished_runs, gpu_shares, run_seconds
 from harness.executors import LocalExecutor, Outcome, Progress, SweepReport
 from harness.identity import is_transfer
-from harness.plan import RunSpec, SweepSettings, concurrent_jobs, plan, runs_per_gpu, variant_here
-from harness.tracking import Tracker
+from harness.plan import RunSpec, SweepSettings, concurrent_jobs, plan, runs_per_gpu, split_finished, variant_here
+from harness.tracking import Tracker, store_failure
+
+LONG_SWEEP_SECONDS = 86400.0  # a sweep estimated at more than this here asks before it starts (or --yes)
+
+
+class NotConfirmed(HarnessError):
+    """A sweep estimated at over a day on this machine was not confirmed: nothing was trained."""
+
+    def __init__(self, seconds: float) -> None:
+        from harness.cost import human_duration
+
+        self.seconds = seconds
+        super().__init__(f"not started: estimated at {human_duration(seconds)} on this machine, and not confirmed")
 
 
 def check_weights(recipes: list[Recipe], weights_dir: str | None, progress: Progress) -> dict[str, str]:
@@ -56,8 +69,9 @@ def announce_cost(
     and on the reference GPU, with the epochs they rest on) and, on a CPU with the ``full``
     profile, which profile fits instead. ``runs``: finished runs for the expected epochs
     (``harness.estimate.finished_runs``). Returns each run's expected seconds by identity
-    (``harness.estimate.run_seconds``), for the progress bar's ETA (empty when nothing could be
-    estimated: estimating never stops a sweep)."""
+    (``harness.estimate.run_seconds``), for the progress bar's ETA. Estimating builds every
+    recipe's model in a probe process: a recipe that cannot be built there would fail every run,
+    so a failure is a ``HarnessError`` here, before anything trains."""
     if not todo:
         return {}
     recipes = list({spec.recipe.name: spec.recipe for spec in todo}.values())
@@ -70,10 +84,15 @@ def announce_cost(
             precision=variant.precision,
             jit_compile=settings.jit_compile,
             runs=runs,
+            on_done=lambda name, measured: progress.status(
+                f"{MEASURING}: {'timed' if measured else 'counted'} {name} …", transient=True
+            ),
+            on_status=progress.status,
         )
     except HarnessError as error:
-        progress.note(f"(no cost estimate: {error})")
-        return {}
+        raise HarnessError(f"{error}; nothing was trained (it would fail in every run)") from None
+    finally:
+        progress.status(None)
     by_recipe = {e.cost.recipe: e for e in estimates}
     seconds, gpu, first_seed_seen = {}, 0.0, set()
     for spec in todo:
@@ -111,7 +130,17 @@ def announce_cost(
     )
     if variant.device == "cpu" and settings.profile == "full" and total / jobs > 86400:
         cnn = [r for r in recipes if not is_transfer(r)]
-        smaller = estimate(config, cnn or recipes, "cpu", precision=variant.precision, jit_compile=settings.jit_compile)
+        try:
+            smaller = estimate(
+                config,
+                cnn or recipes,
+                "cpu",
+                precision=variant.precision,
+                jit_compile=settings.jit_compile,
+                on_status=progress.status,
+            )
+        finally:
+            progress.status(None)
         fits = sum(e.seconds for e in smaller) * settings.seeds
         progress.note(
             f"warning: the full profile trains as the reports did; on this CPU that is about {human_duration(total / jobs)}. "
@@ -194,16 +223,13 @@ def mend_store(tracker: Tracker, progress: Progress) -> None:
         moved = tracker.moved_store_note()
         if moved:
             progress.note(moved)
-    except Exception as error:  # noqa: BLE001  the store is still failing: say so once, plainly
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-        raise HarnessError(
-            f"the tracking store {tracker.tracking_uri} is not usable: {type(error).__name__}: {first}"
-        ) from None
+    except TrackingError as error:  # the store is still failing: say so once, plainly
+        raise TrackingError(f"the tracking store {tracker.shown_uri} is not usable: {store_failure(error)}") from None
 
 
 def run_sweep(
     config: BenchConfig,
-    tracker: Tracker,
+    tracker: Tracker | None,
     recipes: list[Recipe],
     settings: SweepSettings,
     progress: Progress | None = None,
@@ -213,7 +239,8 @@ def run_sweep(
     """Train every (recipe, seed) of ``recipes`` not already FINISHED in ``tracker``'s store.
 
     First it says what the sweep will cost (``announce_cost``). ``dry_run``: stop there, and
-    return the runs it would train as PLANNED outcomes (finished ones as SKIPPED). Ctrl-C
+    return the runs it would train as PLANNED outcomes (finished ones as SKIPPED), having written
+    nothing to the store (``tracker`` None: there is no store yet, nothing is finished). Ctrl-C
     (KeyboardInterrupt) during training stops the runs in flight and returns the report with
     ``interrupted`` set; finished runs are kept, and rerunning the same sweep trains only what
     is missing.
@@ -226,11 +253,16 @@ def run_sweep(
     config.profile(settings.profile)
     if settings.system_metrics and importlib.util.find_spec("psutil") is None:
         raise HarnessError("--system-metrics needs psutil: pip install 'cifar10-bench[system-metrics]'")
-    if settings.executor == "ray":  # before anything is read: a cluster elsewhere cannot reach a local store
+    if settings.executor == "ray" and importlib.util.find_spec("ray") is None:  # a dry run fails as the run would
+        raise HarnessError("--executor ray needs Ray: pip install 'cifar10-bench[ray]'")
+    if (
+        settings.executor == "ray" and tracker is not None
+    ):  # before anything is read: a cluster elsewhere cannot reach a local store
         from harness.executors import refuse_local_store_on_a_cluster
 
         refuse_local_store_on_a_cluster(tracker.tracking_uri, settings.address)
-    mend_store(tracker, progress)
+    if not dry_run:  # a dry run only reads: the spool and what needs repair wait for the real run
+        mend_store(tracker, progress)
     progress.note("Checking the dataset …")
     data = load_cifar10(settings.data_path)
     fingerprint = data.fingerprint
@@ -250,6 +282,11 @@ def run_sweep(
     split_indices(data, **config.split_options(settings.profile))
     del data
     gpus = visible_gpus() if settings.executor == "local" else []
+    if gpus:  # every run is planned for a GPU: fail once here if the backend cannot see one
+        backend = keras_backend()
+        progress.note(f"Checking that {backend} sees the GPUs …")
+        seen = backend_gpus(backend, worker_environment(os.environ, gpu=gpus[0].id))
+        check_gpus_usable(backend, gpus, seen)
     specs = plan(
         config,
         recipes,
@@ -269,8 +306,8 @@ def run_sweep(
             else f"at most {settings.jobs_per_gpu} per GPU"
         )
         progress.note(f"GPUs {names}; {jobs} run(s) at once, {per_gpu}")
-    finished = tracker.finished_identities()
-    todo = [spec for spec in specs if spec.identity.identity not in finished]
+    finished = set() if tracker is None else tracker.finished_identities()
+    todo, _ = split_finished(specs, finished)
     runs = finished_runs(config, tracker, settings.profile)
     seconds = announce_cost(config, todo, len(specs) - len(todo), settings, jobs, progress, runs)
     progress.estimated(seconds)
@@ -278,10 +315,17 @@ def run_sweep(
         specs = longest_first(specs, seconds)
     shares = packing_shares(config, recipes, settings, gpus, progress) if gpus and todo else None
     if dry_run:
-        return SweepReport(outcomes=[Outcome(spec=s, status="PLANNED" if s in todo else "SKIPPED") for s in specs])
+        return SweepReport(
+            outcomes=[
+                Outcome(spec=s, status="SKIPPED" if s.identity.identity in finished else "PLANNED") for s in specs
+            ]
+        )
+    expected = sum(seconds.values()) / jobs
+    if expected > LONG_SWEEP_SECONDS and not progress.confirm(
+        f"Start it? It would take about {human_duration(expected)} on this machine (estimate above)."
+    ):
+        raise NotConfirmed(expected)
     if settings.executor == "ray":
-        if importlib.util.find_spec("ray") is None:
-            raise HarnessError("--executor ray needs Ray: pip install 'cifar10-bench[ray]'")
         from harness.executors import RayExecutor
 
         executor: LocalExecutor = RayExecutor(config, tracker, settings, progress=progress, jobs=jobs)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import re
 import sys
 import tempfile
 import time
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -29,10 +32,8 @@ from harness.schema import (
     KIND_LEADERBOARD,
     KIND_PARENT,
     LEGACY_NAMES,
-    METRIC_MEAN,
-    METRIC_N,
-    METRIC_STD,
     METRIC_TEST_ACCURACY,
+    TAG_CHOOSING,
     TAG_CLAIM,
     TAG_COMMAND,
     TAG_ERROR,
@@ -48,15 +49,17 @@ from harness.schema import (
     TAG_SOURCE_COMMIT,
     TAG_SOURCE_NAME,
     TAG_SOURCE_TYPE,
+    TAG_TICKET,
     TAG_USER,
     metric,
 )
 
 EXPERIMENT_DESCRIPTION = (
     "CIFAR-10 CNNs from five reports, each trained with several seeds by cifar10-bench. "
-    "Each recipe has one parent run per profile (its params are the recipe; its board/* metrics are its "
-    "leaderboard row, accuracies in %) with one child run per seed nested under it (named 'seed N · recipe'). "
-    "Sort the run list by board/mean_pct to rank recipes; tick two parents and Compare to see which params "
+    "Each recipe has one parent run per profile (its params are the recipe, what_changed says how it differs "
+    "from the step it was built from; its board/* metrics are its leaderboard figures) with one child run per "
+    "seed nested under it (named 'seed N · recipe'). Every accuracy here is a fraction (0.7151 = 71.51 %). "
+    "Sort the run list by board/1_mean to rank recipes; tick two parents and Compare to see which params "
     "differ and by how much the accuracy does. The 'leaderboard [profile]' run holds the table and plots."
 )
 DATASET_SPLITS = ("train", "validation", "test")
@@ -73,14 +76,50 @@ class DataInput:
 EXPERIMENT = "cifar10-bench"
 HEARTBEAT_SECONDS = 30.0  # how often a sweep refreshes the claims of its running runs
 CLAIM_TIMEOUT_SECONDS = 5 * HEARTBEAT_SECONDS  # a claim not refreshed for this long is a dead process's
-CLAIM_SETTLE_SECONDS = 1.0  # longer than the gap between a claim's start time and its row being visible
+QUEUE_POLL_SECONDS = 0.2  # how often a claimant looks again while a rival is still taking its ticket
 DEFAULT_DB = "mlflow.db"
 DEFAULT_ARTIFACTS = "mlruns"
+
+
+# By default MLflow retries a failing HTTP call 7 times with exponential backoff (sleeps of 0, 4, 8,
+# 16, 32, 64 and 120 s: about 4 minutes) and waits up to 120 s for each answer: a killed tracking
+# server held a sweep for about 21 minutes (issue 31), call after call, in every worker. Every harness process that talks to a server uses these bounds
+# instead (a dead server costs a few seconds per call), unless the user set them.
+HTTP_BOUNDS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+
+
+def bound_http_retries(environment: MutableMapping[str, str] | None = None) -> None:
+    """Set ``HTTP_BOUNDS`` in ``environment`` (this process's, by default) where not set already:
+    MLflow reads them at every call, and worker processes inherit them."""
+    environment = os.environ if environment is None else environment
+    for name, value in HTTP_BOUNDS.items():
+        environment.setdefault(name, value)
 
 
 def default_tracking_uri(directory: Path | None = None) -> str:
     directory = (directory or Path.cwd()).resolve()
     return f"sqlite:///{directory / DEFAULT_DB}"
+
+
+# Credentials a URI may carry: its userinfo (https://user:token@host) and the values of query
+# parameters with these names (?token=…, &password=…, a cloud store's presigned signature).
+_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#@\s]+@")
+HIDDEN_PARAMETERS = (  # the query parameters whose values are hidden
+    "token|access_token|refresh_token|id_token|auth|authorization|password|passwd|pwd|secret|client_secret|"
+    "key|api_key|apikey|access_key|secret_key|sig|signature|credential|sas|x-amz-[a-z-]+"
+)
+_SECRET_QUERY = re.compile(rf"([?&;](?:{HIDDEN_PARAMETERS})=)[^&;#\s]*", re.IGNORECASE)
+
+
+def redacted(text: str) -> str:
+    """``text`` (a URI, a command line, a message) with every URI's credentials replaced by
+    ``***``: what the harness records (the ``bench.command`` tag, results/ provenance) or
+    prints never carries them."""
+    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(r"\1***@", text))
 
 
 def resolve_tracking_uri(option: str | None) -> str:
@@ -93,11 +132,55 @@ class ExperimentMissing(TrackingError):
 
 
 class StoreMissing(TrackingError):
-    """No sqlite store at the path (nothing has been trained there); a reading command creates none."""
+    """No sqlite store at that path, or an empty file (nothing has been trained there); a reading
+    command creates none."""
 
 
 class TrackingUnreachable(TrackingError):
     """The tracking server does not answer; raised before anything is trained."""
+
+
+class StoreError(TrackingError):
+    """A call to the store failed (server down, disk full, read-only, experiment deleted): every
+    MLflow client call the Tracker makes raises this, so a caller anywhere can end in one line.
+    ``reason`` is the underlying error in one line ("OSError: disk I/O error")."""
+
+    def __init__(self, call: str, error: BaseException) -> None:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]  # not SQL, not links
+        self.call = call
+        self.reason = redacted(f"{type(error).__name__}: {first}")
+        super().__init__(f"the tracking store failed ({call}): {self.reason}")
+
+
+def store_failure(error: BaseException) -> str:
+    """A store failure in one line, without repeating StoreError's own wrapping."""
+    if isinstance(error, StoreError):
+        return error.reason
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+    return redacted(f"{type(error).__name__}: {first}")
+
+
+class _StoreClient:
+    """An MlflowClient whose every call raises ``StoreError`` on failure: whatever the store does
+    (a refused write, a lost connection, a deleted experiment), the harness sees one error type."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args, **kwargs):
+            try:
+                return attribute(*args, **kwargs)
+            except StoreError:
+                raise
+            except Exception as error:  # noqa: BLE001  any failure of the store is the same to a caller
+                raise StoreError(name, error) from error
+
+        return call
 
 
 def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
@@ -112,10 +195,14 @@ def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310  http(s) only, checked above
             if response.status != 200:
-                raise TrackingUnreachable(f"tracking server {tracking_uri} answered {response.status} on /health")
+                raise TrackingUnreachable(
+                    f"tracking server {redacted(tracking_uri)} answered {response.status} on /health"
+                )
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
-        raise TrackingUnreachable(f"cannot reach tracking server {tracking_uri}: {reason}") from None
+        raise TrackingUnreachable(
+            f"cannot reach tracking server {redacted(tracking_uri)}: {redacted(str(reason))}"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -161,6 +248,25 @@ def claim_is_stale(tags: dict[str, str], now: float | None = None) -> bool:
     return False
 
 
+def _claim_tags(owner: str) -> dict[str, str]:
+    """A new claim: its owner, a first heartbeat, and "taking a ticket" (see ``Tracker._queue``)."""
+    return {TAG_CLAIM: owner, TAG_HEARTBEAT: f"{time.time():.0f}", TAG_CHOOSING: "1"}
+
+
+def claim_ticket(run) -> int:
+    """A claim's ticket in its queue; 0 for a claim made before tickets (it queues first)."""
+    value = run.data.tags.get(TAG_TICKET, "")
+    return int(value) if value.isdigit() else 0
+
+
+def _choosing(run) -> bool:
+    return run.data.tags.get(TAG_CHOOSING) == "1"
+
+
+def _queue_position(run) -> tuple[int, str]:
+    return claim_ticket(run), run.info.run_id
+
+
 def one_per_identity(runs: list) -> list:
     """At most one run per identity (the earliest to end): a store written by two sweeps that
     raced (or by a release without claims) never counts a seed twice."""
@@ -170,6 +276,31 @@ def one_per_identity(runs: list) -> list:
     return list(kept.values())
 
 
+MLFLOW_LOGGERS = ("mlflow", "sqlalchemy.engine", "alembic", "huey")  # the loggers MLflow gives its own handler
+
+
+class _ErrorsTheHarnessReports(logging.Filter):
+    """Drops MLflow's own ERROR records (a traceback, SQL and links under each): every store
+    failure reaches the harness as an exception, which it reports in one line of its own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR
+
+
+def fold_mlflow_errors(fold: bool = True) -> None:
+    """Keep MLflow's own ERROR logs off the terminal in this process, or (``fold=False``, the
+    CLI's ``--debug``) let them through again; its warnings always show. Imports MLflow, which
+    installs its handler first."""
+    import mlflow  # noqa: F401  configures MLflow's loggers and their handler
+
+    for name in MLFLOW_LOGGERS:
+        for handler in logging.getLogger(name).handlers:
+            for old in [f for f in handler.filters if isinstance(f, _ErrorsTheHarnessReports)]:
+                handler.removeFilter(old)
+            if fold:
+                handler.addFilter(_ErrorsTheHarnessReports())
+
+
 def open_tracker(tracking_uri: str | None, experiment: str = EXPERIMENT, *, create: bool = True) -> Tracker:
     """The tracker for ``--tracking-uri`` (resolved as ``resolve_tracking_uri`` does), checked to
     answer; any failure to open the store is one ``TrackingError`` naming it. With
@@ -177,15 +308,20 @@ def open_tracker(tracking_uri: str | None, experiment: str = EXPERIMENT, *, crea
     and nothing is created."""
     uri = resolve_tracking_uri(tracking_uri)
     check_reachable(uri)
-    if not create and uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise StoreMissing(f"no MLflow store at {uri} (nothing has been trained here; pass --tracking-uri)")
+    if not create and uri.startswith("sqlite:///"):
+        database = Path(uri.removeprefix("sqlite:///"))
+        if not database.is_file() or database.stat().st_size == 0:  # MLflow would write its schema into it
+            raise StoreMissing(
+                f"no MLflow store at {redacted(uri)} (nothing has been trained here; pass --tracking-uri)"
+            )
     try:
         return Tracker(uri, experiment, create=create)
+    except StoreError as error:
+        raise TrackingError(f"cannot use tracking store {redacted(uri)}: {error.reason}") from error
     except TrackingError:
         raise
     except Exception as error:  # noqa: BLE001  any store failure is the same message to a user
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]  # not SQLAlchemy's SQL and links
-        raise TrackingError(f"cannot use tracking store {uri}: {first}") from error
+        raise TrackingError(f"cannot use tracking store {redacted(uri)}: {store_failure(error)}") from error
 
 
 class Tracker:
@@ -202,16 +338,23 @@ class Tracker:
 
         # No mlflow.set_tracking_uri(): it would leak into os.environ and every child process.
         self.tracking_uri = tracking_uri
+        if tracking_uri.startswith(("http://", "https://")):
+            bound_http_retries()
         self.experiment_name = experiment
         # How a person started this (set by the CLI): the command from its name on, for the Source
         # column, and the whole command line, global options included, for the TAG_COMMAND tag.
         self.command: list[str] | None = None
         self.command_line: list[str] | None = None
-        with _store_creation_lock(tracking_uri):
-            self.client = MlflowClient(tracking_uri=tracking_uri)
+        with _store_creation_lock(tracking_uri) if create else contextlib.nullcontext():  # a reader writes no lock
+            self.client = _StoreClient(MlflowClient(tracking_uri=tracking_uri))
             self.experiment_id = self._experiment(experiment, create)
         if create:
             self._describe_experiment()
+
+    @property
+    def shown_uri(self) -> str:
+        """The tracking URI as it may be printed or recorded: without credentials."""
+        return redacted(self.tracking_uri)
 
     def _describe_experiment(self) -> None:
         """Tag the experiment as model training (not GenAI) and say what is inside, once."""
@@ -223,12 +366,16 @@ class Tracker:
 
     def _experiment(self, name: str, create: bool) -> str:
         found = self.client.get_experiment_by_name(name)
+        if found is not None and found.lifecycle_stage == "deleted":
+            # MLflow keeps a deleted experiment's name: no run can be created in it, nor read.
+            raise TrackingError(
+                f"experiment {name!r} in {self.shown_uri} was deleted: restore it "
+                f"(mlflow experiments restore --experiment-id {found.experiment_id}) or pass --experiment NAME"
+            )
         if found is not None:
             return found.experiment_id
         if not create:
-            raise ExperimentMissing(
-                f"no experiment {name!r} in {self.tracking_uri} (pass --experiment or --tracking-uri)"
-            )
+            raise ExperimentMissing(f"no experiment {name!r} in {self.shown_uri} (pass --experiment or --tracking-uri)")
         artifact_location = None
         if self.tracking_uri.startswith("sqlite:///"):
             database = Path(self.tracking_uri.removeprefix("sqlite:///"))
@@ -243,12 +390,20 @@ class Tracker:
 
     # Reading ------------------------------------------------------------------------------
 
-    def search(self, filter_string: str) -> list:
-        """All runs of the experiment matching ``filter_string`` (pages through results)."""
+    def search(self, filter_string: str, *, deleted: bool = False) -> list:
+        """All runs of the experiment matching ``filter_string`` (pages through results); with
+        ``deleted``, the deleted ones instead."""
+        from mlflow.entities import ViewType
+
+        view = ViewType.DELETED_ONLY if deleted else ViewType.ACTIVE_ONLY
         runs, token = [], None
         while True:
             page = self.client.search_runs(
-                [self.experiment_id], filter_string=filter_string, max_results=1000, page_token=token
+                [self.experiment_id],
+                filter_string=filter_string,
+                run_view_type=view,
+                max_results=1000,
+                page_token=token,
             )
             runs.extend(page)
             token = page.token
@@ -307,11 +462,11 @@ class Tracker:
 
         from harness.environment import git_commit
 
-        command = self.command or [Path(sys.argv[0]).name, *sys.argv[1:]]
+        command = [redacted(a) for a in self.command or [Path(sys.argv[0]).name, *sys.argv[1:]]]
         tags = {
             TAG_SOURCE_TYPE: "LOCAL",
             TAG_SOURCE_NAME: " ".join(Path(a).name if "/" in a else a for a in command)[:500],
-            TAG_COMMAND: " ".join(self.command_line or sys.argv)[:5000],
+            TAG_COMMAND: redacted(" ".join(self.command_line or sys.argv))[:5000],
         }
         commit = git_commit(Path(__file__).resolve().parent).removesuffix("+dirty")
         if commit != "unknown":
@@ -337,14 +492,30 @@ class Tracker:
         data: DataInput | None = None,
     ) -> str:
         """The parent run of ``identity``'s group, created if it does not exist yet with the
-        recipe's ``params`` and the ``data`` it reads (both the same for every seed)."""
-        runs = self.search(f"tags.`{TAG_KIND}` = '{KIND_PARENT}' and tags.`{TAG_GROUP}` = '{identity.group}'")
-        if runs:
-            return runs[0].info.run_id
+        recipe's ``params`` and the ``data`` it reads (both the same for every seed). Two
+        commands creating it at once each make a candidate and elect one (``_queue``), by the
+        store's order, not by a clock; the other candidate ends KILLED and deleted."""
+        query = f"tags.`{TAG_KIND}` = '{KIND_PARENT}' and tags.`{TAG_GROUP}` = '{identity.group}'"
+
+        def candidates() -> list:
+            found = []
+            for run in self.search(query):
+                if _choosing(run) and claim_is_stale(run.data.tags):  # its creator died while electing it
+                    self._close_lost(run.info.run_id, "a parent candidate whose command died while it was elected")
+                    continue
+                found.append(run)
+            return found
+
+        existing = self._settled(candidates)
+        if existing:
+            return min(existing, key=_queue_position).info.run_id
         tags = {k: v for k, v in identity.tags().items() if k not in (TAG_SEED, TAG_IDENTITY)}
-        tags[TAG_KIND] = KIND_PARENT
-        tags[TAG_NOTE] = description
+        tags.update({TAG_KIND: KIND_PARENT, TAG_NOTE: description, **_claim_tags(this_owner())})
         run_id = self._create_run(f"{identity.recipe} [{identity.profile}]", tags)
+        winner = min(self._queue(run_id, candidates), key=_queue_position)
+        if winner.info.run_id != run_id:
+            self._close_lost(run_id, f"a second parent for its group, made at the same time as {winner.info.run_id}")
+            return winner.info.run_id
         if params:
             self.log_params(run_id, params)
         if data is not None:
@@ -367,7 +538,7 @@ class Tracker:
         began, if not now (a run imported from a record)."""
         tags = {**identity.tags(), TAG_PARENT: parent_run_id}
         if owner is not None:
-            tags.update({TAG_CLAIM: owner, TAG_HEARTBEAT: f"{time.time():.0f}"})
+            tags.update(_claim_tags(owner))
         if description:
             tags[TAG_NOTE] = description
         run_id = self._create_run(f"seed {identity.seed} · {identity.recipe}", tags, start_time)
@@ -376,9 +547,24 @@ class Tracker:
         return run_id
 
     def parent_runs(self, profile: str) -> dict[str, str]:
-        """The parent run of every group of ``profile``, by group."""
+        """The parent run of every group of ``profile``, by group (the elected one, where a store
+        written before elections holds two)."""
+        return {group: run.info.run_id for group, run in self.parents(profile).items()}
+
+    def parents(self, profile: str) -> dict[str, Any]:
+        """The parent runs of ``profile`` themselves (with their tags and latest metrics), by group:
+        the elected one where a group has two."""
         runs = self.search(f"tags.`{TAG_KIND}` = '{KIND_PARENT}' and tags.`{TAG_PROFILE}` = '{profile}'")
-        return {run.data.tags[TAG_GROUP]: run.info.run_id for run in runs if TAG_GROUP in run.data.tags}
+        by_group: dict[str, Any] = {}
+        for run in sorted((r for r in runs if not _choosing(r)), key=_queue_position, reverse=True):
+            if TAG_GROUP in run.data.tags:
+                by_group[run.data.tags[TAG_GROUP]] = run
+        return by_group
+
+    @staticmethod
+    def latest_metrics(run) -> dict[str, tuple[int, float]]:
+        """A run's latest value of each metric, with its step: (step, value) by name."""
+        return {m.key: (m.step, m.value) for m in run.data._metric_objs}  # the Metric objects MLflow returned
 
     def claim(
         self,
@@ -390,49 +576,100 @@ class Tracker:
         data: DataInput | None = None,
     ) -> tuple[str | None, str]:
         """Claim ``identity`` in the store itself, so that two sweeps (two commands, two machines
-        on one server) never train it twice: create a RUNNING child tagged with ``owner``, then
-        look at every run of that identity. It is ours if none FINISHED and ours is the earliest
-        live claim (start time, then run id: every claimant sees the same order). Stale claims of
-        dead processes are marked KILLED on the way. Returns (run id, "") when won, else
-        (None, why) after deleting the run this call created."""
+        on one server) never train it twice: create a RUNNING child tagged with ``owner``, take a
+        place in the identity's queue (``_queue``), and look at every run of that identity. It
+        is ours if none FINISHED and ours is first among the live claims. No clock decides: a
+        claim that arrives later always queues behind one already there, whatever its machine's
+        clock says. Stale claims of dead processes are marked KILLED on the way. Returns
+        (run id, "") when won, else (None, why) after closing (KILLED, with why) and deleting
+        the run this call created."""
         run_id = self.child_run(identity, parent_run_id, owner=owner, description=description, data=data)
-        # A rival's start time is taken before its row is written: wait until every claim that
-        # started before ours is visible, or two claimants could each see only themselves.
-        time.sleep(CLAIM_SETTLE_SECONDS)
-        rivals = self.search(f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and tags.`{TAG_IDENTITY}` = '{identity.identity}'")
-        live = []
-        for run in rivals:
-            if run.info.status not in ("RUNNING", "FINISHED"):
-                continue
-            if run.info.run_id != run_id and run.info.status == "FINISHED":
-                self.client.delete_run(run_id)
-                return None, f"already finished (run {run.info.run_id})"
-            if run.info.run_id != run_id and claim_is_stale(run.data.tags):
-                self.fail(run.info.run_id, "its claim went stale: the process that ran it is gone", status="KILLED")
-                continue
-            live.append(run)
-        winner = min(live, key=lambda r: (r.info.start_time, r.info.run_id))
-        if winner.info.run_id != run_id:
-            self.client.delete_run(run_id)
-            return None, f"running in another sweep ({winner.data.tags.get(TAG_CLAIM, 'unknown owner')})"
-        return run_id, ""
+        query = f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and tags.`{TAG_IDENTITY}` = '{identity.identity}'"
+        finished: list = []
+
+        def live_claims() -> list:
+            live = []
+            for run in self.search(query):
+                if run.info.run_id != run_id and run.info.status == "FINISHED":
+                    finished.append(run)
+                elif run.info.status != "RUNNING":
+                    continue
+                elif run.info.run_id != run_id and claim_is_stale(run.data.tags):
+                    self.fail(run.info.run_id, "its claim went stale: the process that ran it is gone", status="KILLED")
+                else:
+                    live.append(run)
+            return live
+
+        live = self._queue(run_id, live_claims)
+        if finished:
+            why = f"already finished (run {finished[0].info.run_id})"
+        else:
+            winner = min(live, key=_queue_position)
+            if winner.info.run_id == run_id:
+                return run_id, ""
+            why = f"running in another sweep ({winner.data.tags.get(TAG_CLAIM, 'unknown owner')})"
+        self._close_lost(run_id, f"lost its claim: {why}")
+        return None, why
+
+    def _queue(self, run_id: str, rivals: Callable[[], list]) -> list:
+        """Lamport's bakery, with the store as its shared memory. ``run_id`` was created with
+        TAG_CHOOSING "1"; it takes a ticket one above every ticket ``rivals()`` shows, writes it
+        (and TAG_CHOOSING "0") in one call, then waits until no rival is still taking its own.
+        Returns ``rivals()`` as then seen, ``run_id`` among them: the smallest (ticket, run id)
+        is first. Only the order of the store's writes and reads decides: a rival that arrives
+        later reads this ticket and takes a larger one; two that take theirs at once may tie, and
+        the run id decides. A rival that died while taking its ticket drops out of ``rivals()``
+        once its claim is stale."""
+        from mlflow.entities import RunTag
+
+        seen = rivals()
+        ticket = 1 + max((claim_ticket(r) for r in seen if r.info.run_id != run_id), default=0)
+        self.client.log_batch(run_id, tags=[RunTag(TAG_TICKET, str(ticket)), RunTag(TAG_CHOOSING, "0")])
+        seen = self._settled(rivals, mine=run_id)
+        if not any(r.info.run_id == run_id for r in seen):  # not yet in a search: it is as written
+            seen.append(self.client.get_run(run_id))
+        return seen
+
+    @staticmethod
+    def _settled(rivals: Callable[[], list], mine: str | None = None) -> list:
+        """``rivals()`` once none but ``mine`` is still taking a ticket."""
+        while True:
+            seen = rivals()
+            if not any(_choosing(r) for r in seen if r.info.run_id != mine):
+                return seen
+            time.sleep(QUEUE_POLL_SECONDS)
+
+    def _close_lost(self, run_id: str, why: str) -> None:
+        """End a run that must not go on (a lost claim, a second parent) as KILLED with ``why``,
+        then delete it: the run list stays clean, and even the deleted view shows no RUNNING run."""
+        self.client.set_tag(run_id, TAG_ERROR, why[:5000])
+        self.client.set_terminated(run_id, status="KILLED")
+        self.client.delete_run(run_id)
 
     def repair(self) -> list[str]:
         """Mend what a crash or a store failure left behind: RUNNING child runs whose claim is
-        stale (their process died) become KILLED, and RUNNING parents with no live child get
-        their n / mean / std from their FINISHED children and end. Returns what was done."""
+        stale (their process died) become KILLED, deleted runs left RUNNING (a claim lost by a
+        release before this one, or deleted by hand mid-run) are closed KILLED too, and RUNNING
+        parents with no live child end with the status their seeds give them (``update_parent``).
+        Returns what was done."""
         done = []
-        for run in self.search(f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and attributes.status = 'RUNNING'"):
+        running = f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and attributes.status = 'RUNNING'"
+        for run in self.search(running):
             if claim_is_stale(run.data.tags):
                 self.fail(run.info.run_id, "left RUNNING by a process that is gone", status="KILLED")
                 done.append(f"marked {run.info.run_name} KILLED: left RUNNING by a process that is gone")
-        live_groups = {
-            run.data.tags.get(TAG_GROUP)
-            for run in self.search(f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and attributes.status = 'RUNNING'")
-        }
+        for run in self.search("attributes.status = 'RUNNING'", deleted=True):
+            if claim_is_stale(run.data.tags):
+                self.client.restore_run(run.info.run_id)  # MLflow changes only active runs
+                self._close_lost(run.info.run_id, "deleted while RUNNING (a lost claim, or deleted by hand mid-run)")
+                done.append(f"closed deleted run {run.info.run_name} (KILLED): it was left RUNNING")
+        live_groups = {run.data.tags.get(TAG_GROUP) for run in self.search(running)}
         for parent in self.search(f"tags.`{TAG_KIND}` = '{KIND_PARENT}' and attributes.status = 'RUNNING'"):
             group = parent.data.tags.get(TAG_GROUP, "")
-            if group not in live_groups:
+            if _choosing(parent) and claim_is_stale(parent.data.tags):  # a candidate its command left unelected
+                self._close_lost(parent.info.run_id, "a parent candidate whose command died while it was elected")
+                done.append(f"closed parent candidate {parent.info.run_name}: its command died while electing it")
+            elif group not in live_groups:
                 self.update_parent(parent.info.run_id, group)
                 done.append(f"closed parent {parent.info.run_name} left RUNNING")
         return done
@@ -452,6 +689,17 @@ class Tracker:
             f"note: this store's artifacts (plots, logs) go to {where}, not to {expected}: it was copied or "
             "moved from there. Keep both folders together, or use a new store for new runs."
         )
+
+    def release(self, run_id: str) -> None:
+        """Remove a run's claim once it has ended (FINISHED, FAILED or KILLED): its ``bench.claim``
+        and ``bench.heartbeat`` tags only described the process supervising it while it ran. A run
+        still RUNNING (its results kept on disk while the store refused them) keeps its claim."""
+        if self.client.get_run(run_id).info.status == "RUNNING":
+            return
+        tags = self.client.get_run(run_id).data.tags
+        for key in (TAG_CLAIM, TAG_HEARTBEAT):
+            if key in tags:
+                self.client.delete_tag(run_id, key)
 
     def heartbeat(self, run_ids: list[str]) -> None:
         """Refresh the claims of these RUNNING runs."""
@@ -570,31 +818,74 @@ class Tracker:
         monitor.start()
         return monitor
 
-    def finish(self, run_id: str, end_time: int | None = None) -> None:
-        """Mark a run FINISHED (at ``end_time`` in ms, if not now)."""
+    def finish(self, run_id: str, end_time: int | None = None) -> bool:
+        """Mark a run FINISHED (at ``end_time`` in ms, if not now). A child run finishes only while its identity is still its own: if
+        another run of the identity FINISHED meanwhile (a spool uploaded after the seed was
+        retrained), or this run's claim was taken over and another claim trains it now (its
+        process was stopped for minutes, then went on), it ends KILLED, "superseded by …",
+        instead. An identity never gets a second FINISHED run. Returns whether it finished."""
+        run = self.client.get_run(run_id)
+        if run.data.tags.get(TAG_KIND) == KIND_CHILD and TAG_IDENTITY in run.data.tags:
+            rival = self._superseding(run)
+            if rival is not None:
+                how = "finished" if rival.info.status == "FINISHED" else "took over its stale claim and is training"
+                self.client.set_tag(run_id, TAG_ERROR, f"superseded by run {rival.info.run_id}, which {how} it")
+                self.client.set_terminated(run_id, status="KILLED")
+                return False
         self.client.set_terminated(run_id, status="FINISHED", end_time=end_time)
+        return True
+
+    def _superseding(self, run):
+        """Another run of ``run``'s identity that FINISHED, or, when ``run`` is no longer RUNNING
+        (its claim went stale and was taken over), one that holds a live claim now; else None."""
+        identity = run.data.tags[TAG_IDENTITY]
+        for other in self.search(f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and tags.`{TAG_IDENTITY}` = '{identity}'"):
+            if other.info.run_id == run.info.run_id:
+                continue
+            if other.info.status == "FINISHED":
+                return other
+            taken_over = run.info.status != "RUNNING" and other.info.status == "RUNNING"
+            if taken_over and not claim_is_stale(other.data.tags):
+                return other
+        return None
 
     def fail(self, run_id: str, reason: str, *, status: str = "FAILED") -> None:
         """Mark a run FAILED (or KILLED) with its reason, unless it already ended."""
         run = self.client.get_run(run_id)
         if run.info.status in ("FINISHED", "FAILED", "KILLED"):
             return
-        self.client.set_tag(run_id, TAG_ERROR, reason[:5000])
+        self.client.set_tag(run_id, TAG_ERROR, redacted(reason)[:5000])
         self.client.set_terminated(run_id, status=status)
 
-    def update_parent(self, parent_run_id: str, group: str) -> dict[str, Any]:
-        """Log n, mean and sample std of test accuracy over the group's finished seeds with a finite accuracy."""
-        from harness.stats import describe, split_finite
+    def update_parent(self, parent_run_id: str, group: str) -> str:
+        """End a parent run with the status its seeds give it, and return that status. FINISHED
+        when at least one seed finished with a finite accuracy (the parent then holds a result,
+        its board/* metrics); otherwise FAILED if a seed failed, else KILLED (its seeds were
+        interrupted), with the reason as the parent's bench.error: a parent with no finished seed
+        is not shown as a finished recipe with n = 0. A later seed that finishes makes it FINISHED."""
+        import math
 
-        children = self.group_children(group)
-        accuracies = [a for c in children if (a := metric(c.data.metrics, METRIC_TEST_ACCURACY)) is not None]
-        summary = describe(split_finite(accuracies)[0])  # a NaN accuracy is a failed seed, not a value
-        metrics: dict[str, float] = {METRIC_N: summary.n}
-        if summary.mean is not None:
-            metrics[METRIC_MEAN] = summary.mean
-        if summary.std is not None:
-            metrics[METRIC_STD] = summary.std
-        self.log_metrics(parent_run_id, metrics, step=summary.n)
-        if self.client.get_run(parent_run_id).info.status == "RUNNING":
-            self.finish(parent_run_id)
-        return metrics
+        children = self.search(f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and tags.`{TAG_GROUP}` = '{group}'")
+        statuses = [run.info.status for run in children]
+        finished = [
+            run
+            for run in children
+            if run.info.status == "FINISHED"
+            and (value := metric(run.data.metrics, METRIC_TEST_ACCURACY)) is not None
+            and math.isfinite(value)
+        ]
+        parent = self.client.get_run(parent_run_id)
+        if finished:
+            status = "FINISHED"
+            if TAG_ERROR in parent.data.tags:
+                self.client.delete_tag(parent_run_id, TAG_ERROR)
+        else:
+            status = "FAILED" if "FAILED" in statuses or "FINISHED" in statuses else "KILLED"
+            counts = ", ".join(
+                f"{statuses.count(s)} {s.lower()}" for s in ("FINISHED", "FAILED", "KILLED") if s in statuses
+            )
+            why = f"no seed finished with a test accuracy ({counts or 'no seed ran'})"
+            self.client.set_tag(parent_run_id, TAG_ERROR, why)
+        if parent.info.status != status:
+            self.client.set_terminated(parent_run_id, status=status)
+        return status

@@ -6,13 +6,21 @@ signalling the process that started it left some of them serving. Here the serve
 worker and no job consumers unless asked, in a process group of its own; Ctrl-C, SIGTERM or SIGHUP
 to ``bench ui`` stops that whole group (SIGTERM, then SIGKILL for anything still there after a
 grace period), so nothing keeps the port.
+
+The server never runs code from the folder ``bench ui`` is started in (an ``mlflow.py`` or
+``numpy.py`` there would be imported by a plain ``python -m mlflow``): it starts with ``-P``, its
+descendants inherit ``PYTHONSAFEPATH=1``, and uvicorn's ``--app-dir`` (the working directory by
+default) is an empty folder of its own. A port already in use is refused before the server
+starts, and a server that exits before it answers is one error line.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,16 +28,21 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
+from harness.errors import HarnessError
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 GRACE_SECONDS = 10.0  # how long the server may take to stop before it is killed
 JOB_EXECUTION_ENV = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"  # MLflow's switch for its huey job consumers
 MODEL_TRAINING = "workflowType=machine_learning"  # the UI's "Model training" mode, in a link
 
 
-def server_command(tracking_uri: str, host: str, port: int, workers: int) -> list[str]:
-    """``mlflow server`` on this store (``mlflow ui`` is the same command)."""
+def server_command(tracking_uri: str, host: str, port: int, workers: int, *, app_dir: str) -> list[str]:
+    """``mlflow server`` on this store (``mlflow ui`` is the same command), with the working
+    directory off its import path: ``-P``, and uvicorn's ``--app-dir`` (which it puts first on
+    the import path, the working directory by default) set to ``app_dir``, an empty folder."""
     return [
         sys.executable,
+        "-P",
         "-m",
         "mlflow",
         "server",
@@ -41,12 +54,33 @@ def server_command(tracking_uri: str, host: str, port: int, workers: int) -> lis
         str(port),
         "--workers",
         str(workers),
+        "--uvicorn-opts",
+        f"--app-dir {shlex.quote(app_dir)}",
     ]
 
 
 def server_environment(job_execution: bool) -> dict[str, str]:
-    """This process's environment, with MLflow's job consumers off unless ``job_execution``."""
-    return {**os.environ, JOB_EXECUTION_ENV: "true" if job_execution else "false"}
+    """This process's environment, with MLflow's job consumers off unless ``job_execution``, and
+    ``PYTHONSAFEPATH=1`` so that no Python process the server starts imports from the working
+    directory (uvicorn and its workers, job consumers)."""
+    return {**os.environ, JOB_EXECUTION_ENV: "true" if job_execution else "false", "PYTHONSAFEPATH": "1"}
+
+
+def check_port_free(host: str, port: int) -> None:
+    """``HarnessError`` naming the port when something already listens on it: the server would
+    fail to bind, and the one already there would answer in its place."""
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as error:
+        raise HarnessError(f"--host {host}: not an address this machine can bind ({error.strerror})") from None
+    with socket.socket(family, kind, protocol) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a port in TIME_WAIT is free
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise HarnessError(
+                f"port {port} on {host} is in use ({error.strerror}): stop what serves it, or pass --port N"
+            ) from None
 
 
 def base_url(host: str, port: int) -> str:
@@ -61,6 +95,28 @@ def runs_url(host: str, port: int, experiment_id: str | None) -> str:
     if experiment_id is None:
         return f"{base_url(host, port)}/#/experiments?{MODEL_TRAINING}"
     return f"{base_url(host, port)}/#/experiments/{experiment_id}/runs?{MODEL_TRAINING}"
+
+
+# What the printed link cannot do: MLflow 3.17 keeps its mode in the browser, not in a link.
+MODE_TIP = (
+    "The link opens the run list in MLflow's Model training mode; runs opened from it show in GenAI mode "
+    "('Evaluations') until 'Model training' is chosen once at the top left of any page (the browser keeps it)."
+)
+
+
+def desktop_session() -> bool:
+    """Whether a person's desktop is here to open a browser on (not a server, a container or CI)."""
+    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def open_in_browser(url: str) -> bool:
+    """Open ``url`` in the desktop's browser; False where no browser is known (nothing raised)."""
+    import webbrowser
+
+    try:
+        return webbrowser.open(url)
+    except webbrowser.Error:
+        return False
 
 
 def answers(url: str, timeout: float = 2.0) -> bool:
@@ -102,7 +158,8 @@ def serve(
 ) -> int:
     """Run the server until it exits or this process is asked to stop; either way its whole
     process group is gone when this returns. Returns 0 when stopped by a signal, else the
-    server's exit code. ``on_ready`` is called once when ``url`` first answers."""
+    server's exit code; a server that exits before it ever answered is a ``HarnessError``.
+    ``on_ready`` is called once when ``url`` first answers while the server runs."""
     stopping: list[int] = []
     process: subprocess.Popen | None = None
 
@@ -123,11 +180,15 @@ def serve(
                 code = process.wait(timeout=0.5)
                 break
             except subprocess.TimeoutExpired:
-                if not ready and not stopping and answers(url, timeout=0.5):
+                if not ready and not stopping and answers(url, timeout=0.5) and process.poll() is None:
                     ready = True
                     if on_ready is not None:
                         on_ready()
-        return 0 if stopping else code
+        if stopping:
+            return 0
+        if not ready:
+            raise HarnessError(f"the MLflow server exited with code {code} before it answered on {url} (see above)")
+        return code
     finally:
         if process is not None:
             stop_group(process.pid)

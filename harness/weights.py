@@ -4,8 +4,8 @@ A transfer recipe never silently trains from random initialisation. Before anyth
 each backbone's published *notop* weights file is looked up in ``--weights-dir`` (or
 ``BENCH_WEIGHTS_DIR``), then in the Keras cache (``$KERAS_HOME/models``, default
 ``~/.keras/models``); a file found there must match its published hash. If none is found,
-Keras downloads it into its cache (online). Offline, the run stops with one line that names
-the missing file, its hash and where it is published. Only tests and ``--random-weights``
+Keras downloads it into its cache (online). Offline, the sweep skips the recipes that need it,
+with one line that names the missing file, its hash and where it is published. Only tests and ``--random-weights``
 build a backbone without weights, and such runs get their own identity.
 """
 

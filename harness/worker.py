@@ -47,8 +47,10 @@ from harness.schema import (
     PARAM_PARAMS,
     PARAM_PRECISION,
     PARAM_RAY_NODE,
+    PARAM_TF32,
     PARAM_TRAINABLE_PARAMS,
     PARAM_WEIGHTS,
+    TAG_ERROR,
     TAG_WEIGHTS,
 )
 from harness.spool import SpoolingTracker
@@ -92,16 +94,17 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
 
     from harness.config import load_config
     from harness.data import CLASS_NAMES, load_cifar10, prepare_split
+    from harness.devices import keras_dtype_policy
     from harness.environment import library_versions
     from harness.identity import config_hash
     from harness.plots import confusion_matrix_png
     from harness.recipe_params import recipe_params, truncated
-    from harness.tracking import Tracker
+    from harness.tracking import Tracker, store_failure
     from harness.train import planned_epochs, train_and_evaluate
 
     watch.lap("import")
     identity = payload.identity
-    check_platform(identity.variant)
+    tf32 = check_platform(identity.variant)
     config = load_config(payload.config_path)
     recipe = config.recipe(identity.recipe)
     profile = config.profile(identity.profile)
@@ -109,9 +112,16 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
         raise RuntimeError(f"{config.path} changed during the sweep: {recipe.name} has a new config hash")
     watch.lap("data")  # so far: the config; the dataset follows
     run_id = payload.run_id
+    try:
+        store = Tracker(payload.tracking_uri, payload.experiment)
+        store.get_run(run_id)  # the store is opened (for sqlite: engine, schema check) on first use
+    except Exception as error:  # noqa: BLE001  nothing was trained: the store's failure, not the run's
+        raise StoreUnavailable(f"the worker could not open the tracking store: {store_failure(error)}") from error
     # A store that refuses a write from here on costs no result: it is kept on disk (harness.spool).
-    tracker = SpoolingTracker(Tracker(payload.tracking_uri, payload.experiment), run_id)
-    tracker.get_run(run_id)  # the store is opened (for sqlite: engine, schema check) on first use
+    tracker = SpoolingTracker(store, run_id)
+    # The claim lives as long as this process trains (see _keep_claim); ended at the run's end.
+    claim_kept = threading.Event()
+    threading.Thread(target=_keep_claim, args=(store, run_id, claim_kept), name="claim", daemon=True).start()
     watch.lap("store")
 
     random_weights = identity.variant.random_weights
@@ -134,6 +144,7 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
     params[PARAM_JIT_COMPILE] = payload.jit_compile
     params[PARAM_DEVICE] = identity.variant.device
     params[PARAM_DETERMINISTIC] = str(identity.variant.deterministic)
+    params[PARAM_TF32] = tf32
     if weights_param is not None:
         params[PARAM_WEIGHTS] = weights_param
         tracker.set_tag(run_id, TAG_WEIGHTS, "random" if random_weights else "imagenet")
@@ -141,8 +152,9 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
     params["data.validation_images"] = str(len(split.y_validation))
     params["data.test_images"] = str(len(split.y_test))
     tracker.log_params(run_id, truncated(params))
-    if identity.variant.precision != "float32":
-        keras.mixed_precision.set_global_policy(identity.variant.precision)  # before the model is built
+    policy = keras_dtype_policy(identity.variant.precision)
+    if policy != "float32":
+        keras.mixed_precision.set_global_policy(policy)  # before the model is built
     watch.lap("logging")
     emit(protocol.Start(epochs=planned_epochs(recipe, profile)))
 
@@ -218,15 +230,30 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
         tracker.log_keras_model(run_id, trained_models[0])
     watch.lap("logging")  # per-epoch logging is in train_seconds
     tracker.log_metrics(run_id, watch.seconds)
-    tracker.finish(run_id)
+    finished = tracker.finish(run_id)  # None: kept in the spool; False: another run has this identity
+    superseded = tracker.get_run(run_id).data.tags.get(TAG_ERROR, "superseded") if finished is False else ""
     emit(
         protocol.Done(
             test_accuracy=result.test_accuracy,
             train_seconds=result.train_seconds,
             epochs_run=result.epochs_run,
             spooled=tracker.offline or "",
+            superseded=superseded,
         )
     )
+    claim_kept.set()
+
+
+def _keep_claim(tracker, run_id: str, done: threading.Event) -> None:
+    """Refresh the run's claim (its heartbeat) while this process trains, until ``done``. The
+    claim lives as long as the worker that trains, not only its bench process: a bench process
+    stopped (Ctrl-Z, SIGSTOP) while its worker trains on no longer lets another sweep take the
+    seed over and train it twice. A missed beat only ages the claim."""
+    from harness import tracking
+
+    while not done.wait(tracking.HEARTBEAT_SECONDS):
+        with contextlib.suppress(Exception):
+            tracker.heartbeat([run_id])
 
 
 def code_commit(sent: str) -> str:
@@ -238,12 +265,13 @@ def code_commit(sent: str) -> str:
     return sent if own == "unknown" else own
 
 
-def check_platform(variant) -> None:
+def check_platform(variant) -> str:
     """This process trains on what the run was planned for: the Keras backend and the device
-    class are part of its identity. Turns on deterministic kernels when asked."""
+    class are part of its identity. Turns on deterministic kernels when asked, and TF32 only
+    for ``--precision tf32`` (float32 means float32); returns the TF32 switches as set."""
     import keras
 
-    from harness.devices import check_device, enable_determinism
+    from harness.devices import TF32, check_device, enable_determinism, set_tf32, tf32_setting
     from harness.environment import accelerator_names
     from harness.errors import HarnessError
 
@@ -256,6 +284,8 @@ def check_platform(variant) -> None:
     check_device(variant.device, backend, accelerator_names(backend))
     if variant.deterministic:
         enable_determinism(backend)
+    set_tf32(backend, variant.precision == TF32)
+    return tf32_setting(backend)
 
 
 class Stopwatch:
@@ -278,6 +308,10 @@ class Stopwatch:
 
 _orphaned = threading.Event()
 ORPHANED = "the bench process that started this run died"
+
+
+class StoreUnavailable(Exception):
+    """The tracking store could not be opened from this process: nothing was trained."""
 
 
 def _interrupt(signum, frame):
@@ -308,6 +342,12 @@ def main() -> int:
     payload = WorkerPayload.from_json(sys.stdin.read())
     try:
         run(payload, events)
+    except StoreUnavailable as error:  # the sweep hears it as a store error; the store cannot be told
+        traceback.print_exc()
+        with contextlib.suppress(OSError):
+            events.write(protocol.encode(protocol.Error(reason=str(error), store=True)) + "\n")
+            events.flush()
+        return 1
     except BaseException as error:  # noqa: BLE001  every failure must reach MLflow
         reason = f"{type(error).__name__}: {error}".strip()
         traceback.print_exc()

@@ -71,6 +71,11 @@ def isolated_environment(monkeypatch):
     for name in ("MLFLOW_TRACKING_URI", "BENCH_DATA", "BENCH_CONFIG"):
         monkeypatch.delenv(name, raising=False)
 
+    def never(url: str) -> bool:  # a test never opens a browser on a developer's desktop
+        raise AssertionError(f"a test tried to open {url} in a browser")
+
+    monkeypatch.setattr("harness.ui.open_in_browser", never)
+
 
 @pytest.fixture
 def synthetic_npz(tmp_path: Path) -> Path:

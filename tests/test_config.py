@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.config import ConfigError, load_config
@@ -197,3 +199,180 @@ def test_architecture_options_are_checked_against_the_builder(tmp_path, options,
     with pytest.raises(ConfigError) as error:
         load_config(write(tmp_path, text))
     assert message in str(error.value)
+
+
+# Every field of a config that uses every kind of table, for the tests below.
+FULL_CONFIG = TEST_CONFIG.replace(
+    "horizontal_flip = true\n",
+    "horizontal_flip = true\nzoom_range = [0.9, 1.1]\nbrightness_range = [0.9, 1.2]\nchannel_shift_range = 0.1\n",
+    1,
+) + (
+    '\n[[recipe]]\nname = "tiny-tl"\nbase = "tiny-a"\narchitecture = "r003_tl_basic"\n'
+    'architecture_options = { preprocessing = "imagenet" }\nsummary = "transfer"\n'
+    'source = { report = "003.txt", section = "9" }\n'
+    'callbacks = [{ kind = "reduce_lr_on_plateau", monitor = "val_loss", factor = 0.5, patience = 1 }]\n'
+)
+WRONG_VALUES = [5, -1.5, "x", True, [], [1, "a"], {}, {"a": 1}, float("nan")]
+
+
+def _toml(value) -> str:
+    """A value as TOML, every table inline (enough to write any config back)."""
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return "{ " + ", ".join(f"{_toml(str(k))} = {_toml(v)}" for k, v in value.items()) + " }"
+
+
+def _places(document, path=()):
+    """Every (path, value) of a parsed TOML document: tables' values and lists' items."""
+    items = document.items() if isinstance(document, dict) else enumerate(document)
+    for key, value in items:
+        yield (*path, key), value
+        if isinstance(value, dict | list):
+            yield from _places(value, (*path, key))
+
+
+def _kind(value) -> str:
+    return "number" if isinstance(value, int | float) and not isinstance(value, bool) else type(value).__name__
+
+
+def test_every_wrong_type_anywhere_is_one_line_naming_file_entry_and_field(tmp_path):
+    """Each value of a config (main file and recipe file) replaced by values of other types or
+    absurd ones: the config loads, or fails with one ConfigError line naming the file and, for a
+    value of another type, the field. Never another exception (a traceback in the CLI)."""
+    import copy
+    import tomllib
+
+    head, recipes = FULL_CONFIG.split("[[recipe]]", 1)
+    documents = {
+        "b.toml": tomllib.loads('recipe_files = ["r.toml"]\n' + head),
+        "r.toml": tomllib.loads("[[recipe]]" + recipes),
+    }
+    assert load_config(_write_documents(tmp_path, documents)).recipes["tiny-tl"].architecture == "r003_tl_basic"
+    tried = 0
+    for file, document in documents.items():
+        for path, old in list(_places(document)):
+            field = next((str(step) for step in reversed(path) if isinstance(step, str)), "recipe")
+            for new in WRONG_VALUES:
+                changed = copy.deepcopy(documents)
+                place = changed[file]
+                for step in path[:-1]:
+                    place = place[step]
+                place[path[-1]] = new
+                tried += 1
+                try:
+                    load_config(_write_documents(tmp_path, changed))
+                except ConfigError as error:
+                    message = str(error)
+                    assert "\n" not in message and any(name in message for name in documents), (path, new, message)
+                    if _kind(new) != _kind(old):
+                        assert field in message, (path, new, message)
+    assert tried > 500
+
+
+def _write_documents(folder, documents) -> Path:
+    for name, document in documents.items():
+        (folder / name).write_text("".join(f"{_toml(str(k))} = {_toml(v)}\n" for k, v in document.items()))
+    return folder / "b.toml"
+
+
+@pytest.mark.parametrize(
+    ("preset", "message"),
+    [
+        ('brightness_range = ["a", "b"]', "field 'brightness_range' must be int or float, got 'a'"),
+        ("brightness_range = [1.2]", "brightness_range must be [low, high], two numbers"),
+        ("brightness_range = [1.2, 0.8]", "brightness_range must be [low, high] with 0 ≤ low ≤ high"),
+        ("zoom_range = [0.5]", "zoom_range must be [low, high], two numbers, got [0.5]"),
+        ("zoom_range = [0.0, 1.1]", "zoom_range must be [low, high] with 0 < low ≤ high"),
+        ("zoom_range = 1.0", "zoom_range must be in [0, 1)"),
+        ("rotation_range = 10000", "rotation_range must be in [0, 180] (degrees"),
+        ("rotation_range = -5", "rotation_range must be in [0, 180]"),
+        ("width_shift_range = 40", "width_shift_range must be in [0, 32]"),
+        ("shear_range = 90", "shear_range must be in [0, 90)"),
+        ("channel_shift_range = 50", "channel_shift_range must be in [0, 1] (the harness's images are in [0, 1]"),
+        ("cval = 255", "cval must be in [0, 1]"),
+        ("rotation_range = nan", "field 'rotation_range' must be a finite number, got nan"),
+    ],
+)
+def test_augmentation_values_are_checked_by_type_and_range(tmp_path, preset, message):
+    """Values that pass a type check but would fail every run (a string range, a zoom of one
+    number) or make its images noise (a rotation of 10000°, pixel units on [0, 1] images)."""
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, TEST_CONFIG.replace("rotation_range = 10", preset, 1)))
+    assert str(error.value).startswith("b.toml [augmentations.flips]: ") and message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ("{ preprocessing = 5 }", "preprocessing must be one of 'as_ran', 'imagenet' (the signature of r003_tl_basic)"),
+        ("{ preprocessing = 'imagnet' }", "preprocessing must be one of 'as_ran', 'imagenet'"),
+        (
+            "{ preprocesing = 'imagenet' }",
+            "unknown option 'preprocesing' for r003_tl_basic. Did you mean: preprocessing",
+        ),
+        ("{ weights = 'x.h5' }", "unknown option 'weights'"),  # the harness's, not a recipe's
+    ],
+)
+def test_architecture_options_follow_the_builders_signature(tmp_path, options, message):
+    text = TEST_CONFIG.replace(
+        'architecture = "r004_step1"', f'architecture = "r003_tl_basic"\narchitecture_options = {options}'
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, text))
+    assert "(tiny-a) architecture_options: " + message in str(error.value)
+    good = TEST_CONFIG.replace(
+        'architecture = "r004_step1"',
+        'architecture = "r003_tl_basic"\narchitecture_options = { preprocessing = "imagenet" }',
+    )
+    assert load_config(write(tmp_path, good)).recipes["tiny-a"].architecture_options == (("preprocessing", "imagenet"),)
+
+
+@pytest.mark.parametrize("where", ["config", "recipe file"])
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda path: path.mkdir(), "a folder, not a TOML file"),
+        (lambda path: __import__("os").mkfifo(path), "not a regular file"),
+        (lambda path: path.write_text("# " + "x" * (1 << 20) + "\n"), "a config file is at most 1,048,576"),
+    ],
+    ids=["folder", "fifo", "too-large"],
+)
+def test_a_config_that_is_not_a_small_regular_file_is_refused_unread(tmp_path, where, make, message):
+    """A folder, a FIFO (which would block) or a file over 1 MiB as --config or as a recipe
+    file: one line naming it, before anything is read (/dev/zero read until memory ran out)."""
+    target = tmp_path / ("b.toml" if where == "config" else "r.toml")
+    make(target)
+    path = target if where == "config" else write(tmp_path, 'recipe_files = ["r.toml"]\n' + TEST_CONFIG)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value).startswith(str(target)) and message in str(error.value)
+
+
+def test_dev_zero_is_refused_at_once():
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match="/dev/zero: not a regular file"):
+        load_config("/dev/zero")
+    assert time.monotonic() - start < 5
+
+
+def test_an_unknown_recipe_shows_the_closest_names_and_how_to_list_them_all():
+    config = load_config(REAL_CONFIG)
+    with pytest.raises(ConfigError) as error:
+        config.recipe("r004-step77")
+    message = str(error.value)
+    assert message.startswith("unknown recipe 'r004-step77'. Did you mean: r004-step7")
+    assert message.endswith(f"(`bench list` lists all {len(config.recipes)})")
+    assert message.count(",") <= 2  # three names at most, not all 59
+    with pytest.raises(ConfigError) as far:
+        config.recipe("zzzz")
+    assert "Did you mean:" in str(far.value) and str(far.value).count(",") <= 2 and "`bench list`" in str(far.value)

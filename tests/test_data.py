@@ -240,3 +240,29 @@ def test_a_class_with_one_image_cannot_be_stratified():
     lonely = type(data)(data.x_train, labels, data.x_test, data.y_test, source="synthetic")
     with pytest.raises(DataError, match="cannot split"):
         split_indices(lonely, validation_size=50, split_seed=1)
+
+
+def test_uint8_images_with_only_pixels_0_and_1_are_refused(tmp_path):
+    """[0, 1] floats cast back to uint8 pass every dtype and range check and train on black
+    images: refused in one line."""
+    data = synthetic_cifar10(train=20, test=10, seed=0)
+    scaled = np.round(data.x_train / 255).astype(np.uint8)
+    with pytest.raises(DataError, match="x_train has only pixels 0 and 1: it looks scaled to"):
+        load_cifar10(_npz_with(tmp_path, x_train=scaled))
+
+
+@pytest.mark.parametrize(
+    ("sizes", "message"),
+    [
+        ({"train_size": 901}, "the profile's train_size = 901 is more than the 900 training images left"),
+        ({"validation_subset": 101}, "the profile's validation_size = 101 is more than the 100 validation images"),
+        ({"test_size": 301}, "the profile's test_size = 301 is more than the 300 test images"),
+    ],
+)
+def test_a_profile_asking_for_more_images_than_the_data_has_is_refused(sizes, message):
+    """It used to train on every image there was and log the profile as if it had its budget."""
+    data = synthetic_cifar10(train=1000, test=300)
+    with pytest.raises(DataError, match=message):
+        split_indices(data, validation_size=100, split_seed=1, **sizes)
+    exact = {key: value - 1 for key, value in sizes.items()}
+    assert split_indices(data, validation_size=100, split_seed=1, **exact)

@@ -333,10 +333,14 @@ def test_doctor_flags_a_gpu_the_backend_cannot_see(monkeypatch):
 @pytest.mark.slow
 def test_a_gpu_sweep_packs_by_default_and_says_how(tmp_path, synthetic_npz, test_config, monkeypatch):
     """A faked nvidia-smi lists one H100: the dry run plans GPU runs, packs them by share
-    (--jobs-per-gpu auto is the default) and names how many of each recipe share a GPU."""
+    (--jobs-per-gpu auto is the default) and names how many of each recipe share a GPU (the
+    backend is made to see it: this machine's TensorFlow sees no GPU and would stop the sweep)."""
     from click.testing import CliRunner
 
+    import harness.sweep
     from harness.cli import main
+
+    monkeypatch.setattr(harness.sweep, "backend_gpus", lambda *args, **kwargs: ["NVIDIA H100 80GB HBM3"])
 
     smi = tmp_path / "bin" / "nvidia-smi"
     smi.parent.mkdir()
@@ -349,3 +353,86 @@ def test_a_gpu_sweep_packs_by_default_and_says_how(tmp_path, synthetic_npz, test
     assert result.exit_code == 0, result.output
     assert "GPUs 0: NVIDIA H100 80GB HBM3; 4 run(s) at once" in result.output
     assert "4 per GPU: tiny-a, tiny-b" in result.output  # small CNNs: a quarter of a GPU each
+
+
+def fake_nvidia_smi(folder, listing: str = SMI.splitlines()[0]):
+    """An ``nvidia-smi`` on PATH that lists ``listing`` (a GPU the driver sees)."""
+    script = folder / "nvidia-smi"
+    script.write_text(f"#!/bin/sh\necho '{listing}'\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return folder
+
+
+@pytest.mark.slow
+def test_a_gpu_the_backend_cannot_see_fails_the_sweep_once_before_any_run(tmp_path, synthetic_npz, test_config):
+    """The driver lists a GPU (faked nvidia-smi), TensorFlow sees none (this machine, as a GPU
+    machine without its CUDA libraries): one line naming the fix, before any worker starts,
+    instead of every run failing ("planned for a GPU, but tensorflow sees none") one by one."""
+    import os
+    import subprocess
+    import sys
+
+    from mlflow.tracking import MlflowClient
+
+    (tmp_path / "bin").mkdir()
+    fake = fake_nvidia_smi(tmp_path / "bin")
+    command = [sys.executable, "-m", "harness.cli", "--config", str(test_config), "--data", str(synthetic_npz)]
+    sweep = subprocess.run(
+        [*command, "run", "tiny-a", "--profile", "smoke", "--seeds", "2"],
+        cwd=tmp_path,
+        env={**os.environ, "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}", "KERAS_BACKEND": "tensorflow"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = sweep.stdout + sweep.stderr
+    assert sweep.returncode != 0, output
+    fix = [line for line in output.splitlines() if 'pip install -e ".[gpu]"' in line]
+    assert len(fix) == 1, output
+    assert "nvidia-smi lists 1 GPU(s) (0: NVIDIA H100 80GB HBM3) but tensorflow sees none" in fix[0]
+    assert "planned for a GPU" not in output  # no worker ran to find it out
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("cifar10-bench")
+    runs = client.search_runs([experiment.experiment_id]) if experiment else []
+    assert [r for r in runs if r.data.tags.get("bench.kind") == "child"] == []
+
+
+def test_the_gpu_check_reads_what_a_fresh_worker_process_sees(tmp_path):
+    """backend_gpus starts a process as a worker would and reads the backend's list back (none
+    when it cannot start); the fix named for each backend."""
+    import os
+
+    from harness.devices import GPU_INSTALL, backend_gpus, check_gpus_usable
+
+    python = tmp_path / "python"
+    python.write_text('#!/bin/sh\necho "noise from the backend"\necho \'GPUS ["NVIDIA H200"]\'\n')
+    python.chmod(python.stat().st_mode | stat.S_IEXEC)
+    assert backend_gpus("jax", {}, python=str(python)) == ["NVIDIA H200"]
+    assert backend_gpus("jax", dict(os.environ), python=str(tmp_path / "missing")) == []
+    check_gpus_usable("jax", [Gpu("0", "NVIDIA H200")], ["NVIDIA H200"])
+    check_gpus_usable("jax", [], [])
+    with pytest.raises(
+        HarnessError, match=r"but jax sees none, so every run would fail: pip install -U \"jax\[cuda13\]\""
+    ):
+        check_gpus_usable("jax", [Gpu("0", "NVIDIA H200")], [])
+    assert set(GPU_INSTALL) == {"tensorflow", "jax", "torch"}
+
+
+def test_doctor_compiles_a_real_model_with_xla(monkeypatch):
+    """bench doctor's XLA check trains a Dense + softmax + cross-entropy step under XLA: it
+    passes here, and fails (naming the error) when softmax cannot compile, as on a GPU without
+    libdevice, where a bare reduction would still compile."""
+    from keras.src import backend
+
+    from harness.doctor import _xla_compiles
+
+    ok, how = _xla_compiles("tensorflow")
+    assert ok, how
+    assert "softmax" in how
+
+    def no_libdevice(*args, **kwargs):
+        raise RuntimeError("libdevice not found at ./libdevice.10.bc")
+
+    monkeypatch.setattr(backend.nn, "softmax", no_libdevice)
+    ok, how = _xla_compiles("tensorflow")
+    assert not ok and how == "RuntimeError: libdevice not found at ./libdevice.10.bc"

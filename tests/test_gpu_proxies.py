@@ -255,3 +255,147 @@ def test_gather_warp_equals_the_tensorflow_kernel(fill_mode):
     )
     gathered = affine_transform_by_gather(images, transform, fill_mode=fill_mode, fill_value=0.3)
     np.testing.assert_allclose(ops.convert_to_numpy(gathered), ops.convert_to_numpy(kernel), atol=1e-5)
+
+
+# Run in a fresh process per backend (the Keras backend is fixed per process): a small conv +
+# dense model's compiled forward program under TF32 off and on (the precision its convolutions
+# and matmuls carry, what a GPU obeys), the backend's switches as set_tf32 leaves them, and
+# whether float32 with TF32 off trains to the same weights as the backend's default on this CPU.
+TF32_PROBE = """
+import json, re, sys
+import numpy as np
+import keras
+from harness.devices import set_tf32, tf32_setting
+
+backend = keras.backend.backend()
+x = np.random.default_rng(0).random((4, 8, 8, 3)).astype("float32")
+y = np.arange(4) % 2
+
+def model():
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(),
+                          keras.layers.Dense(2, activation="softmax")])
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return m
+
+def precisions(m):
+    if backend == "tensorflow":
+        import tensorflow as tf
+        text = tf.function(lambda a: m(a), jit_compile=True).experimental_get_compiler_ir(x)(stage="hlo")
+        ops, pattern = (" convolution(", " dot("), r"operand_precision=\\{(\\w+),"
+    elif backend == "jax":
+        import jax
+        variables = [v.value for v in m.trainable_variables], [v.value for v in m.non_trainable_variables]
+        text = jax.jit(lambda t, n, a: m.stateless_call(t, n, a)[0]).lower(*variables, x).as_text()
+        ops, pattern = ("stablehlo.convolution", "stablehlo.dot_general"), r"(?:precision = \\[|#stablehlo<precision )(\\w+)"
+    else:
+        return []
+    found = [re.search(pattern, line) for line in text.splitlines() if any(op in line for op in ops)]
+    return [match.group(1) if match else "(none)" for match in found]  # one per convolution / matmul
+
+def trained(m):
+    for _ in range(3):
+        m.train_on_batch(x, y)
+    return [w.tolist() for w in m.get_weights()]
+
+default_weights = trained(model())
+result = {"backend": backend}
+for enabled in (False, True):
+    restore = set_tf32(backend, enabled)
+    m = model()
+    result[str(enabled)] = {"setting": tf32_setting(backend), "precisions": precisions(m)}
+    if not enabled:
+        result["float32_trains_as_default"] = trained(m) == default_weights
+    restore()
+result["restored"] = tf32_setting(backend)
+print(json.dumps(result))
+"""
+
+TF32_EXPECTED = {
+    "tensorflow": (
+        "tensor_float_32_execution=False",
+        "tensor_float_32_execution=True",
+        ["highest", "highest"],
+        ["(none)", "(none)"],
+    ),
+    "jax": (
+        "jax_default_matmul_precision=highest",
+        "jax_default_matmul_precision=tensorfloat32",
+        ["HIGHEST", "HIGHEST"],
+        ["HIGH", "HIGH"],
+    ),
+    "torch": (
+        "matmul.allow_tf32=False, cudnn.allow_tf32=False",
+        "matmul.allow_tf32=True, cudnn.allow_tf32=True",
+        [],
+        [],
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_float32_means_float32_in_what_the_gpu_would_compile(backend):
+    """TF32 off unless asked: the compiled convolution and matmul carry float32 ("highest")
+    precision, TF32's ("HIGH" in JAX; TensorFlow's default) only under set_tf32(on); the
+    switches read back as set and are put back after; on a CPU float32 with TF32 off trains to
+    exactly the weights of the backend's default (CPU stores keep their runs)."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"Keras backend {backend!r} is not installed")
+    completed = subprocess.run(
+        [sys.executable, "-c", TF32_PROBE],
+        env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    off, on, off_precisions, on_precisions = TF32_EXPECTED[backend]
+    assert result["backend"] == backend
+    assert result["False"] == {"setting": off, "precisions": off_precisions}
+    assert result["True"] == {"setting": on, "precisions": on_precisions}
+    assert result["float32_trains_as_default"] is True
+    assert result["restored"] != off or backend == "torch"  # set_tf32's restore puts the default back
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_the_tf32_choice_reaches_every_worker_and_is_its_own_identity(backend, tmp_path, synthetic_npz, test_config):
+    """Two concurrent workers per precision, each logging its backend's TF32 switches as it set
+    them: off for float32 (the default), on for --precision tf32; the tf32 runs are another
+    identity (config hash), so a float32 sweep never counts them."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    from mlflow.tracking import MlflowClient
+
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"Keras backend {backend!r} is not installed")
+    command = [sys.executable, "-m", "harness.cli", "--config", str(test_config), "--data", str(synthetic_npz)]
+    for precision in ("float32", "tf32"):
+        sweep = subprocess.run(
+            [*command, "run", "tiny-a", "--profile", "smoke", "--seeds", "2", "--jobs", "2", "--precision", precision],
+            cwd=tmp_path,
+            env={**os.environ, "KERAS_BACKEND": backend},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert sweep.returncode == 0, sweep.stdout + sweep.stderr
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("cifar10-bench")
+    children = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags["bench.kind"] == "child"]
+    off, on, _, _ = TF32_EXPECTED[backend]
+    seen = sorted((r.data.params["precision"], r.data.tags["bench.seed"], r.data.params["tf32"]) for r in children)
+    assert seen == [("float32", "0", off), ("float32", "1", off), ("tf32", "0", on), ("tf32", "1", on)]
+    assert all(r.info.status == "FINISHED" for r in children)
+    hashes = {r.data.params["precision"]: r.data.tags["bench.config_hash"] for r in children}
+    assert hashes["float32"] != hashes["tf32"]

@@ -13,6 +13,7 @@ import pytest
 
 from harness.identity import RunIdentity
 from harness.leaderboard import collect_rows
+from harness.publish import publish_board_metrics
 from harness.tracking import Tracker
 from tests.conftest import REPO
 
@@ -90,8 +91,10 @@ def test_learning_curves_and_parent_aggregates_read_either_layout(tmp_path, layo
     [child] = tracker.child_runs("smoke")
     assert tracker.metric_history(child.info.run_id, "loss/validation") == [2.0, 1.5, 1.2]
     parent = child.data.tags["mlflow.parentRunId"]
-    metrics = tracker.update_parent(parent, child.data.tags["bench.group"])
-    assert metrics["n"] == 1 and metrics["test_accuracy_mean"] == layout["metrics"].get(
+    assert tracker.update_parent(parent, child.data.tags["bench.group"]) == "FINISHED"
+    publish_board_metrics(tracker, collect_rows(tracker, profile="smoke"))
+    figures = tracker.get_run(parent).data.metrics
+    assert figures["board/3_n"] == 1 and figures["board/1_mean"] == layout["metrics"].get(
         "test_accuracy", layout["metrics"].get("accuracy/test")
     )
 

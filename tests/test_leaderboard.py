@@ -28,6 +28,16 @@ def test_non_finite_accuracy_is_a_failed_seed():
     assert "2 (+3 failed)" in leaderboard.to_markdown([row])
 
 
+def test_a_seed_that_failed_then_finished_is_not_counted_failed():
+    """Seed 1 crashed, then was retrained and finished: the table said "2 (+1 failed)" after a
+    sweep in which every seed ended trained. Failures are counted per seed, not per run."""
+    runs = runs_of("a", [0.50, 0.54]) + [run("a", 1, None, status="FAILED"), run("a", 2, None, status="FAILED")]
+    runs += [run("a", 2, None, status="FAILED")]  # seed 2 failed twice: one failed seed
+    [row] = collect_rows(StandInTracker(runs))
+    assert row.n == 2 and row.failed == 1
+    assert "2 (+1 failed)" in leaderboard.to_markdown([row])
+
+
 def test_a_seed_finished_twice_counts_once():
     """Two sweeps that raced before claims existed can leave two FINISHED runs of one identity:
     the earlier to end is the seed's value, the other is ignored."""
@@ -197,3 +207,31 @@ def test_cpu_and_gpu_runs_are_apart_unless_pooled():
     [both] = collect_rows(tracker, profile="p", current_hashes={"a": "h"}, pooled_hashes={"a": "g"})
     assert (on_cpu.n, on_gpu.n, both.n) == (3, 2, 5)
     assert both.mean == pytest.approx(np.mean([0.50, 0.52, 0.54, 0.60, 0.62]))
+
+
+def test_stale_groups_are_left_out_or_ranked_apart_and_marked():
+    """Given current hashes, a group with another hash (an edited recipe) or of a recipe the
+    config no longer has is never a row of today's board; asked for, each is a row of its own,
+    marked and ranked apart, so a stale row never leads or is compared with current ones."""
+    from harness.schema import TAG_CONFIG_HASH, TAG_GROUP, TAG_IDENTITY
+
+    old = runs_of("a", [0.90, 0.91, 0.92])  # the recipe before it was edited: far better
+    for seed, child in enumerate(old):
+        child.data.tags.update({TAG_CONFIG_HASH: "old", TAG_GROUP: "a-p-old", TAG_IDENTITY: f"a-p-old-{seed}"})
+        child.info.run_id += "-old"
+    tracker = StandInTracker(
+        old + runs_of("a", [0.50, 0.52, 0.54]) + runs_of("b", [0.60, 0.61, 0.62]) + runs_of("gone", [0.7, 0.7])
+    )
+    current = {"a": "h", "b": "h"}
+    rows = collect_rows(tracker, profile="p", current_hashes=current)
+    assert [(r.recipe, r.n, r.stale) for r in rows] == [("b", 3, False), ("a", 3, False)]
+    assert rows[0].leader_verdict == "leader"
+    marked = collect_rows(tracker, profile="p", current_hashes=current, include_stale=True)
+    assert [(r.recipe, r.rank, r.stale) for r in marked] == [
+        ("b", 1, False),
+        ("a", 2, False),
+        ("a", 1, True),
+        ("gone", 2, True),
+    ]
+    assert marked[1].leader == "b" and marked[2].leader == "a" and marked[2].config_hash == "old"
+    assert "a (stale old)" in leaderboard.to_markdown(marked) and '"stale": true' in leaderboard.to_json(marked)

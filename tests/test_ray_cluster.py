@@ -36,7 +36,8 @@ def test_local_stores_are_recognised():
 
 
 def test_a_remote_cluster_with_a_local_store_is_refused_in_one_line(tmp_path, synthetic_npz, test_config):
-    """Refused before Ray is joined and before the dataset is read: one line, exit 1."""
+    """Refused before Ray is joined, before the store is opened (or created) and before the
+    dataset is read: one line, exit 1."""
     arguments = [
         "--config",
         str(test_config),
@@ -64,6 +65,7 @@ def test_a_remote_cluster_with_a_local_store_is_refused_in_one_line(tmp_path, sy
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "--address ray://10.1.2.3:10001 runs on other machines" in lines[0]
     assert "mlflow server" in lines[0] and "Traceback" not in result.output
+    assert not (tmp_path / "m.db").exists()
 
 
 def test_the_driver_settings_travel_with_each_task():

@@ -51,3 +51,18 @@ def test_ray_sweep_matches_the_local_one(tmp_path, synthetic_npz, test_config, m
         assert remote[key][0] == status == "FINISHED"
         assert remote[key][1] == accuracy  # same seed, same data, same numbers
         assert remote[key][2] == metrics and remote[key][3] == artifacts
+
+
+def test_a_second_interrupt_stops_ray_runs_at_once(tmp_path, test_config, local_ray):
+    """A second Ctrl-C while runs stop calls ``stop(grace=0)``; RayExecutor.stop took no grace,
+    so the second Ctrl-C raised TypeError instead of stopping the runs."""
+    from harness.config import load_config
+    from harness.executors import RayExecutor
+    from harness.plan import SweepSettings
+    from harness.tracking import Tracker
+
+    config = load_config(test_config)
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    executor = RayExecutor(config, tracker, SweepSettings(profile="smoke", executor="ray"))
+    executor.stop(grace=0)
+    assert executor._stopping.is_set()

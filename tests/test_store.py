@@ -102,6 +102,7 @@ def test_a_store_failure_stops_new_runs_in_one_line(tmp_path, synthetic_npz, tes
     result = CliRunner().invoke(main, [*base, "all", "--profile", "smoke", "--seeds", "2"])
     assert result.exit_code == 1, result.output
     assert "STOPPED the tracking store failed to claim the run: OSError: disk I/O error (injected)" in result.output
+    assert "kept locally" not in result.output  # nothing was: the line must not say it will be uploaded
     assert "Traceback" not in result.output and len(calls) == 2  # nothing started after the failure
     monkeypatch.setattr(Tracker, "claim", real_claim)
     rerun = CliRunner().invoke(main, [*base, "all", "--profile", "smoke", "--seeds", "2"])
@@ -115,27 +116,14 @@ def test_spooled_results_are_uploaded_by_the_next_command(tmp_path, monkeypatch)
     from harness.identity import RunIdentity
     from harness.spool import SpoolingTracker, pending, replay
     from harness.tracking import Tracker
+    from tests.test_spool import FailingStore
 
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
     identity = RunIdentity("tiny-a", "smoke", 0, "hash", "fp", "r.txt")
     run_id = tracker.child_run(identity, tracker.parent_run(identity, description="x"))
 
-    class Failing:
-        def __init__(self, real):
-            self.real, self.writes = real, 0
-
-        def __getattr__(self, name):
-            def call(*args, **kwargs):
-                if name != "get_run":
-                    self.writes += 1
-                    if self.writes > 1:
-                        raise ConnectionError("server gone (injected)")
-                return getattr(self.real, name)(*args, **kwargs)
-
-            return call
-
-    spooling = SpoolingTracker(Failing(tracker), run_id)
+    spooling = SpoolingTracker(FailingStore(tracker, writes=1), run_id)
     spooling.log_metrics(run_id, {"val_accuracy": 0.1}, step=1)  # reaches the store
     spooling.log_metrics(run_id, {"val_accuracy": 0.2}, step=2)  # refused: kept
     artifact = tmp_path / "summary.txt"
@@ -169,8 +157,7 @@ def test_repair_closes_what_a_dead_process_left_running(tmp_path):
     orphan = tracker.child_run(identity, parent, owner=f"{__import__('socket').gethostname()}:999999999")
     lines = tracker.repair()
     assert tracker.get_run(orphan).info.status == "KILLED"
-    assert tracker.get_run(parent).info.status == "FINISHED"
-    assert tracker.get_run(parent).data.metrics["n"] == 1
+    assert tracker.get_run(parent).info.status == "FINISHED"  # its seed 1 finished
     assert len(lines) == 2
 
 
@@ -307,3 +294,153 @@ def test_a_lock_that_outlasts_the_retries_is_spooled(tmp_path, monkeypatch, quic
     spooling.log_metrics(run_id, {"accuracy/test": 0.5})
     holder.wait(timeout=30)
     assert "database is locked" in spooling.offline and len(pending()) == 1
+
+
+DELETE_EXPERIMENT_MID_SWEEP = """
+import sys
+from harness import executors
+real_sweep = executors.LocalExecutor.sweep
+def sweep(self, specs, **kwargs):  # planned, checked and costed; deleted before its first parent run
+    self.tracker.client.delete_experiment(self.tracker.experiment_id)
+    return real_sweep(self, specs, **kwargs)
+executors.LocalExecutor.sweep = sweep
+from harness.cli import main
+main(sys.argv[1:], prog_name="bench")
+"""
+
+
+def test_a_store_that_refuses_a_parent_run_stops_in_one_line(tmp_path, synthetic_npz, test_config):
+    """The experiment is deleted mid-sweep, so the real store refuses to create a parent run. The
+    parent was created under the executor's lock and the failure handler took that same lock: the
+    command hung for ever (and ignored SIGTERM). Now: one STOPPED line, exit 1, within seconds."""
+    command = sweep_command(tmp_path, synthetic_npz, test_config, "all", "--profile", "smoke", "--seeds", "1")
+    result = subprocess.run(
+        [sys.executable, "-c", DELETE_EXPERIMENT_MID_SWEEP, *command[1:], "--jobs", "2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,  # the hang was for ever; planning and the cost probe take a few seconds
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    stopped = [line for line in output.splitlines() if "STOPPED" in line]
+    assert len(stopped) == 1 and "failed to create a parent run" in stopped[0], output
+    assert "must be in the 'active' state" in stopped[0] and "Traceback" not in output
+    rerun = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 1 and "was deleted: restore it" in rerun.stderr, rerun.stdout + rerun.stderr
+
+
+def test_a_worker_that_cannot_open_the_store_is_a_store_error_not_a_failed_seed(tmp_path, synthetic_npz, test_config):
+    """Workers are told a tracking server that is not there (nothing listens on its port): the
+    sweep stops on a store error in seconds (MLflow's retries are bounded in every harness
+    process), and no seed is counted as failed: nothing trained."""
+    import dataclasses
+    import socket
+    import threading
+
+    from harness import executors
+    from harness.config import load_config
+    from harness.plan import SweepSettings, plan
+    from harness.tracking import Tracker
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+    class DeadStoreForWorkers(executors.LocalExecutor):
+        def payload(self, spec, run_id):
+            return dataclasses.replace(super().payload(spec, run_id), tracking_uri=dead)
+
+    config = load_config(test_config)
+    specs = plan(config, [config.recipe("tiny-a")], profile="smoke", seeds=[0, 1], data_fingerprint="fp")
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    settings = SweepSettings(profile="smoke", data_path=str(synthetic_npz))
+    executor = DeadStoreForWorkers(config, Tracker(store), settings)
+    reports = []
+    sweeping = threading.Thread(target=lambda: reports.append(executor.sweep(specs)), daemon=True)
+    sweeping.start()
+    sweeping.join(timeout=120)  # a worker import takes seconds; MLflow's own retries took minutes
+    assert not sweeping.is_alive(), "the sweep still waits on a store that is not there"
+    [report] = reports
+    assert report.by_status("FAILED") == [] and report.outcomes == []
+    assert "could not open the tracking store" in report.store_error and "ConnectionError" in report.store_error
+    [child] = children(store)  # the second seed never started
+    assert child.info.status == "KILLED" and "could not open the tracking store" in child.data.tags["bench.error"]
+
+
+def test_the_worker_that_trains_keeps_its_claim_alive(tmp_path, synthetic_npz, test_config, monkeypatch):
+    """A claim's heartbeat came only from the bench process: stopped (Ctrl-Z, SIGSTOP) while its
+    worker trained on, its claim went stale after 150 s and another sweep trained the seed too.
+    The worker beats while it trains (here every 0.2 s, with no bench process beating at all)."""
+    import io
+
+    from harness import tracking, worker
+    from harness.config import load_config
+    from harness.data import load_cifar10
+    from harness.plan import plan
+    from harness.protocol import WorkerPayload
+
+    monkeypatch.setattr(tracking, "HEARTBEAT_SECONDS", 0.2)
+    config = load_config(test_config)
+    fingerprint = load_cifar10(str(synthetic_npz)).fingerprint
+    [spec] = plan(config, [config.recipe("tiny-a")], profile="smoke", seeds=[0], data_fingerprint=fingerprint)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = tracking.Tracker(store)
+    run_id, _ = tracker.claim(spec.identity, tracker.parent_run(spec.identity, description=""), "elsewhere:1")
+    tracker.set_tag(run_id, "bench.heartbeat", "1000")  # its bench process beats no more
+    payload = WorkerPayload(
+        config_path=str(test_config),
+        identity=spec.identity,
+        tracking_uri=store,
+        experiment=tracker.experiment_name,
+        run_id=run_id,
+        data_path=str(synthetic_npz),
+    )
+    worker.run(payload, io.StringIO())
+    run = tracker.get_run(run_id)
+    assert run.info.status == "FINISHED" and float(run.data.tags["bench.heartbeat"]) > 1000
+
+
+def test_mlflows_own_error_logs_are_folded_into_the_stopped_line(tmp_path, synthetic_npz, test_config, monkeypatch):
+    """The sqlite store refuses a write (a real SQLAlchemy OperationalError inside MLflow):
+    MLflow logs it as an ERROR with its traceback and SQL. Only the harness's one STOPPED line
+    is printed; --debug shows MLflow's own message too."""
+    import sqlite3
+
+    import sqlalchemy.exc
+    import sqlalchemy.orm
+    from click.testing import CliRunner
+
+    from harness.cli import main
+    from harness.tracking import Tracker
+
+    calls = []
+    real_claim, real_commit = Tracker.claim, sqlalchemy.orm.Session.commit
+
+    def read_only_commit(self, *args, **kwargs):
+        raise sqlalchemy.exc.OperationalError(
+            "INSERT INTO runs", {}, sqlite3.OperationalError("attempt to write a readonly database")
+        )
+
+    def claim_on_a_read_only_store(self, *args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:  # the first claim: nothing trains
+            monkeypatch.setattr(sqlalchemy.orm.Session, "commit", read_only_commit)
+        try:
+            return real_claim(self, *args, **kwargs)
+        finally:
+            monkeypatch.setattr(sqlalchemy.orm.Session, "commit", real_commit)
+
+    monkeypatch.setattr(Tracker, "claim", claim_on_a_read_only_store)
+    base = ["--config", str(test_config), "--data", str(synthetic_npz)]
+    for debug in ([], ["--debug"]):
+        (tmp_path / str(len(debug))).mkdir()
+        monkeypatch.chdir(tmp_path / str(len(debug)))  # a store of its own
+        calls.clear()
+        result = CliRunner().invoke(
+            main, [*debug, *base, "all", "--profile", "smoke", "--seeds", "1", "--only", "tiny-a"]
+        )
+        assert result.exit_code == 1, result.output
+        assert "STOPPED" in result.output and "attempt to write a readonly database" in result.output
+        mlflows = "SQLAlchemy database error" in result.output or "Traceback" in result.output
+        assert mlflows is bool(debug), result.output
