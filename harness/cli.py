@@ -721,6 +721,9 @@ def _sweep(
         + (f", in {rounds} adaptive round(s) (plan logged as adaptive_plan.json)" if rounds else "")
         + f"; tracking store: {tracker.shown_uri}"
     )
+    estimated = progress.eta.estimate_note()
+    if estimated:
+        console.print(estimated)
     store_error = report.store_error
     if not store_error:
         try:
