@@ -519,8 +519,11 @@ class LocalExecutor:
 
 # Lines every TensorFlow worker prints on start-up (CPU build notes, CUDA probes on a machine
 # without a GPU, read as a fault by a newcomer). They say nothing about a run, so neither a
-# failure's reason nor the run's worker.log artifact keeps them.
+# failure's reason nor the run's worker.log artifact keeps them. Nor MLflow's links, printed as
+# each run ends when the store is a server: the run's page says where it is.
 STARTUP_NOISE = (
+    "🏃 View run ",
+    "🧪 View experiment at: ",
     "oneDNN custom operations are on",
     "errors from different computation orders",
     "TF_ENABLE_ONEDNN_OPTS",

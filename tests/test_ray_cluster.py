@@ -147,6 +147,7 @@ def test_a_sweep_over_two_ray_nodes_gives_the_runs_of_a_local_one(
         result = CliRunner().invoke(main, spread)
         assert result.exit_code == 0, result.output
         assert "2 trained" in result.output
+        assert "estimate ÷ measured: " in result.output and "over 2 finished run(s)" in result.output
     finally:
         ray.shutdown()
         cluster.shutdown()
@@ -250,3 +251,17 @@ def test_the_commit_logged_is_the_code_that_ran(monkeypatch, tmp_path):
     shipped.mkdir(parents=True)
     monkeypatch.setattr(harness.worker, "__file__", str(shipped / "worker.py"))
     assert harness.worker.code_commit("driver1") == "driver1"
+
+
+def test_mlflow_links_alone_make_no_worker_log():
+    """Against an MLflow server, MLflow prints a run's and its experiment's links as the run ends:
+    a worker that said nothing else leaves no worker.log (the two-node sweep above had one per
+    run, the local sweep on sqlite none)."""
+    from harness.executors import _without_startup_noise
+
+    links = (
+        "🏃 View run seed 1 · tiny-a at: http://127.0.0.1:5000/#/experiments/1/runs/04d5\n"
+        "🧪 View experiment at: http://127.0.0.1:5000/#/experiments/1\n"
+    )
+    assert _without_startup_noise(links) == ""
+    assert _without_startup_noise("Traceback: boom\n" + links) == "Traceback: boom"
