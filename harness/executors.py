@@ -583,6 +583,11 @@ def _this_machine() -> set[str]:
     names = {"localhost", "127.0.0.1", "::1", "0.0.0.0", socket.gethostname(), socket.getfqdn()}  # noqa: S104
     with contextlib.suppress(OSError):
         names |= set(socket.gethostbyname_ex(socket.gethostname())[2])
+    if "ray" in sys.modules:  # the address Ray gives this machine's node (its route out, not the host name's)
+        with contextlib.suppress(Exception):
+            import ray.util
+
+            names.add(ray.util.get_node_ip_address())
     return names
 
 

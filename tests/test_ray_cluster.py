@@ -265,3 +265,14 @@ def test_mlflow_links_alone_make_no_worker_log():
     )
     assert _without_startup_noise(links) == ""
     assert _without_startup_noise("Traceback: boom\n" + links) == "Traceback: boom"
+
+
+def test_the_driver_machine_is_known_by_the_address_ray_gives_it(monkeypatch):
+    """Ray names a node by its route out (here 192.0.2.2), which the host name need not resolve
+    to: a local Ray instance on a sqlite store was refused as 'other machines'."""
+    import ray.util
+
+    from harness.executors import refuse_local_store_on_a_cluster
+
+    monkeypatch.setattr(ray.util, "get_node_ip_address", lambda: "192.0.2.77")
+    refuse_local_store_on_a_cluster("sqlite:////tmp/m.db", None, ["192.0.2.77"])
