@@ -235,14 +235,21 @@ def _count_params(architecture: str) -> int:
     "--cost",
     "with_cost",
     is_flag=True,
-    help="What one run of each recipe costs under --profile: FLOPs counted from the built model, images, and "
-    "seconds on this machine (from a measured probe, else from FLOPs), plus a reference GPU at an assumed rate.",
+    help="What one run of each recipe costs under --profile: FLOPs counted from the built model, images, the "
+    "epochs it is expected to train (finished runs' mean, else at most the profile's), and seconds on this "
+    "machine (from a measured probe, else from FLOPs) and on the reference GPU (measured there).",
 )
 @click.option(
     "--measure",
     is_flag=True,
-    help="With --cost: probe every listed recipe not yet measured on this machine (a few training steps each; "
-    "minutes for the 224x224 transfer models). Results are cached.",
+    help="With --cost: probe every listed recipe not yet measured on this machine (training steps until the "
+    "timing is steady; minutes for the 224x224 transfer models). Results are cached.",
+)
+@click.option(
+    "--calibrate",
+    is_flag=True,
+    help="With --cost: set this machine's estimate against every finished run of the listed recipes at --profile "
+    "on this device class (the store and results/runs): estimated ÷ measured seconds per run.",
 )
 @click.option("--profile", default="full", show_default=True, help="With --cost: the budget to cost the runs under.")
 @click.option(
@@ -261,6 +268,7 @@ def list_command(
     only: str | None,
     with_cost: bool,
     measure: bool,
+    calibrate: bool,
     profile: str,
     sort: str,
 ) -> None:
@@ -269,8 +277,18 @@ def list_command(
     recipes = context.config.select(suite=suite, only=only)
     if sort == "name":
         recipes = sorted(recipes, key=lambda r: r.name)
+    if calibrate and not with_cost:
+        raise click.UsageError("--calibrate needs --cost")
     if with_cost:
-        _print_costs(context, recipes, profile=profile, measure=measure, as_json=as_json, by_cost=sort == "cost")
+        _print_costs(
+            context,
+            recipes,
+            profile=profile,
+            measure=measure,
+            as_json=as_json,
+            by_cost=sort == "cost",
+            calibrate=calibrate,
+        )
         return
     counted = {}
     if with_params:
@@ -329,14 +347,30 @@ def list_command(
     _rich_console().print(table)
 
 
-def _print_costs(context: Context, recipes, *, profile: str, measure: bool, as_json: bool, by_cost: bool) -> None:
+def _known_runs(context: Context, profile: str) -> list:
+    """Finished runs for expected epochs: the store's, if there is one (never created here), and
+    the records under results/runs."""
+    from harness.estimate import finished_runs
+
+    try:
+        store = context.tracker(create=False)
+    except HarnessError:
+        store = None
+    return finished_runs(context.config, store, profile)
+
+
+def _print_costs(
+    context: Context, recipes, *, profile: str, measure: bool, as_json: bool, by_cost: bool, calibrate: bool = False
+) -> None:
     from rich.table import Table
 
-    from harness.cost import GPU_REFERENCE, human_duration
+    from harness.cost import human_duration
     from harness.estimate import estimate
+    from harness.gpu_model import load_reference
 
     context.config.profile(profile)
     console = _rich_console(stderr=True)
+    runs = _known_runs(context, profile)
     with console.status("Counting FLOPs" + (" and probing this machine" if measure else "") + " …") as status:
         doing = ["Counting FLOPs …"]
 
@@ -347,58 +381,132 @@ def _print_costs(context: Context, recipes, *, profile: str, measure: bool, as_j
         def done(name: str, measured: bool) -> None:
             status.update(f"{doing[0].removesuffix(' …')}: {'probed' if measured else 'counted'} {name} …")
 
-        estimates = estimate(context.config, recipes, profile, measure=measure, on_done=done, on_status=started)
+        estimates = estimate(
+            context.config, recipes, profile, measure=measure, on_done=done, runs=runs, on_status=started
+        )
+    if calibrate:
+        _print_calibration(context, estimates, runs, as_json=as_json)
+        return
     if by_cost:
         estimates = sorted(estimates, key=lambda e: e.seconds, reverse=True)
+    reference = load_reference()
+    gpu_words = reference.words if reference else "no reference GPU (results/gpu/h200-step-model.json missing)"
+
+    def rounded(value: float | None) -> float | None:
+        return None if value is None else round(value, 1)
+
     if as_json:
         records = [
             {
                 **e.cost.to_dict(),
-                "seconds_here": round(e.seconds, 1),
+                "expected_epochs": round(e.epochs, 2),
+                "epochs_from_runs": e.epochs_from,
+                "seconds_here": rounded(e.seconds),
+                "seconds_here_at_most": rounded(e.max_seconds),
                 "basis": e.basis,
-                "gpu_reference_seconds": round(e.gpu_seconds, 1),
+                "gpu_reference": gpu_words,
+                "gpu_reference_seconds": rounded(e.gpu_seconds),
+                "gpu_reference_seconds_at_most": rounded(None if e.gpu is None else e.gpu.total(e.cost.epochs)),
+                "gpu_basis": e.gpu_basis,
+                "gpu_share": round(e.gpu_share, 3),
             }
             for e in estimates
         ]
         click.echo(json.dumps(records, indent=2))
         return
     table = Table(
-        title=f"One run of each recipe, profile '{profile}' (at most: early stopping can end a run sooner)",
+        title=f"One run of each recipe, profile '{profile}': expected epochs from finished runs, else at most the "
+        "profile's (early stopping can end a run sooner)",
         caption=f"here: this machine, from a probe of the recipe (probe) or its FLOPs at the probed rate (flops); "
-        f"GPU: {GPU_REFERENCE[0]}, not measured. `bench list --cost --measure` probes every recipe.",
+        f"GPU: {gpu_words}, float32, its step measured there (measured) or fitted from FLOPs and activations "
+        "(fit); TensorFlow on a GPU is unmeasured. PFLOP: at most. `bench list --cost --measure` probes every "
+        "recipe.",
         caption_justify="left",
     )
-    for column in (
-        "recipe",
-        "epochs",
-        "batch",
-        "GFLOP/img",
-        "images (train × epochs)",
-        "PFLOP",
-        "here",
-        "basis",
-        "GPU",
-    ):
-        table.add_column(column, justify="left" if column in ("recipe", "basis") else "right", no_wrap=True)
+    for column in ("recipe", "epochs", "batch", "GFLOP/img", "PFLOP", "here", "basis", "GPU", "GPU basis"):
+        table.add_column(
+            column, justify="left" if column in ("recipe", "basis", "GPU basis") else "right", no_wrap=True
+        )
     for e in estimates:
         c = e.cost
         table.add_row(
             c.recipe,
-            str(c.epochs),
+            e.epochs_words,
             str(c.batch_size),
             f"{c.forward_gflops:.3f}",
-            f"{c.train_images:,} × {c.epochs}",
             f"{c.total_pflop:.3f}",
             human_duration(e.seconds),
             e.basis,
-            human_duration(e.gpu_seconds),
+            "–" if e.gpu_seconds is None else human_duration(e.gpu_seconds),
+            e.gpu_basis,
         )
     _rich_console().print(table)
     total = sum(e.seconds for e in estimates)
+    at_most = sum(e.max_seconds for e in estimates)
+    expected = sum(1 for e in estimates if e.epochs_from)
+    gpu = sum(e.gpu_seconds or 0.0 for e in estimates)
     console.print(
-        f"{len(estimates)} recipes, one seed each: {sum(e.cost.total_pflop for e in estimates):.2f} PFLOP, "
-        f"about {human_duration(total)} here, {human_duration(sum(e.gpu_seconds for e in estimates))} on the GPU reference"
+        f"{len(estimates)} recipes, one seed each: at most {sum(e.cost.total_pflop for e in estimates):.2f} PFLOP; "
+        f"about {human_duration(total)} here (at most {human_duration(at_most)}), "
+        + ("" if reference is None else f"{human_duration(gpu)} on {gpu_words}; ")
+        + f"epochs expected from finished runs for {expected} recipe(s), at most the profile's for the rest"
     )
+
+
+def _print_calibration(context: Context, estimates, runs: list, *, as_json: bool) -> None:
+    """``bench list --cost --calibrate``: estimate ÷ measured for every recipe with finished runs."""
+    from rich.table import Table
+
+    from harness.estimate import calibrate
+    from harness.probe import machine_words
+
+    rows = calibrate(context.config, estimates, runs, device="gpu" if _gpus_here() else "cpu")
+    if as_json:
+        click.echo(json.dumps([{**dataclasses.asdict(row), "ratio": round(row.ratio, 3)} for row in rows], indent=2))
+        return
+    console = _rich_console()
+    if not rows:
+        console.print("No finished run of these recipes at this profile on this device class to calibrate against.")
+        return
+    here = machine_words()["hardware"]
+    table = Table(
+        title=f"Estimate here ({here}) ÷ measured, per recipe: training epochs with their validation",
+        caption="measured: the runs' mean time/train_seconds (fit) at the epochs they trained; estimated: this "
+        "machine's epoch estimate × those epochs. wall: MLflow start to end of runs that record both, against the "
+        "whole estimated run. Runs on other hardware than this machine are marked *.",
+        caption_justify="left",
+    )
+    for column in ("recipe", "runs", "epochs", "measured", "estimated", "est ÷ measured", "wall est ÷ measured"):
+        table.add_column(column, justify="left" if column == "recipe" else "right", no_wrap=True)
+    for row in rows:
+        wall = (
+            "–"
+            if row.measured_wall_seconds is None
+            else f"{row.estimated_wall_seconds / row.measured_wall_seconds:.2f}"
+        )
+        mark = "" if row.hardware == here else " *"
+        table.add_row(
+            row.recipe + mark,
+            str(row.runs),
+            f"{row.epochs:.1f}",
+            f"{row.measured_seconds:,.0f} s",
+            f"{row.estimated_seconds:,.0f} s",
+            f"{row.ratio:.2f}",
+            wall,
+        )
+    console.print(table)
+    ratios = [row.ratio for row in rows]
+    other = sorted({row.hardware for row in rows if row.hardware != here})
+    console.print(
+        f"estimate ÷ measured: {min(ratios):.2f}–{max(ratios):.2f} over {len(rows)} recipe(s)"
+        + (f"; * trained on {', '.join(other)}" if other else "")
+    )
+
+
+def _gpus_here() -> bool:
+    from harness.devices import visible_gpus
+
+    return bool(visible_gpus())
 
 
 @main.command("data")
@@ -530,6 +638,10 @@ def _sweep(
     from harness.tracking import ExperimentMissing, StoreMissing
 
     context.config.profile(settings.profile)  # a typo fails here, before any store is opened
+    if settings.executor == "ray":  # a cluster elsewhere cannot reach a local store: said before one is opened
+        from harness.executors import refuse_local_store_on_a_cluster
+
+        refuse_local_store_on_a_cluster(resolve_tracking_uri(context.tracking_uri), settings.address)
     console = _rich_console(stderr=True)
     rounds = None
     progress = RichProgress(console, assume_yes=assume_yes)
@@ -613,6 +725,9 @@ def _sweep(
         + (f", in {rounds} adaptive round(s) (plan logged as adaptive_plan.json)" if rounds else "")
         + f"; tracking store: {tracker.shown_uri}"
     )
+    estimated = progress.eta.estimate_note()
+    if estimated:
+        console.print(estimated)
     store_error = report.store_error
     if not store_error:
         try:
@@ -766,6 +881,21 @@ class SeedCount(click.ParamType):
         return number if number == "auto" else click.IntRange(1, 1000).convert(number, param, ctx)
 
 
+class RunsPerGpu(click.ParamType):
+    """--jobs-per-gpu: a number of runs (1 … 16) or 'auto'."""
+
+    name = "N|auto"
+
+    def convert(self, value: int | str, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is neither a number of runs nor 'auto'", param, ctx)
+        return click.IntRange(1, 16).convert(number, param, ctx)
+
+
 SEEDS_HELP = (
     "Seeds per recipe (seeds 0 … N-1), or 'auto': 3 each, then more, round by round, only for recipes "
     "whose step Δ (vs its base) or comparison with the leader is still not resolved (see --max-seeds)."
@@ -894,11 +1024,13 @@ def execution_options(command):
     )(command)
     command = click.option(
         "--jobs-per-gpu",
-        type=click.IntRange(1, 16),
-        default=1,
+        type=RunsPerGpu(),
+        default="auto",
         show_default=True,
-        help="Runs sharing one GPU at once (small CNNs leave most of a big GPU idle); each run is pinned "
-        "to one GPU with CUDA_VISIBLE_DEVICES and takes its memory as it needs it.",
+        help="Runs sharing one GPU at once, or 'auto': by the share of a GPU each run takes, from the H200 "
+        "measurements (a small CNN's step is mostly launch overhead: 4 r004-step1 runs gave 2.5x the throughput "
+        "of one; a 224x224 fine-tune fills a GPU alone; at most 4 per GPU). Each run is pinned to one GPU with "
+        "CUDA_VISIBLE_DEVICES and takes its memory as it needs it.",
     )(command)
     command = click.option(
         "--jit-compile",
@@ -1326,10 +1458,14 @@ def import_command(context: Context, folder: Path | None) -> None:
 @main.command("doctor")
 @click.option("--jobs", type=click.IntRange(1, 64), default=None, help="Check placement for this many runs at once.")
 @click.option(
-    "--jobs-per-gpu", type=click.IntRange(1, 16), default=1, show_default=True, help="Runs sharing one GPU at once."
+    "--jobs-per-gpu",
+    type=RunsPerGpu(),
+    default="auto",
+    show_default=True,
+    help="Runs sharing one GPU at once, or 'auto' (by each run's share of a GPU, at most 4), as a sweep takes it.",
 )
 @pass_context
-def doctor_command(context: Context, jobs: int | None, jobs_per_gpu: int) -> None:
+def doctor_command(context: Context, jobs: int | None, jobs_per_gpu: int | str) -> None:
     """Check this machine before a long sweep: backend, GPUs (driver and backend), precision, XLA,
     GPU memory policy, run placement, and which dataset a sweep would read. Exits 1 if a check
     finds a problem."""

@@ -1,21 +1,23 @@
-"""What a run costs, known before it runs: FLOPs counted from the built model, the images a
-profile plans, and seconds on this machine from a short measured probe.
+"""What a run costs, known before it runs: FLOPs and activations counted from the built model,
+the images a profile plans, and the seconds each part of a run takes on one device.
 
 - **FLOPs** (``model_flops``): multiply-adds ×2 of every convolution and dense layer per image,
   the usual convention (normalisation, pooling and activations are left out). Training costs
   the forward pass plus twice the forward FLOPs of every layer from the first trainable one on
   (gradients for inputs and weights); a frozen backbone costs its forward pass only.
+- **Activations** (``model_flops`` too): the elements every layer writes per image (BatchNorm,
+  activations, pooling and concatenations included), counted like FLOPs for training. They stand
+  for the bytes a step moves: a memory-bound model (DenseNet121) is slow for its FLOPs.
 - **Images** (``run_cost``): train × epochs + validation × epochs + test, at the recipe's
-  epochs capped by the profile. Early stopping can only end a run sooner, so every figure is
-  an upper bound ("at most"). A frozen backbone's features are extracted once per dataset and
-  reused by every seed (``harness.features``).
-- **Seconds** (``estimate_seconds``): a probe (``harness.probe``) times a few training and
-  prediction steps of the recipe's own model at its batch size on this machine; seconds per
-  image × images + a fixed per-run overhead (process start, imports, data, logging: measured
-  at about 10 s per run here, docs/performance.md). A recipe not probed yet is estimated from
-  its FLOPs at the FLOP rate the probed ones reached on this machine.
-- **A GPU, as a reference**: FLOPs at an *assumed* achieved rate (``GPU_REFERENCE``), not a
-  measurement: no GPU has been available to this project.
+  epochs capped by the profile: every figure of a ``RunCost`` is "at most". A frozen
+  backbone's features are extracted once per dataset and reused by every seed
+  (``harness.features``).
+- **Seconds** (``RunSeconds``): a run's start-up and compilation, its features, one epoch
+  (training and validation) and the test set, on one device; ``RunSeconds.total`` adds them up
+  for any number of epochs. On this machine they come from a probe (``harness.probe``,
+  ``probe_seconds``) or from FLOPs at the rate probes reached here (``flops_seconds``); on the
+  reference GPU from measurements (``harness.gpu_model``). How many epochs a run is expected to
+  train is ``harness.estimate``'s business.
 """
 
 from __future__ import annotations
@@ -30,17 +32,17 @@ RUN_OVERHEAD_SECONDS = 10.0  # per run: worker start, imports, data, store, logg
 FULL_TRAIN_IMAGES = 50_000  # CIFAR-10's training images, before the validation split
 FULL_TEST_IMAGES = 10_000
 
-# An assumed, not measured, achieved rate for the reference line "on a GPU": small CNNs at batch
-# 32-512 keep a data-centre GPU far from its peak (H100 SXM: 67 TFLOP/s FP32, ~495 TF32 dense).
-GPU_REFERENCE = ("NVIDIA H100 (assumed 20 TFLOP/s achieved, TF32)", 20e12)
-
 
 @dataclass(frozen=True)
 class ModelFlops:
-    """Per image: the forward pass, and one training step (forward + backward)."""
+    """Per image: the forward pass, and one training step (forward + backward); FLOPs, and the
+    activation elements the layers write (the backward pass reads and writes twice those of
+    every layer from the first trainable one on)."""
 
     forward: int
     train: int
+    forward_activations: int = 0
+    train_activations: int = 0
 
 
 def _layers_in_order(container) -> list:
@@ -77,23 +79,42 @@ def _layer_flops(layer) -> int:
     return 0
 
 
+def _layer_activations(layer) -> int:
+    """Elements of a layer's output per image (every output of a layer with several)."""
+    try:
+        shapes = layer.output.shape
+    except (AttributeError, ValueError):
+        return 0
+    if not (isinstance(shapes, list | tuple) and shapes and isinstance(shapes[0], list | tuple)):
+        shapes = [shapes]
+    return sum(math.prod(d for d in shape[1:] if d is not None) for shape in shapes)
+
+
 def model_flops(model) -> ModelFlops:
-    """FLOPs per image of a built model (nested models included), forward and training."""
-    forward = backward = 0
+    """FLOPs and activation elements per image of a built model (nested models included),
+    forward and training."""
+    forward = backward = forward_elements = backward_elements = 0
     trainable_seen = False
     for layer in _layers_in_order(model):
-        flops = _layer_flops(layer)
+        flops, elements = _layer_flops(layer), _layer_activations(layer)
         forward += flops
+        forward_elements += elements
         trainable_seen = trainable_seen or bool(layer.trainable_weights)
         if trainable_seen:
             backward += 2 * flops
-    return ModelFlops(forward=int(forward), train=int(forward + backward))
+            backward_elements += 2 * elements
+    return ModelFlops(
+        forward=int(forward),
+        train=int(forward + backward),
+        forward_activations=int(forward_elements),
+        train_activations=int(forward_elements + backward_elements),
+    )
 
 
 @dataclass(frozen=True)
 class RunCost:
-    """One run of a recipe under a profile, counted: every number is at most (early stopping
-    may end a run sooner)."""
+    """One run of a recipe under a profile, counted at the profile's epochs: every number is at
+    most (early stopping may end a run sooner)."""
 
     recipe: str
     profile: str
@@ -107,6 +128,10 @@ class RunCost:
     feature_images: int  # images through a frozen backbone, once per dataset (0: none)
     backbone_gflops: float  # per image of those
     total_pflop: float  # one run, the first seed (feature extraction included)
+    eval_gflops: float = 0.0  # per validation or test image, of what trains (a frozen backbone's head)
+    train_activations: int = 0  # activation elements per training image (forward and backward)
+    eval_activations: int = 0  # per validation or test image
+    backbone_activations: int = 0  # per image through a frozen backbone
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,12 +158,17 @@ def run_cost(config: BenchConfig, recipe: Recipe, profile_name: str, *, flops: M
     train, validation, test = planned_images(config, profile_name)
     if head is not None:
         backbone_forward = flops.forward - head.forward
+        backbone_activations = flops.forward_activations - head.forward_activations
         feature_images = train + validation + test
-        per_train, per_eval = head.train, head.forward
+        trains = head
     else:
-        backbone_forward, feature_images = 0, 0
-        per_train, per_eval = flops.train, flops.forward
-    total = train * epochs * per_train + (validation * epochs + test) * per_eval + feature_images * backbone_forward
+        backbone_forward, backbone_activations, feature_images = 0, 0, 0
+        trains = flops
+    total = (
+        train * epochs * trains.train
+        + (validation * epochs + test) * trains.forward
+        + feature_images * backbone_forward
+    )
     return RunCost(
         recipe=recipe.name,
         profile=profile_name,
@@ -148,10 +178,14 @@ def run_cost(config: BenchConfig, recipe: Recipe, profile_name: str, *, flops: M
         validation_images=validation,
         test_images=test,
         forward_gflops=flops.forward / 1e9,
-        train_gflops=per_train / 1e9,
+        train_gflops=trains.train / 1e9,
         feature_images=feature_images,
         backbone_gflops=backbone_forward / 1e9,
         total_pflop=total / 1e15,
+        eval_gflops=trains.forward / 1e9,
+        train_activations=trains.train_activations,
+        eval_activations=trains.forward_activations,
+        backbone_activations=max(backbone_activations, 0),
     )
 
 
@@ -160,24 +194,49 @@ class Probe:
     """Seconds per image of a recipe's model on this machine, measured by ``harness.probe``."""
 
     train_seconds_per_image: float  # one training step's share per image (forward + backward + update)
-    predict_seconds_per_image: float  # inference of what trains (validation, test)
+    predict_seconds_per_image: float  # inference of what trains, at the training batch (validation, test)
     feature_seconds_per_image: float  # a frozen backbone's forward pass (0: no cached features)
     flops_per_second: float  # the training FLOP rate the probe reached
+    compile_seconds: float = 0.0  # the first training and prediction calls less steady ones: tracing, XLA
 
 
-def estimate_seconds(cost: RunCost, probe: Probe | None, flops_per_second: float) -> float:
-    """Wall seconds of one run: probed seconds per image × images when there is a probe, else
-    its FLOPs at ``flops_per_second``; plus the fixed per-run overhead."""
-    if probe is None:
-        return RUN_OVERHEAD_SECONDS + cost.total_pflop * 1e15 / flops_per_second
-    inference = (cost.validation_images * cost.epochs + cost.test_images) * probe.predict_seconds_per_image
-    features = cost.feature_images * probe.feature_seconds_per_image  # through the backbone, once
-    return RUN_OVERHEAD_SECONDS + cost.train_images * cost.epochs * probe.train_seconds_per_image + inference + features
+@dataclass(frozen=True)
+class RunSeconds:
+    """Where one run's seconds go on one device; ``total`` adds them up for any epochs."""
+
+    overhead: float  # once per run: worker start, imports, data, store, compilation, logging
+    features: float  # a frozen backbone's features: extracted by a recipe's first run, read by the others
+    epoch: float  # one epoch: its training steps and its validation
+    test: float  # the test set, once
+
+    def total(self, epochs: float, *, done: float = 0.0, first_seed: bool = True) -> float:
+        """Seconds of a run that trains ``epochs`` epochs, ``done`` of them already (a run that
+        continues from a checkpoint); ``first_seed=False``: its features are cached already."""
+        return self.overhead + (self.features if first_seed else 0.0) + max(epochs - done, 0.0) * self.epoch + self.test
 
 
-def gpu_reference_seconds(cost: RunCost) -> float:
-    """Seconds of one run on the reference GPU at its assumed achieved rate (not measured)."""
-    return RUN_OVERHEAD_SECONDS + cost.total_pflop * 1e15 / GPU_REFERENCE[1]
+def probe_seconds(cost: RunCost, probe: Probe) -> RunSeconds:
+    """A run's seconds on this machine from its probe: seconds per image × images, and the
+    per-run overhead with the compilation the probe measured."""
+    return RunSeconds(
+        overhead=RUN_OVERHEAD_SECONDS + probe.compile_seconds,
+        features=cost.feature_images * probe.feature_seconds_per_image,  # through the backbone, once
+        epoch=cost.train_images * probe.train_seconds_per_image
+        + cost.validation_images * probe.predict_seconds_per_image,
+        test=cost.test_images * probe.predict_seconds_per_image,
+    )
+
+
+def flops_seconds(cost: RunCost, flops_per_second: float) -> RunSeconds:
+    """A run's seconds from its FLOPs at ``flops_per_second`` (a recipe not probed here)."""
+    return RunSeconds(
+        overhead=RUN_OVERHEAD_SECONDS,
+        features=cost.feature_images * cost.backbone_gflops * 1e9 / flops_per_second,
+        epoch=(cost.train_images * cost.train_gflops + cost.validation_images * cost.eval_gflops)
+        * 1e9
+        / flops_per_second,
+        test=cost.test_images * cost.eval_gflops * 1e9 / flops_per_second,
+    )
 
 
 def human_duration(seconds: float) -> str:

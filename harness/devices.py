@@ -11,9 +11,13 @@ backend sees the device it was planned for. What is decided here, and why:
   taken as needed. (PyTorch's caching allocator does not preallocate.)
 - **Placement.** With several GPUs, each worker is pinned to one with ``CUDA_VISIBLE_DEVICES``:
   a run takes the least-loaded GPU when it starts and gives it back when it ends
-  (``GpuSlots``), at most ``--jobs-per-gpu`` runs per GPU.
+  (``GpuSlots``). ``--jobs-per-gpu auto`` (the default) packs runs by the share of a GPU each
+  takes (``harness.gpu_model.gpu_share``: a small CNN a quarter, a 224×224 fine-tune all of one),
+  ``--jobs-per-gpu N`` puts N runs on each.
 - **CPU threads.** N workers on one CPU would each size their thread pools to all cores; each
   gets cores / N intra-op threads instead (one worker keeps the backend's default).
+- **Compilation.** Every worker shares persistent compilation caches under ``$BENCH_CACHE/xla``
+  (``compile_cache_environment``), so a recipe's later seeds load what its first compiled.
 - **XLA.** ``resolve_jit_compile`` is Keras' own rule for ``jit_compile="auto"`` (keras/src/
   trainers/trainer.py: off for torch, off for TensorFlow without a GPU or with op determinism,
   else on), decided before the model is built so augmentation can be built for it
@@ -137,24 +141,100 @@ def threads_per_worker(jobs: int, cores: int | None = None) -> int | None:
     return max(1, cores // jobs)
 
 
-# Set for every worker: deterministic kernels where a backend reads the choice from its
-# environment before it starts (the worker also calls ``enable_determinism``).
+# Set for every worker under --deterministic: deterministic kernels where a backend reads the
+# choice from its environment before it starts (the worker also calls ``enable_determinism``).
 DETERMINISM_ENVIRONMENT = {
     "TF_DETERMINISTIC_OPS": "1",
     "TF_CUDNN_DETERMINISTIC": "1",
-    "XLA_FLAGS": "--xla_gpu_deterministic_ops=true",
     "CUBLAS_WORKSPACE_CONFIG": ":4096:8",  # PyTorch's deterministic cuBLAS
 }
+DETERMINISM_XLA_FLAG = ("--xla_gpu_deterministic_ops", "true")  # added to XLA_FLAGS, never replacing it
+
+COMPILE_CACHE_SWITCH = "BENCH_COMPILE_CACHE"  # "off": no persistent compilation cache
+
+
+def with_flag(flags: str, name: str, value: str) -> str:
+    """``flags`` (an XLA_FLAGS-style string) with ``name=value`` added, unless ``name`` is set in
+    it already (the user's choice stands)."""
+    if any(part.split("=", 1)[0] == name for part in flags.split()):
+        return flags
+    return f"{flags} {name}={value}".strip()
+
+
+def compile_cache_environment(base: Mapping[str, str]) -> dict[str, str]:
+    """The persistent compilation caches every worker shares, under ``$BENCH_CACHE/xla`` (the
+    seeds of a recipe compile the same programs, about six per run: training, validation and
+    prediction, each for the full and the last partial batch; 1–16 s each on the H200,
+    results/gpu):
+
+    - JAX: its compilation cache (``JAX_COMPILATION_CACHE_DIR``), every program however quickly it
+      compiled (``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0``; the default, 1 s, leaves out the
+      small CNNs' programs);
+    - TensorFlow: XLA's compiled programs (``--tf_xla_persistent_cache_directory`` in
+      ``TF_XLA_FLAGS``, read by TF 2.21's XLA launch path);
+    - both on a GPU: XLA's autotuning results (``--xla_gpu_per_fusion_autotune_cache_dir`` in
+      ``XLA_FLAGS``; known to the XLA of TF 2.21 and jaxlib 0.10, unused on a CPU).
+
+    A value the user set already is kept; ``BENCH_COMPILE_CACHE=off`` turns all of it off."""
+    if base.get(COMPILE_CACHE_SWITCH, "").lower() in ("off", "0", "false", "no"):
+        return {}
+    from pathlib import Path
+
+    root = Path(base.get("BENCH_CACHE") or Path.home() / ".cache" / "cifar10-bench") / "xla"
+    environment = {
+        "XLA_FLAGS": with_flag(
+            base.get("XLA_FLAGS", ""), "--xla_gpu_per_fusion_autotune_cache_dir", str(root / "autotune")
+        ),
+        "TF_XLA_FLAGS": with_flag(
+            base.get("TF_XLA_FLAGS", ""), "--tf_xla_persistent_cache_directory", str(root / "tensorflow")
+        ),
+    }
+    if not base.get("JAX_COMPILATION_CACHE_DIR"):
+        environment["JAX_COMPILATION_CACHE_DIR"] = str(root / "jax")
+        environment.setdefault(
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", base.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+        )
+    return environment
+
+
+def prepare_compile_cache(environment: Mapping[str, str] | None = None) -> None:
+    """Create the cache folders ``compile_cache_environment`` named (in the worker, so that a Ray
+    node makes its own); a folder that cannot be made leaves that cache off, never the run."""
+    import contextlib
+    from pathlib import Path
+
+    environment = os.environ if environment is None else environment
+    folders = [environment.get("JAX_COMPILATION_CACHE_DIR", "")]
+    for name, flag in (
+        ("XLA_FLAGS", "--xla_gpu_per_fusion_autotune_cache_dir"),
+        ("TF_XLA_FLAGS", "--tf_xla_persistent_cache_directory"),
+    ):
+        folders += [part.split("=", 1)[1] for part in environment.get(name, "").split() if part.startswith(flag + "=")]
+    for folder in filter(None, folders):
+        with contextlib.suppress(OSError):
+            Path(folder).mkdir(parents=True, exist_ok=True)
+
+
+def run_environment(base: Mapping[str, str], *, deterministic: bool = False) -> dict[str, str]:
+    """What every worker's environment adds to ``base``, wherever it runs (a local process or a
+    Ray task): the GPU memory policy, the compilation caches, and deterministic kernels when
+    asked."""
+    environment = {**MEMORY_ENVIRONMENT, **compile_cache_environment(base)}
+    if deterministic:
+        environment.update(DETERMINISM_ENVIRONMENT)
+        environment["XLA_FLAGS"] = with_flag(
+            environment.get("XLA_FLAGS", base.get("XLA_FLAGS", "")), *DETERMINISM_XLA_FLAG
+        )
+    return environment
 
 
 def worker_environment(
     base: Mapping[str, str], *, gpu: str | None = None, threads: int | None = None, deterministic: bool = False
 ) -> dict:
-    """The environment a worker process starts with: ``base`` plus the GPU memory policy, its
-    GPU pin, its CPU thread budget, and deterministic kernels when asked."""
-    environment = {**base, **MEMORY_ENVIRONMENT}
-    if deterministic:
-        environment.update(DETERMINISM_ENVIRONMENT)
+    """The environment a worker process starts with: ``base`` plus ``run_environment`` (GPU
+    memory policy, compilation caches, deterministic kernels when asked), its GPU pin and its
+    CPU thread budget."""
+    environment = {**base, **run_environment(base, deterministic=deterministic)}
     if gpu is not None:
         environment["CUDA_VISIBLE_DEVICES"] = gpu
     if threads is not None:
@@ -166,35 +246,64 @@ def worker_environment(
 
 class GpuSlots:
     """Which GPU each concurrent run uses: a starting run takes the least-loaded GPU (lowest id
-    on ties), at most ``per_gpu`` runs per GPU; ``release`` gives the slot back."""
+    on ties) that has room for it, and ``release`` gives it back. Room is counted two ways: at
+    most ``per_gpu`` runs on a GPU, and the shares of one GPU that its runs take add up to 1 at
+    most (``--jobs-per-gpu auto``: each run's ``harness.gpu_model.gpu_share``; with a fixed
+    ``--jobs-per-gpu N`` every run takes 1/N). A run whose share does not fit anywhere waits, and
+    runs start in the order they asked (a large run is never overtaken for ever by small ones)."""
 
     def __init__(self, gpus: list[str], per_gpu: int = 1) -> None:
         if per_gpu < 1:
             raise ValueError(f"per_gpu must be >= 1, got {per_gpu}")
         self.per_gpu = per_gpu
-        self._load = {gpu: 0 for gpu in gpus}
-        self._lock = threading.Lock()
+        self._load = {gpu: 0.0 for gpu in gpus}
+        self._runs = {gpu: 0 for gpu in gpus}
+        self._changed = threading.Condition()
+        self._queue: list[object] = []
 
     @property
     def capacity(self) -> int:
         return len(self._load) * self.per_gpu
 
-    def acquire(self) -> str | None:
-        """A GPU for one more run, or None when there are no GPUs (the run trains on the CPU)."""
+    def _fitting(self, share: float) -> str | None:
+        order = list(self._load)
+        room = [g for g in order if self._runs[g] < self.per_gpu and self._load[g] + share <= 1.0 + 1e-9]
+        return min(room, key=lambda g: (self._load[g], order.index(g))) if room else None
+
+    def acquire(self, share: float | None = None, *, stop: threading.Event | None = None) -> str | None:
+        """A GPU for one more run taking ``share`` of it (default 1 / ``per_gpu``), or None when
+        there are no GPUs (the run trains on the CPU). Waits while no GPU has room for the share;
+        raises ``InterruptedError`` if ``stop`` is set meanwhile, ``RuntimeError`` if every slot
+        is taken by count (more runs than --jobs allows)."""
         if not self._load:
             return None
-        with self._lock:
-            gpu = min(self._load, key=lambda g: (self._load[g], list(self._load).index(g)))
-            if self._load[gpu] >= self.per_gpu:
+        share = min(max(1.0 / self.per_gpu if share is None else share, 0.0), 1.0)
+        ticket = object()
+        with self._changed:
+            if sum(self._runs.values()) >= self.capacity:
                 raise RuntimeError(f"all {self.capacity} GPU slots are taken: more runs than --jobs allows")
-            self._load[gpu] += 1
+            self._queue.append(ticket)
+            try:
+                while (gpu := self._fitting(share) if self._queue[0] is ticket else None) is None:
+                    if stop is not None and stop.is_set():
+                        raise InterruptedError("stopped while waiting for a GPU")
+                    self._changed.wait(timeout=0.5)
+                self._load[gpu] += share
+                self._runs[gpu] += 1
+            finally:
+                self._queue.remove(ticket)
+                self._changed.notify_all()
             return gpu
 
-    def release(self, gpu: str | None) -> None:
+    def release(self, gpu: str | None, share: float | None = None) -> None:
+        """Give back a run's place on ``gpu`` (``share``: what it took; default 1 / ``per_gpu``)."""
         if gpu is None:
             return
-        with self._lock:
-            self._load[gpu] -= 1
+        share = min(max(1.0 / self.per_gpu if share is None else share, 0.0), 1.0)
+        with self._changed:
+            self._load[gpu] = max(self._load[gpu] - share, 0.0)
+            self._runs[gpu] -= 1
+            self._changed.notify_all()
 
 
 TF32 = "tf32"  # the --precision that computes float32 with TF32 convolutions and matmuls

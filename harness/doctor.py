@@ -72,7 +72,7 @@ def dataset_check(path: str | None, why: str) -> Check:
 
 
 def run_checks(
-    jobs: int | None = None, jobs_per_gpu: int = 1, dataset: tuple[str | None, str] | None = None
+    jobs: int | None = None, jobs_per_gpu: int | str = "auto", dataset: tuple[str | None, str] | None = None
 ) -> list[Check]:
     """Every check, in the order a person would read them. ``dataset``: the path a command would
     read and why (``Context.dataset_choice`` in the CLI); by default $BENCH_DATA or Keras."""
@@ -87,6 +87,7 @@ def run_checks(
         visible_gpus,
     )
     from harness.environment import accelerator_names, cpu_description, library_versions
+    from harness.plan import SweepSettings, runs_per_gpu
 
     checks: list[Check] = []
     backend = keras.backend.backend()
@@ -161,11 +162,13 @@ def run_checks(
     checks.append(
         Check("GPU memory", "ok", f"each worker starts with {memory}: runs sharing a GPU take memory as needed")
     )
-    slots = len(driver) * jobs_per_gpu
+    per_gpu = runs_per_gpu(SweepSettings(jobs_per_gpu=jobs_per_gpu))
+    slots = len(driver) * per_gpu
     concurrent = jobs or (slots or 1)
     threads = None if driver else threads_per_worker(concurrent)
+    packing = f"at most {per_gpu} per GPU" + (", by each run's share of it" if jobs_per_gpu == "auto" else "")
     placement = (
-        f"{concurrent} run(s) at once, each pinned to one of {len(driver)} GPU(s), at most {jobs_per_gpu} per GPU"
+        f"{concurrent} run(s) at once, each pinned to one of {len(driver)} GPU(s), {packing}"
         if driver
         else f"{concurrent} run(s) at once on {cpu_description()}"
         + (f", {threads} thread(s) each" if threads else ", all cores")

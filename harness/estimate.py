@@ -1,6 +1,16 @@
 """What a sweep will cost, before it starts: per recipe, one run's FLOPs and images
-(``harness.cost``) and its seconds on this machine from a cached probe (``harness.probe``),
-else from its FLOPs at the rate the probes reached here.
+(``harness.cost``), the epochs it is expected to train, and its seconds on this machine (from a
+cached probe, ``harness.probe``, else from its FLOPs at the rate the probes reached here) and on
+the reference GPU (measured there, ``harness.gpu_model``).
+
+- **Epochs**: the mean epochs of the recipe's finished runs under its current training at this
+  profile, on any device (``finished_runs``: the store's and the records under results/runs, as
+  the leaderboard reads them); where none finished, the profile's maximum, labelled "at most"
+  (early stopping can only end a run sooner).
+- **Seconds**: ``run_seconds`` is what every caller uses: start-up, features (the first seed of a
+  frozen-backbone recipe only), the epochs left, the test set.
+- **Calibration**: ``calibrate`` sets the estimate against the finished runs it can find
+  (``bench list --cost --calibrate``).
 
 The sweep process never imports a Keras backend: what the cache lacks (FLOPs of a model not
 built yet, a first probe to know this machine's rate) is filled by ``python -m harness.probe``
@@ -10,6 +20,7 @@ in a child process, which costs a few seconds the first time and nothing after.
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,12 +28,12 @@ from dataclasses import dataclass
 
 from harness.config import BenchConfig, Recipe
 from harness.cost import (
-    RUN_OVERHEAD_SECONDS,
     ModelFlops,
     Probe,
     RunCost,
-    estimate_seconds,
-    gpu_reference_seconds,
+    RunSeconds,
+    flops_seconds,
+    probe_seconds,
     run_cost,
 )
 from harness.errors import HarnessError
@@ -31,13 +42,63 @@ from harness.probe import load_probes, machine_rates, probe_key, rate_for
 
 @dataclass(frozen=True)
 class Estimate:
-    """One run of a recipe: its cost, seconds on this machine, and what those rest on."""
+    """One run of a recipe: its cost (at most), the epochs it is expected to train, and its
+    seconds here and on the reference GPU."""
 
     cost: RunCost
-    seconds: float
+    here: RunSeconds
     basis: str  # "probe" (measured here) or "flops" (its FLOPs at this machine's probed rate)
-    gpu_seconds: float  # on the reference GPU, at an assumed rate (harness.cost.GPU_REFERENCE)
-    feature_seconds: float = 0.0  # of `seconds`, a frozen backbone's features (first seed only)
+    gpu: RunSeconds | None  # on the reference GPU (harness.gpu_model.REFERENCE); None: no reference
+    gpu_basis: str  # "measured" (its training step was timed there), "fit", or "none"
+    epochs: float  # expected: the mean of finished runs, else cost.epochs
+    epochs_from: int = 0  # finished runs the expected epochs come from (0: at most, the profile's cap)
+    gpu_share: float = 1.0  # of one GPU a run takes when runs are packed (harness.gpu_model.gpu_share)
+
+    @property
+    def seconds(self) -> float:
+        """Expected seconds of one run here (the recipe's first seed: features included)."""
+        return run_seconds(self)
+
+    @property
+    def max_seconds(self) -> float:
+        """At most: every epoch the profile allows."""
+        return run_seconds(self, epochs=self.cost.epochs)
+
+    @property
+    def gpu_seconds(self) -> float | None:
+        """Expected seconds of one run on the reference GPU."""
+        return run_seconds(self, on="gpu")
+
+    @property
+    def feature_seconds(self) -> float:
+        """Of ``seconds``, a frozen backbone's features (the recipe's first seed only)."""
+        return self.here.features
+
+    @property
+    def epochs_words(self) -> str:
+        """'41.3 (3 runs)' or 'at most 500'."""
+        if self.epochs_from:
+            return f"{self.epochs:.1f} ({self.epochs_from} run{'s' * (self.epochs_from != 1)})"
+        return f"at most {self.cost.epochs}"
+
+
+def run_seconds(
+    estimate: Estimate,
+    *,
+    done_epochs: float = 0.0,
+    first_seed: bool = True,
+    epochs: float | None = None,
+    on: str = "here",
+) -> float | None:
+    """Expected seconds of one run: start-up, its features if ``first_seed`` (a frozen backbone's
+    features are extracted by a recipe's first run and read by the others), the epochs left of
+    ``epochs`` (default: the expected epochs) after ``done_epochs`` (a checkpoint's), and the test
+    set; ``on="gpu"``: on the reference GPU (None without one). Every caller that needs a run's
+    seconds (the cost line, the order runs start in, a time budget) uses this."""
+    seconds = estimate.here if on == "here" else estimate.gpu
+    if seconds is None:
+        return None
+    return seconds.total(estimate.epochs if epochs is None else epochs, done=done_epochs, first_seed=first_seed)
 
 
 def fill_cache(
@@ -113,6 +174,42 @@ def _references(recipes: list[Recipe], stored: dict, keys: dict[str, str]) -> li
     return [r for r in chosen.values() if not stored[keys[r.name]].get("probe")]
 
 
+def _counted(
+    config: BenchConfig,
+    recipes: list[Recipe],
+    profile: str,
+    *,
+    options: dict[str, str],
+    measure: bool,
+    on_done: Callable[[str, bool], None] | None,
+    probes: bool,
+    on_status: Callable[[str], None] | None = None,
+) -> tuple[dict[str, tuple[RunCost, dict]], dict]:
+    """Each recipe's ``RunCost`` and cache entry, after filling what the cache lacks (FLOPs; with
+    ``probes``, a probe of the references a machine needs; with ``measure``, of every recipe).
+    ``on_status`` hears, before each such child process starts, what it is about to measure."""
+    keys = {r.name: probe_key(config, r, **options) for r in recipes}
+    stored = load_probes()
+    missing = [r for r in recipes if keys[r.name] not in stored or (measure and not stored[keys[r.name]]["probe"])]
+    if missing and on_status:
+        what = "timing" if measure else "counting the FLOPs of"
+        on_status(f"{MEASURING}: {what} {len(missing)} model{'s' * (len(missing) != 1)} …")
+    fill_cache(config, missing, timed=measure, on_done=on_done, **options)
+    stored = load_probes()
+    if probes and len(machine_rates(stored)) < REFERENCE_PROBES:
+        references = _references(recipes, stored, keys)
+        if references and on_status:
+            on_status(f"{MEASURING}: timing {len(references)} reference model{'s' * (len(references) != 1)} …")
+        fill_cache(config, references, timed=True, on_done=on_done, **options)
+        stored = load_probes()
+    counted = {}
+    for recipe in recipes:
+        entry = stored[keys[recipe.name]]
+        head = None if entry.get("head") is None else ModelFlops(**entry["head"])
+        counted[recipe.name] = (run_cost(config, recipe, profile, flops=ModelFlops(**entry["flops"]), head=head), entry)
+    return counted, stored
+
+
 def estimate(
     config: BenchConfig,
     recipes: list[Recipe],
@@ -122,60 +219,204 @@ def estimate(
     jit_compile: str = "auto",
     measure: bool = False,
     on_done: Callable[[str, bool], None] | None = None,
+    runs: list | None = None,
+    gpu_memory_bytes: float | None = None,
     on_status: Callable[[str], None] | None = None,
 ) -> list[Estimate]:
     """One ``Estimate`` per recipe under ``profile``. ``measure``: probe every recipe without
     a probe on this machine (slow: seconds to minutes each); otherwise count only the missing
-    FLOPs, plus probes of reference recipes if this machine has too few yet. ``on_status`` hears,
-    before each such child process starts, what it is about to measure (a status line)."""
+    FLOPs, plus probes of three references if this machine has none yet. ``runs``: finished runs
+    (``finished_runs``) for the expected epochs. ``gpu_memory_bytes``: the memory of this
+    machine's GPUs, for the share a run takes of one (default: the reference GPU's). ``on_status``
+    hears, before each child process starts, what it is about to measure (a status line)."""
+    from harness.gpu_model import gpu_share, load_reference
+    from harness.gpu_model import run_seconds as gpu_run_seconds
+
     options = {"precision": precision, "jit_compile": jit_compile}
-    keys = {r.name: probe_key(config, r, **options) for r in recipes}
-    stored = load_probes()
-    missing = [r for r in recipes if keys[r.name] not in stored or (measure and not stored[keys[r.name]]["probe"])]
-    if missing and on_status:
-        what = "timing" if measure else "counting the FLOPs of"
-        on_status(f"{MEASURING}: {what} {len(missing)} model{'s' * (len(missing) != 1)} …")
-    fill_cache(config, missing, timed=measure, on_done=on_done, **options)
-    stored = load_probes()
-    if len(machine_rates(stored)) < REFERENCE_PROBES:
-        references = _references(recipes, stored, keys)
-        if references and on_status:
-            on_status(f"{MEASURING}: timing {len(references)} reference model{'s' * (len(references) != 1)} …")
-        fill_cache(config, references, timed=True, on_done=on_done, **options)
-        stored = load_probes()
+    counted, stored = _counted(
+        config, recipes, profile, options=options, measure=measure, on_done=on_done, probes=True, on_status=on_status
+    )
     rates = machine_rates(stored)
+    expected = expected_epochs(config, recipes, profile, runs or [])
+    reference = load_reference()
     estimates = []
     for recipe in recipes:
-        entry = stored[keys[recipe.name]]
-        head = None if entry.get("head") is None else ModelFlops(**entry["head"])
-        cost = run_cost(config, recipe, profile, flops=ModelFlops(**entry["flops"]), head=head)
+        cost, entry = counted[recipe.name]
         probe = None if entry.get("probe") is None else Probe(**entry["probe"])
-        rate = rate_for(cost.train_gflops * 1e9, rates)
-        features = 0.0
         if probe is not None:
-            features = cost.feature_images * probe.feature_seconds_per_image
-        elif cost.feature_images:
-            features = cost.feature_images * cost.backbone_gflops * 1e9 / rate
+            here, basis = probe_seconds(cost, probe), "probe"
+        else:
+            here, basis = flops_seconds(cost, rate_for(cost.train_gflops * 1e9, rates)), "flops"
+        gpu, gpu_basis, share = None, "none", 1.0
+        if reference is not None:
+            gpu, gpu_basis = gpu_run_seconds(reference, cost)
+            share = gpu_share(reference, cost, gpu_memory_bytes)
+        epochs, runs_behind = expected.get(recipe.name, (float(cost.epochs), 0))
         estimates.append(
             Estimate(
                 cost=cost,
-                seconds=estimate_seconds(cost, probe, rate),
-                basis="probe" if probe is not None else "flops",
-                gpu_seconds=gpu_reference_seconds(cost),
-                feature_seconds=features,
+                here=here,
+                basis=basis,
+                gpu=gpu,
+                gpu_basis=gpu_basis,
+                epochs=min(epochs, float(cost.epochs)),
+                epochs_from=runs_behind,
+                gpu_share=share,
             )
         )
     return estimates
 
 
-def seconds_left(seconds: float, epochs: int, done: int = 0) -> float:
-    """A run estimated at ``seconds`` for ``epochs`` epochs, of which a checkpoint holds ``done``:
-    its start-up, and its share of the rest for the epochs still to train."""
-    training = max(seconds - RUN_OVERHEAD_SECONDS, 0.0)
-    return RUN_OVERHEAD_SECONDS + training * max(epochs - done, 0) / max(epochs, 1)
+def gpu_shares(
+    config: BenchConfig,
+    recipes: list[Recipe],
+    profile: str,
+    *,
+    gpu_memory_bytes: float | None = None,
+    precision: str = "float32",
+    jit_compile: str = "auto",
+) -> dict[str, float]:
+    """The share of one GPU a run of each recipe takes (``harness.gpu_model.gpu_share``), from
+    FLOPs and activations alone (no probe): what ``--jobs-per-gpu auto`` packs by. Without a
+    reference GPU every run takes a whole GPU."""
+    from harness.gpu_model import gpu_share, load_reference
+
+    reference = load_reference()
+    if reference is None:
+        return {recipe.name: 1.0 for recipe in recipes}
+    options = {"precision": precision, "jit_compile": jit_compile}
+    counted, _ = _counted(config, recipes, profile, options=options, measure=False, on_done=None, probes=False)
+    return {name: gpu_share(reference, cost, gpu_memory_bytes) for name, (cost, _) in counted.items()}
 
 
-def first_epoch_seconds(seconds: float, epochs: int) -> float:
-    """How long a run estimated at ``seconds`` takes to finish its first epoch: start-up and one
-    epoch's share. A run starts under a time budget only if this fits."""
-    return seconds_left(seconds, epochs, max(epochs - 1, 0))
+# Finished runs: expected epochs and calibration -------------------------------------------------
+
+
+def finished_runs(config: BenchConfig, store=None, profile: str | None = None) -> list:
+    """The FINISHED runs this checkout knows of, as the leaderboard reads them: ``store``'s child
+    runs (a ``Tracker``, or None) and the records under results/runs (``harness.results``), a run
+    in both counted once. A store or records that cannot be read give no runs (an estimate never
+    fails on them)."""
+    from harness.results import RunSources, read_records, results_folder
+
+    try:
+        records = read_records(results_folder(config.path))
+    except HarnessError:
+        records = []
+    try:
+        runs = RunSources(store, records).child_runs(profile)
+    except Exception:  # noqa: BLE001  a store that fails here fails the sweep later, in one line, where it must
+        runs = RunSources(None, records).child_runs(profile)
+    return [run for run in runs if run.info.status == "FINISHED"]
+
+
+def training_hashes(config: BenchConfig, recipe: Recipe, profile: str) -> set[str]:
+    """Every config hash ``recipe`` has under ``profile`` today, whatever the device, backend,
+    precision or determinism: runs under any of them trained as the recipe now says, which is
+    what decides when early stopping ends them."""
+    import itertools
+
+    from harness.devices import BACKENDS, DEVICE_CLASSES
+    from harness.identity import PRECISIONS, Variant, config_hash
+
+    chosen = config.profile(profile)
+    return {
+        config_hash(config, recipe, chosen, Variant(precision=p, device=d, backend=b, deterministic=t))
+        for p, d, b, t in itertools.product(PRECISIONS, DEVICE_CLASSES, BACKENDS, (False, True))
+    }
+
+
+def _runs_by_recipe(config: BenchConfig, recipes: list[Recipe], profile: str, runs: list) -> dict[str, list]:
+    """``runs`` of each recipe under ``profile`` and its current training, one per identity."""
+    from harness.schema import TAG_CONFIG_HASH, TAG_PROFILE, TAG_RECIPE
+    from harness.tracking import one_per_identity
+
+    wanted = {recipe.name: recipe for recipe in recipes}
+    grouped: dict[str, list] = {}
+    for run in runs:
+        tags = run.data.tags
+        if tags.get(TAG_RECIPE) in wanted and tags.get(TAG_PROFILE) == profile and run.info.status == "FINISHED":
+            grouped.setdefault(tags[TAG_RECIPE], []).append(run)
+    kept = {}
+    for name, members in grouped.items():
+        hashes = training_hashes(config, wanted[name], profile)
+        current = [run for run in members if run.data.tags.get(TAG_CONFIG_HASH) in hashes]
+        if current:
+            kept[name] = one_per_identity(current)
+    return kept
+
+
+def expected_epochs(
+    config: BenchConfig, recipes: list[Recipe], profile: str, runs: list
+) -> dict[str, tuple[float, int]]:
+    """(mean epochs, runs) of each recipe that has finished runs with a logged epoch count under
+    ``profile`` and its current training; recipes without are left out (at most, then)."""
+    from harness.schema import METRIC_EPOCHS_RUN, metric
+
+    found = {}
+    for name, members in _runs_by_recipe(config, recipes, profile, runs).items():
+        epochs = [value for run in members if (value := metric(run.data.metrics, METRIC_EPOCHS_RUN)) is not None]
+        if epochs:
+            found[name] = (statistics.fmean(epochs), len(epochs))
+    return found
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """One recipe's estimate here against its finished runs on this device class."""
+
+    recipe: str
+    runs: int
+    hardware: str  # where the runs trained (several joined by "; ")
+    epochs: float  # the runs' mean epochs
+    measured_seconds: float  # their mean fit seconds (training epochs with validation)
+    estimated_seconds: float  # this machine's estimate of those epochs (``RunSeconds.epoch`` × epochs)
+    measured_wall_seconds: float | None  # start to end of the runs that have both (None: not known)
+    estimated_wall_seconds: float  # the whole run at those epochs
+
+    @property
+    def ratio(self) -> float:
+        return self.estimated_seconds / self.measured_seconds
+
+
+def calibrate(config: BenchConfig, estimates: list[Estimate], runs: list, *, device: str = "cpu") -> list[Calibration]:
+    """Each estimated recipe with finished runs under the estimates' profile on ``device``: its
+    runs' measured fit seconds against this machine's estimate at the epochs they trained."""
+    from harness.schema import METRIC_EPOCHS_RUN, METRIC_TRAIN_SECONDS, PARAM_HARDWARE, TAG_DEVICE, metric
+
+    if not estimates:
+        return []
+    profile = estimates[0].cost.profile
+    by_name = {e.cost.recipe: e for e in estimates}
+    recipes = [config.recipe(name) for name in by_name]
+    here = [run for run in runs if run.data.tags.get(TAG_DEVICE, "cpu") == device]
+    rows = []
+    for name, members in _runs_by_recipe(config, recipes, profile, here).items():
+        timed = [
+            (epochs, seconds, run)
+            for run in members
+            if (epochs := metric(run.data.metrics, METRIC_EPOCHS_RUN)) is not None
+            and (seconds := metric(run.data.metrics, METRIC_TRAIN_SECONDS)) is not None
+        ]
+        if not timed:
+            continue
+        e = by_name[name]
+        epochs = statistics.fmean(t[0] for t in timed)
+        walls = [
+            (run.info.end_time - run.info.start_time) / 1000
+            for _, _, run in timed
+            if run.info.end_time and run.info.start_time and run.info.end_time > run.info.start_time
+        ]
+        rows.append(
+            Calibration(
+                recipe=name,
+                runs=len(timed),
+                hardware="; ".join(sorted({t[2].data.params.get(PARAM_HARDWARE, "?") for t in timed})),
+                epochs=epochs,
+                measured_seconds=statistics.fmean(t[1] for t in timed),
+                estimated_seconds=e.here.epoch * epochs,
+                measured_wall_seconds=statistics.fmean(walls) if walls else None,
+                estimated_wall_seconds=run_seconds(e, epochs=epochs),
+            )
+        )
+    return sorted(rows, key=lambda row: row.recipe)

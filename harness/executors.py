@@ -26,8 +26,6 @@ from pathlib import Path
 from harness import protocol
 from harness.config import BenchConfig
 from harness.devices import (
-    DETERMINISM_ENVIRONMENT,
-    MEMORY_ENVIRONMENT,
     GpuSlots,
     threads_per_worker,
     worker_environment,
@@ -35,7 +33,15 @@ from harness.devices import (
 from harness.plan import RunSpec, SweepSettings, split_finished
 from harness.protocol import WorkerPayload
 from harness.schema import TAG_BOARD_ERROR, TAG_ERROR, TAG_PLOT_ERROR
-from harness.tracking import HEARTBEAT_SECONDS, DataInput, StoreError, Tracker, store_failure, this_owner
+from harness.tracking import (
+    HEARTBEAT_SECONDS,
+    DataInput,
+    StoreError,
+    Tracker,
+    redacted,
+    store_failure,
+    this_owner,
+)
 
 log = logging.getLogger(__name__)
 
@@ -120,16 +126,21 @@ class LocalExecutor:
         python: str = sys.executable,
         gpus: list[str] | None = None,
         jobs: int | None = None,
+        shares: dict[str, float] | None = None,
     ) -> None:
         """``gpus``: the ids runs are pinned to (default: none, every run on the CPU); ``jobs``:
-        runs at once (default: ``settings.jobs`` or 1)."""
+        runs at once (default: ``settings.jobs`` or 1); ``shares``: the share of one GPU a run of
+        each recipe takes (``--jobs-per-gpu auto``; default 1 / ``--jobs-per-gpu``)."""
+        from harness.plan import runs_per_gpu
+
         self.config = config
         self.tracker = tracker
         self.settings = settings
         self.progress = progress or Progress()
         self.python = python
         self.jobs = jobs or settings.jobs or 1
-        self.slots = GpuSlots(gpus or [], settings.jobs_per_gpu)
+        self.slots = GpuSlots(gpus or [], runs_per_gpu(settings))
+        self.shares = dict(shares or {})
         self.threads = None if gpus else threads_per_worker(self.jobs)
         from harness.environment import git_commit
 
@@ -199,15 +210,19 @@ class LocalExecutor:
                 return Outcome(spec=spec, status="LEFT", reason=NO_ROOM)
             if self._stopping.is_set():
                 return Outcome(spec=spec, status="NOT_STARTED", interrupted=not self.store_error)
-            parent = parent_of(spec)
-            if parent is None:
-                return Outcome(spec=spec, status="NOT_STARTED")
-            self.progress.run_started(spec, index, len(todo))
-            gpu = self.slots.acquire()
+            share = self.shares.get(spec.recipe.name)
+            try:  # waits while no GPU has room for this run's share
+                gpu = self.slots.acquire(share, stop=self._stopping)
+            except InterruptedError:
+                return Outcome(spec=spec, status="NOT_STARTED", interrupted=not self.store_error)
             try:
+                parent = parent_of(spec)
+                if parent is None:
+                    return Outcome(spec=spec, status="NOT_STARTED")
+                self.progress.run_started(spec, index, len(todo))
                 outcome = self.run_one(spec, parent, gpu=gpu)
             finally:
-                self.slots.release(gpu)
+                self.slots.release(gpu, share)
             self.progress.run_ended(outcome)
             return outcome
 
@@ -348,10 +363,13 @@ class LocalExecutor:
                 return None
 
     def _store(self, what: str, call, *args, **kwargs):
-        """A store call that must not end the sweep with a traceback: on failure the sweep starts
-        no new run and reports why once (``store_error``); the next command repairs the store."""
+        """A store call that must not end the sweep with a traceback: a locked sqlite store is
+        retried (``harness.spool.retry_while_locked``); on failure the sweep starts no new run and
+        reports why once (``store_error``); the next command repairs the store."""
+        from harness.spool import retry_while_locked
+
         try:
-            return call(*args, **kwargs)
+            return retry_while_locked(call, *args, **kwargs)
         except Exception as error:  # noqa: BLE001  any store failure: server down, disk full, read-only
             self._store_failed(f"the tracking store failed to {what}: {store_failure(error)}")
             return None
@@ -598,8 +616,11 @@ class LocalExecutor:
 
 # Lines every TensorFlow worker prints on start-up (CPU build notes, CUDA probes on a machine
 # without a GPU, read as a fault by a newcomer). They say nothing about a run, so neither a
-# failure's reason nor the run's worker.log artifact keeps them.
+# failure's reason nor the run's worker.log artifact keeps them. Nor MLflow's links, printed as
+# each run ends when the store is a server: the run's page says where it is.
 STARTUP_NOISE = (
+    "🏃 View run ",
+    "🧪 View experiment at: ",
     "oneDNN custom operations are on",
     "errors from different computation orders",
     "TF_ENABLE_ONEDNN_OPTS",
@@ -619,21 +640,125 @@ def _without_startup_noise(log: str) -> str:
     return "\n".join(lines).strip()
 
 
-def _worker_on_a_ray_node(payload: str, environment: dict[str, str]) -> tuple[int, list[str], bytes]:
+# What a Ray task takes from the driver's environment (the node's own environment is the base):
+# the harness's settings (BENCH_CACHE, BENCH_DATA, ...), the Keras backend, TensorFlow's, XLA's and
+# JAX's flags (precision and TF32 among them), MLflow's (a server's credentials), cuBLAS's.
+FORWARDED_PREFIXES = ("BENCH_", "KERAS_", "TF_", "XLA_", "JAX_", "MLFLOW_", "NVIDIA_TF32", "CUBLAS_", "TORCH_")
+NOT_FORWARDED = frozenset({"CUDA_VISIBLE_DEVICES"})  # Ray gives each task its GPUs
+# Left out of the code shipped to Ray nodes (runtime_env working_dir): history, environments,
+# stores, results and caches; .gitignore'd files are left out by Ray too.
+SHIPPED_EXCLUDES = [
+    ".git",
+    ".venv",
+    "venv",
+    "mlruns",
+    "*.db",
+    "results",
+    ".whl",
+    "**/__pycache__",
+    "*.egg-info",
+    "*.npz",  # a dataset is checked on each node, never shipped (CIFAR-10 is 180 MB)
+    "*.tar.gz",
+    "cifar-10-batches-py",
+    "mlartifacts",
+]
+LOCAL_STORES = ("sqlite:", "file:")
+
+
+def forwarded_environment(environment: dict[str, str]) -> dict[str, str]:
+    """The part of the driver's ``environment`` every Ray task gets (``FORWARDED_PREFIXES``)."""
+    return {
+        key: value
+        for key, value in environment.items()
+        if key.startswith(FORWARDED_PREFIXES) and key not in NOT_FORWARDED
+    }
+
+
+def _this_machine() -> set[str]:
+    import socket
+
+    names = {"localhost", "127.0.0.1", "::1", "0.0.0.0", socket.gethostname(), socket.getfqdn()}  # noqa: S104
+    with contextlib.suppress(OSError):
+        names |= set(socket.gethostbyname_ex(socket.gethostname())[2])
+    if "ray" in sys.modules:  # the address Ray gives this machine's node (its route out, not the host name's)
+        with contextlib.suppress(Exception):
+            import ray.util
+
+            names.add(ray.util.get_node_ip_address())
+    return names
+
+
+def is_remote_address(address: str | None) -> bool:
+    """Whether a Ray ``--address`` names a cluster on another machine (None, 'auto' and 'local'
+    start or join one on this machine)."""
+    from urllib.parse import urlsplit
+
+    if not address or address in ("auto", "local"):
+        return False
+    host = urlsplit(address if "://" in address else f"ray://{address}").hostname
+    return bool(host) and host not in _this_machine() and not host.startswith("127.")
+
+
+def is_local_store(tracking_uri: str) -> bool:
+    """A store only this machine can open: a sqlite file, a file store or a plain path."""
+    return tracking_uri.startswith(LOCAL_STORES) or "://" not in tracking_uri
+
+
+def refuse_local_store_on_a_cluster(tracking_uri: str, address: str | None, nodes: list[str] | None = None) -> None:
+    """A Ray cluster on other machines cannot write to a store on this one: one line, before
+    anything trains. ``nodes``: the addresses of the cluster's nodes, once joined."""
+    from harness.errors import HarnessError
+
+    if not is_local_store(tracking_uri):
+        return
+    elsewhere = sorted(set(nodes or []) - _this_machine())
+    if is_remote_address(address) or elsewhere:
+        where = f"--address {address}" if is_remote_address(address) else f"Ray nodes at {', '.join(elsewhere)}"
+        raise HarnessError(
+            f"{where} runs on other machines, which cannot write to the local store {redacted(tracking_uri)}: "
+            "start `mlflow server` and pass its URL as --tracking-uri"
+        )
+
+
+def _node_paths(paths: dict[str, str]) -> tuple[str, list[str]]:
+    """Body of a Ray task: (this node's host name, each of ``paths`` — what → path — missing here)."""
+    import socket
+
+    return socket.gethostname(), [f"{what} {path}" for what, path in paths.items() if not os.path.exists(path)]
+
+
+def _worker_on_a_ray_node(
+    payload: str, forwarded: dict[str, str], paths: dict[str, str], deterministic: bool = False
+) -> tuple[int, list[str], bytes]:
     """Body of a Ray task: one ``python -m harness.worker`` process on whichever node Ray chose,
-    with the GPU share Ray gave this task (``CUDA_VISIBLE_DEVICES`` is inherited). Returns the
-    exit code, the event lines and the worker's stderr."""
+    with the GPU share Ray gave this task (``CUDA_VISIBLE_DEVICES`` is inherited), the driver's
+    ``forwarded`` environment over the node's, and the worker environment every run gets
+    (``harness.devices.run_environment``, made here so that its caches are this node's). A path
+    of ``paths`` missing on this node fails the run in one line before anything starts. Returns
+    the exit code, the event lines and the worker's stderr."""
+    import socket
     import subprocess
     import sys
     import tempfile
 
+    import ray
+
+    from harness.devices import run_environment
+
+    host, missing = _node_paths(paths)
+    if missing:
+        reason = f"Ray node {host}: {'; '.join(missing)} not found (every node needs the same paths)"
+        return 2, [protocol.encode(protocol.Error(reason=reason))], reason.encode()
+    environment = {**os.environ, **forwarded, "PYTHONUNBUFFERED": "1"}
+    environment.update(run_environment(environment, deterministic=deterministic))
+    environment[protocol.NODE_ENVIRONMENT] = f"{socket.gethostname()} ({ray.get_runtime_context().get_node_id()[:12]})"
     with tempfile.TemporaryFile() as log:
         process = subprocess.run(
             [sys.executable, "-P", "-m", "harness.worker"],
             input=dataclasses.replace(WorkerPayload.from_json(payload), launched_at=time.time()).to_json(),
             stdout=subprocess.PIPE,
             stderr=log,
-            env={**os.environ, **environment, "PYTHONUNBUFFERED": "1"},
+            env=environment,
             text=True,
             check=False,
         )
@@ -645,18 +770,38 @@ class RayExecutor(LocalExecutor):
     """Each run is a Ray task (its own worker process, ``gpus_per_run`` of a GPU, so several
     small CNNs share one GPU) on a local or remote Ray cluster; every task logs to the same
     MLflow tracking store. Skips, parents, failures and interruption work as in LocalExecutor.
-    Across machines the tracking URI must be a server (``mlflow server``), not a sqlite file.
-    Per-epoch progress is not streamed back: a run's bar completes when its task returns."""
+    Per-epoch progress is not streamed back: a run's bar completes when its task returns.
+
+    On a cluster (``--address``): a local store is refused (``refuse_local_store_on_a_cluster``);
+    the code and the benchmarks file travel with the job (``runtime_env``), so every node runs
+    the driver's code and configuration; the dataset and weights paths are checked on every node
+    before anything trains (one line naming the node and the path); the driver's settings travel
+    with each task (``forwarded_environment``); each run logs the node it trained on
+    (``ray.node``) and the commit of the code it ran."""
 
     def __init__(self, *args, cpus_per_run: float = 1.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         import ray
 
+        refuse_local_store_on_a_cluster(self.tracker.tracking_uri, self.settings.address)
+        # Joining a cluster: the code and the config travel with the job (Ray takes local folders
+        # only at ray.init). A Ray already initialised by the caller keeps its own runtime_env, and
+        # the benchmarks file is then checked on every node like the data.
+        self.shipped = False
         if not ray.is_initialized():
+            self.shipped = bool(self.settings.address)
             ray.init(
-                address=self.settings.address, include_dashboard=False, log_to_driver=False, configure_logging=False
+                address=self.settings.address,
+                runtime_env=self.runtime_env() if self.shipped else None,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
             )
         self._ray = ray
+        nodes = [node for node in ray.nodes() if node.get("Alive")]
+        refuse_local_store_on_a_cluster(
+            self.tracker.tracking_uri, self.settings.address, [node.get("NodeManagerAddress", "") for node in nodes]
+        )
         self.threads = None  # Ray sizes each task's CPUs (num_cpus)
         cluster_gpus = ray.cluster_resources().get("GPU", 0)
         if cluster_gpus and not self.settings.gpus_per_run:
@@ -667,17 +812,79 @@ class RayExecutor(LocalExecutor):
         remote = ray.remote(num_cpus=cpus_per_run, num_gpus=self.settings.gpus_per_run, max_retries=0)
         self._task = remote(_worker_on_a_ray_node)
         self._refs: set = set()
+        self.paths = self._node_paths_needed()
+        self._check_nodes(nodes)
+
+    def runtime_env(self) -> dict:
+        """What the job takes to every node (Ray's job-level ``runtime_env``): the code the driver runs
+        (``harness`` and ``architectures``, as py_modules) and the benchmarks file's folder as the
+        task's working directory (its recipe files with it; ``SHIPPED_EXCLUDES`` and anything
+        .gitignore'd left out)."""
+        import architectures
+
+        packages = [Path(__file__).resolve().parent, Path(architectures.__file__).resolve().parent]
+        return {
+            "py_modules": [str(package) for package in packages],
+            "working_dir": str(self.config.path.resolve().parent),
+            "excludes": SHIPPED_EXCLUDES,
+        }
+
+    def _node_paths_needed(self) -> dict[str, str]:
+        """What each node must have at the driver's path: the dataset, the weights folder, and the
+        benchmarks file unless it travels with the code."""
+        from harness.data import resolve_data_path
+
+        paths = {}
+        if not self.shipped:
+            paths["--config"] = str(self.config.path.resolve())
+        data = resolve_data_path(self.settings.data_path)
+        if data is not None:
+            paths["--data"] = str(data)
+        if self.settings.weights_dir:
+            paths["--weights-dir"] = str(Path(self.settings.weights_dir).expanduser().resolve())
+        return paths
+
+    def _check_nodes(self, nodes: list[dict]) -> None:
+        """Every node has every path of ``self.paths``, or one line says which does not."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        from harness.errors import HarnessError
+
+        if not self.paths:
+            return
+        check = self._ray.remote(num_cpus=0, max_retries=0)(_node_paths)
+        refs = [
+            check.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote(
+                self.paths
+            )
+            for node in nodes
+        ]
+        for host, missing in self._ray.get(refs):
+            if missing:
+                raise HarnessError(
+                    f"Ray node {host}: {'; '.join(missing)} not found; every node needs them at the same path"
+                )
+
+    def payload(self, spec: RunSpec, run_id: str) -> WorkerPayload:
+        """The local payload, with the benchmarks file in the task's working directory when it
+        travels with the task, and the dataset's path as the driver resolved it."""
+        from harness.data import resolve_data_path
+
+        payload = super().payload(spec, run_id)
+        data = resolve_data_path(self.settings.data_path)
+        changes: dict = {"data_path": None if data is None else str(data)}
+        if self.shipped:
+            changes["config_path"] = self.config.path.name  # in the task's working directory
+        return dataclasses.replace(payload, **changes)
 
     def execute(
         self, spec: RunSpec, payload: WorkerPayload, outcome: Outcome, log_path: Path, *, gpu: str | None = None
     ) -> int:
-        # Ray pins the task's GPUs itself (CUDA_VISIBLE_DEVICES); the memory policy still applies.
-        environment = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"), **MEMORY_ENVIRONMENT}
-        if self.settings.variant.deterministic:
-            environment.update(DETERMINISM_ENVIRONMENT)
+        # Ray pins the task's GPUs itself (CUDA_VISIBLE_DEVICES); the node adds the worker environment.
+        forwarded = {"TF_CPP_MIN_LOG_LEVEL": "2", **forwarded_environment(dict(os.environ))}
         if self._stopping.is_set():
             return -signal.SIGTERM
-        ref = self._task.remote(payload.to_json(), environment)
+        ref = self._task.remote(payload.to_json(), forwarded, self.paths, self.settings.variant.deterministic)
         with self._lock:
             self._refs.add(ref)
         try:
@@ -695,6 +902,8 @@ class RayExecutor(LocalExecutor):
         return returncode
 
     def stop(self, grace: float | None = None) -> None:
+        """As ``LocalExecutor.stop``, and every Ray task in flight is cancelled (a second Ctrl-C
+        passes ``grace=0``)."""
         super().stop(grace)
         with self._lock:
             refs = list(self._refs)

@@ -26,7 +26,7 @@ class SweepSettings:
     profile: str = "full"
     seeds: int = 3  # seeds 0 … seeds-1 per recipe
     jobs: int | None = None  # runs training at once, each in its own process (None: one per GPU slot, else 1)
-    jobs_per_gpu: int = 1  # runs sharing one GPU at once
+    jobs_per_gpu: int | str = "auto"  # runs sharing one GPU at once, or "auto": by each run's share of a GPU
     jobs_cap: bool = True  # cap --jobs by this machine's cores and memory (off: an expert's choice)
     variant: Variant = Variant()  # precision and random weights: part of each run's identity
     jit_compile: str = "auto"  # XLA: Keras decides (auto), or on / off
@@ -69,23 +69,33 @@ def machine_capacity() -> tuple[int, int | None]:
     return cores, None
 
 
+def runs_per_gpu(settings: SweepSettings) -> int:
+    """The most runs one GPU holds at once: ``--jobs-per-gpu N``, or under ``auto`` the packing
+    that was measured (``harness.gpu_model.MAX_RUNS_PER_GPU``; each run's share decides how many
+    of them actually share a GPU)."""
+    from harness.gpu_model import MAX_RUNS_PER_GPU
+
+    return MAX_RUNS_PER_GPU if settings.jobs_per_gpu == "auto" else int(settings.jobs_per_gpu)
+
+
 def concurrent_jobs(
     settings: SweepSettings, gpus: list[Gpu], capacity: tuple[int, int | None] | None = None
 ) -> tuple[int, str | None]:
     """How many runs train at once, and a note when that differs from what was asked: on GPUs,
-    one run per GPU slot by default and never more than the slots (``--jobs-per-gpu`` per GPU);
+    one run per GPU slot by default and never more than the slots (``runs_per_gpu`` per GPU);
     on a CPU, never more than its cores or than its free memory holds workers (an overloaded
     machine thrashes, the OOM killer takes workers, and stopping takes minutes), unless
     ``jobs_cap`` is off."""
     if settings.executor == "ray":
         return settings.jobs or 1, None
     if gpus:
-        slots = len(gpus) * settings.jobs_per_gpu
+        slots = len(gpus) * runs_per_gpu(settings)
         if settings.jobs is None:
             return slots, None
         if settings.jobs > slots:
             return slots, (
                 f"--jobs {settings.jobs} capped to {slots}: {len(gpus)} GPU(s) × --jobs-per-gpu {settings.jobs_per_gpu}"
+                + (f" (at most {slots // len(gpus)} runs share a GPU)" if settings.jobs_per_gpu == "auto" else "")
             )
         return settings.jobs, None
     asked = settings.jobs or 1

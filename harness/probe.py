@@ -1,11 +1,17 @@
-"""Measure what a recipe costs on this machine: build its model as a run does, time a few
-training and prediction steps at its batch size, and keep the result (``harness.cost``).
+"""Measure what a recipe costs on this machine: build its model as a run does, time training
+and prediction steps at its batch size until the timing is steady, and keep the result
+(``harness.cost``).
 
 A probe trains on random CIFAR-shaped images, with random backbone weights for transfer
-recipes: timing does not depend on the values. Results are cached per (model, batch,
-augmentation, precision, XLA, backend, hardware, library versions) in
-``$BENCH_CACHE/probes.json``, so a sweep can print its cost at once; ``bench list --cost``
-measures the recipes not cached yet.
+recipes: timing does not depend on the values. Steady means: after a call that compiles, each
+timed call runs enough steps to last ``PROBE_SECONDS`` (at least ``PROBE_MIN_STEPS``, as many as
+``PROBE_MAX_BYTES`` of input allow), and the fastest of ``PROBE_REPEATS`` calls counts. A probe
+of 3 steps was one call's dispatch and an epoch's set-up spread over 3 steps: on a GPU, where a
+small CNN's step is about 1.5 ms (results/gpu), that overstates a run many times over.
+
+Results are cached per (model, batch, augmentation, precision, XLA, backend, hardware, library
+versions, ``COST_MODEL``) in ``$BENCH_CACHE/probes.json``, so a sweep can print its cost at once;
+``bench list --cost`` measures the recipes not cached yet.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import math
 import os
 import sys
 import tempfile
@@ -27,8 +34,11 @@ from harness.config import BenchConfig, Recipe
 from harness.cost import ModelFlops, Probe, model_flops
 from harness.identity import is_transfer
 
-PROBE_STEPS = 3  # timed training steps (after one untimed epoch of the same steps that compiles)
-PROBE_REPEATS = 3  # timed repeats of those steps after the warm-up; the fastest counts
+PROBE_MIN_STEPS = 2  # training steps per call at the least (a 224x224 VGG16 step takes a minute on a CPU)
+PROBE_SECONDS = 2.0  # ...and more, up to what the input allows, until one timed call lasts this long
+PROBE_MAX_BYTES = 512 * 2**20  # the most input a probe holds in memory (images, or a frozen backbone's features)
+PROBE_REPEATS = 3  # timed calls after the one that compiles; the fastest counts
+COST_MODEL = 2  # part of every probe's key: probes of an older model (3 steps, no activations) are remeasured
 
 
 def probes_path() -> Path:
@@ -66,6 +76,7 @@ def probe_key(config: BenchConfig, recipe: Recipe, *, precision: str = "float32"
         "augmentation": config.augmentation(recipe.augmentation),
         "precision": precision,
         "jit_compile": jit_compile,
+        "cost_model": COST_MODEL,
         **machine,
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:20]
@@ -115,18 +126,40 @@ def rate_for(train_flops: float, rates: list[tuple[float, float]]) -> float:
     return min(rates, key=lambda r: abs(math.log(max(r[0], 1.0)) - math.log(max(train_flops, 1.0))))[1]
 
 
-def _seconds_per_image(run, images: int, repeats: int = PROBE_REPEATS) -> float:
+def _seconds_per_image(run, images: int, repeats: int = PROBE_REPEATS, *, warm: bool = False) -> float:
     """Seconds per image of ``run`` (which handles ``images`` images): the fastest of ``repeats``
-    timed calls after one untimed call that compiles. The fastest, because a probe is cached for
-    every later estimate and a busy moment on a shared machine only ever slows a call down (the whole
-    job's estimate read 7× longer here from probes timed once while other jobs held both cores)."""
-    run()  # compile / warm up
+    timed calls, after one untimed call that compiles unless ``warm``. The fastest, because a
+    probe is cached for every later estimate and a busy moment on a shared machine only ever slows
+    a call down (the whole job's estimate read 7× longer here from probes timed once while other
+    jobs held both cores)."""
+    if not warm:
+        run()  # compile / warm up
     fastest = float("inf")
     for _ in range(repeats):
         started = time.perf_counter()
         run()
         fastest = min(fastest, time.perf_counter() - started)
     return fastest / images
+
+
+def _timed(run) -> float:
+    started = time.perf_counter()
+    run()
+    return time.perf_counter() - started
+
+
+def steady_steps(step_seconds: float, batch: int, bytes_per_row: int) -> int:
+    """Training steps per timed call: enough to last ``PROBE_SECONDS`` at ``step_seconds`` a step,
+    at least ``PROBE_MIN_STEPS``, in whole calls into the compiled step (``STEPS_PER_EXECUTION``)
+    past one, and never more than ``PROBE_MAX_BYTES`` of input."""
+    from harness.train import STEPS_PER_EXECUTION
+
+    wanted = max(PROBE_MIN_STEPS, math.ceil(PROBE_SECONDS / max(step_seconds, 1e-6)))
+    if wanted > STEPS_PER_EXECUTION:
+        wanted = STEPS_PER_EXECUTION * math.ceil(wanted / STEPS_PER_EXECUTION)
+    fits = max(PROBE_MIN_STEPS, PROBE_MAX_BYTES // max(batch * bytes_per_row, 1))
+    steps = min(wanted, fits)
+    return int(STEPS_PER_EXECUTION * (steps // STEPS_PER_EXECUTION) if steps > STEPS_PER_EXECUTION else steps)
 
 
 def measure(
@@ -138,7 +171,7 @@ def measure(
 
     from harness.devices import TF32, keras_dtype_policy, resolve_jit_compile, set_tf32
     from harness.environment import accelerator_names
-    from harness.train import STEPS_PER_EXECUTION, assemble, evaluation_batch, make_optimizer
+    from harness.train import FEATURE_BATCH, STEPS_PER_EXECUTION, assemble, make_optimizer
 
     previous = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(keras_dtype_policy(precision))
@@ -148,7 +181,7 @@ def measure(
         xla = resolve_jit_compile(jit_compile, backend=backend, accelerator=bool(accelerator_names(backend)))
         batch = recipe.training.batch_size
         rng = np.random.default_rng(0)
-        images = rng.random((batch * PROBE_STEPS, 32, 32, 3), dtype=np.float32)
+        images = rng.random((batch * PROBE_MIN_STEPS, 32, 32, 3), dtype=np.float32)
         built = assemble(
             recipe,
             seed=0,
@@ -162,22 +195,34 @@ def measure(
         if built.backbone is not None:
             whole = model_flops(built.backbone)
             head = model_flops(built.model)
-            flops = ModelFlops(forward=whole.forward + head.forward, train=whole.forward + head.train)
+            flops = ModelFlops(
+                forward=whole.forward + head.forward,
+                train=whole.forward + head.train,
+                forward_activations=whole.forward_activations + head.forward_activations,
+                train_activations=whole.forward_activations + head.train_activations,
+            )
             if not timed:
                 return None, flops, head
-            feature_batch = min(len(images), 128)
+            feature_batch = min(len(images), FEATURE_BATCH)
             feature_seconds = _seconds_per_image(
                 lambda: built.backbone.predict(images[:feature_batch], batch_size=feature_batch, verbose=0),
                 feature_batch,
             )
-            images = np.asarray(built.backbone.predict(images, batch_size=128, verbose=0))
+            inputs = np.asarray(built.backbone.predict(images, batch_size=FEATURE_BATCH, verbose=0))
         else:
             flops = model_flops(built.model)
-        if not timed:
-            return None, flops, head
-        labels = np.arange(len(images)) % 10
-        if recipe.training.loss == "categorical_crossentropy":
-            labels = keras.utils.to_categorical(labels, 10)
+            if not timed:
+                return None, flops, head
+            inputs = images
+
+        def labels(count: int):
+            classes = np.arange(count) % 10
+            return (
+                keras.utils.to_categorical(classes, 10)
+                if recipe.training.loss == "categorical_crossentropy"
+                else classes
+            )
+
         model = built.model
         model.compile(
             optimizer=make_optimizer(recipe),
@@ -186,17 +231,29 @@ def measure(
             jit_compile=xla,
             steps_per_execution=STEPS_PER_EXECUTION,
         )
-        train = _seconds_per_image(
-            lambda: model.fit(images, labels, batch_size=batch, epochs=1, shuffle=False, verbose=0), len(images)
-        )
-        prediction_batch = evaluation_batch(model, batch)
-        predict = _seconds_per_image(lambda: model.predict(images, batch_size=prediction_batch, verbose=0), len(images))
+
+        def fit(x, y):
+            return lambda: model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
+
+        def predict(x):
+            return lambda: model.predict(x, batch_size=batch, verbose=0)  # validation runs at the training batch
+
+        few = labels(len(inputs))
+        first_fit = _timed(fit(inputs, few))  # compiles
+        short_fit = _timed(fit(inputs, few))
+        first_predict = _timed(predict(inputs))  # compiles
+        short_predict = _timed(predict(inputs))
+        steps = steady_steps(short_fit / PROBE_MIN_STEPS, batch, inputs[0].nbytes)
+        x = np.resize(inputs, (batch * steps, *inputs.shape[1:]))  # rows repeated: timing does not depend on values
+        train = _seconds_per_image(fit(x, labels(len(x))), len(x), warm=True)
+        inference = _seconds_per_image(predict(x), len(x), warm=True)
         trained_flops = head.train if head is not None else flops.train
         probe = Probe(
             train_seconds_per_image=train,
-            predict_seconds_per_image=predict,
+            predict_seconds_per_image=inference,
             feature_seconds_per_image=feature_seconds,
             flops_per_second=trained_flops / train if train else 0.0,
+            compile_seconds=max(first_fit - short_fit, 0.0) + max(first_predict - short_predict, 0.0),
         )
         return probe, flops, head
     finally:

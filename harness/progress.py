@@ -19,6 +19,7 @@ class Eta:
         self.started: dict[str, float] = {}
         self.actual = self.expected = 0.0
         self.done: set[str] = set()
+        self.finished: dict[str, float] = {}  # seconds of each run that finished, by identity
 
     def remaining(self, now: float | None = None) -> float | None:
         if not self.estimates:
@@ -39,6 +40,19 @@ class Eta:
         if identity in self.estimates:
             self.actual += seconds
             self.expected += self.estimates[identity]
+
+    def estimate_note(self) -> str | None:
+        """The closing note: how each finished run's estimate compared with its measured seconds
+        (estimated ÷ measured; None when no finished run had an estimate)."""
+        import statistics
+
+        ratios = sorted(self.estimates[i] / s for i, s in self.finished.items() if i in self.estimates and s > 0)
+        if not ratios:
+            return None
+        return (
+            f"estimate ÷ measured: {ratios[0]:.2f}–{ratios[-1]:.2f} over {len(ratios)} finished run(s), median "
+            f"{statistics.median(ratios):.2f} (per recipe, against every finished run: bench list --cost --calibrate)"
+        )
 
 
 class RichProgress(Progress):
@@ -180,6 +194,7 @@ class RichProgress(Progress):
         reason = redacted(outcome.reason or "")
         self.eta.ended(outcome.spec.identity.identity, outcome.seconds)
         if outcome.status == "FINISHED":
+            self.eta.finished[outcome.spec.identity.identity] = outcome.seconds
             self.console.print(
                 f"[green]✓[/green] {name}: test accuracy {100 * outcome.test_accuracy:.2f}% ({outcome.seconds:.0f} s)"
                 + (f", resumed after epoch {outcome.resumed_from}" if outcome.resumed_from else "")

@@ -14,6 +14,8 @@ from typing import Any
 
 from harness.identity import RunIdentity
 
+NODE_ENVIRONMENT = "BENCH_RAY_NODE"  # set for a worker in a Ray task: the node it trains on (host and node id)
+
 
 @dataclass(frozen=True)
 class WorkerPayload:

@@ -44,7 +44,8 @@ PARAM_REPORTED_PARAMS = "reported.params"
 # A recipe's summary and the trained settings that differ from the step it was built from: what a
 # step changed, in the compare view of two parents (harness.recipe_params.what_changed).
 PARAM_WHAT_CHANGED = "what_changed"
-PARAM_COMMIT = "code_commit"
+PARAM_COMMIT = "code_commit"  # of the code the worker ran (a Ray node's: the driver's, shipped with the task)
+PARAM_RAY_NODE = "ray.node"  # the Ray node a run trained on: host and node id (Ray runs only)
 PARAM_HARDWARE = "hardware"
 PARAM_PRECISION = "precision"
 PARAM_JIT_COMPILE = "jit_compile"  # what was asked: auto | on | off

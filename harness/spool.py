@@ -7,6 +7,11 @@ were meant for) beside a copy of every file they upload. The next sweep on that 
 them (``replay``) before planning, so the run ends FINISHED with everything it measured. An
 entry that cannot be uploaded (its run or experiment deleted, a corrupt file) is moved to
 ``spool/kept-aside/`` with one line saying why; it never stops the other entries or the command.
+
+A sqlite store that is only busy is not a failure: "database is locked" (another process held
+a write transaction past MLflow's 20 s busy timeout: many workers logging at once, a backup, a
+reader holding it open) is retried with backoff for up to ``LOCKED_RETRY_SECONDS``
+(``retry_while_locked``) before the write is spooled.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import math
 import os
 import pickle
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,6 +46,39 @@ class SpoolError(HarnessError):
 
 class SpoolUnreadable(Exception):
     """A spooled entry that cannot be read back as the data it should be."""
+
+
+LOCKED_RETRY_SECONDS = 120.0  # how long a write retries a locked sqlite store before it gives up
+LOCKED_BACKOFF_SECONDS = (0.5, 8.0)  # the first wait between tries, doubling up to the second
+
+
+def is_locked(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it: MLflow wraps SQLAlchemy, which wraps sqlite3) says a
+    sqlite database is locked."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if "database is locked" in str(error) or "database table is locked" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def retry_while_locked(call: Callable, *args, **kwargs):
+    """``call(*args, **kwargs)``, tried again with backoff while it fails because a sqlite store
+    is locked, for up to ``LOCKED_RETRY_SECONDS``; any other error, or a lock that outlasts them,
+    is raised as it came."""
+    deadline_seconds = LOCKED_RETRY_SECONDS
+    started = time.monotonic()
+    wait, longest = LOCKED_BACKOFF_SECONDS
+    while True:
+        try:
+            return call(*args, **kwargs)
+        except Exception as error:
+            if not is_locked(error) or time.monotonic() - started + wait > deadline_seconds:
+                raise
+        time.sleep(wait)
+        wait = min(wait * 2, longest)
 
 
 def spool_root() -> Path:
@@ -75,7 +114,7 @@ class SpoolingTracker:
         def guarded(*args, **kwargs):
             if self.offline is None:
                 try:
-                    return call(*args, **kwargs)
+                    return retry_while_locked(call, *args, **kwargs)
                 except Exception as error:  # noqa: BLE001  any store failure: keep the results locally
                     from harness.tracking import store_failure
 

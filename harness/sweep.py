@@ -12,10 +12,10 @@ import importlib.util
 import os
 
 from harness.config import BenchConfig, Recipe
-from harness.cost import GPU_REFERENCE, human_duration
+from harness.cost import human_duration
 from harness.devices import backend_gpus, check_gpus_usable, keras_backend, visible_gpus, worker_environment
 from harness.errors import HarnessError, TrackingError, WeightsMissing
-from harness.estimate import MEASURING, estimate, first_epoch_seconds, seconds_left
+from harness.estimate import MEASURING, estimate, finished_runs, gpu_shares, run_seconds
 from harness.executors import LocalExecutor, Outcome, Progress, SweepReport
 from harness.identity import is_transfer
 from harness.plan import (
@@ -25,6 +25,7 @@ from harness.plan import (
     order_runs,
     plan,
     run_order,
+    runs_per_gpu,
     split_finished,
     variant_here,
 )
@@ -73,14 +74,20 @@ def announce_cost(
     settings: SweepSettings,
     jobs: int,
     progress: Progress,
+    runs: list | None = None,
     done: dict[str, int] | None = None,
+    first_epoch: dict[str, float] | None = None,
 ) -> dict[str, float]:
-    """Say what the runs to train will cost (runs, images, PFLOP, hours here and on the reference
-    GPU) and, on a CPU with the ``full`` profile, which profile fits instead. Returns each run's
-    estimated seconds left by identity (``done``: the epochs its checkpoint holds), for the
-    order runs start in, the time budget and the progress bar's ETA. Estimating builds every
-    recipe's model in a probe process: a recipe that cannot be built there would fail every
-    run, so a failure is a ``HarnessError`` here, before anything trains."""
+    """Say what the runs to train will cost (runs, images and PFLOP at most, expected hours here
+    and on the reference GPU, with the epochs they rest on) and, on a CPU with the ``full``
+    profile, which profile fits instead. ``runs``: finished runs for the expected epochs
+    (``harness.estimate.finished_runs``); ``done``: the epochs each run's checkpoint holds, by
+    identity. Returns each run's expected seconds left by identity (``harness.estimate.run_seconds``),
+    for the order runs start in, the time budget and the progress bar's ETA; ``first_epoch``, where
+    given, is filled with each run's seconds to the end of its next epoch (start-up included: a run
+    starts under a time budget only if that fits). Estimating builds every recipe's model in a
+    probe process: a recipe that cannot be built there would fail every run, so a failure is a
+    ``HarnessError`` here, before anything trains."""
     if not todo:
         return {}
     recipes = list({spec.recipe.name: spec.recipe for spec in todo}.values())
@@ -92,6 +99,7 @@ def announce_cost(
             settings.profile,
             precision=variant.precision,
             jit_compile=settings.jit_compile,
+            runs=runs,
             on_done=lambda name, measured: progress.status(
                 f"{MEASURING}: {'timed' if measured else 'counted'} {name} …", transient=True
             ),
@@ -102,20 +110,20 @@ def announce_cost(
     finally:
         progress.status(None)
     by_recipe = {e.cost.recipe: e for e in estimates}
-    seconds, first_seed_seen = {}, set()
+    seconds, gpu, first_seed_seen = {}, 0.0, set()
     for spec in todo:
         e = by_recipe[spec.recipe.name]
         # a frozen backbone's features are extracted by the recipe's first run, then read from the cache
-        repeat = spec.recipe.name in first_seed_seen
-        whole = e.seconds - (e.feature_seconds if repeat else 0.0)
-        seconds[spec.identity.identity] = seconds_left(
-            whole, e.cost.epochs, (done or {}).get(spec.identity.identity, 0)
-        )
+        first = spec.recipe.name not in first_seed_seen
+        held = (done or {}).get(spec.identity.identity, 0)
+        seconds[spec.identity.identity] = run_seconds(e, first_seed=first, done_epochs=held)
+        if first_epoch is not None:
+            first_epoch[spec.identity.identity] = run_seconds(e, first_seed=first, done_epochs=held, epochs=held + 1)
+        gpu += run_seconds(e, first_seed=first, done_epochs=held, on="gpu") or 0.0
         first_seed_seen.add(spec.recipe.name)
     total = sum(seconds.values())
     images = sum(by_recipe[s.recipe.name].cost.train_images * by_recipe[s.recipe.name].cost.epochs for s in todo)
     pflop = sum(by_recipe[s.recipe.name].cost.total_pflop for s in todo)
-    gpu = sum(by_recipe[s.recipe.name].gpu_seconds for s in todo)
     basis = {e.basis for e in estimates}
     how = (
         "measured probes"
@@ -124,11 +132,20 @@ def announce_cost(
         if basis == {"flops"}
         else "probes and FLOPs"
     )
+    expected = sum(1 for e in estimates if e.epochs_from)
+    epochs = (
+        "every run at its most epochs"
+        if not expected
+        else f"epochs expected from finished runs for {expected} of {len(estimates)} recipes, at most for the rest"
+    )
     already = f" ({skipped} already finished)" if skipped else ""
+    from harness.gpu_model import load_reference
+
+    reference = load_reference()
+    on_gpu = "" if reference is None else f", {human_duration(gpu)} on {reference.words} (float32, one run at a time)"
     progress.note(
         f"{len(todo)} runs to train{already}: at most {images / 1e6:,.1f} M training images, {pflop:,.2f} PFLOP; "
-        f"about {human_duration(total / jobs)} on this machine with {jobs} at once (from {how}), "
-        f"{human_duration(gpu)} on {GPU_REFERENCE[0]}"
+        f"about {human_duration(total / jobs)} on this machine with {jobs} at once (from {how}; {epochs}){on_gpu}"
     )
     if variant.device == "cpu" and settings.profile == "full" and total / jobs > 86400:
         cnn = [r for r in recipes if not is_transfer(r)]
@@ -151,6 +168,38 @@ def announce_cost(
             "the full profile is meant for a GPU."
         )
     return seconds
+
+
+def packing_shares(
+    config: BenchConfig, recipes: list[Recipe], settings: SweepSettings, gpus: list, progress: Progress
+) -> dict[str, float] | None:
+    """Under ``--jobs-per-gpu auto``, the share of one GPU a run of each recipe takes
+    (``harness.gpu_model.gpu_share``, against the smallest GPU's memory), each named in one line;
+    None under a fixed ``--jobs-per-gpu`` (every run takes 1/N). Where the shares cannot be
+    counted, every run takes a whole GPU, with a note."""
+    if settings.jobs_per_gpu != "auto":
+        return None
+    memory = [gpu.memory_mib for gpu in gpus if gpu.memory_mib]
+    try:
+        shares = gpu_shares(
+            config,
+            recipes,
+            settings.profile,
+            gpu_memory_bytes=min(memory) * 2**20 if memory else None,
+            precision=settings.variant.precision,
+            jit_compile=settings.jit_compile,
+        )
+    except HarnessError as error:
+        progress.note(f"(--jobs-per-gpu auto: one run per GPU, the shares could not be counted: {error})")
+        return {recipe.name: 1.0 for recipe in recipes}
+    groups: dict[int, list[str]] = {}
+    for name, share in shares.items():
+        groups.setdefault(max(1, int(1 / share + 1e-9)), []).append(name)
+    for count in sorted(groups, reverse=True):
+        names = groups[count]
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        progress.note(f"  {count} per GPU: {shown}")
+    return shares
 
 
 def check_optimizer_options(recipes: list[Recipe]) -> None:
@@ -264,6 +313,12 @@ def run_sweep(
         raise HarnessError("--system-metrics needs psutil: pip install 'cifar10-bench[system-metrics]'")
     if settings.executor == "ray" and importlib.util.find_spec("ray") is None:  # a dry run fails as the run would
         raise HarnessError("--executor ray needs Ray: pip install 'cifar10-bench[ray]'")
+    if (
+        settings.executor == "ray" and tracker is not None
+    ):  # before anything is read: a cluster elsewhere cannot reach a local store
+        from harness.executors import refuse_local_store_on_a_cluster
+
+        refuse_local_store_on_a_cluster(tracker.tracking_uri, settings.address)
     if not dry_run:  # a dry run only reads: the spool and what needs repair wait for the real run
         mend_store(tracker, progress)
     progress.note("Checking the dataset …")
@@ -303,24 +358,28 @@ def run_sweep(
         progress.note(capped)
     if gpus:
         names = ", ".join(f"{gpu.id}: {gpu.name}" for gpu in gpus)
-        progress.note(f"GPUs {names}; {jobs} run(s) at once, at most {settings.jobs_per_gpu} per GPU")
+        per_gpu = (
+            f"as many per GPU as their shares of it allow, at most {runs_per_gpu(settings)} (--jobs-per-gpu auto)"
+            if settings.jobs_per_gpu == "auto"
+            else f"at most {settings.jobs_per_gpu} per GPU"
+        )
+        progress.note(f"GPUs {names}; {jobs} run(s) at once, {per_gpu}")
     finished = set() if tracker is None else tracker.finished_identities()
     todo, _ = split_finished(specs, finished)
     done = {} if tracker is None else resumable(config, todo, tracker, progress)
-    seconds = announce_cost(config, todo, len(specs) - len(todo), settings, jobs, progress, done)
+    runs = finished_runs(config, tracker, settings.profile)
+    first_epoch: dict[str, float] = {}
+    seconds = announce_cost(
+        config, todo, len(specs) - len(todo), settings, jobs, progress, runs, done=done, first_epoch=first_epoch
+    )
     progress.estimated(seconds)
     order = run_order(settings.order, jobs=jobs, budget=settings.deadline is not None)
     specs = order_runs(specs, seconds, order)
     if order != "file" and len(seconds) > 1:
         progress.note(f"Runs start {order} first (--order {settings.order}; estimated time left of each run).")
-    first_epoch = {}
-    for spec in todo:
-        if spec.identity.identity in seconds:
-            epochs = planned_epochs(spec.recipe, config.profile(settings.profile))
-            left = epochs - done.get(spec.identity.identity, 0)
-            first_epoch[spec.identity.identity] = first_epoch_seconds(seconds[spec.identity.identity], left)
     if settings.deadline is not None:
         announce_budget(settings, seconds, jobs, progress)
+    shares = packing_shares(config, recipes, settings, gpus, progress) if gpus and todo else None
     if dry_run:
         return SweepReport(
             outcomes=[
@@ -338,7 +397,7 @@ def run_sweep(
         executor: LocalExecutor = RayExecutor(config, tracker, settings, progress=progress, jobs=jobs)
     else:
         gpu_ids = [gpu.id for gpu in gpus]
-        executor = LocalExecutor(config, tracker, settings, progress=progress, gpus=gpu_ids, jobs=jobs)
+        executor = LocalExecutor(config, tracker, settings, progress=progress, gpus=gpu_ids, jobs=jobs, shares=shares)
     report = executor.sweep(specs, first_epoch_seconds=first_epoch)
     report.unavailable = unavailable
     report.seconds_left = {

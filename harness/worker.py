@@ -57,6 +57,7 @@ from harness.schema import (
     PARAM_JIT_RESOLVED,
     PARAM_PARAMS,
     PARAM_PRECISION,
+    PARAM_RAY_NODE,
     PARAM_TF32,
     PARAM_TRAINABLE_PARAMS,
     PARAM_WEIGHTS,
@@ -99,6 +100,9 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
 
     # Where a run's wall time goes besides fit and evaluate, logged as overhead/* metrics.
     watch = Stopwatch(launched_at=payload.launched_at)
+    from harness.devices import prepare_compile_cache
+
+    prepare_compile_cache()  # the folders of the compilation caches this process was started with
     import keras  # here, so the backend import counts as import time, not build time
 
     from harness.config import load_config
@@ -146,7 +150,9 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
     params["seed"] = str(identity.seed)
     params["data.source"] = data.source
     params.update(library_versions())
-    params[PARAM_COMMIT] = payload.commit
+    params[PARAM_COMMIT] = code_commit(payload.commit)
+    if os.environ.get(protocol.NODE_ENVIRONMENT):
+        params[PARAM_RAY_NODE] = os.environ[protocol.NODE_ENVIRONMENT]
     params[PARAM_PRECISION] = identity.variant.precision
     params[PARAM_JIT_COMPILE] = payload.jit_compile
     params[PARAM_DEVICE] = identity.variant.device
@@ -319,6 +325,15 @@ def note(emit, message: str) -> None:
     """A line for the person running the sweep, and for this run's log."""
     print(message, file=sys.stderr)
     emit(protocol.Note(message=message))
+
+
+def code_commit(sent: str) -> str:
+    """The commit of the code this process runs: its own checkout's, or where it has none (the
+    code a Ray task received from the driver, shipped without its history) the driver's, ``sent``."""
+    from harness.environment import git_commit
+
+    own = git_commit(Path(__file__).resolve().parent)
+    return sent if own == "unknown" else own
 
 
 def check_platform(variant) -> str:

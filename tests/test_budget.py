@@ -19,7 +19,6 @@ from mlflow.tracking import MlflowClient
 from harness import executors
 from harness.cli import EXIT_BUDGET, Duration, main
 from harness.config import load_config
-from harness.estimate import first_epoch_seconds, seconds_left
 from harness.executors import Outcome, Progress, SweepReport
 from harness.plan import SweepSettings, order_runs, plan, run_order
 from harness.tracking import Tracker
@@ -179,11 +178,19 @@ def test_order_auto(jobs, budget, expected):
 
 
 def test_estimates_of_what_is_left_and_of_a_first_epoch():
-    from harness.cost import RUN_OVERHEAD_SECONDS as overhead
+    """What the order and the budget read (``harness.estimate.run_seconds``): the epochs a
+    checkpoint holds are not counted again; a run's next epoch is its start-up, its features (a
+    recipe's first seed only), that epoch and the test set."""
+    from types import SimpleNamespace
 
-    assert seconds_left(overhead + 100, 10) == overhead + 100
-    assert seconds_left(overhead + 100, 10, done=7) == pytest.approx(overhead + 30)  # a checkpoint at epoch 7
-    assert first_epoch_seconds(overhead + 100, 10) == pytest.approx(overhead + 10)
+    from harness.cost import RunSeconds
+    from harness.estimate import run_seconds
+
+    estimate = SimpleNamespace(here=RunSeconds(overhead=10.0, features=5.0, epoch=10.0, test=2.0), gpu=None, epochs=10)
+    assert run_seconds(estimate) == 10 + 5 + 100 + 2
+    assert run_seconds(estimate, done_epochs=7) == 10 + 5 + 30 + 2  # a checkpoint at epoch 7
+    assert run_seconds(estimate, done_epochs=7, epochs=8, first_seed=False) == 10 + 10 + 2  # its next epoch
+    assert run_seconds(estimate, on="gpu") is None
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
-"""What a run costs, before it runs: FLOPs counted from built models against hand counts, the
-images a profile plans, seconds from a probe, and `bench list --cost` end to end."""
+"""What a run costs, before it runs: FLOPs and activations counted from built models against hand
+counts, the images a profile plans, seconds from a probe, the epochs finished runs trained, the
+reference GPU's measured step model, and `bench list --cost` end to end."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import json
 import pytest
 
 from harness.config import load_config
-from harness.cost import ModelFlops, Probe, estimate_seconds, human_duration, model_flops, run_cost
+from harness.cost import ModelFlops, Probe, flops_seconds, human_duration, model_flops, probe_seconds, run_cost
 from tests.conftest import REAL_CONFIG
 
 # r004_step1: conv 3→32 and 32→32 (3×3, 'same', 32×32 output), Dense 8192→10.
 R004_STEP1_FORWARD = 2 * 32 * 32 * 27 * 32 + 2 * 32 * 32 * 288 * 32 + 2 * 8192 * 10
+# Its layers' outputs per image: two 32×32×32 convolutions, the 16×16×32 pooling, Flatten, Dense.
+R004_STEP1_ACTIVATIONS = 2 * 32 * 32 * 32 + 16 * 16 * 32 + 8192 + 10
 
 
 def test_flops_of_a_cnn_match_the_hand_count():
@@ -21,6 +24,8 @@ def test_flops_of_a_cnn_match_the_hand_count():
     flops = model_flops(architectures.build("r004_step1"))
     assert flops.forward == R004_STEP1_FORWARD == 20_807_680
     assert flops.train == 3 * R004_STEP1_FORWARD  # every layer trains: backward is twice the forward
+    assert flops.forward_activations == R004_STEP1_ACTIVATIONS == 81_930
+    assert flops.train_activations == 3 * R004_STEP1_ACTIVATIONS
 
 
 def test_a_frozen_backbone_costs_its_forward_pass_only():
@@ -50,10 +55,13 @@ def test_run_cost_counts_the_profiles_images():
         predict_seconds_per_image=2e-4,
         feature_seconds_per_image=0.0,
         flops_per_second=1e11,
+        compile_seconds=3.0,
     )
-    seconds = estimate_seconds(full, probe, flops_per_second=1e11)
-    assert seconds == pytest.approx(10 + 40_000 * 30 * 1e-3 + (10_000 * 30 + 10_000) * 2e-4)
-    assert estimate_seconds(full, None, flops_per_second=1e11) == pytest.approx(10 + expected / 1e11)
+    seconds = probe_seconds(full, probe)
+    assert seconds.total(30) == pytest.approx(13 + 40_000 * 30 * 1e-3 + (10_000 * 30 + 10_000) * 2e-4)
+    assert seconds.total(12) == pytest.approx(13 + 40_000 * 12 * 1e-3 + (10_000 * 12 + 10_000) * 2e-4)
+    assert seconds.total(30, done=20) == pytest.approx(13 + 40_000 * 10 * 1e-3 + (10_000 * 10 + 10_000) * 2e-4)
+    assert flops_seconds(full, 1e11).total(30) == pytest.approx(10 + expected / 1e11)
 
 
 def test_cached_features_are_counted_once_per_run_not_per_epoch():
@@ -89,6 +97,9 @@ def test_bench_list_cost_probes_this_machine(tmp_path, monkeypatch):
     assert record["recipe"] == "r004-step1" and record["basis"] == "probe"
     assert record["forward_gflops"] == pytest.approx(R004_STEP1_FORWARD / 1e9)
     assert record["seconds_here"] > 10 and record["gpu_reference_seconds"] > 10
+    # Its three full runs are in results/runs (30 epochs, no early stopping); its step was timed on the H200.
+    assert record["epochs_from_runs"] == 3 and record["expected_epochs"] == 30
+    assert record["gpu_basis"] == "measured" and "H200" in record["gpu_reference"]
     stored = json.loads((tmp_path / "probes.json").read_text())
     assert len(stored) == 1
     again = CliRunner().invoke(main, arguments)
@@ -107,3 +118,161 @@ def test_a_probe_keeps_the_fastest_of_its_timed_calls(monkeypatch):
         clock["now"] += next(durations)
 
     assert probe._seconds_per_image(run, images=10, repeats=3) == pytest.approx(0.01)
+
+
+def test_a_steady_probe_runs_enough_steps():
+    """A timed call lasts PROBE_SECONDS where it can: a 1.5 ms GPU step (results/gpu) gets whole
+    calls of 16 steps until the input cap, a minute-long CPU step the minimum."""
+    from harness.probe import PROBE_MAX_BYTES, PROBE_MIN_STEPS, PROBE_SECONDS, steady_steps
+
+    image = 32 * 32 * 3 * 4
+    fast = steady_steps(0.0015, 128, image)
+    assert fast % 16 == 0 and fast == 16 * (min(PROBE_SECONDS / 0.0015, PROBE_MAX_BYTES // (128 * image)) // 16)
+    assert fast * 0.0015 > 0.4  # a probe once timed 3 steps: 4.5 ms, a call's dispatch and an epoch's set-up
+    assert steady_steps(60.0, 128, image) == PROBE_MIN_STEPS
+    assert steady_steps(0.2, 64, image) == 10  # 2 s at 0.2 s a step: fewer than one call of 16
+    assert steady_steps(0.001, 256, 25_088 * 4) == 16  # VGG16 features: 20 steps fit in memory, one whole call
+
+
+def _run(recipe, profile, config_hash, epochs, train_seconds, *, identity, hardware="CPU only: test", wall=None):
+    """A finished run as the store or a record gives it to the estimate."""
+    from types import SimpleNamespace
+
+    from harness.schema import PARAM_HARDWARE, TAG_CONFIG_HASH, TAG_DEVICE, TAG_IDENTITY, TAG_PROFILE, TAG_RECIPE
+
+    tags = {
+        TAG_RECIPE: recipe,
+        TAG_PROFILE: profile,
+        TAG_CONFIG_HASH: config_hash,
+        TAG_IDENTITY: identity,
+        TAG_DEVICE: "cpu",
+    }
+    metrics = {"training/epochs_run": epochs, "time/train_seconds": train_seconds}
+    start = 1_000_000
+    return SimpleNamespace(
+        info=SimpleNamespace(
+            run_id=identity, status="FINISHED", start_time=start, end_time=None if wall is None else start + wall * 1000
+        ),
+        data=SimpleNamespace(tags=tags, metrics=metrics, params={PARAM_HARDWARE: hardware}),
+    )
+
+
+def test_expected_epochs_come_from_finished_runs_of_the_current_training():
+    """r003-vgg16-finetune may train 500 epochs; runs that stopped early say how long it really
+    trains. Runs of an older configuration, another profile or another recipe do not count; a run
+    on a GPU or under JAX does (same training). Without runs: at most the profile's epochs."""
+    from harness.estimate import expected_epochs
+    from harness.identity import Variant, config_hash
+
+    config = load_config(REAL_CONFIG)
+    recipe = config.recipe("r003-vgg16-finetune")
+    full = config.profile("full")
+    current = config_hash(config, recipe, full)
+    on_gpu = config_hash(config, recipe, full, Variant(device="gpu", backend="jax"))
+    runs = [
+        _run("r003-vgg16-finetune", "full", current, 41, 1.0, identity="a"),
+        _run("r003-vgg16-finetune", "full", on_gpu, 29, 1.0, identity="b"),
+        _run("r003-vgg16-finetune", "full", current, 41, 1.0, identity="a"),  # the same run again (store and record)
+        _run("r003-vgg16-finetune", "full", "an-old-hash", 500, 1.0, identity="c"),
+        _run("r003-vgg16-finetune", "quick", current, 3, 1.0, identity="d"),
+        _run("r003-densenet121-finetune", "full", current, 7, 1.0, identity="e"),
+    ]
+    found = expected_epochs(config, [recipe, config.recipe("r004-step1")], "full", runs)
+    assert found == {"r003-vgg16-finetune": (35.0, 2)}
+
+
+def test_run_seconds_follow_expected_epochs_checkpoints_and_cached_features():
+    from harness.cost import RunSeconds
+    from harness.estimate import Estimate, run_seconds
+
+    config = load_config(REAL_CONFIG)
+    flops = ModelFlops(forward=R004_STEP1_FORWARD, train=3 * R004_STEP1_FORWARD)
+    cost = run_cost(config, config.recipe("r003-vgg16-finetune"), "full", flops=flops)
+    here = RunSeconds(overhead=10.0, features=100.0, epoch=60.0, test=5.0)
+    expected = Estimate(cost=cost, here=here, basis="probe", gpu=None, gpu_basis="none", epochs=40.0, epochs_from=3)
+    assert expected.seconds == run_seconds(expected) == 10 + 100 + 40 * 60 + 5
+    assert expected.max_seconds == 10 + 100 + 500 * 60 + 5 and expected.epochs_words == "40.0 (3 runs)"
+    assert run_seconds(expected, done_epochs=30, first_seed=False) == 10 + 10 * 60 + 5
+    assert expected.gpu_seconds is None
+    at_most = Estimate(cost=cost, here=here, basis="probe", gpu=None, gpu_basis="none", epochs=500.0)
+    assert at_most.epochs_words == "at most 500" and at_most.seconds == at_most.max_seconds
+
+
+def test_calibration_sets_the_estimate_against_the_runs_it_can_find():
+    from harness.cost import RunSeconds
+    from harness.estimate import Estimate, calibrate
+    from harness.identity import config_hash
+
+    config = load_config(REAL_CONFIG)
+    recipe = config.recipe("r004-step1")
+    current = config_hash(config, recipe, config.profile("full"))
+    flops = ModelFlops(forward=R004_STEP1_FORWARD, train=3 * R004_STEP1_FORWARD)
+    cost = run_cost(config, recipe, "full", flops=flops)
+    here = RunSeconds(overhead=10.0, features=0.0, epoch=40.0, test=2.0)
+    estimate = Estimate(cost=cost, here=here, basis="probe", gpu=None, gpu_basis="none", epochs=30.0, epochs_from=2)
+    runs = [
+        _run("r004-step1", "full", current, 30, 1000.0, identity="a", wall=1020.0),
+        _run("r004-step1", "full", current, 30, 1400.0, identity="b", hardware="CPU only: other"),
+    ]
+    [row] = calibrate(config, [estimate], runs)
+    assert (row.recipe, row.runs, row.epochs, row.measured_seconds) == ("r004-step1", 2, 30.0, 1200.0)
+    assert row.estimated_seconds == 40 * 30 and row.ratio == pytest.approx(1.0)
+    assert row.measured_wall_seconds == 1020.0 and row.estimated_wall_seconds == 10 + 30 * 40 + 2
+    assert row.hardware == "CPU only: other; CPU only: test"
+    assert calibrate(config, [estimate], runs, device="gpu") == []
+
+
+@pytest.mark.slow
+def test_a_dry_run_says_what_its_estimate_rests_on(tmp_path, synthetic_npz, test_config):
+    """The sweep's cost line: images and PFLOP at most, seconds here from probes, the epochs they
+    rest on, and the reference GPU named as measured (not an assumed rate)."""
+    from harness.executors import Progress
+    from harness.plan import SweepSettings
+    from harness.sweep import run_sweep
+    from harness.tracking import Tracker
+
+    class Notes(Progress):
+        def __init__(self):
+            self.lines = []
+
+        def note(self, message):
+            self.lines.append(message)
+
+    config = load_config(test_config)
+    notes = Notes()
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    settings = SweepSettings(profile="smoke", seeds=2, data_path=str(synthetic_npz))
+    report = run_sweep(config, tracker, list(config.recipes.values()), settings, notes, dry_run=True)
+    assert len(report.by_status("PLANNED")) == 4
+    [line] = [line for line in notes.lines if "runs to train" in line]
+    assert line.startswith("4 runs to train: at most ")
+    assert "every run at its most epochs" in line and "on an NVIDIA H200, measured under JAX" in line
+    assert "assumed" not in line
+
+
+@pytest.mark.parametrize(("jobs", "first"), [(2, "tiny-b"), (1, "tiny-a")])
+def test_several_runs_at_once_start_with_the_longest(tmp_path, synthetic_npz, test_config, monkeypatch, jobs, first):
+    """Under --jobs > 1 the recipes expected to take longest start first (a sweep in file order
+    ended on its longest runs alone); a recipe's seeds stay together; one at a time keeps file order."""
+    import harness.sweep
+    from harness.executors import LocalExecutor, Progress, SweepReport
+    from harness.plan import SweepSettings
+    from harness.tracking import Tracker
+
+    def cost(config, todo, *_args, **_kwargs):
+        return {spec.identity.identity: 60.0 if spec.recipe.name == "tiny-b" else 5.0 for spec in todo}
+
+    started = []
+
+    def sweep(self, specs, **_kwargs):
+        started.extend((spec.recipe.name, spec.identity.seed) for spec in specs)
+        return SweepReport()
+
+    monkeypatch.setattr(harness.sweep, "announce_cost", cost)
+    monkeypatch.setattr(LocalExecutor, "sweep", sweep)
+    config = load_config(test_config)
+    settings = SweepSettings(profile="smoke", seeds=2, data_path=str(synthetic_npz), jobs=jobs, jobs_cap=False)
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    harness.sweep.run_sweep(config, tracker, list(config.recipes.values()), settings, Progress())
+    second = {"tiny-a": "tiny-b", "tiny-b": "tiny-a"}[first]
+    assert started == [(first, 0), (first, 1), (second, 0), (second, 1)]

@@ -3,6 +3,7 @@ lent to this project): what each worker would get on a machine with GPUs."""
 
 from __future__ import annotations
 
+import os
 import stat
 from collections import Counter
 
@@ -65,6 +66,38 @@ def test_slots_round_robin_with_several_runs_per_gpu():
     assert GpuSlots([]).acquire() is None
 
 
+def test_shares_pack_small_runs_and_give_a_large_one_a_gpu_alone():
+    """--jobs-per-gpu auto: four runs of a quarter share one GPU; a run taking 0.9 waits for an
+    empty GPU, and a small run asking after it waits behind it (it is never overtaken for ever)."""
+    import threading
+    import time
+
+    slots = GpuSlots(["0"], per_gpu=4)
+    small = [slots.acquire(0.25) for _ in range(3)]
+    assert small == ["0", "0", "0"]
+    got: list[str] = []
+    large = threading.Thread(target=lambda: got.append(("large", slots.acquire(0.9))))
+    large.start()
+    time.sleep(0.3)
+    later = threading.Thread(target=lambda: got.append(("later", slots.acquire(0.25))))
+    later.start()
+    time.sleep(0.3)
+    assert got == []  # 0.75 taken: no room for 0.9; the later small run queues behind it
+    for gpu in small:
+        slots.release(gpu, 0.25)
+    large.join(timeout=5)
+    assert got == [("large", "0")]
+    slots.release("0", 0.9)
+    later.join(timeout=5)
+    assert got[-1] == ("later", "0")
+    slots.release("0", 0.25)
+    stop = threading.Event()
+    stop.set()
+    slots.acquire(1.0)
+    with pytest.raises(InterruptedError):
+        slots.acquire(0.5, stop=stop)  # a stopped sweep does not wait for a GPU
+
+
 @pytest.mark.parametrize(
     ("jobs", "per_gpu", "gpus", "expected", "note"),
     [
@@ -74,6 +107,9 @@ def test_slots_round_robin_with_several_runs_per_gpu():
         (None, 4, TWO_GPUS, 8, None),
         (1, 4, TWO_GPUS, 1, None),
         (5, 2, TWO_GPUS, 4, "--jobs 5 capped to 4"),
+        (None, "auto", TWO_GPUS, 8, None),
+        (9, "auto", TWO_GPUS, 8, "--jobs 9 capped to 8: 2 GPU(s) × --jobs-per-gpu auto (at most 4 runs share a GPU)"),
+        (None, "auto", [], 1, None),
     ],
 )
 def test_concurrent_jobs(jobs, per_gpu, gpus, expected, note):
@@ -112,6 +148,66 @@ def test_worker_environment_carries_memory_policy_pin_and_threads():
     assert threads_per_worker(4, cores=16) == 4 and threads_per_worker(8, cores=2) == 1
 
 
+def test_every_worker_shares_persistent_compilation_caches(tmp_path):
+    """Under $BENCH_CACHE/xla: JAX's compilation cache (every program, however fast it compiled),
+    TF's XLA programs and XLA's GPU autotuning, added to the user's own flags, never replacing
+    them; --deterministic adds its XLA flag beside them; BENCH_COMPILE_CACHE=off turns it off."""
+    base = {"BENCH_CACHE": str(tmp_path), "XLA_FLAGS": "--xla_dump_to=/tmp/dump"}
+    environment = worker_environment(base, deterministic=True)
+    assert environment["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / "xla" / "jax")
+    assert environment["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] == "0"
+    assert environment["XLA_FLAGS"].split() == [
+        "--xla_dump_to=/tmp/dump",
+        f"--xla_gpu_per_fusion_autotune_cache_dir={tmp_path / 'xla' / 'autotune'}",
+        "--xla_gpu_deterministic_ops=true",
+    ]
+    assert environment["TF_XLA_FLAGS"] == f"--tf_xla_persistent_cache_directory={tmp_path / 'xla' / 'tensorflow'}"
+    mine = worker_environment(
+        {**base, "JAX_COMPILATION_CACHE_DIR": "/mine", "TF_XLA_FLAGS": "--tf_xla_persistent_cache_directory=/x"}
+    )
+    assert (
+        mine["JAX_COMPILATION_CACHE_DIR"] == "/mine"
+        and mine["TF_XLA_FLAGS"] == "--tf_xla_persistent_cache_directory=/x"
+    )
+    off = worker_environment({**base, "BENCH_COMPILE_CACHE": "off"})
+    assert "JAX_COMPILATION_CACHE_DIR" not in off and off["XLA_FLAGS"] == "--xla_dump_to=/tmp/dump"
+
+
+@pytest.mark.slow
+def test_a_second_jax_process_loads_what_the_first_compiled(tmp_path):
+    """Two fresh processes with a worker's environment compile the same Keras model under JAX and
+    XLA: the first writes the cache, the second finds its programs there (JAX's cache_hits event)
+    and compiles none of them again."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "compile.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from jax import monitoring\n"
+        "events = []\n"
+        "monitoring.register_event_listener(lambda event, **_: events.append(event))\n"
+        "import keras\n"
+        "model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(),"
+        " keras.layers.Dense(10, activation='softmax')])\n"
+        "model.compile('adam', 'sparse_categorical_crossentropy', jit_compile=True)\n"
+        "model.fit(np.ones((64, 8, 8, 3), 'float32'), np.arange(64) % 10, batch_size=32, verbose=0)\n"
+        "print(events.count('/jax/compilation_cache/cache_hits'), events.count('/jax/compilation_cache/cache_misses'))\n"
+    )
+    environment = worker_environment({**os.environ, "BENCH_CACHE": str(tmp_path), "KERAS_BACKEND": "jax"})
+    counts = []
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, str(script)], env=environment, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        counts.append(tuple(int(n) for n in done.stdout.split()[-2:]))
+    (first_hits, first_misses), (second_hits, second_misses) = counts
+    assert first_hits == 0 and first_misses > 0
+    assert second_hits >= first_misses and second_misses == 0
+    assert any((tmp_path / "xla" / "jax").iterdir())
+
+
 def test_executor_pins_each_concurrent_worker_to_a_gpu(tmp_path, test_config):
     """Four runs, two faked GPUs, two runs per GPU: every worker process starts pinned to one
     GPU, two on each, with the memory policy; the fake worker records its environment."""
@@ -121,7 +217,8 @@ def test_executor_pins_each_concurrent_worker_to_a_gpu(tmp_path, test_config):
     fake_python = tmp_path / "python"
     fake_python.write_text(
         "#!/bin/sh\ncat > /dev/null\n"
-        f'env | grep -E "^(CUDA_VISIBLE_DEVICES|TF_FORCE_GPU_ALLOW_GROWTH|XLA_PYTHON_CLIENT_PREALLOCATE|OMP_NUM_THREADS)=" > {tmp_path}/env.$$\n'
+        f'env | grep -E "^(CUDA_VISIBLE_DEVICES|TF_FORCE_GPU_ALLOW_GROWTH|XLA_PYTHON_CLIENT_PREALLOCATE|OMP_NUM_THREADS'
+        f'|JAX_COMPILATION_CACHE_DIR|XLA_FLAGS|TF_XLA_FLAGS)=" > {tmp_path}/env.$$\n'
         "sleep 1\nexit 3\n"
     )
     fake_python.chmod(fake_python.stat().st_mode | stat.S_IEXEC)
@@ -139,6 +236,45 @@ def test_executor_pins_each_concurrent_worker_to_a_gpu(tmp_path, test_config):
         e["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and e["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false" for e in environments
     )
     assert all("OMP_NUM_THREADS" not in e for e in environments)  # GPU runs keep the CPU threads
+    cache = f"{os.environ['BENCH_CACHE']}/xla"  # every worker shares the compilation caches
+    assert all(e["JAX_COMPILATION_CACHE_DIR"] == f"{cache}/jax" for e in environments)
+    assert all(f"--xla_gpu_per_fusion_autotune_cache_dir={cache}/autotune" in e["XLA_FLAGS"] for e in environments)
+    assert all(e["TF_XLA_FLAGS"] == f"--tf_xla_persistent_cache_directory={cache}/tensorflow" for e in environments)
+
+
+def test_runs_share_a_gpu_by_their_shares(tmp_path, test_config):
+    """One faked GPU, --jobs-per-gpu auto: tiny-a takes the whole GPU (share 1.0) and trains
+    alone; the two seeds of tiny-b (0.25 each) train at the same time. The fake worker records when
+    it ran."""
+    from harness.executors import LocalExecutor
+    from harness.tracking import Tracker
+
+    fake_python = tmp_path / "python"
+    fake_python.write_text(
+        "#!/bin/sh\nread spec\n"
+        f'echo "$spec" | grep -o \'"recipe": "[a-z-]*"\' | head -1 > {tmp_path}/run.$$\n'
+        f"date +%s.%N >> {tmp_path}/run.$$\nsleep 1.5\ndate +%s.%N >> {tmp_path}/run.$$\nexit 3\n"
+    )
+    fake_python.chmod(fake_python.stat().st_mode | stat.S_IEXEC)
+    config = load_config(test_config)
+    settings = SweepSettings(profile="smoke", seeds=2)
+    specs = plan(config, list(config.recipes.values()), profile="smoke", seeds=[0, 1], data_fingerprint="fp")
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    shares = {"tiny-a": 1.0, "tiny-b": 0.25}
+    executor = LocalExecutor(config, tracker, settings, python=str(fake_python), gpus=["0"], jobs=4, shares=shares)
+    report = executor.sweep(specs)
+    assert len(report.outcomes) == 4
+    spans = {}
+    for path in tmp_path.glob("run.*"):
+        name, began, ended = path.read_text().split("\n")[:3]
+        spans.setdefault(name.split('"')[-2], []).append((float(began), float(ended)))
+
+    def overlap(one, other):
+        return one[0] < other[1] and other[0] < one[1]
+
+    assert len(spans["tiny-a"]) == len(spans["tiny-b"]) == 2
+    assert not any(overlap(a, b) for a in spans["tiny-a"] for b in spans["tiny-a"] + spans["tiny-b"] if a != b)
+    assert overlap(*spans["tiny-b"])
 
 
 def test_gpu_runs_are_their_own_identity(test_config):
@@ -192,6 +328,31 @@ def test_doctor_flags_a_gpu_the_backend_cannot_see(monkeypatch):
     result = CliRunner().invoke(main, ["doctor"])
     assert result.exit_code == 1
     assert "driver lists 1 GPU(s) but tensorflow sees 0" in result.output
+
+
+@pytest.mark.slow
+def test_a_gpu_sweep_packs_by_default_and_says_how(tmp_path, synthetic_npz, test_config, monkeypatch):
+    """A faked nvidia-smi lists one H100: the dry run plans GPU runs, packs them by share
+    (--jobs-per-gpu auto is the default) and names how many of each recipe share a GPU (the
+    backend is made to see it: this machine's TensorFlow sees no GPU and would stop the sweep)."""
+    from click.testing import CliRunner
+
+    import harness.sweep
+    from harness.cli import main
+
+    monkeypatch.setattr(harness.sweep, "backend_gpus", lambda *args, **kwargs: ["NVIDIA H100 80GB HBM3"])
+
+    smi = tmp_path / "bin" / "nvidia-smi"
+    smi.parent.mkdir()
+    smi.write_text("#!/bin/sh\necho '0, GPU-aaaa, NVIDIA H100 80GB HBM3, 81559'\n")
+    smi.chmod(smi.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{smi.parent}:{os.environ['PATH']}")
+    monkeypatch.chdir(tmp_path)
+    arguments = ["--config", str(test_config), "--data", str(synthetic_npz), "all", "--profile", "smoke"]
+    result = CliRunner().invoke(main, [*arguments, "--seeds", "2", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "GPUs 0: NVIDIA H100 80GB HBM3; 4 run(s) at once" in result.output
+    assert "4 per GPU: tiny-a, tiny-b" in result.output  # small CNNs: a quarter of a GPU each
 
 
 def fake_nvidia_smi(folder, listing: str = SMI.splitlines()[0]):

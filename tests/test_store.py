@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from harness.tracking import Tracker
+
 pytestmark = pytest.mark.slow  # real processes
 
 OPEN_STORE = """
@@ -218,6 +220,80 @@ def test_a_copied_store_says_where_its_artifacts_go(tmp_path):
     shutil.copytree(original, copy)
     note = Tracker(f"sqlite:///{copy / 'mlflow.db'}").moved_store_note()
     assert note is not None and str(original / "mlruns") in note and "copied or moved" in note
+
+
+@pytest.fixture
+def quick_busy_timeout(monkeypatch):
+    """MLflow waits 20 s on a locked sqlite store before "database is locked"; 0.2 s here, so a
+    lock held for seconds reaches the harness in a test's time."""
+    import mlflow.store.db.utils as db_utils
+    from sqlalchemy import sql
+
+    class Quick:
+        def __getattr__(self, name):
+            return getattr(sql, name)
+
+        @staticmethod
+        def text(statement, *args, **kwargs):
+            return sql.text(statement.replace("busy_timeout = 20000", "busy_timeout = 200"), *args, **kwargs)
+
+    monkeypatch.setattr(db_utils, "sql", Quick())
+
+
+def hold_exclusive_lock(database, seconds: float) -> subprocess.Popen:
+    """Another process holding an exclusive transaction on ``database`` for ``seconds``."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            "connection = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            "connection.execute('BEGIN EXCLUSIVE')\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(float(sys.argv[2]))\n"
+            "connection.execute('COMMIT')\n",
+            str(database),
+            str(seconds),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_a_locked_store_is_waited_out_not_spooled(tmp_path, monkeypatch, quick_busy_timeout):
+    """Another process holds the sqlite store's write lock for 3 s: the worker's write fails with
+    "database is locked" at once (busy timeout 0.2 s here), is retried with backoff and lands in
+    the store; nothing is kept on disk for a later upload."""
+    from harness.spool import SpoolingTracker, pending
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    database = tmp_path / "mlflow.db"
+    tracker = Tracker(f"sqlite:///{database}")
+    run_id = tracker.client.create_run(tracker.experiment_id).info.run_id
+    holder = hold_exclusive_lock(database, 3.0)
+    spooling = SpoolingTracker(tracker, run_id)
+    spooling.log_metrics(run_id, {"accuracy/test": 0.5})
+    holder.wait(timeout=30)
+    assert spooling.offline is None and pending() == []
+    assert tracker.client.get_run(run_id).data.metrics["accuracy/test"] == 0.5
+
+
+def test_a_lock_that_outlasts_the_retries_is_spooled(tmp_path, monkeypatch, quick_busy_timeout):
+    import harness.spool
+    from harness.spool import SpoolingTracker, pending
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(harness.spool, "LOCKED_RETRY_SECONDS", 1.0)
+    database = tmp_path / "mlflow.db"
+    tracker = Tracker(f"sqlite:///{database}")
+    run_id = tracker.client.create_run(tracker.experiment_id).info.run_id
+    holder = hold_exclusive_lock(database, 4.0)
+    spooling = SpoolingTracker(tracker, run_id)
+    spooling.log_metrics(run_id, {"accuracy/test": 0.5})
+    holder.wait(timeout=30)
+    assert "database is locked" in spooling.offline and len(pending()) == 1
 
 
 DELETE_EXPERIMENT_MID_SWEEP = """
