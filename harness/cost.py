@@ -239,6 +239,11 @@ def flops_seconds(cost: RunCost, flops_per_second: float) -> RunSeconds:
     )
 
 
+def human_count(count: float) -> str:
+    """'4,000', '45,000', '1.2 M', '21.6 M': a count of images in words that keep its size."""
+    return f"{count:,.0f}" if count < 1e6 else f"{count / 1e6:,.1f} M"
+
+
 def human_duration(seconds: float) -> str:
     """'42 s', '17 min', '3.2 h', '5.1 days', '7.3 weeks'."""
     if seconds < 90:

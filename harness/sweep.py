@@ -12,7 +12,7 @@ import importlib.util
 import os
 
 from harness.config import BenchConfig, Recipe
-from harness.cost import human_duration
+from harness.cost import human_count, human_duration
 from harness.devices import backend_gpus, check_gpus_usable, keras_backend, visible_gpus, worker_environment
 from harness.errors import HarnessError, TrackingError, WeightsMissing
 from harness.estimate import MEASURING, estimate, finished_runs, gpu_shares, run_seconds
@@ -144,7 +144,7 @@ def announce_cost(
     reference = load_reference()
     on_gpu = "" if reference is None else f", {human_duration(gpu)} on {reference.words} (float32, one run at a time)"
     progress.note(
-        f"{len(todo)} runs to train{already}: at most {images / 1e6:,.1f} M training images, {pflop:,.2f} PFLOP; "
+        f"{len(todo)} runs to train{already}: at most {human_count(images)} training images, {pflop:,.2f} PFLOP; "
         f"about {human_duration(total / jobs)} on this machine with {jobs} at once (from {how}; {epochs}){on_gpu}"
     )
     if variant.device == "cpu" and settings.profile == "full" and total / jobs > 86400:

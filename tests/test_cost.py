@@ -246,6 +246,7 @@ def test_a_dry_run_says_what_its_estimate_rests_on(tmp_path, synthetic_npz, test
     assert len(report.by_status("PLANNED")) == 4
     [line] = [line for line in notes.lines if "runs to train" in line]
     assert line.startswith("4 runs to train: at most ")
+    assert " 0.0 M " not in line and " training images" in line  # a smoke sweep's 4,000 images said as such
     assert "every run at its most epochs" in line and "on an NVIDIA H200, measured under JAX" in line
     assert "assumed" not in line
 
@@ -276,3 +277,11 @@ def test_several_runs_at_once_start_with_the_longest(tmp_path, synthetic_npz, te
     harness.sweep.run_sweep(config, tracker, list(config.recipes.values()), settings, Progress())
     second = {"tiny-a": "tiny-b", "tiny-b": "tiny-a"}[first]
     assert started == [(first, 0), (first, 1), (second, 0), (second, 1)]
+
+
+def test_image_counts_keep_their_size():
+    """A smoke sweep's 30,000 training images were printed as 'at most 0.0 M' (issue 28)."""
+    from harness.cost import human_count
+
+    assert human_count(30_000) == "30,000" and human_count(999_999) == "999,999"
+    assert human_count(21.6e6) == "21.6 M" and human_count(1e6) == "1.0 M"
