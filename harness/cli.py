@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,8 +205,9 @@ def _rich_console(stderr: bool = False):
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
-    # A pipe or file gets the full table, not one squeezed into 80 columns.
-    return Console(stderr=stderr, width=None if stream.isatty() else 220)
+    # A pipe or file gets the width COLUMNS says, else the full table (not one squeezed into 80 columns).
+    width = os.environ.get("COLUMNS", "")
+    return Console(stderr=stderr, width=None if stream.isatty() else int(width) if width.isdigit() else 220)
 
 
 def _source_cell(source: dict[str, str]) -> str:
@@ -1266,6 +1268,12 @@ def _run_sources(context: Context, source: str, results_dir: Path | None, *, cre
     "profile edited or removed since they ran (or another precision or device). Not with --update-readme, "
     "--plots or --publish.",
 )
+@click.option(
+    "--wide",
+    is_flag=True,
+    help="The terminal table with every column (min–max, the Holm interval of the gap to the leader, params, "
+    "s/run, img/s, epochs); by default it shows the essential ones in 100 columns. Files always hold all.",
+)
 @pass_context
 def leaderboard_command(
     context: Context,
@@ -1283,6 +1291,7 @@ def leaderboard_command(
     results_dir: Path | None,
     publish: bool,
     include_stale: bool,
+    wide: bool,
 ) -> None:
     """Rank recipes by mean test accuracy over seeds, read back from MLflow and results/runs.
 
@@ -1373,7 +1382,7 @@ def leaderboard_command(
                 ": STALE, configurations that are not current (not results of today's recipes)" if stale else ""
             )
             line = views[name].budget if name in views else None
-            _rich_console().print(leaderboard.to_rich_table(subset, title=title, budget=line))
+            _rich_console().print(leaderboard.to_rich_table(subset, title=title, budget=line, wide=wide))
         return
     if output_format in ("table", "markdown"):
         parts = []
@@ -1586,7 +1595,7 @@ def steps_command(
         head = " ".join((leaderboard.header_line(rows), runs.origin(rows), f"Produced by `{command}`."))
         if shown.budget:
             head = f"{shown.budget}\n\n{head}"
-        text = f"{head}\n\n{steps.to_markdown(deltas, heading_level=4, budget=shown.budget)}"
+        text = f"{head}\n\n{steps.to_markdown(deltas, heading_level=4, budget=shown.budget, short=True)}"
         changed = replace_block(readme, f"steps:{profile}", text)
         click.echo(f"{readme}: {'updated' if changed else 'already up to date'} ({len(deltas)} steps)", err=True)
         return

@@ -506,6 +506,40 @@ COLUMNS = (
 )
 
 
+# The terminal's default layout: what a reader needs first, in 100 columns (``--wide``: every column).
+COMPACT_CLAIM_COLUMN = "claim %"
+COMPACT_COLUMNS = (
+    "#",
+    "recipe",
+    "n",
+    "mean ± std %",
+    "95% CI",
+    "95% PI (1 run)",
+    COMPACT_CLAIM_COLUMN,
+    "vs leader pp",
+)
+
+
+def compact_cells(row: Row, *, claims: bool = True) -> list[str]:
+    """A row in ``COMPACT_COLUMNS``: the claim with its mark only (the mean beside it gives the
+    gap), the gap to the leader with its Holm p only (the interval is in ``--wide`` and the files)."""
+    full = dict(zip(COLUMNS, table_cells(row), strict=True))
+    claim = "–" if row.reported is None else full[CLAIM_COLUMN].split(" (")[0]
+    if row.leader_verdict in (VERDICT_LEADER, VERDICT_INSUFFICIENT, VERDICT_NO_RUN):
+        leader = "n<2" if row.leader_verdict == VERDICT_INSUFFICIENT else _leader_cell(row)
+    else:
+        p_value = p_text(row.p_vs_leader_holm)
+        leader = f"{100 * row.delta_vs_leader:+.2f} p{'' if p_value.startswith('<') else '='}{p_value}"
+    accuracy = full["acc % mean ± std"].replace(", no spread", "")
+    cells = [full["#"], full["recipe"], full["n"], accuracy, full["95% CI of mean"]]
+    cells += [full["95% PI, one run"], claim, leader]
+    return (
+        cells
+        if claims
+        else [c for c, column in zip(cells, COMPACT_COLUMNS, strict=True) if column != COMPACT_CLAIM_COLUMN]
+    )
+
+
 def recipe_cell(row: Row) -> str:
     """The recipe's name; a stale row's says so, with the config hash its runs had."""
     return f"{row.recipe} (stale {row.config_hash[:8]})" if row.stale else row.recipe
@@ -568,6 +602,18 @@ def legend(*, claims: bool = True) -> str:
     )
 
 
+def short_legend(*, claims: bool = True) -> str:
+    """The README's legend: what answers which question, in a few lines (``legend`` in full, and
+    docs/statistics.md, say the rest)."""
+    claim = "; ✓ / ✗: the report's single-run claim inside / outside it" if claims else ""
+    return (
+        "n = finished seeds; mean ± sample std. 95% CI: where the recipe's mean lies. 95% PI: where one more "
+        f"run would land{claim}. vs leader: Δ in pp with Welch's interval at the level Holm tested it at, and "
+        "Holm p (one family with the step table); ≈ = not resolved at these n, which is not equal. Every column: "
+        "docs/statistics.md."
+    )
+
+
 def header_line(rows: list[Row]) -> str:
     """Profile, seeds, hardware, date and commit, all taken from the runs themselves."""
     import datetime
@@ -595,7 +641,7 @@ def update_readme(path, rows: list[Row], *, command: str, origin: str = "", budg
     head = " ".join(part for part in (header_line(rows), origin, f"Produced by `{command}`.") if part)
     if budget:
         head = f"{budget}\n\n{head}"
-    return replace_block(path, f"leaderboard:{profile}", f"{head}\n\n{to_markdown(rows, budget=budget)}")
+    return replace_block(path, f"leaderboard:{profile}", f"{head}\n\n{to_markdown(rows, budget=budget, short=True)}")
 
 
 def at_least(rows: list[Row], seeds: int) -> list[Row]:
@@ -603,14 +649,14 @@ def at_least(rows: list[Row], seeds: int) -> list[Row]:
     return _ranked([r for r in rows if r.n >= seeds])
 
 
-def to_markdown(rows: list[Row], *, budget: str | None = None) -> str:
-    """The table and its legend; a budget profile's (``budget``: its line, printed above by the
-    caller) has no claim column."""
+def to_markdown(rows: list[Row], *, budget: str | None = None, short: bool = False) -> str:
+    """The table and its legend (``short``: the README's); a budget profile's (``budget``: its
+    line, printed above by the caller) has no claim column."""
     claims = budget is None
     shown = columns(claims=claims)
     lines = ["| " + " | ".join(shown) + " |", "|" + "|".join("---" for _ in shown) + "|"]
     lines += ["| " + " | ".join(table_cells(r, claims=claims)) + " |" for r in rows]
-    return "\n".join(lines) + "\n\n" + legend(claims=claims) + "\n"
+    return "\n".join(lines) + "\n\n" + (short_legend if short else legend)(claims=claims) + "\n"
 
 
 def to_csv(rows: list[Row]) -> str:
@@ -629,17 +675,36 @@ def to_json(rows: list[Row]) -> str:
     return json.dumps([asdict(r) for r in rows], indent=2)
 
 
-def to_rich_table(rows: list[Row], *, title: str, budget: str | None = None):
-    """The terminal table; a budget profile's says so in the line above its columns and has no
-    claim column."""
+def to_rich_table(rows: list[Row], *, title: str, budget: str | None = None, wide: bool = False):
+    """The terminal table: ``COMPACT_COLUMNS`` in 100 columns, or every column (``wide``); a
+    budget profile's says so in the line above its columns and has no claim column."""
+    from rich import box
     from rich.markup import escape
     from rich.table import Table
 
     claims = budget is None
     heading = f"{escape(title)}\n[bold yellow]{escape(budget)}[/bold yellow]" if budget else escape(title)
-    table = Table(title=heading, caption=legend(claims=claims), caption_justify="left")
-    for column in columns(claims=claims):
-        table.add_column(column, justify="left" if column == "recipe" else "right", no_wrap=column == "recipe")
-    for row in rows:
-        table.add_row(*table_cells(row, claims=claims))
+    if wide:
+        shown, cells = columns(claims=claims), table_cells
+        table = Table(title=heading, caption=legend(claims=claims), caption_justify="left")
+    else:
+        shown = tuple(c for c in COMPACT_COLUMNS if claims or c != COMPACT_CLAIM_COLUMN)
+        cells = compact_cells
+        caption = (
+            short_legend(claims=claims) + " --wide adds min–max, the gap's interval, params, s/run, img/s, epochs."
+        )
+        table = Table(
+            title=heading,
+            caption=caption,
+            caption_justify="left",
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            collapse_padding=True,
+        )
+    body = [cells(row, claims=claims) for row in rows]
+    for index, column in enumerate(shown):
+        width = None if wide else max([len(column), *(len(cells_of_row[index]) for cells_of_row in body)])
+        table.add_column(column, justify="left" if column == "recipe" else "right", no_wrap=True, min_width=width)
+    for cells_of_row in body:
+        table.add_row(*cells_of_row)
     return table

@@ -209,6 +209,18 @@ def columns(*, against: str = "previous", claims: bool = True) -> tuple[str, ...
     return shown if claims else tuple(c for c in shown if c != CLAIM_COLUMN)
 
 
+def short_legend(*, against: str = "previous", claims: bool = True) -> str:
+    """The README's legend of the step table, in a few lines (``legend`` in full)."""
+    compared = "the step it was built from (`previous`)" if against == "previous" else "the first step of its chain"
+    claim = " Claimed Δ: the report's two single runs." if claims else ""
+    return (
+        f"Δ = mean(step) − mean(vs) in pp, against {compared}, with Welch's interval at the level Holm tested "
+        "it at: it excludes 0 exactly where the verdict is helped or hurt; not resolved at n is not 'no "
+        f"effect'.{claim} Seeds needed: per recipe, for an 80% chance to resolve a Δ as large. Every column: "
+        "docs/statistics.md."
+    )
+
+
 def legend(*, against: str = "previous", claims: bool = True) -> str:
     """What the step table's columns mean: the same family and interval rule as the leaderboard's."""
     compared = (
@@ -283,9 +295,12 @@ def _against(deltas: Sequence[StepDelta]) -> str:
     return deltas[0].against if deltas else "previous"
 
 
-def to_markdown(deltas: Sequence[StepDelta], *, heading_level: int = 3, budget: str | None = None) -> str:
-    """One table per report, each under a heading with its tally, then the legend; a budget
-    profile's (``budget``: its line, printed above by the caller) has no claim column."""
+def to_markdown(
+    deltas: Sequence[StepDelta], *, heading_level: int = 3, budget: str | None = None, short: bool = False
+) -> str:
+    """One table per report, each under a heading with its tally, then the legend (``short``: the
+    README's); a budget profile's (``budget``: its line, printed above by the caller) has no claim
+    column."""
     claims, against = budget is None, _against(deltas)
     shown = columns(against=against, claims=claims)
     parts = []
@@ -298,7 +313,7 @@ def to_markdown(deltas: Sequence[StepDelta], *, heading_level: int = 3, budget: 
         ]
         lines += ["| " + " | ".join(table_cells(d, claims=claims)) + " |" for d in family]
         parts.append("\n".join(lines) + "\n")
-    return "\n".join(parts) + "\n" + legend(against=against, claims=claims) + "\n"
+    return "\n".join(parts) + "\n" + (short_legend if short else legend)(against=against, claims=claims) + "\n"
 
 
 def to_csv(deltas: Sequence[StepDelta]) -> str:

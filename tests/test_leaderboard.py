@@ -183,7 +183,7 @@ def test_every_format_carries_the_new_columns():
     from rich.console import Console
 
     console = Console(width=250, record=True)
-    console.print(leaderboard.to_rich_table(rows, title="t"))
+    console.print(leaderboard.to_rich_table(rows, title="t", wide=True))
     assert "95% PI, one run" in console.export_text()
 
 

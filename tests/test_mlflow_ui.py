@@ -141,8 +141,9 @@ def test_compare_recipes_and_seeds_in_the_mlflow_ui(tiny_store, browser, tmp_pat
         charts = show(f"runs/{ids['tiny-b [smoke]']}/model-metrics", "1_mean", "parent_charts.png")
         # One section of charts, one per figure with a value (MLflow hides NaN-only charts: which are NaN
         # depends on who leads), and none of the old duplicates.
-        shown = re.search(r"^board \((\d+)\)$", charts, re.MULTILINE)
-        assert shown and 7 <= int(shown.group(1)) <= 11 and "1_mean" in charts and "test_accuracy_mean" not in charts
+        shown = re.search(r"^board\s*\((\d+)\)$", charts, re.MULTILINE)  # one line or two, by the layout
+        assert shown and 7 <= int(shown.group(1)) <= 11, charts[:3000]
+        assert "1_mean" in charts and "test_accuracy_mean" not in charts
 
         # A child: its description, dataset and settings as params; charts with accuracy first; artifacts.
         child = ids["seed 1 · tiny-a"]

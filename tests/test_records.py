@@ -346,9 +346,15 @@ def test_the_readme_full_budget_blocks_are_what_the_records_give(tmp_path):
         result = bench(*base, command, "--profile", "full", "--min-seeds", "3", "--update-readme", str(readme))
         assert result.exit_code == 0, result.output
         assert "already up to date" in result.output, f"README's {command}:full block differs from results/runs"
-    records = results.read_records(REPO / "results")
-    reconstructed = sum(run.reconstructed for run in records)
-    assert f"Rows from results/runs ({len(records)} records, {reconstructed} reconstructed)." in readme.read_text()
+    from collections import Counter
+
+    from harness.schema import TAG_RECIPE
+
+    records = [run for run in results.read_records(REPO / "results") if run.data.tags.get("bench.profile") == "full"]
+    seeds = Counter(run.data.tags[TAG_RECIPE] for run in records)
+    shown = [run for run in records if seeds[run.data.tags[TAG_RECIPE]] >= 3]  # --min-seeds 3
+    reconstructed = sum(run.reconstructed for run in shown)
+    assert f"Rows from results/runs ({len(shown)} records, {reconstructed} reconstructed)." in readme.read_text()
     assert not (tmp_path / "none.db").exists()
 
 
@@ -421,3 +427,20 @@ def test_a_record_of_the_same_run_is_refreshed_and_another_run_is_kept(tmp_path)
     report = results.write_records(tmp_path, [other])
     assert not report.written and len(report.conflicts) == 1 and json.loads(path.read_text()) == refreshed
     assert results.write_records(tmp_path, [dict(refreshed, made_by="another command")]).unchanged == [path]
+
+
+def test_the_terminal_leaderboard_fits_100_columns_and_wide_shows_every_column(monkeypatch):
+    """At 100 columns (COLUMNS, as a pipe has no terminal width) the default table keeps every
+    essential figure whole; --wide adds the rest (issue 28: at 100 columns every figure was cut)."""
+    monkeypatch.setenv("COLUMNS", "100")
+    command = ("--config", str(REAL_CONFIG), "leaderboard", "--profile", "full", "--source", "results")
+    compact = bench(*command)
+    assert compact.exit_code == 0, compact.output
+    lines = compact.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 100 and "…" not in compact.stdout
+    row = next(line for line in lines if " r004-step2 " in line)
+    assert "69.93 ± 0.06" in row and "[69.78, 70.08]" in row and "71.51 ✗" in row and "p=0.40" in row
+    assert "69.87–69.99" not in compact.stdout and "--wide adds min–max" in " ".join(compact.stdout.split())
+    monkeypatch.setenv("COLUMNS", "250")
+    wide = bench(*command, "--wide")
+    assert "min–max" in wide.stdout and "106,538" in wide.stdout and "69.87–69.99" in wide.stdout
