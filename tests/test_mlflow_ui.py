@@ -195,9 +195,9 @@ def test_compare_recipes_and_seeds_in_the_mlflow_ui(tiny_store, browser, tmp_pat
         page.wait_for_timeout(1500)
         page.screenshot(path=str(shots / "box_plot.png"), full_page=True)
         assert page.locator(".js-plotly-plot .boxlayer .trace").count() == 2  # one box per recipe
-        ticks = page.locator(".js-plotly-plot .xtick text").all_inner_texts()
+        ticks = page.locator(".js-plotly-plot .xtick text").all_text_contents()  # SVG text has no innerText
         assert sorted(ticks) == ["tiny-a", "tiny-b"], ticks
-        assert all(0 <= float(t) <= 1 for t in page.locator(".js-plotly-plot .ytick text").all_inner_texts())
+        assert all(0 <= float(t) <= 1 for t in page.locator(".js-plotly-plot .ytick text").all_text_contents())
 
         # From MLflow's home page, as docs/mlflow.md says: Model training, Experiments, cifar10-bench;
         # the switch is kept by the browser, so a run opened from the table is not in GenAI mode.
