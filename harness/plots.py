@@ -88,6 +88,57 @@ def _clipped_errors(centres, lows, highs, *, floor: float = 0.0, ceiling: float 
     return np.vstack([centres - cut_lows, cut_highs - centres]), clipped
 
 
+CHANCE = 10.0  # % : one of ten classes at random
+CHANCE_LABEL = "chance (10 %)"
+
+
+def _fitted_limits(values: Sequence[float], *, pad: float = 0.06, least: float = 2.0) -> tuple[float, float]:
+    """Axis limits that fit the measured ``values`` (seeds, means, interval ends, in %) with a
+    margin, never past -1 and 101 %: claims far from the data no longer squash it into a band."""
+    low, high = float(np.min(values)), float(np.max(values))
+    margin = max((high - low) * pad, least / 2)
+    return max(low - margin, -1.0), min(high + margin, 101.0)
+
+
+def _claims_at_edge(axes: Axes, positions, claims, limits: tuple[float, float], *, vertical: bool, **style) -> Any:
+    """The report's claims as markers: inside ``limits`` where they are, outside them at the edge
+    as an arrow pointing off the axis, with the claimed value written beside it. Returns a handle
+    for the legend (None where there was no claim)."""
+    low, high = limits
+    handle = None
+    for position, claim in zip(positions, claims, strict=True):
+        if low <= claim <= high:
+            xy = (claim, position) if not vertical else (position, claim)
+            inside = axes.scatter([xy[0]], [xy[1]], **style)
+            handle = inside  # the legend shows the plain marker where there is one
+            continue
+        edge = high if claim > high else low
+        marker = ("^" if claim > high else "v") if vertical else (">" if claim > high else "<")
+        xy = (position, edge) if vertical else (edge, position)
+        edge_marker = axes.scatter([xy[0]], [xy[1]], **{**style, "marker": marker}, clip_on=False)
+        handle = handle or edge_marker
+        offset = (0, -9 if claim > high else 9) if vertical else (-9 if claim > high else 9, 0)
+        axes.annotate(
+            f"{claim:.1f}",
+            xy,
+            xytext=offset,
+            textcoords="offset points",
+            fontsize=SMALL,
+            color=style.get("color", "tab:red"),
+            ha="center" if vertical else ("right" if claim > high else "left"),
+            va=("top" if claim > high else "bottom") if vertical else "center",
+        )
+    return handle
+
+
+def _chance(axes: Axes, limits: tuple[float, float], *, vertical: bool) -> Any:
+    """A dashed line at 10 % where the axis shows it (a model at chance); None elsewhere."""
+    if not limits[0] <= CHANCE <= limits[1]:
+        return None
+    line = axes.axhline if vertical else axes.axvline
+    return line(CHANCE, color="0.45", linestyle=":", linewidth=1.2, zorder=1)
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
@@ -358,9 +409,10 @@ def mean_confusion_png(confusions: list[np.ndarray], class_names: Sequence[str],
 
 @_styled
 def seed_spread_figure(rows, *, title: str, budget: str | None = None) -> Figure:
-    """Each recipe's seeds as points and its mean with the t-based 95% CI, leader on top, and the
-    report's single-run claim as a red cross (not on a budget profile's figure, ``budget`` its
-    line). With three seeds a box plot would draw quartiles that are not there; a recipe with
+    """Each recipe's seeds as points and its mean with the t-based 95% CI of the mean, leader on
+    top, and the report's single-run claim as a red cross (not on a budget profile's figure,
+    ``budget`` its line); the axis fits the measured values, a claim past it is an arrow at the
+    edge with its value, and chance (10 %) is a dotted line where the axis reaches it. With three seeds a box plot would draw quartiles that are not there; a recipe with
     one seed shows its point only (one value has no interval)."""
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(9.5, 0.34 * max(len(rows), 1) + 1.9))
@@ -375,19 +427,28 @@ def seed_spread_figure(rows, *, title: str, budget: str | None = None) -> Figure
             )
         if row.n >= 2 and row.mean is not None and row.ci_low is not None and row.ci_high is not None:
             errors, clipped = _clipped_errors([100 * row.mean], [100 * row.ci_low], [100 * row.ci_high])
-            handles["mean, 95% CI (t)"] = axes.errorbar(
+            handles["mean, 95% CI of the mean (t)"] = axes.errorbar(
                 [100 * row.mean], [y], xerr=errors, fmt="D", ms=5, color="black", capsize=4, zorder=3
             )
             if clipped and CLIPPED_NOTE not in notes:
                 notes.append(CLIPPED_NOTE)
-        if row.reported is not None and budget is None:
-            handles["report's claim (one run)"] = axes.scatter(
-                [100 * row.reported], [y], marker="x", s=30, color="tab:red", zorder=4
-            )
     if any(r.n < 2 for r in rows):
         notes.append("n<2: seeds only, no interval")
     if not rows:
         axes.text(0.5, 0.5, "no finished runs", transform=axes.transAxes, ha="center", va="center")
+    measured = [100 * v for row in rows for v in row.values]
+    measured += [100 * b for row in rows if row.n >= 2 for b in (row.ci_low, row.ci_high) if b is not None]
+    if measured:
+        limits = _fitted_limits(measured)
+        axes.set_xlim(*limits)
+        claims = [(y, 100 * row.reported) for y, row in enumerate(rows) if row.reported is not None]
+        if claims and budget is None:
+            positions, values = zip(*claims, strict=True)
+            handles["report's claim (one run; ▸ past the axis)"] = _claims_at_edge(
+                axes, positions, values, limits, vertical=False, marker="x", s=30, color="tab:red", zorder=4
+            )
+        if (chance := _chance(axes, limits, vertical=False)) is not None:
+            handles[CHANCE_LABEL] = chance
     axes.set_yticks(range(len(rows)), [f"{r.recipe} (n={r.n})" for r in rows])
     axes.set_ylim(max(len(rows), 1) - 0.5, -0.5)  # leader on top
     axes.set_xlabel("test accuracy %")
@@ -417,7 +478,8 @@ def pareto_front(points: Sequence[tuple[int, float]]) -> list[int]:
 
 @_styled
 def pareto_figure(rows, *, title: str, budget: str | None = None) -> Figure:
-    """Mean accuracy against parameter count (log scale), error bars = std across seeds, the
+    """Mean accuracy against parameter count (log scale), error bars = the 95% CI of the mean (as in
+    every figure here but claimed vs measured; none for one seed), chance (10 %) where the axis reaches it, the
     Pareto front drawn (ringed points joined by a line, so a front of one point shows too). Each
     point carries its leaderboard rank; the key beside the plot names it (front in red)."""
     points = [r for r in rows if r.params and r.mean is not None]
@@ -430,8 +492,9 @@ def pareto_figure(rows, *, title: str, budget: str | None = None) -> Figure:
     if points:
         params = np.array([r.params for r in points], dtype=float)
         means = np.array([100 * r.mean for r in points])
-        stds = np.array([100 * (r.std or 0.0) for r in points])
-        errors, clipped = _clipped_errors(means, means - stds, means + stds)
+        lows = np.array([100 * (r.ci_low if r.ci_low is not None else r.mean) for r in points])
+        highs = np.array([100 * (r.ci_high if r.ci_high is not None else r.mean) for r in points])
+        errors, clipped = _clipped_errors(means, lows, highs)
         if clipped:
             notes.append(CLIPPED_NOTE)
         axes.errorbar(
@@ -443,7 +506,7 @@ def pareto_figure(rows, *, title: str, budget: str | None = None) -> Figure:
             color="tab:blue",
             ecolor="0.6",
             capsize=3,
-            label="recipe: mean ± std",
+            label="recipe: mean, 95% CI of the mean",
         )
         front = pareto_front(list(zip(params, means, strict=True)))
         axes.plot(
@@ -457,6 +520,10 @@ def pareto_figure(rows, *, title: str, budget: str | None = None) -> Figure:
             mew=1.5,
             label="Pareto front: most accurate for its size",
         )
+        limits = _fitted_limits([*lows, *highs, *means])
+        axes.set_ylim(*limits)
+        if _chance(axes, limits, vertical=True) is not None:
+            axes.plot([], [], ":", color="0.45", label=CHANCE_LABEL)
         axes.set_xscale("log")
         _log_axis_labels(axes.xaxis)
         axes.legend(loc="best")
@@ -487,7 +554,8 @@ def pareto_png(rows, path: Path, *, title: str, budget: str | None = None) -> Pa
 @_styled
 def claimed_vs_measured_figure(rows, *, title: str) -> Figure:
     """Each report's single-run claim against our mean with its 95% prediction interval (where one
-    more run would land: the interval a single-run claim is checked against), cut at 0 and 100 %;
+    more run would land: the interval a single-run claim is checked against, so this figure's
+    whiskers alone are not the CI of the mean; its legend says so), cut at 0 and 100 %;
     the diagonal is agreement. Each point carries its leaderboard rank; the key beside names it."""
     points = [r for r in rows if r.reported is not None and r.mean is not None]
     figure, axes, plot_fraction = _plot_and_key([r.recipe for r in points], plot_width=7.5, plot_height=7.5)
@@ -521,6 +589,8 @@ def claimed_vs_measured_figure(rows, *, title: str) -> Figure:
         axes.plot([lo, hi], [lo, hi], "--", color="tab:red", label="measured = claimed")
         axes.set_xlim(lo, hi)
         axes.set_ylim(lo, hi)
+        if _chance(axes, (lo, hi), vertical=True) is not None:
+            axes.plot([], [], ":", color="0.45", label=CHANCE_LABEL)
         axes.legend(loc="upper left")
         figure.tight_layout(rect=(0, 0.03 if notes else 0, plot_fraction, 1))
         _label_points(axes, claimed, measured, [str(r.rank) for r in points], ["0.15"] * len(points))
@@ -565,10 +635,11 @@ def _wrapped(name: str, width: int = 14) -> str:
 
 @_styled
 def steps_figure(chains: dict[str, list], rows, deltas, *, title: str, budget: str | None = None) -> Figure:
-    """One panel per report: its recipes in file order, each seed as a point, the mean with its
-    95% CI (cut at 0 and 100 %), the report's single-run claim as a red marker (not on a budget
-    profile's figure, ``budget`` its line), and under each step its verdict against the step it
-    is compared with.
+    """One panel per report (titled by its name): its recipes in file order, each seed as a point,
+    the mean with its 95% CI (cut at 0 and 100 %), the report's single-run claim as a red marker
+    (not on a budget profile's figure, ``budget`` its line), and under each step its verdict
+    against the step it is compared with. The axis fits the measured values; a claim past it is
+    an arrow at the edge with its value; chance (10 %) is dotted where the axis reaches it.
 
     ``chains`` maps a report to its recipes (``harness.steps.chains``), ``rows`` are the
     leaderboard rows of one profile and ``deltas`` the ``harness.steps.StepDelta`` of its steps.
@@ -591,6 +662,7 @@ def steps_figure(chains: dict[str, list], rows, deltas, *, title: str, budget: s
         names = [recipe.name for recipe in chain]
         short = dict(zip(names, _short_names(names), strict=True))
         seeds_label = mean_label = claim_label = None
+        measured, claims = [], []
         for x, recipe in enumerate(chain):
             row = by_recipe.get(recipe.name)
             if row is not None and row.values:
@@ -601,13 +673,22 @@ def steps_figure(chains: dict[str, list], rows, deltas, *, title: str, budget: s
                 low = row.ci_low if row.ci_low is not None else row.mean
                 high = row.ci_high if row.ci_high is not None else row.mean
                 errors, _ = _clipped_errors([100 * row.mean], [100 * low], [100 * high])
+                measured += [100 * v for v in row.values] + [100 * low, 100 * high]
                 mean_label = axes.errorbar(
                     [x + 0.25], [100 * row.mean], yerr=errors, fmt="s", color="black", capsize=4, zorder=3
                 )
             if recipe.reported.test_accuracy is not None and budget is None:
-                claim_label = axes.scatter(
-                    [x - 0.25], [100 * recipe.reported.test_accuracy], marker="D", s=36, color="tab:red", zorder=4
+                claims.append((x - 0.25, 100 * recipe.reported.test_accuracy))
+        chance_label = None
+        if measured:
+            limits = _fitted_limits(measured)
+            axes.set_ylim(*limits)
+            if claims:
+                positions, values = zip(*claims, strict=True)
+                claim_label = _claims_at_edge(
+                    axes, positions, values, limits, vertical=True, marker="D", s=36, color="tab:red", zorder=4
                 )
+            chance_label = _chance(axes, limits, vertical=True)
         labels = []
         for recipe in chain:
             delta = by_step.get(recipe.name)
@@ -628,13 +709,13 @@ def steps_figure(chains: dict[str, list], rows, deltas, *, title: str, budget: s
             tick.set_color({"helped": "tab:green", "hurt": "tab:red"}.get(verdict, "0.2"))
         axes.set_xlim(-0.6, max(len(chain), 2) - 0.4)
         axes.set_ylabel("test accuracy %")
-        label = report_label(report)
-        axes.set_title(label if label == report else f"{label} ({report})", loc="left")
+        axes.set_title(report_label(report), loc="left")
         axes.grid(axis="x", visible=False)
         handles = [
             (seeds_label, "one seed"),
-            (mean_label, "mean, 95% CI"),
-            (claim_label, "report's claim (one run)"),
+            (mean_label, "mean, 95% CI of the mean"),
+            (claim_label, "report's claim (one run; ▲▼ past the axis)"),
+            (chance_label, CHANCE_LABEL),
         ]
         handles = [(h, label) for h, label in handles if h is not None]
         if handles:

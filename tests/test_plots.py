@@ -83,7 +83,7 @@ def test_seed_spread_draws_each_seed_and_the_mean_with_its_ci_not_a_box():
     assert segment[:, 0] == pytest.approx([100 * three.ci_low, 100 * three.ci_high])
     assert segment[:, 1] == pytest.approx([0, 0])  # on the leader's line, at the top
     assert [t.get_text() for t in axes.get_yticklabels()] == ["three (n=3)", "one (n=1)"]
-    assert "mean, 95% CI (t)" in [t.get_text() for t in axes.get_legend().get_texts()]
+    assert "mean, 95% CI of the mean (t)" in [t.get_text() for t in axes.get_legend().get_texts()]
 
 
 def test_per_class_std_bars_stop_at_0_and_100_and_the_label_says_so():
@@ -227,3 +227,27 @@ def test_an_empty_board_draws_a_message_without_warnings(name, recwarn):
     figure = getattr(plots, f"{name}_figure")([], title="t")
     assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
     assert figure.axes[0].texts  # says why the plot is empty
+
+
+def test_axes_fit_the_data_claims_past_them_sit_at_the_edge_and_chance_is_drawn_where_reached():
+    """Issue 28: claims of 83-87 % stretched a panel whose runs lie at 60-70 % into a band; no
+    figure showed chance; whiskers meant a CI, a std or a PI in different figures."""
+    rows = rows_of({"near": ([0.60, 0.62, 0.64], 1000, 0.87), "low": ([0.11, 0.12, 0.125], 2000, 0.11)})
+    axes = plots.seed_spread_figure(rows[:1], title="t").axes[0]
+    low, high = axes.get_xlim()
+    near = rows[0]
+    assert 100 * near.ci_low - 2 < low < 100 * near.ci_low and 100 * near.ci_high < high < 70  # not stretched to 87
+    [note] = [t for t in axes.texts if t.get_text() == "87.0"]  # the claim, written at the right edge
+    assert note.xy[0] == pytest.approx(high)
+    assert not [line for line in axes.lines if line.get_xdata()[0] == plots.CHANCE]  # 10 % is off this axis
+
+    axes = plots.seed_spread_figure(rows, title="t").axes[0]
+    assert axes.get_xlim()[0] < plots.CHANCE  # runs near chance: the axis reaches it, and the line is drawn
+    assert plots.CHANCE_LABEL in [t.get_text() for t in axes.get_legend().get_texts()]
+
+    pareto = plots.pareto_figure(rows, title="t").axes[0]
+    [container] = [c for c in pareto.containers if isinstance(c, ErrorbarContainer)]
+    ends = sorted(tuple(segment[:, 1]) for segment in error_segments(container))
+    expected = sorted((100 * r.ci_low, 100 * r.ci_high) for r in rows)
+    assert np.allclose(ends, expected)  # the 95% CI of the mean, as in the other figures, not ± std
+    assert "recipe: mean, 95% CI of the mean" in [t.get_text() for t in pareto.get_legend().get_texts()]
