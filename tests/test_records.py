@@ -439,7 +439,8 @@ def test_the_terminal_leaderboard_fits_100_columns_and_wide_shows_every_column(m
     lines = compact.stdout.splitlines()
     assert max(len(line) for line in lines) <= 100 and "…" not in compact.stdout
     row = next(line for line in lines if " r004-step2 " in line)
-    assert "69.93 ± 0.06" in row and "[69.78, 70.08]" in row and "71.51 ✗" in row and "p=0.40" in row
+    # r004-step2's own figures (its three records); its claim mark and p depend on the rest of the board
+    assert "69.93 ± 0.06" in row and "[69.78, 70.08]" in row and "71.51 " in row and " p=" in row
     assert "69.87–69.99" not in compact.stdout and "--wide adds min–max" in " ".join(compact.stdout.split())
     monkeypatch.setenv("COLUMNS", "250")
     wide = bench(*command, "--wide")
