@@ -107,10 +107,8 @@ def _claims_at_edge(axes: Axes, positions, claims, limits: tuple[float, float], 
     low, high = limits
     handle = None
     for position, claim in zip(positions, claims, strict=True):
-        if low <= claim <= high:
-            xy = (claim, position) if not vertical else (position, claim)
-            inside = axes.scatter([xy[0]], [xy[1]], **style)
-            handle = inside  # the legend shows the plain marker where there is one
+        if low <= claim <= high:  # the legend shows the plain marker where there is one
+            handle = axes.scatter(*([[claim], [position]] if not vertical else [[position], [claim]]), **style)
             continue
         edge = high if claim > high else low
         marker = ("^" if claim > high else "v") if vertical else (">" if claim > high else "<")
@@ -136,7 +134,7 @@ def _chance(axes: Axes, limits: tuple[float, float], *, vertical: bool) -> Any:
     if not limits[0] <= CHANCE <= limits[1]:
         return None
     line = axes.axhline if vertical else axes.axvline
-    return line(CHANCE, color="0.45", linestyle=":", linewidth=1.2, zorder=1)
+    return line(CHANCE, color="0.45", linestyle=":", linewidth=1.2, zorder=1, label=CHANCE_LABEL)
 
 
 def _count(n: int, noun: str) -> str:
@@ -522,8 +520,7 @@ def pareto_figure(rows, *, title: str, budget: str | None = None) -> Figure:
         )
         limits = _fitted_limits([*lows, *highs, *means])
         axes.set_ylim(*limits)
-        if _chance(axes, limits, vertical=True) is not None:
-            axes.plot([], [], ":", color="0.45", label=CHANCE_LABEL)
+        _chance(axes, limits, vertical=True)
         axes.set_xscale("log")
         _log_axis_labels(axes.xaxis)
         axes.legend(loc="best")
@@ -589,8 +586,7 @@ def claimed_vs_measured_figure(rows, *, title: str) -> Figure:
         axes.plot([lo, hi], [lo, hi], "--", color="tab:red", label="measured = claimed")
         axes.set_xlim(lo, hi)
         axes.set_ylim(lo, hi)
-        if _chance(axes, (lo, hi), vertical=True) is not None:
-            axes.plot([], [], ":", color="0.45", label=CHANCE_LABEL)
+        _chance(axes, (lo, hi), vertical=True)
         axes.legend(loc="upper left")
         figure.tight_layout(rect=(0, 0.03 if notes else 0, plot_fraction, 1))
         _label_points(axes, claimed, measured, [str(r.rank) for r in points], ["0.15"] * len(points))
