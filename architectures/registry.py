@@ -52,7 +52,7 @@ def register(name: str | None = None, *, backbone: str | None = None) -> Callabl
     The first line of the builder's docstring becomes its summary. A name that is already
     registered raises ``ValueError``: two builders must never silently share a name.
     ``backbone`` names the pretrained Keras application a transfer builder wraps (a key of
-    ``harness.weights.BACKBONES``); such a builder takes ``weights`` (a verified weights file,
+    ``harness.run.weights.BACKBONES``); such a builder takes ``weights`` (a verified weights file,
     or None for random initialisation, which only tests and ``--random-weights`` ask for).
     """
 

@@ -3,7 +3,7 @@
     python benchmarks/checkpoint.py [--data cifar10.npz] [--recipes r004-step7 r002-proyecto-7] [--markdown]
 
 Each recipe trains ``--epochs`` epochs on ``--images`` training images (enough for EarlyStopping
-and keep-best to hold best weights, as in a real run) through ``harness.train.train_and_evaluate``,
+and keep-best to hold best weights, as in a real run) through ``harness.run.train.train_and_evaluate``,
 writing a checkpoint at every epoch's end into a temporary ``$BENCH_CACHE``. Printed per recipe:
 parameters, the checkpoint's size, the mean time per checkpoint (capturing the state from the
 model, optimizer and callbacks, then writing it with fsync and a rename), the fastest load, and
@@ -23,14 +23,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.cost import RUN_OVERHEAD_SECONDS  # noqa: E402  (after the path is set)
+from harness.cost.run_cost import RUN_OVERHEAD_SECONDS  # noqa: E402  (after the path is set)
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def measure(config, recipe, split, epochs: int, folder: Path) -> dict:
-    from harness import checkpoint
-    from harness.train import train_and_evaluate
+    from harness.run import checkpoint
+    from harness.run.train import train_and_evaluate
 
     path = folder / f"{recipe.name}.npz"
     profile = dataclasses.replace(config.profile("smoke"), max_epochs=epochs)
@@ -67,8 +67,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from harness.config import load_config
-    from harness.data import load_cifar10, prepare_split
-    from harness.estimate import estimate
+    from harness.cost.estimate import estimate
+    from harness.run.data import load_cifar10, prepare_split
 
     config = load_config(REPO / "benchmarks.toml")
     options = dict(config.split_options("smoke"))

@@ -3,7 +3,7 @@
     KERAS_BACKEND=tensorflow python benchmarks/epoch_overhead.py [--images 40000] [--epochs 4] [--rounds 2]
     python benchmarks/epoch_overhead.py --recipe r004-step1 --data ../shared/data/cifar10.npz --images 20000
 
-The harness trains one epoch per ``fit`` call over that epoch's permutation (``harness.train.RunData``),
+The harness trains one epoch per ``fit`` call over that epoch's permutation (``harness.run.train.RunData``),
 so that a run resumed from a checkpoint sees the same batches as one that never stopped. Whatever a
 ``fit`` call builds once is then built once per epoch. By default this times it where it shows most:
 a model with next to no compute (global average pooling and a softmax) on random CIFAR-shaped
@@ -11,7 +11,7 @@ arrays, so that an epoch is the input pipeline, validation and ``fit``'s own wor
 CNN on a fast GPU. With ``--recipe`` it times that recipe's model, optimizer and loss instead, and
 with ``--data`` real CIFAR-10 images (the first ``--images`` of the training split of
 benchmarks.toml). Both set-ups see the same arrays (training and a quarter as many validation
-images, the recipe's batch or 128, ``harness.train.STEPS_PER_EXECUTION``): Keras' single ``fit`` with
+images, the recipe's batch or 128, ``harness.run.train.STEPS_PER_EXECUTION``): Keras' single ``fit`` with
 ``shuffle=True`` (epoch time from its callbacks) against one ``fit`` call per epoch over
 ``RunData`` (the whole call timed). Printed: each set-up's epochs and its fastest steady epoch
 (the first epoch, which traces and compiles, is left out), per round, then the ratio of the
@@ -37,7 +37,7 @@ def model(recipe=None):
     """The recipe's model compiled as the harness compiles it, or the near-empty model."""
     import keras
 
-    from harness.train import STEPS_PER_EXECUTION, make_optimizer
+    from harness.run.train import STEPS_PER_EXECUTION, make_optimizer
 
     keras.utils.set_random_seed(0)
     if recipe is None:
@@ -79,7 +79,7 @@ def keras_single_fit(arrays, epochs: int, recipe, batch: int) -> list[float]:
 
 
 def harness_fit_per_epoch(arrays, epochs: int, recipe, batch: int) -> list[float]:
-    from harness.train import RunData, _once_per_run
+    from harness.run.train import RunData, _once_per_run
 
     x, y, x_validation, y_validation = arrays
     trained = model(recipe)
@@ -107,7 +107,7 @@ def arrays_from(path: str | None, images: int, one_hot: bool):
         y_validation = rng.integers(0, 10, images // 4)
     else:
         from harness.config import load_config
-        from harness.data import load_cifar10, prepare_split
+        from harness.run.data import load_cifar10, prepare_split
 
         data = load_config(REPO / "benchmarks.toml").data
         split = prepare_split(

@@ -5,7 +5,7 @@
 
 Reads gpu_check.py's files in the order they were made (a section found ``ok`` in a later file
 wins), counts the FLOPs and activation elements of every measured recipe's model as a run builds
-it (``harness.probe.measure``, untimed; any Keras backend), and writes what ``harness.gpu_model``
+it (``harness.cost.probe.measure``, untimed; any Keras backend), and writes what ``harness.cost.gpu_model``
 reads: each measured recipe's training step, compile seconds, prediction rate and peak memory,
 and the fit ``seconds per step = floor + FLOPs / rate + activation bytes / bandwidth`` over all of
 them, with each recipe's fitted ÷ measured step and a check against the steady epochs measured
@@ -31,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
 
     from harness.config import load_config
+    from harness.cost.gpu_model import build_reference
+    from harness.cost.probe import measure
     from harness.environment import import_keras_quietly
-    from harness.gpu_model import build_reference
-    from harness.probe import measure
 
     files = [json.loads(path.read_text()) for path in arguments.files]
     measured = set()

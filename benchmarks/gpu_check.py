@@ -15,12 +15,12 @@ Sections, in this order (docs/gpu.md says what each number means):
 - ``versions``: Python, JAX / jaxlib / Keras / numpy and the CUDA plugin, the devices JAX
   sees, ``nvidia-smi`` (GPU, driver, memory), how long JAX took to start.
 - ``xla_auto``: what ``jit_compile="auto"`` resolves to here, by the harness's rule
-  (``harness.devices.resolve_jit_compile``) and by Keras on the compiled models.
+  (``harness.run.devices.resolve_jit_compile``) and by Keras on the compiled models.
 - ``backbones_224``: the 224×224 fine-tunes (VGG16, DenseNet121, random weights) trained as a
   run trains them: XLA compile seconds, seconds per step, images/s, peak GPU memory. Each in
   its own process, with a timeout.
 - ``steady_epochs``: steady epoch time of three CNNs of different sizes through the harness
-  (``harness.train.train_and_evaluate``) against a bare ``model.fit`` of the same model.
+  (``harness.run.train.train_and_evaluate``) against a bare ``model.fit`` of the same model.
 - ``tf32``: frozen VGG16 features under the backend's float32 (``highest``), TF32, its default
   precision and mixed_bfloat16, for inputs in [0, 1] and in [0, 1/255]; which one the default is.
 - ``packing``: one small CNN alone, then four copies at once on the same GPU (the harness's
@@ -65,7 +65,7 @@ for folder in (REPO, REPO / "benchmarks"):  # harness, architectures; throughput
 import numpy as np  # noqa: E402
 
 SCHEMA = 1
-FULL_TRAIN_IMAGES = 40_000  # a full-profile epoch (harness.cost: 50,000 less 10,000 validation)
+FULL_TRAIN_IMAGES = 40_000  # a full-profile epoch (harness.cost.run_cost: 50,000 less 10,000 validation)
 # One representative per kind of CNN recipe (same layer types and augmentation values): the
 # list tests/test_gpu_proxies.py keeps (tests/test_gpu_check.py checks they are the same), the
 # two that --tiny takes first (an affine warp; BatchNorm and Dropout).
@@ -278,7 +278,7 @@ def labels(count: int, seed: int) -> np.ndarray:
 
 
 def synthetic_split(train: int, validation: int, test: int, seed: int = 0):
-    from harness.data import Split
+    from harness.run.data import Split
 
     return Split(
         x_train=images(train, seed),
@@ -311,8 +311,8 @@ def harness_xla() -> bool:
     """What the harness compiles a run with here (jit_compile "auto", its own rule)."""
     import keras
 
-    from harness.devices import resolve_jit_compile
     from harness.environment import accelerator_names
+    from harness.run.devices import resolve_jit_compile
 
     backend = keras.backend.backend()
     return resolve_jit_compile("auto", backend=backend, accelerator=bool(accelerator_names(backend)))
@@ -341,9 +341,9 @@ def steady(seconds: list[float]) -> float:
 @functools.cache
 def _cache_standardization() -> None:
     """ZCA whitening fits a 3072×3072 SVD per model built: once per preset in this process."""
-    import harness.augment
+    import harness.run.augment
 
-    original = harness.augment.fit_standardization
+    original = harness.run.augment.fit_standardization
     cache: dict[tuple, Any] = {}
 
     @functools.wraps(original)
@@ -353,7 +353,7 @@ def _cache_standardization() -> None:
             cache[key] = original(preset, x_train)
         return cache[key]
 
-    harness.augment.fit_standardization = cached
+    harness.run.augment.fit_standardization = cached
 
 
 # ---------------------------------------------------------------------------------------------
@@ -408,7 +408,7 @@ def worker_pack(spec: dict[str, Any]) -> None:
     import keras
 
     from harness.config import load_config
-    from harness.train import STEPS_PER_EXECUTION, assemble, make_optimizer
+    from harness.run.train import STEPS_PER_EXECUTION, assemble, make_optimizer
 
     emit(import_seconds=time.perf_counter() - started)
     config = load_config(REPO / "benchmarks.toml")
@@ -471,8 +471,8 @@ def worker_backbone(spec: dict[str, Any]) -> None:
 
     import architectures.transfer
     from harness.config import load_config
-    from harness.cost import model_flops
-    from harness.train import STEPS_PER_EXECUTION, assemble, evaluation_batch, make_optimizer
+    from harness.cost.run_cost import model_flops
+    from harness.run.train import STEPS_PER_EXECUTION, assemble, evaluation_batch, make_optimizer
 
     emit(import_seconds=time.perf_counter() - started, backend=keras.backend.backend())
     architectures.transfer.RESIZED = spec["size"]  # 224: the recipes' own size; smaller only for --tiny
@@ -623,8 +623,8 @@ def section_versions(ctx: Context, out: dict[str, Any]) -> None:
     began = time.perf_counter()
     import keras
 
-    from harness.devices import visible_gpus
     from harness.environment import accelerator_names, cpu_description
+    from harness.run.devices import visible_gpus
 
     out["keras_import_seconds"] = time.perf_counter() - began
     out["keras_backend"] = keras.backend.backend()
@@ -672,9 +672,9 @@ def section_xla_auto(ctx: Context, out: dict[str, Any]) -> None:
 
     import keras
 
-    from harness.devices import resolve_jit_compile
     from harness.environment import accelerator_names
-    from harness.train import assemble, make_optimizer
+    from harness.run.devices import resolve_jit_compile
+    from harness.run.train import assemble, make_optimizer
 
     backend = keras.backend.backend()
     accelerators = accelerator_names(backend)
@@ -737,8 +737,8 @@ def section_steady_epochs(ctx: Context, out: dict[str, Any], precision: str = "f
 
     import architectures
     from harness.config import Profile
-    from harness.cost import model_flops
-    from harness.train import STEPS_PER_EXECUTION, train_and_evaluate
+    from harness.cost.run_cost import model_flops
+    from harness.run.train import STEPS_PER_EXECUTION, train_and_evaluate
 
     sizes = ctx.sizes
     train = sizes.steady_train_images
@@ -805,11 +805,11 @@ def section_steady_epochs(ctx: Context, out: dict[str, Any], precision: str = "f
 def precision_context(backend: str, precision: str):
     """float32 convolutions and matmuls at ``precision`` while inside: "default" (the backend's
     own choice), or "highest" / "tensorfloat32" as the harness sets them for a float32 / tf32
-    run (``harness.devices.set_tf32``), so this measures what a run computes."""
+    run (``harness.run.devices.set_tf32``), so this measures what a run computes."""
     if precision == "default":
         yield
         return
-    from harness.devices import set_tf32
+    from harness.run.devices import set_tf32
 
     restore = set_tf32(backend, precision == "tensorfloat32")
     try:
@@ -987,7 +987,7 @@ def section_packing(ctx: Context, out: dict[str, Any]) -> None:
 def section_compiled_steps(ctx: Context, out: dict[str, Any]) -> None:
     import keras
 
-    from harness.train import assemble, make_optimizer
+    from harness.run.train import assemble, make_optimizer
 
     _cache_standardization()
     xla = harness_xla()
@@ -1056,9 +1056,9 @@ def section_throughput_all(ctx: Context, out: dict[str, Any]) -> None:
     import keras
     from throughput import epoch_timer
 
-    from harness.cost import model_flops
+    from harness.cost.run_cost import model_flops
     from harness.identity import is_transfer
-    from harness.train import STEPS_PER_EXECUTION, assemble, make_optimizer
+    from harness.run.train import STEPS_PER_EXECUTION, assemble, make_optimizer
 
     _cache_standardization()
     xla = harness_xla()
@@ -1268,9 +1268,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def set_environment() -> None:
     """Before any backend is imported: JAX unless told otherwise; GPU memory taken as needed, as
-    in every harness worker (harness.devices.MEMORY_ENVIRONMENT), which also leaves room for the
+    in every harness worker (harness.run.devices.MEMORY_ENVIRONMENT), which also leaves room for the
     packed and backbone processes this script starts beside itself."""
-    from harness.devices import MEMORY_ENVIRONMENT
+    from harness.run.devices import MEMORY_ENVIRONMENT
 
     os.environ.setdefault("KERAS_BACKEND", "jax")
     for key, value in MEMORY_ENVIRONMENT.items():

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.schema import (  # noqa: E402  (after the path is set)
+from harness.store.schema import (  # noqa: E402  (after the path is set)
     METRIC_EVALUATION_SECONDS,
     METRIC_TRAIN_SECONDS,
     OVERHEAD_PREFIX,
@@ -54,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from harness.errors import TrackingError
-    from harness.tracking import open_tracker
+    from harness.store.tracking import open_tracker
 
     try:
         tracker = open_tracker(args.tracking_uri, args.experiment, create=False)

@@ -32,14 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.environment import git_commit  # noqa: E402  (after the path is set)
 from harness.identity import RunIdentity, Variant  # noqa: E402
-from harness.results import (  # noqa: E402
+from harness.results.records import (  # noqa: E402
     SCHEMA_VERSION,
     compact,
     identity_fields,
     iso,
     write_records,
 )
-from harness.schema import (  # noqa: E402
+from harness.store.schema import (  # noqa: E402
     METRIC_EPOCHS_RUN,
     METRIC_IMAGES_PER_SECOND,
     METRIC_TEST_ACCURACY,

@@ -11,14 +11,14 @@ up to twice as long from one minute to the next, and the minimum is the estimate
 that. The spread (slowest / fastest steady epoch of one set-up) is printed so the noise is seen.
 Each figure is a ratio:
 
-- harness / bare: ``harness.train.train_and_evaluate`` against a bare ``model.fit`` of the same
+- harness / bare: ``harness.run.train.train_and_evaluate`` against a bare ``model.fit`` of the same
   model, optimizer, batch size, steps per call and validation data (target ≤ 1.05);
 - augmented / unaugmented: the harness with the recipe's augmentation preset (or
   ``r004_assumed`` when it has none) against the harness without it (target ≤ 1.3);
 - ImageDataGenerator / harness augmentation: a report-style ``ImageDataGenerator(...).flow``
   pipeline against the harness's Keras-layer augmentation with the same settings (target ≥ 3);
 - 16 / 1 steps per call: the bare ``model.fit`` with ``steps_per_execution=16`` (what the harness
-  compiles with, ``harness.train.STEPS_PER_EXECUTION``) against one step per call, Keras'
+  compiles with, ``harness.run.train.STEPS_PER_EXECUTION``) against one step per call, Keras'
   default: the per-step Python dispatch that the harness's setting removes (< 1 is faster);
 - achieved training FLOP/s (analytic count of Conv2D and Dense multiply-adds: 3× forward for a
   training image, 1× for a validation image) against this machine's float32 matmul peak.
@@ -115,7 +115,7 @@ def compiled_model(recipe, seed: int, steps_per_execution: int):
     """The recipe's model, seeded and compiled as a bare Keras user would."""
     import keras
 
-    from harness.train import make_optimizer
+    from harness.run.train import make_optimizer
 
     keras.utils.set_random_seed(seed)
     model = architectures_model(recipe)
@@ -168,7 +168,7 @@ def idg_fit(recipe, split, preset: dict, epochs: int, seed: int, steps_per_execu
 
 
 def harness_fit(recipe, profile, split, preset: dict, seed: int) -> list[float]:
-    from harness.train import train_and_evaluate
+    from harness.run.train import train_and_evaluate
 
     result = train_and_evaluate(recipe, profile, split, seed=seed, augmentation=preset)
     return steady(result.epoch_seconds)
@@ -200,9 +200,9 @@ def main() -> None:
     import keras
 
     from harness.config import NO_AUGMENTATION, load_config
-    from harness.data import load_cifar10, prepare_split
     from harness.environment import cpu_description
-    from harness.train import STEPS_PER_EXECUTION
+    from harness.run.data import load_cifar10, prepare_split
+    from harness.run.train import STEPS_PER_EXECUTION
 
     config = load_config(REPO / "benchmarks.toml")
     data = load_cifar10(args.data)

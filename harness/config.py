@@ -84,7 +84,7 @@ class Profile:
 
     ``epoch_fraction`` trains each recipe for that share of its own epochs (rounded up);
     ``bn_recalibration_images`` re-estimates every trainable BatchNorm layer's moving statistics
-    from that many training images after training (``harness.train.recalibrate_batch_norm``).
+    from that many training images after training (``harness.run.train.recalibrate_batch_norm``).
     Both are left out of the config hash while unset, so profiles without them keep their
     identities.
     """
@@ -241,12 +241,12 @@ class BenchConfig:
     def train_images(self, profile_name: str) -> int:
         """Training images of a run under the profile (CIFAR-10's 50,000 less validation, or the
         profile's train_size)."""
-        from harness.cost import FULL_TRAIN_IMAGES
+        from harness.cost.run_cost import FULL_TRAIN_IMAGES
 
         return self.profile(profile_name).train_size or FULL_TRAIN_IMAGES - self.data.validation_size
 
     def split_options(self, profile_name: str) -> dict[str, Any]:
-        """The keyword arguments of ``harness.data.split_indices`` / ``prepare_split`` for a
+        """The keyword arguments of ``harness.run.data.split_indices`` / ``prepare_split`` for a
         profile: the data split of [data] and the profile's budget."""
         profile = self.profile(profile_name)
         return {

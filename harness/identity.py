@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from harness.config import BenchConfig, Profile, Recipe
-from harness.schema import (
+from harness.store.schema import (
     KIND_CHILD,
     TAG_CONFIG_HASH,
     TAG_DATA,

@@ -74,12 +74,12 @@ def isolated_environment(monkeypatch):
     def never(url: str) -> bool:  # a test never opens a browser on a developer's desktop
         raise AssertionError(f"a test tried to open {url} in a browser")
 
-    monkeypatch.setattr("harness.ui.open_in_browser", never)
+    monkeypatch.setattr("harness.cli.ui.open_in_browser", never)
 
 
 @pytest.fixture
 def synthetic_npz(tmp_path: Path) -> Path:
-    from harness.data import save_npz, synthetic_cifar10
+    from harness.run.data import save_npz, synthetic_cifar10
 
     return save_npz(synthetic_cifar10(train=400, test=150, seed=3), tmp_path / "synthetic.npz")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from harness.leaderboard import Row, collect_rows
-from harness.schema import (
+from harness.results.leaderboard import Row, collect_rows
+from harness.store.schema import (
     METRIC_TEST_ACCURACY,
     PARAM_PARAMS,
     PARAM_REPORTED_ACCURACY,

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from harness.adaptive import plan_round, run_adaptive, seeds_tried
 from harness.cli import main
 from harness.config import load_config
-from harness.executors import Outcome, SweepReport
 from harness.identity import identify
-from harness.plan import RunSpec, SweepSettings
-from harness.tracking import Tracker
+from harness.store.tracking import Tracker
+from harness.sweep.adaptive import plan_round, run_adaptive, seeds_tried
+from harness.sweep.executors import Outcome, SweepReport
+from harness.sweep.plan import RunSpec, SweepSettings
 from tests.standins import board, log_run
 from tests.test_stats import power_seeds
 from tests.test_steps import CHAINS_CONFIG
@@ -176,10 +176,10 @@ def test_no_round_starts_once_the_time_budget_has_run_out(tmp_path, config):
 
 
 def test_bench_all_seeds_auto(tmp_path, config, monkeypatch):
-    import harness.sweep
+    import harness.sweep.sweep
 
     calls = []
-    monkeypatch.setattr(harness.sweep, "run_sweep", stand_in_sweep(calls))
+    monkeypatch.setattr(harness.sweep.sweep, "run_sweep", stand_in_sweep(calls))
     store = f"sqlite:///{tmp_path / 'm.db'}"
     base = ["--config", str(config.path), "--tracking-uri", store]
     result = CliRunner().invoke(

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
-from harness import agreement, leaderboard
 from harness.cli import main
 from harness.config import load_config
+from harness.results import agreement, leaderboard
 from tests.conftest import REAL_CONFIG
 from tests.standins import board, log_runs
 
@@ -121,7 +121,7 @@ def test_the_budget_line_derives_from_the_profile():
 
 
 def _store(tmp_path, config):
-    from harness.tracking import Tracker
+    from harness.store.tracking import Tracker
 
     store = f"sqlite:///{tmp_path / 'm.db'}"
     tracker = Tracker(store)
@@ -170,7 +170,7 @@ def test_a_budget_profiles_outputs_say_so_and_check_no_claim(tmp_path, config):
 
 
 def test_budget_plots_carry_the_line_and_no_claim():
-    from harness.plots import seed_spread_figure, steps_figure
+    from harness.results.plots import seed_spread_figure, steps_figure
 
     rows = list(board(SMALL).values())
     for row in rows:
@@ -194,7 +194,7 @@ def test_budget_plots_carry_the_line_and_no_claim():
 
 
 def test_bench_agreement_reads_full_from_the_store_and_from_results(tmp_path, config):
-    from harness.tracking import Tracker
+    from harness.store.tracking import Tracker
 
     store = _store(tmp_path, config)
     runner = CliRunner()
@@ -230,8 +230,8 @@ def test_bench_agreement_reads_full_from_the_store_and_from_results(tmp_path, co
 
 
 def test_parent_runs_of_a_budget_profile_start_with_the_line(tmp_path, config):
-    from harness.publish import publish_board_metrics, with_budget_line
-    from harness.tracking import Tracker
+    from harness.results.publish import publish_board_metrics, with_budget_line
+    from harness.store.tracking import Tracker
 
     store = _store(tmp_path, config)
     tracker = Tracker(store)

@@ -59,7 +59,7 @@ PRINTED_NON_TRAINABLE = {"r003_vgg16_finetune": 7_636_032, "r003_densenet121_fin
 
 
 def test_transfer_models_are_registered_with_a_known_backbone():
-    from harness.weights import BACKBONES
+    from harness.run.weights import BACKBONES
 
     assert len(TRANSFER) == 7
     assert all(architectures.get(name).backbone in BACKBONES for name in TRANSFER)

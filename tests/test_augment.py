@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.augment import build_augmentation, fit_standardization
+from harness.run.augment import build_augmentation, fit_standardization
 
 
 def images(count=8, seed=0):

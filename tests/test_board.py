@@ -9,9 +9,9 @@ import math
 import pytest
 
 from harness.identity import RunIdentity
-from harness.leaderboard import Row, board_metrics, collect_rows
-from harness.publish import leaderboard_table, publish_board_metrics
-from harness.tracking import Tracker
+from harness.results.leaderboard import Row, board_metrics, collect_rows
+from harness.results.publish import leaderboard_table, publish_board_metrics
+from harness.store.tracking import Tracker
 
 
 def row(**changes) -> Row:

@@ -16,12 +16,12 @@ import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
-from harness import executors
 from harness.cli import EXIT_BUDGET, Duration, main
 from harness.config import load_config
-from harness.executors import Outcome, Progress, SweepReport
-from harness.plan import SweepSettings, order_runs, plan, run_order
-from harness.tracking import Tracker
+from harness.store.tracking import Tracker
+from harness.sweep import executors
+from harness.sweep.executors import Outcome, Progress, SweepReport
+from harness.sweep.plan import SweepSettings, order_runs, plan, run_order
 
 STAND_IN = r"""
 import json, os, signal, sys, time
@@ -51,7 +51,7 @@ def identity_key(fields):
 
 with open(os.environ["STAND_IN_LOG"], "a") as log:
     log.write(f"{identity['recipe']} seed {identity['seed']}\n")
-from harness import checkpoint
+from harness.run import checkpoint
 
 path = checkpoint.checkpoint_path(
     identity["recipe"], identity["seed"], identity_key(identity), payload["tracking_uri"], payload["experiment"]
@@ -178,13 +178,13 @@ def test_order_auto(jobs, budget, expected):
 
 
 def test_estimates_of_what_is_left_and_of_a_first_epoch():
-    """What the order and the budget read (``harness.estimate.run_seconds``): the epochs a
+    """What the order and the budget read (``harness.cost.estimate.run_seconds``): the epochs a
     checkpoint holds are not counted again; a run's next epoch is its start-up, its features (a
     recipe's first seed only), that epoch and the test set."""
     from types import SimpleNamespace
 
-    from harness.cost import RunSeconds
-    from harness.estimate import run_seconds
+    from harness.cost.estimate import run_seconds
+    from harness.cost.run_cost import RunSeconds
 
     estimate = SimpleNamespace(here=RunSeconds(overhead=10.0, features=5.0, epoch=10.0, test=2.0), gpu=None, epochs=10)
     assert run_seconds(estimate) == 10 + 5 + 100 + 2
@@ -215,7 +215,7 @@ def test_a_bad_time_budget_is_one_line_before_anything(test_config, tmp_path, mo
 
 
 def test_the_summary_says_what_the_budget_left_and_how_to_continue(tmp_path, synthetic_npz, test_config, monkeypatch):
-    import harness.sweep
+    import harness.sweep.sweep
 
     config = load_config(test_config)
     a0, a1 = tiny_runs(seeds=(0, 1), names=("tiny-a",))(config)
@@ -227,7 +227,7 @@ def test_the_summary_says_what_the_budget_left_and_how_to_continue(tmp_path, syn
         budget_spent=True,
         seconds_left={a0.identity.identity: 1800.0, a1.identity.identity: 3600.0},
     )
-    monkeypatch.setattr(harness.sweep, "run_sweep", lambda *args, **kwargs: report)
+    monkeypatch.setattr(harness.sweep.sweep, "run_sweep", lambda *args, **kwargs: report)
     monkeypatch.chdir(tmp_path)
     arguments = ["--config", str(test_config), "--data", str(synthetic_npz), "run", "tiny-a", "--seeds", "2"]
     result = CliRunner().invoke(main, [*arguments, "--profile", "smoke", "--time-budget", "2h30m"])
@@ -242,7 +242,7 @@ def test_the_summary_says_what_the_budget_left_and_how_to_continue(tmp_path, syn
 def test_a_time_budget_caps_what_a_long_sweep_asks_to_be_confirmed_for():
     """A sweep estimated at days asks first (--yes), unless its time budget stops it sooner: then
     it is expected to take the budget, and a budget under a day asks nothing."""
-    from harness.sweep import LONG_SWEEP_SECONDS, expected_seconds
+    from harness.sweep.sweep import LONG_SWEEP_SECONDS, expected_seconds
 
     seconds = {"a": 3 * 86400.0, "b": 86400.0}
     assert expected_seconds(seconds, 2, None) == 2 * 86400.0 > LONG_SWEEP_SECONDS

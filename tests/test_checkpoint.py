@@ -12,10 +12,10 @@ import time
 import numpy as np
 import pytest
 
-from harness import checkpoint
 from harness.config import Callback, load_config
-from harness.data import prepare_split, synthetic_cifar10
-from harness.train import Paused, epoch_batches, epoch_permutation, train_and_evaluate
+from harness.run import checkpoint
+from harness.run.data import prepare_split, synthetic_cifar10
+from harness.run.train import Paused, epoch_batches, epoch_permutation, train_and_evaluate
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +35,9 @@ def config(tmp_path_factory):
 @pytest.fixture
 def every_epoch(monkeypatch):
     """A checkpoint at every epoch's end, however long the last one took (these epochs are tiny)."""
-    import harness.train
+    import harness.run.train
 
-    monkeypatch.setattr(harness.train, "CHECKPOINT_SHARE", 1e9)
+    monkeypatch.setattr(harness.run.train, "CHECKPOINT_SHARE", 1e9)
 
 
 # The three stateful callbacks at once: EarlyStopping that can never see an improvement (so it
@@ -104,7 +104,7 @@ def test_every_backend_trains_on_the_same_batches():
     batches in the same order, and validation in order, the last batch partial."""
     import keras
 
-    from harness.train import RunData
+    from harness.run.train import RunData
 
     x = np.arange(10, dtype="float32").reshape(10, 1) * 10
     y = np.arange(10)
@@ -160,7 +160,7 @@ def test_the_random_state_is_what_makes_a_resumed_run_exact(config, split, every
 
 
 def _built_variables(config, recipe):
-    from harness.train import assemble
+    from harness.run.train import assemble
 
     augmentation = config.augmentation(recipe.augmentation)
     images = np.zeros((2, 32, 32, 3), "float32")

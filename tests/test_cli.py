@@ -230,14 +230,14 @@ def test_an_interrupt_that_escapes_the_sweep_never_says_nothing_was_trained(
     started, it says so instead of speaking of runs that finished."""
     from types import SimpleNamespace
 
-    import harness.sweep
+    import harness.sweep.sweep
 
     def interrupted(config, tracker, recipes, settings, progress, **options):
         if started:
             progress.run_started(SimpleNamespace(identity=SimpleNamespace(identity="i"), label="tiny-a seed 0"), 0, 1)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(harness.sweep, "run_sweep", interrupted)
+    monkeypatch.setattr(harness.sweep.sweep, "run_sweep", interrupted)
     monkeypatch.chdir(tmp_path)
     command = ["--config", str(test_config), "--data", str(synthetic_npz), "run", "tiny-a", "--profile", "smoke"]
     started = True
@@ -335,7 +335,7 @@ def test_doctor_names_the_dataset_a_sweep_would_read_and_why(tmp_path, synthetic
     """[data] local_copies found: bench doctor names that file and the rule that chose it (it said
     "BENCH_DATA not set … Keras downloads CIFAR-10" while the local copy was used); --data and
     BENCH_DATA are named as such."""
-    from harness.doctor import dataset_check
+    from harness.cli.doctor import dataset_check
     from tests.conftest import TEST_CONFIG
 
     config = tmp_path / "benchmarks.toml"
@@ -343,7 +343,7 @@ def test_doctor_names_the_dataset_a_sweep_would_read_and_why(tmp_path, synthetic
         TEST_CONFIG.replace("split_seed = 7\n", f'split_seed = 7\nlocal_copies = ["{synthetic_npz}"]\n', 1)
     )
     seen = {}
-    monkeypatch.setattr("harness.doctor.run_checks", lambda **options: seen.update(options) or [])
+    monkeypatch.setattr("harness.cli.doctor.run_checks", lambda **options: seen.update(options) or [])
     monkeypatch.setattr("harness.environment.import_keras_quietly", lambda: None)  # not needed to choose
     assert CliRunner().invoke(main, ["--config", str(config), "doctor"]).exit_code == 0
     path, why = seen["dataset"]
@@ -365,7 +365,7 @@ def test_leaderboard_with_and_without_profile_agree_after_a_profile_is_edited(tm
     """Editing a profile gives its recipes new identities: their old runs are never ranked as
     current, with or without --profile; --include-stale shows them, marked, in every format."""
     from harness.config import load_config
-    from harness.tracking import Tracker
+    from harness.store.tracking import Tracker
     from tests.conftest import TEST_CONFIG
     from tests.standins import log_runs
 
@@ -423,8 +423,8 @@ def test_leaderboard_with_and_without_profile_agree_after_a_profile_is_edited(tm
 def test_a_cost_estimate_failure_stops_the_sweep_before_anything_trains(tmp_path, synthetic_npz, monkeypatch):
     """The estimate builds each recipe's model in a probe process: when that fails the runs
     would fail too, so the sweep stops there in one line (it used to print a note and train)."""
-    from harness import sweep
     from harness.errors import HarnessError
+    from harness.sweep import sweep
     from tests.conftest import TEST_CONFIG
 
     def failing(*args, **kwargs):
@@ -445,7 +445,7 @@ def test_a_cost_estimate_failure_stops_the_sweep_before_anything_trains(tmp_path
 def test_the_probe_names_the_recipe_it_could_not_measure(monkeypatch, capsys, test_config):
     import io
 
-    from harness import probe
+    from harness.cost import probe
 
     def broken(config, recipe, **options):
         raise ValueError("Input 0 of layer is incompatible\nmore detail")
@@ -478,12 +478,12 @@ def test_planning_is_linear_in_the_number_of_runs(tmp_path, synthetic_npz, test_
     with the whole plan (it was: 2,000 runs made 2 million comparisons; 9,440 took 50 s)."""
     import time
 
-    from harness import sweep
     from harness.config import load_config
-    from harness.data import load_cifar10
     from harness.identity import identify
-    from harness.plan import RunSpec
-    from harness.tracking import Tracker
+    from harness.run.data import load_cifar10
+    from harness.store.tracking import Tracker
+    from harness.sweep import sweep
+    from harness.sweep.plan import RunSpec
 
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     config, tracker = load_config(test_config), Tracker(store)
@@ -509,7 +509,7 @@ def test_planning_is_linear_in_the_number_of_runs(tmp_path, synthetic_npz, test_
 
 def test_splitting_finished_runs_is_one_pass():
     from harness.config import load_config
-    from harness.plan import plan, split_finished
+    from harness.sweep.plan import plan, split_finished
     from tests.conftest import REAL_CONFIG
 
     config = load_config(REAL_CONFIG)
@@ -525,7 +525,7 @@ def store_with_runs(tmp_path_factory):
     """A folder with a store of finished runs, a file where a folder could go and a README
     without markers; the benchmarks file and store options as a command starts with them."""
     from harness.config import load_config
-    from harness.tracking import Tracker
+    from harness.store.tracking import Tracker
     from tests.conftest import TEST_CONFIG
     from tests.standins import log_runs
 

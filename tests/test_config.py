@@ -196,7 +196,7 @@ def test_new_profile_settings_enter_the_hash_only_where_set(tmp_path, test_confi
     stay valid); setting one is a new identity (recalibrated runs are never pooled with others)."""
     import dataclasses
 
-    from harness.train import planned_epochs
+    from harness.run.train import planned_epochs
 
     config = load_config(test_config)
     recipe, profile = config.recipes["tiny-a"], config.profiles["smoke"]

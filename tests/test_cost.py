@@ -9,7 +9,7 @@ import json
 import pytest
 
 from harness.config import load_config
-from harness.cost import ModelFlops, Probe, flops_seconds, human_duration, model_flops, probe_seconds, run_cost
+from harness.cost.run_cost import ModelFlops, Probe, flops_seconds, human_duration, model_flops, probe_seconds, run_cost
 from tests.conftest import REAL_CONFIG
 
 # r004_step1: conv 3→32 and 32→32 (3×3, 'same', 32×32 output), Dense 8192→10.
@@ -108,7 +108,7 @@ def test_bench_list_cost_probes_this_machine(tmp_path, monkeypatch):
 
 def test_a_probe_keeps_the_fastest_of_its_timed_calls(monkeypatch):
     """A busy moment only slows a call down: the cached probe is the fastest call, not the first."""
-    from harness import probe
+    from harness.cost import probe
 
     durations = iter([5.0, 0.4, 0.1, 0.3])  # warm-up (compiles), then three timed calls
     clock = {"now": 0.0}
@@ -123,7 +123,7 @@ def test_a_probe_keeps_the_fastest_of_its_timed_calls(monkeypatch):
 def test_a_steady_probe_runs_enough_steps():
     """A timed call lasts PROBE_SECONDS where it can: a 1.5 ms GPU step (results/gpu) gets whole
     calls of 16 steps until the input cap, a minute-long CPU step the minimum."""
-    from harness.probe import PROBE_MAX_BYTES, PROBE_MIN_STEPS, PROBE_SECONDS, steady_steps
+    from harness.cost.probe import PROBE_MAX_BYTES, PROBE_MIN_STEPS, PROBE_SECONDS, steady_steps
 
     image = 32 * 32 * 3 * 4
     fast = steady_steps(0.0015, 128, image)
@@ -138,7 +138,7 @@ def _run(recipe, profile, config_hash, epochs, train_seconds, *, identity, hardw
     """A finished run as the store or a record gives it to the estimate."""
     from types import SimpleNamespace
 
-    from harness.schema import PARAM_HARDWARE, TAG_CONFIG_HASH, TAG_DEVICE, TAG_IDENTITY, TAG_PROFILE, TAG_RECIPE
+    from harness.store.schema import PARAM_HARDWARE, TAG_CONFIG_HASH, TAG_DEVICE, TAG_IDENTITY, TAG_PROFILE, TAG_RECIPE
 
     tags = {
         TAG_RECIPE: recipe,
@@ -161,7 +161,7 @@ def test_expected_epochs_come_from_finished_runs_of_the_current_training():
     """r003-vgg16-finetune may train 500 epochs; runs that stopped early say how long it really
     trains. Runs of an older configuration, another profile or another recipe do not count; a run
     on a GPU or under JAX does (same training). Without runs: at most the profile's epochs."""
-    from harness.estimate import expected_epochs
+    from harness.cost.estimate import expected_epochs
     from harness.identity import Variant, config_hash
 
     config = load_config(REAL_CONFIG)
@@ -182,8 +182,8 @@ def test_expected_epochs_come_from_finished_runs_of_the_current_training():
 
 
 def test_run_seconds_follow_expected_epochs_checkpoints_and_cached_features():
-    from harness.cost import RunSeconds
-    from harness.estimate import Estimate, run_seconds
+    from harness.cost.estimate import Estimate, run_seconds
+    from harness.cost.run_cost import RunSeconds
 
     config = load_config(REAL_CONFIG)
     flops = ModelFlops(forward=R004_STEP1_FORWARD, train=3 * R004_STEP1_FORWARD)
@@ -199,8 +199,8 @@ def test_run_seconds_follow_expected_epochs_checkpoints_and_cached_features():
 
 
 def test_calibration_sets_the_estimate_against_the_runs_it_can_find():
-    from harness.cost import RunSeconds
-    from harness.estimate import Estimate, calibrate
+    from harness.cost.estimate import Estimate, calibrate
+    from harness.cost.run_cost import RunSeconds
     from harness.identity import config_hash
 
     config = load_config(REAL_CONFIG)
@@ -226,10 +226,10 @@ def test_calibration_sets_the_estimate_against_the_runs_it_can_find():
 def test_a_dry_run_says_what_its_estimate_rests_on(tmp_path, synthetic_npz, test_config):
     """The sweep's cost line: images and PFLOP at most, seconds here from probes, the epochs they
     rest on, and the reference GPU named as measured (not an assumed rate)."""
-    from harness.executors import Progress
-    from harness.plan import SweepSettings
-    from harness.sweep import run_sweep
-    from harness.tracking import Tracker
+    from harness.store.tracking import Tracker
+    from harness.sweep.executors import Progress
+    from harness.sweep.plan import SweepSettings
+    from harness.sweep.sweep import run_sweep
 
     class Notes(Progress):
         def __init__(self):
@@ -255,10 +255,10 @@ def test_a_dry_run_says_what_its_estimate_rests_on(tmp_path, synthetic_npz, test
 def test_several_runs_at_once_start_with_the_longest(tmp_path, synthetic_npz, test_config, monkeypatch, jobs, first):
     """Under --jobs > 1 the recipes expected to take longest start first (a sweep in file order
     ended on its longest runs alone); a recipe's seeds stay together; one at a time keeps file order."""
-    import harness.sweep
-    from harness.executors import LocalExecutor, Progress, SweepReport
-    from harness.plan import SweepSettings
-    from harness.tracking import Tracker
+    import harness.sweep.sweep
+    from harness.store.tracking import Tracker
+    from harness.sweep.executors import LocalExecutor, Progress, SweepReport
+    from harness.sweep.plan import SweepSettings
 
     def cost(config, todo, *_args, **_kwargs):
         return {spec.identity.identity: 60.0 if spec.recipe.name == "tiny-b" else 5.0 for spec in todo}
@@ -269,19 +269,19 @@ def test_several_runs_at_once_start_with_the_longest(tmp_path, synthetic_npz, te
         started.extend((spec.recipe.name, spec.identity.seed) for spec in specs)
         return SweepReport()
 
-    monkeypatch.setattr(harness.sweep, "announce_cost", cost)
+    monkeypatch.setattr(harness.sweep.sweep, "announce_cost", cost)
     monkeypatch.setattr(LocalExecutor, "sweep", sweep)
     config = load_config(test_config)
     settings = SweepSettings(profile="smoke", seeds=2, data_path=str(synthetic_npz), jobs=jobs, jobs_cap=False)
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    harness.sweep.run_sweep(config, tracker, list(config.recipes.values()), settings, Progress())
+    harness.sweep.sweep.run_sweep(config, tracker, list(config.recipes.values()), settings, Progress())
     second = {"tiny-a": "tiny-b", "tiny-b": "tiny-a"}[first]
     assert started == [(first, 0), (first, 1), (second, 0), (second, 1)]
 
 
 def test_image_counts_keep_their_size():
     """A smoke sweep's 30,000 training images were printed as 'at most 0.0 M' (issue 28)."""
-    from harness.cost import human_count
+    from harness.cost.run_cost import human_count
 
     assert human_count(30_000) == "30,000" and human_count(999_999) == "999,999"
     assert human_count(21.6e6) == "21.6 M" and human_count(1e6) == "1.0 M"

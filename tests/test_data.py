@@ -8,8 +8,8 @@ import tarfile
 import numpy as np
 import pytest
 
-from harness import data as data_module
-from harness.data import (
+from harness.run import data as data_module
+from harness.run.data import (
     DataError,
     load_cifar10,
     prepare_split,

@@ -10,7 +10,9 @@ from collections import Counter
 import pytest
 
 from harness.config import load_config
-from harness.devices import (
+from harness.errors import HarnessError
+from harness.identity import Variant, identify
+from harness.run.devices import (
     Gpu,
     GpuSlots,
     check_device,
@@ -18,9 +20,7 @@ from harness.devices import (
     visible_gpus,
     worker_environment,
 )
-from harness.errors import HarnessError
-from harness.identity import Variant, identify
-from harness.plan import SweepSettings, concurrent_jobs, plan, variant_here
+from harness.sweep.plan import SweepSettings, concurrent_jobs, plan, variant_here
 
 SMI = """0, GPU-aaaa, NVIDIA H100 80GB HBM3, 81559
 1, GPU-bbbb, NVIDIA H100 80GB HBM3, 81559
@@ -211,8 +211,8 @@ def test_a_second_jax_process_loads_what_the_first_compiled(tmp_path):
 def test_executor_pins_each_concurrent_worker_to_a_gpu(tmp_path, test_config):
     """Four runs, two faked GPUs, two runs per GPU: every worker process starts pinned to one
     GPU, two on each, with the memory policy; the fake worker records its environment."""
-    from harness.executors import LocalExecutor
-    from harness.tracking import Tracker
+    from harness.store.tracking import Tracker
+    from harness.sweep.executors import LocalExecutor
 
     fake_python = tmp_path / "python"
     fake_python.write_text(
@@ -246,8 +246,8 @@ def test_runs_share_a_gpu_by_their_shares(tmp_path, test_config):
     """One faked GPU, --jobs-per-gpu auto: tiny-a takes the whole GPU (share 1.0) and trains
     alone; the two seeds of tiny-b (0.25 each) train at the same time. The fake worker records when
     it ran."""
-    from harness.executors import LocalExecutor
-    from harness.tracking import Tracker
+    from harness.store.tracking import Tracker
+    from harness.sweep.executors import LocalExecutor
 
     fake_python = tmp_path / "python"
     fake_python.write_text(
@@ -321,10 +321,10 @@ def test_doctor_flags_a_gpu_the_backend_cannot_see(monkeypatch):
     """The driver lists a GPU, TensorFlow sees none (a CUDA build mismatch): a problem, exit 1."""
     from click.testing import CliRunner
 
-    import harness.devices
+    import harness.run.devices
     from harness.cli import main
 
-    monkeypatch.setattr(harness.devices, "visible_gpus", lambda *a, **k: [Gpu("0", "NVIDIA H100", 81559)])
+    monkeypatch.setattr(harness.run.devices, "visible_gpus", lambda *a, **k: [Gpu("0", "NVIDIA H100", 81559)])
     result = CliRunner().invoke(main, ["doctor"])
     assert result.exit_code == 1
     assert "driver lists 1 GPU(s) but tensorflow sees 0" in result.output
@@ -337,10 +337,10 @@ def test_a_gpu_sweep_packs_by_default_and_says_how(tmp_path, synthetic_npz, test
     backend is made to see it: this machine's TensorFlow sees no GPU and would stop the sweep)."""
     from click.testing import CliRunner
 
-    import harness.sweep
+    import harness.sweep.sweep
     from harness.cli import main
 
-    monkeypatch.setattr(harness.sweep, "backend_gpus", lambda *args, **kwargs: ["NVIDIA H100 80GB HBM3"])
+    monkeypatch.setattr(harness.sweep.sweep, "backend_gpus", lambda *args, **kwargs: ["NVIDIA H100 80GB HBM3"])
 
     smi = tmp_path / "bin" / "nvidia-smi"
     smi.parent.mkdir()
@@ -402,7 +402,7 @@ def test_the_gpu_check_reads_what_a_fresh_worker_process_sees(tmp_path):
     when it cannot start); the fix named for each backend."""
     import os
 
-    from harness.devices import GPU_INSTALL, backend_gpus, check_gpus_usable
+    from harness.run.devices import GPU_INSTALL, backend_gpus, check_gpus_usable
 
     python = tmp_path / "python"
     python.write_text('#!/bin/sh\necho "noise from the backend"\necho \'GPUS ["NVIDIA H200"]\'\n')
@@ -424,7 +424,7 @@ def test_doctor_compiles_a_real_model_with_xla(monkeypatch):
     libdevice, where a bare reduction would still compile."""
     from keras.src import backend
 
-    from harness.doctor import _xla_compiles
+    from harness.cli.doctor import _xla_compiles
 
     ok, how = _xla_compiles("tensorflow")
     assert ok, how

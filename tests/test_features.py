@@ -9,9 +9,9 @@ import pytest
 
 from architectures import registry
 from harness.config import load_config
-from harness.data import prepare_split, synthetic_cifar10
-from harness.features import cache_root, cached_features
-from harness.train import train_and_evaluate
+from harness.run.data import prepare_split, synthetic_cifar10
+from harness.run.features import cache_root, cached_features
+from harness.run.train import train_and_evaluate
 
 
 def frozen_toy(*, input_shape=(32, 32, 3), num_classes=10, weights=None, part="model"):
@@ -155,7 +155,7 @@ def test_concurrent_seeds_extract_the_features_once(tmp_path):
         import os, sys, time
         import numpy as np
         os.environ["BENCH_CACHE"] = {str(tmp_path / "cache")!r}
-        from harness.features import cached_features
+        from harness.run.features import cached_features
 
         def compute(x):
             with open({str(tmp_path / "computed")!r}, "a") as log:

@@ -1,6 +1,6 @@
 """A newcomer's first `bench all`, as real processes: it says what it is doing while it measures
 this machine, a sweep estimated at over a day asks first (or needs --yes), and a SIGTERM while it
-measures leaves no `harness.probe` process behind."""
+measures leaves no `harness.cost.probe` process behind."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def children(parent: int, name: bytes) -> list[int]:
 @pytest.mark.skipif(not Path("/proc").exists(), reason="needs Linux /proc to find the probe")
 def test_sigterm_while_measuring_this_machine_ends_the_probe_child(tmp_path, synthetic_npz):
     """First run (empty cache): a status line says it is measuring this machine before anything
-    else takes minutes; SIGTERM then stops bench AND its `python -m harness.probe` child (it was
+    else takes minutes; SIGTERM then stops bench AND its `python -m harness.cost.probe` child (it was
     left running, orphaned), and the exit line does not speak of runs that finished."""
     log_path = tmp_path / "bench.log"
     with open(log_path, "w") as log:
@@ -65,9 +65,9 @@ def test_sigterm_while_measuring_this_machine_ends_the_probe_child(tmp_path, syn
         deadline = time.monotonic() + 120
         probes: list[int] = []
         while not probes and time.monotonic() < deadline and process.poll() is None:
-            probes = children(process.pid, b"harness.probe")
+            probes = children(process.pid, b"harness.cost.probe")
             time.sleep(0.2)
-        assert probes, f"no harness.probe child started; bench said:\n{log_path.read_text()}"
+        assert probes, f"no harness.cost.probe child started; bench said:\n{log_path.read_text()}"
         lines = log_path.read_text().splitlines()
         assert lines[0].startswith("Opening the MLflow store sqlite:///"), lines
         assert any(line.startswith("measuring this machine, first run only: ") for line in lines), lines
@@ -76,7 +76,7 @@ def test_sigterm_while_measuring_this_machine_ends_the_probe_child(tmp_path, syn
         # Ended by bench before it exits, not later by a broken pipe when it next reports a result
         # (a timing probe reports after minutes: until then it trained on, orphaned).
         time.sleep(0.5)
-        assert not any(alive(pid) for pid in probes), "the harness.probe child outlived bench"
+        assert not any(alive(pid) for pid in probes), "the harness.cost.probe child outlived bench"
         said = log_path.read_text()
         assert "Interrupted before any run started: nothing was trained" in said
         assert "every run that finished" not in said
@@ -89,7 +89,7 @@ def slow_machine_cache(cache: Path, config_path: Path) -> None:
     """A probe cache in which every recipe of ``config_path`` takes 1,000 s per image here, so a
     one-run smoke sweep is estimated at days: what a `full` sweep is on a CPU, without its wait."""
     from harness.config import load_config
-    from harness.probe import machine_words, probe_key
+    from harness.cost.probe import machine_words, probe_key
 
     config = load_config(config_path)
     hardware = machine_words()["hardware"]

@@ -9,8 +9,7 @@ import json
 import pytest
 
 from harness.config import load_config
-from harness.cost import ModelFlops, run_cost
-from harness.gpu_model import (
+from harness.cost.gpu_model import (
     BYTES_PER_ELEMENT,
     REFERENCE,
     StepFit,
@@ -20,6 +19,7 @@ from harness.gpu_model import (
     run_seconds,
     train_step_seconds,
 )
+from harness.cost.run_cost import ModelFlops, run_cost
 from tests.conftest import REAL_CONFIG
 
 RESULTS = REFERENCE.parent

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from harness.config import load_config
-from harness.data import prepare_split, synthetic_cifar10
 from harness.identity import is_transfer
+from harness.run.data import prepare_split, synthetic_cifar10
 from tests.conftest import REAL_CONFIG
 
 # XLA on under bfloat16 compute, and float16 compute without XLA: both mixed policies, and XLA for
@@ -90,9 +90,9 @@ def fit_standardization_once():
     module here, not once per setting."""
     import functools
 
-    import harness.augment
+    import harness.run.augment
 
-    original = harness.augment.fit_standardization
+    original = harness.run.augment.fit_standardization
     cache: dict = {}
 
     @functools.wraps(original)
@@ -102,9 +102,9 @@ def fit_standardization_once():
             cache[key] = original(preset, x_train)
         return cache[key]
 
-    harness.augment.fit_standardization = cached
+    harness.run.augment.fit_standardization = cached
     yield
-    harness.augment.fit_standardization = original
+    harness.run.augment.fit_standardization = original
 
 
 @pytest.fixture
@@ -117,11 +117,11 @@ def policy():
 
 
 def micro_step(name: str, precision: str, jit: str, split, policy) -> None:
-    """One train step of the exact model a run of ``name`` trains (``harness.train.assemble``),
+    """One train step of the exact model a run of ``name`` trains (``harness.run.train.assemble``),
     compiled as a run compiles it, under ``precision`` with XLA ``jit``."""
     import keras
 
-    from harness.train import assemble, make_optimizer
+    from harness.run.train import assemble, make_optimizer
 
     config = load_config(REAL_CONFIG)
     recipe = config.recipe(name)
@@ -175,7 +175,7 @@ def test_mixed_precision_keeps_the_softmax_in_float32(policy):
     """Under a mixed policy the output is float32 (the loss then reads float32 logits), whatever
     the builder wrote; under float32 the model is untouched."""
     import architectures
-    from harness.train import float32_output
+    from harness.run.train import float32_output
 
     plain = architectures.build("r004_step1")
     assert float32_output(plain) is plain
@@ -199,8 +199,8 @@ def test_auto_resolves_as_keras_does_with_a_faked_gpu(monkeypatch, with_gpu):
     import keras
     import tensorflow as tf
 
-    from harness.augment import build_augmentation
-    from harness.devices import resolve_jit_compile
+    from harness.run.augment import build_augmentation
+    from harness.run.devices import resolve_jit_compile
 
     devices = [FakeDevice("/physical_device:CPU:0", "CPU")]
     if with_gpu:
@@ -227,7 +227,7 @@ def test_auto_resolves_as_keras_does_with_a_faked_gpu(monkeypatch, with_gpu):
 
 
 def test_jit_resolution_rules():
-    from harness.devices import resolve_jit_compile
+    from harness.run.devices import resolve_jit_compile
 
     assert resolve_jit_compile("on", backend="tensorflow", accelerator=False) is True
     assert resolve_jit_compile("off", backend="jax", accelerator=True) is False
@@ -241,7 +241,7 @@ def test_gather_warp_equals_the_tensorflow_kernel(fill_mode):
     """The XLA-compatible warp gives the kernel's numbers (rotation, shift, zoom, projective)."""
     from keras import ops
 
-    from harness.augment import affine_transform_by_gather
+    from harness.run.augment import affine_transform_by_gather
 
     rng = np.random.default_rng(0)
     images = rng.random((6, 32, 32, 3)).astype("float32")
@@ -265,7 +265,7 @@ TF32_PROBE = """
 import json, re, sys
 import numpy as np
 import keras
-from harness.devices import set_tf32, tf32_setting
+from harness.run.devices import set_tf32, tf32_setting
 
 backend = keras.backend.backend()
 x = np.random.default_rng(0).random((4, 8, 8, 3)).astype("float32")

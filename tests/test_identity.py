@@ -1,5 +1,5 @@
 """Run identity has one owner (harness.identity), and the worker contract one module
-(harness.protocol): identities of the real recipes never change by accident."""
+(harness.run.protocol): identities of the real recipes never change by accident."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from harness.config import load_config
 from harness.identity import RunIdentity, Variant, current_hashes, identify
-from harness.protocol import Done, Epoch, Error, Start, WorkerPayload, decode, encode
+from harness.run.protocol import Done, Epoch, Error, Start, WorkerPayload, decode, encode
 from tests.conftest import REAL_CONFIG
 
 FINGERPRINT = "f6a0d7027d2f098f"  # ../shared/data/cifar10.npz

@@ -12,9 +12,9 @@ import sys
 import pytest
 
 from harness.identity import RunIdentity
-from harness.leaderboard import collect_rows
-from harness.publish import publish_board_metrics
-from harness.tracking import Tracker
+from harness.results.leaderboard import collect_rows
+from harness.results.publish import publish_board_metrics
+from harness.store.tracking import Tracker
 from tests.conftest import REPO
 
 OLD_LAYOUT = {  # what a child of the same run logged before

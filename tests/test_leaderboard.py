@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from harness import leaderboard
-from harness.leaderboard import collect_rows, compare_with_leader, only_recipes
-from harness.stats import holm_levels
+from harness.results import leaderboard
+from harness.results.leaderboard import collect_rows, compare_with_leader, only_recipes
+from harness.results.stats import holm_levels
 from tests.standins import StandInTracker, board, run, runs_of
 
 
@@ -199,7 +199,7 @@ def test_interval_bounds_past_0_or_100_percent_are_shown_cut_and_marked():
 def test_cpu_and_gpu_runs_are_apart_unless_pooled():
     """A recipe's GPU runs have their own config hash (and group): ranked on their own, and
     pooled with the CPU runs into one row only when asked (bench leaderboard --device any)."""
-    from harness.schema import TAG_CONFIG_HASH, TAG_GROUP, TAG_IDENTITY
+    from harness.store.schema import TAG_CONFIG_HASH, TAG_GROUP, TAG_IDENTITY
 
     cpu = runs_of("a", [0.50, 0.52, 0.54])
     gpu = runs_of("a", [0.60, 0.62])
@@ -218,7 +218,7 @@ def test_stale_groups_are_left_out_or_ranked_apart_and_marked():
     """Given current hashes, a group with another hash (an edited recipe) or of a recipe the
     config no longer has is never a row of today's board; asked for, each is a row of its own,
     marked and ranked apart, so a stale row never leads or is compared with current ones."""
-    from harness.schema import TAG_CONFIG_HASH, TAG_GROUP, TAG_IDENTITY
+    from harness.store.schema import TAG_CONFIG_HASH, TAG_GROUP, TAG_IDENTITY
 
     old = runs_of("a", [0.90, 0.91, 0.92])  # the recipe before it was edited: far better
     for seed, child in enumerate(old):

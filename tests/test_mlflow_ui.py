@@ -50,7 +50,7 @@ def tiny_store(tmp_path, synthetic_npz, test_config, monkeypatch) -> str:
 
 def run_ids(store: str) -> dict[str, str]:
     """Run name → id."""
-    from harness.tracking import Tracker
+    from harness.store.tracking import Tracker
 
     tracker = Tracker(store)
     return {run.info.run_name: run.info.run_id for run in tracker.search("")}

@@ -13,10 +13,10 @@ import pytest
 from matplotlib.collections import PathCollection, PolyCollection
 from matplotlib.container import BarContainer, ErrorbarContainer
 
-from harness import plots
-from harness.data import CLASS_NAMES
-from harness.leaderboard import collect_rows
-from harness.schema import PARAM_PARAMS
+from harness.results import plots
+from harness.results.leaderboard import collect_rows
+from harness.run.data import CLASS_NAMES
+from harness.store.schema import PARAM_PARAMS
 from tests.standins import StandInTracker, run
 
 

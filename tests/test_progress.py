@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.progress import Eta
+from harness.cli.progress import Eta
 
 
 def test_the_closing_note_sets_each_finished_run_against_its_estimate():

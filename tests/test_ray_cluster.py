@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import main
-from harness.executors import RayExecutor, forwarded_environment, is_local_store, is_remote_address
+from harness.sweep.executors import RayExecutor, forwarded_environment, is_local_store, is_remote_address
 from tests.test_reliability import mlflow_server as loopback_server  # noqa: F401  (a fixture, by its name)
 
 
@@ -172,7 +172,7 @@ def test_a_joined_cluster_with_nodes_elsewhere_refuses_a_local_store():
     """A local --address can still join a cluster whose nodes are other machines: once joined,
     their addresses are checked too; a server store is accepted either way."""
     from harness.errors import HarnessError
-    from harness.executors import refuse_local_store_on_a_cluster
+    from harness.sweep.executors import refuse_local_store_on_a_cluster
 
     with pytest.raises(HarnessError, match=r"Ray nodes at 10\.9\.9\.9 runs on other machines"):
         refuse_local_store_on_a_cluster("sqlite:////tmp/m.db", "auto", ["127.0.0.1", "10.9.9.9"])
@@ -183,9 +183,9 @@ def test_a_joined_cluster_with_nodes_elsewhere_refuses_a_local_store():
 def test_a_path_missing_on_a_node_fails_in_one_line_before_training(tmp_path):
     """The task checks the driver's paths on its node before starting a worker: one Error event
     naming the node and the path, exit 2; the sweep's check of every node says the same."""
-    from harness import protocol
     from harness.errors import HarnessError
-    from harness.executors import _worker_on_a_ray_node
+    from harness.run import protocol
+    from harness.sweep.executors import _worker_on_a_ray_node
 
     here, gone = tmp_path / "cifar10.npz", tmp_path / "weights"
     here.touch()
@@ -242,22 +242,22 @@ def test_the_code_and_the_benchmarks_file_travel_with_the_job(test_config):
 def test_the_commit_logged_is_the_code_that_ran(monkeypatch, tmp_path):
     """A worker in a checkout logs that checkout's commit; one without history (the code a Ray
     node received) logs the driver's, which the payload carries."""
-    import harness.worker
+    import harness.run.worker
     from harness.environment import git_commit
 
-    ours = git_commit(Path(harness.worker.__file__).resolve().parent)
-    assert ours != "unknown" and harness.worker.code_commit("driver1") == ours
+    ours = git_commit(Path(harness.run.worker.__file__).resolve().parent)
+    assert ours != "unknown" and harness.run.worker.code_commit("driver1") == ours
     shipped = tmp_path / "runtime_resources" / "harness"
     shipped.mkdir(parents=True)
-    monkeypatch.setattr(harness.worker, "__file__", str(shipped / "worker.py"))
-    assert harness.worker.code_commit("driver1") == "driver1"
+    monkeypatch.setattr(harness.run.worker, "__file__", str(shipped / "worker.py"))
+    assert harness.run.worker.code_commit("driver1") == "driver1"
 
 
 def test_mlflow_links_alone_make_no_worker_log():
     """Against an MLflow server, MLflow prints a run's and its experiment's links as the run ends:
     a worker that said nothing else leaves no worker.log (the two-node sweep above had one per
     run, the local sweep on sqlite none)."""
-    from harness.executors import _without_startup_noise
+    from harness.sweep.executors import _without_startup_noise
 
     links = (
         "🏃 View run seed 1 · tiny-a at: http://127.0.0.1:5000/#/experiments/1/runs/04d5\n"
@@ -272,7 +272,7 @@ def test_the_driver_machine_is_known_by_the_address_ray_gives_it(monkeypatch):
     to: a local Ray instance on a sqlite store was refused as 'other machines'."""
     import ray.util
 
-    from harness.executors import refuse_local_store_on_a_cluster
+    from harness.sweep.executors import refuse_local_store_on_a_cluster
 
     monkeypatch.setattr(ray.util, "get_node_ip_address", lambda: "192.0.2.77")
     refuse_local_store_on_a_cluster("sqlite:////tmp/m.db", None, ["192.0.2.77"])

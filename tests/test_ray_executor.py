@@ -57,9 +57,9 @@ def test_a_second_interrupt_stops_ray_runs_at_once(tmp_path, test_config, local_
     """A second Ctrl-C while runs stop calls ``stop(grace=0)``; RayExecutor.stop took no grace,
     so the second Ctrl-C raised TypeError instead of stopping the runs."""
     from harness.config import load_config
-    from harness.executors import RayExecutor
-    from harness.plan import SweepSettings
-    from harness.tracking import Tracker
+    from harness.store.tracking import Tracker
+    from harness.sweep.executors import RayExecutor
+    from harness.sweep.plan import SweepSettings
 
     config = load_config(test_config)
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from harness import results
 from harness.cli import main
 from harness.config import load_config
 from harness.errors import RecordError
 from harness.identity import identify
-from harness.recipe_params import parent_params, recipe_params
-from harness.schema import (
+from harness.results import records as results
+from harness.store.recipe_params import parent_params, recipe_params
+from harness.store.schema import (
     METRIC_EPOCHS_RUN,
     METRIC_IMAGES_PER_SECOND,
     METRIC_TEST_ACCURACY,
@@ -29,7 +29,7 @@ from harness.schema import (
     TAG_IMPORTED,
     TAG_RESUMED_FROM_EPOCH,
 )
-from harness.tracking import Tracker
+from harness.store.tracking import Tracker
 from tests.conftest import REAL_CONFIG, REPO
 
 START = 1_790_000_000_000  # ms: when the stand-in runs started
@@ -348,7 +348,7 @@ def test_the_readme_full_budget_blocks_are_what_the_records_give(tmp_path):
         assert "already up to date" in result.output, f"README's {command}:full block differs from results/runs"
     from collections import Counter
 
-    from harness.schema import TAG_RECIPE
+    from harness.store.schema import TAG_RECIPE
 
     records = [run for run in results.read_records(REPO / "results") if run.data.tags.get("bench.profile") == "full"]
     seeds = Counter(run.data.tags[TAG_RECIPE] for run in records)

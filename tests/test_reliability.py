@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from harness.schema import EPOCH_METRICS
+from harness.store.schema import EPOCH_METRICS
 from tests.conftest import TEST_CONFIG
 
 pytestmark = pytest.mark.slow  # trains models in worker processes or starts servers
@@ -62,7 +62,7 @@ def wait_for_training(tmp_path: Path, timeout: float = 120) -> None:
 
 
 def worker_pids(parent: int) -> list[int]:
-    """The ``harness.worker`` processes that ``parent`` started. Workers are started by pool
+    """The ``harness.run.worker`` processes that ``parent`` started. Workers are started by pool
     threads, and each thread's task lists its own children; a thread may end while this reads
     (gone from /proc), and a child may be some other short-lived command: neither is a worker."""
     pids = []
@@ -72,7 +72,7 @@ def worker_pids(parent: int) -> list[int]:
     workers = []
     for pid in pids:
         with contextlib.suppress(OSError):
-            if b"harness.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            if b"harness.run.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 workers.append(pid)
     return workers
 
@@ -331,7 +331,7 @@ def test_a_diverging_run_fails_alone_and_the_sweep_goes_on(tmp_path, synthetic_n
 
 
 def test_a_failure_reason_leaves_out_tensorflow_startup_noise():
-    from harness.executors import _without_startup_noise
+    from harness.sweep.executors import _without_startup_noise
 
     # The stderr a VGG16 worker left when it died from SIGSEGV on this machine.
     tail = (
@@ -373,8 +373,8 @@ def wait_for_epochs(tmp_path: Path, epochs: int, timeout: float = 180) -> None:
 
 def checkpoint_of(tmp_path: Path, run) -> Path:
     """Where the run's checkpoint lives (the command's store is tmp_path/mlflow.db)."""
-    from harness.checkpoint import checkpoint_path
-    from harness.tracking import default_tracking_uri
+    from harness.run.checkpoint import checkpoint_path
+    from harness.store.tracking import default_tracking_uri
 
     tags = run.data.tags
     uri = default_tracking_uri(tmp_path)
@@ -388,7 +388,7 @@ def curve(tmp_path: Path, run, key: str = "loss") -> list[tuple[int, float]]:
 
 @pytest.mark.skipif(not Path("/proc").exists(), reason="needs Linux /proc to find the worker")
 def test_a_worker_killed_mid_run_resumes_at_its_last_epoch_and_ends_as_if_never_stopped(tmp_path, synthetic_npz):
-    from harness.checkpoint import finished_epochs
+    from harness.run.checkpoint import finished_epochs
 
     sweep = start_sweep(tmp_path, synthetic_npz, "--only", "tiny-b", config_text=RESUME_PROFILE)
     wait_for_epochs(tmp_path, 5)
@@ -432,16 +432,16 @@ def test_a_worker_killed_mid_run_resumes_at_its_last_epoch_and_ends_as_if_never_
 
 def test_a_corrupt_checkpoint_is_ignored_in_one_line_and_the_run_starts_over(tmp_path, synthetic_npz):
     from harness.config import load_config
-    from harness.data import load_cifar10
-    from harness.plan import plan
-    from harness.tracking import default_tracking_uri
+    from harness.run.data import load_cifar10
+    from harness.store.tracking import default_tracking_uri
+    from harness.sweep.plan import plan
 
     config_path = tmp_path / "benchmarks.toml"
     config_path.write_text(TEST_CONFIG)
     config = load_config(config_path)
     fingerprint = load_cifar10(synthetic_npz).fingerprint
     [spec] = plan(config, [config.recipe("tiny-a")], profile="smoke", seeds=[0], data_fingerprint=fingerprint)
-    from harness.checkpoint import checkpoint_path
+    from harness.run.checkpoint import checkpoint_path
 
     identity = spec.identity
     path = checkpoint_path("tiny-a", 0, identity.identity, default_tracking_uri(tmp_path), "cifar10-bench")
@@ -463,7 +463,7 @@ BUDGET_PROFILE = TEST_CONFIG.replace("max_epochs = 1", "max_epochs = 1000").repl
 
 
 def test_the_time_budget_pauses_a_run_with_its_checkpoint_and_the_next_command_continues_it(tmp_path, synthetic_npz):
-    from harness.checkpoint import finished_epochs
+    from harness.run.checkpoint import finished_epochs
 
     # A dry run first: it measures the cost probe this session's cache lacks, which would otherwise
     # take a good part of the budget before training starts.

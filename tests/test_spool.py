@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from harness.identity import RunIdentity
-from harness.schema import TAG_ERROR
-from harness.spool import SpoolError, SpoolingTracker, pending, replay, spool_root
-from harness.tracking import Tracker
+from harness.store.schema import TAG_ERROR
+from harness.store.spool import SpoolError, SpoolingTracker, pending, replay, spool_root
+from harness.store.tracking import Tracker
 
 
 class FailingStore:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from harness.stats import (
+from harness.results.stats import (
     Difference,
     SeedsNeeded,
     _welch_power,

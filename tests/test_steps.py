@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
-from harness import steps
 from harness.cli import main
 from harness.config import load_config
-from harness.stats import _welch_power, holm, holm_levels, smallest_n
+from harness.results import steps
+from harness.results.stats import _welch_power, holm, holm_levels, smallest_n
 from tests.conftest import REAL_CONFIG
 from tests.standins import board, log_runs
 
@@ -271,7 +271,7 @@ def test_previous_is_the_step_a_report_built_from():
 def test_what_changed_says_how_a_step_differs_from_the_step_it_was_built_from():
     """A parent's what_changed param compares with ``previous``, not ``base``: step 3 adds
     BatchNorm to step 2 (base step 1 would also list step 2's changes)."""
-    from harness.recipe_params import built_from, what_changed
+    from harness.store.recipe_params import built_from, what_changed
 
     config = load_config(REAL_CONFIG)
     step3 = config.recipe("r004-step3")
@@ -288,7 +288,7 @@ def test_reports_nobody_trained_are_left_out(config):
 
 
 def test_long_step_names_wrap_after_hyphens():
-    from harness.plots import _wrapped
+    from harness.results.plots import _wrapped
 
     for name in ("step1", "proyecto-10", "tl-basic-imagenet-preprocess", "densenet121-finetune-imagenet-preprocess"):
         lines = _wrapped(name).split("\n")
@@ -298,7 +298,7 @@ def test_long_step_names_wrap_after_hyphens():
 
 
 def test_plot_has_one_panel_per_report(config, deltas, tmp_path):
-    from harness.publish import write_steps_files
+    from harness.results.publish import write_steps_files
 
     rows = list(board(VALUES).values())
     files = write_steps_files(config, rows, list(deltas.values()), tmp_path / "out", profile="smoke")
@@ -312,7 +312,7 @@ def test_plot_has_one_panel_per_report(config, deltas, tmp_path):
 
 
 def test_bench_steps_reads_the_store(tmp_path, config):
-    from harness.tracking import Tracker
+    from harness.store.tracking import Tracker
 
     store = f"sqlite:///{tmp_path / 'm.db'}"
     log_runs(Tracker(store), config, {name: VALUES[name] for name in ("a", "b", "c", "d")})

@@ -7,13 +7,13 @@ import sys
 
 import pytest
 
-from harness.tracking import Tracker
+from harness.store.tracking import Tracker
 
 pytestmark = pytest.mark.slow  # real processes
 
 OPEN_STORE = """
 import sys
-from harness.tracking import Tracker
+from harness.store.tracking import Tracker
 print(Tracker(sys.argv[1]).experiment_id)
 """
 
@@ -32,7 +32,7 @@ def test_concurrent_first_commands_leave_a_usable_store(tmp_path):
     results = [(p.communicate(timeout=120), p.returncode) for p in processes]
     assert [code for _, code in results] == [0] * 5, [err[-300:] for (_, err), _ in results]
     assert len({out.strip() for (out, _), _ in results}) == 1
-    from harness.tracking import Tracker
+    from harness.store.tracking import Tracker
 
     tracker = Tracker(uri)
     assert tracker.search("") == []
@@ -45,7 +45,7 @@ def sweep_command(tmp_path, data, config, *extra, store=None):
 
 
 def children(store: str):
-    from harness.tracking import Tracker
+    from harness.store.tracking import Tracker
 
     return [r for r in Tracker(store).search("tags.`bench.kind` = 'child'")]
 
@@ -85,7 +85,7 @@ def test_a_store_failure_stops_new_runs_in_one_line(tmp_path, synthetic_npz, tes
     from click.testing import CliRunner
 
     from harness.cli import main
-    from harness.tracking import Tracker
+    from harness.store.tracking import Tracker
 
     calls = []
     real_claim = Tracker.claim
@@ -114,8 +114,8 @@ def test_spooled_results_are_uploaded_by_the_next_command(tmp_path, monkeypatch)
     """A worker's writes after the store fails are kept on disk, files included, and replayed
     into the same run later: it ends FINISHED with every metric."""
     from harness.identity import RunIdentity
-    from harness.spool import SpoolingTracker, pending, replay
-    from harness.tracking import Tracker
+    from harness.store.spool import SpoolingTracker, pending, replay
+    from harness.store.tracking import Tracker
     from tests.test_spool import FailingStore
 
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
@@ -146,7 +146,7 @@ def test_spooled_results_are_uploaded_by_the_next_command(tmp_path, monkeypatch)
 
 def test_repair_closes_what_a_dead_process_left_running(tmp_path):
     from harness.identity import RunIdentity
-    from harness.tracking import Tracker
+    from harness.store.tracking import Tracker
 
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
     identity = RunIdentity("tiny-a", "smoke", 0, "hash", "fp", "r.txt")
@@ -181,10 +181,10 @@ def test_a_worker_that_ignores_sigterm_is_killed_after_the_grace_period(tmp_path
     import threading
     import time
 
-    from harness import executors
     from harness.config import load_config
-    from harness.plan import SweepSettings, plan
-    from harness.tracking import Tracker
+    from harness.store.tracking import Tracker
+    from harness.sweep import executors
+    from harness.sweep.plan import SweepSettings, plan
 
     stubborn = tmp_path / "python"
     stubborn.write_text("#!/bin/sh\ntrap '' TERM INT\nexec sleep 300\n")
@@ -212,7 +212,7 @@ def test_a_copied_store_says_where_its_artifacts_go(tmp_path):
     another folder keeps writing artifacts to the old one. The sweep says so."""
     import shutil
 
-    from harness.tracking import Tracker
+    from harness.store.tracking import Tracker
 
     original, copy = tmp_path / "original", tmp_path / "copy"
     original.mkdir()
@@ -266,7 +266,7 @@ def test_a_locked_store_is_waited_out_not_spooled(tmp_path, monkeypatch, quick_b
     """Another process holds the sqlite store's write lock for 3 s: the worker's write fails with
     "database is locked" at once (busy timeout 0.2 s here), is retried with backoff and lands in
     the store; nothing is kept on disk for a later upload."""
-    from harness.spool import SpoolingTracker, pending
+    from harness.store.spool import SpoolingTracker, pending
 
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
     database = tmp_path / "mlflow.db"
@@ -281,11 +281,11 @@ def test_a_locked_store_is_waited_out_not_spooled(tmp_path, monkeypatch, quick_b
 
 
 def test_a_lock_that_outlasts_the_retries_is_spooled(tmp_path, monkeypatch, quick_busy_timeout):
-    import harness.spool
-    from harness.spool import SpoolingTracker, pending
+    import harness.store.spool
+    from harness.store.spool import SpoolingTracker, pending
 
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(harness.spool, "LOCKED_RETRY_SECONDS", 1.0)
+    monkeypatch.setattr(harness.store.spool, "LOCKED_RETRY_SECONDS", 1.0)
     database = tmp_path / "mlflow.db"
     tracker = Tracker(f"sqlite:///{database}")
     run_id = tracker.client.create_run(tracker.experiment_id).info.run_id
@@ -298,7 +298,7 @@ def test_a_lock_that_outlasts_the_retries_is_spooled(tmp_path, monkeypatch, quic
 
 DELETE_EXPERIMENT_MID_SWEEP = """
 import sys
-from harness import executors
+from harness.sweep import executors
 real_sweep = executors.LocalExecutor.sweep
 def sweep(self, specs, **kwargs):  # planned, checked and costed; deleted before its first parent run
     self.tracker.client.delete_experiment(self.tracker.experiment_id)
@@ -338,10 +338,10 @@ def test_a_worker_that_cannot_open_the_store_is_a_store_error_not_a_failed_seed(
     import socket
     import threading
 
-    from harness import executors
     from harness.config import load_config
-    from harness.plan import SweepSettings, plan
-    from harness.tracking import Tracker
+    from harness.store.tracking import Tracker
+    from harness.sweep import executors
+    from harness.sweep.plan import SweepSettings, plan
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -374,11 +374,12 @@ def test_the_worker_that_trains_keeps_its_claim_alive(tmp_path, synthetic_npz, t
     The worker beats while it trains (here every 0.2 s, with no bench process beating at all)."""
     import io
 
-    from harness import tracking, worker
     from harness.config import load_config
-    from harness.data import load_cifar10
-    from harness.plan import plan
-    from harness.protocol import WorkerPayload
+    from harness.run import worker
+    from harness.run.data import load_cifar10
+    from harness.run.protocol import WorkerPayload
+    from harness.store import tracking
+    from harness.sweep.plan import plan
 
     monkeypatch.setattr(tracking, "HEARTBEAT_SECONDS", 0.2)
     config = load_config(test_config)
@@ -412,7 +413,7 @@ def test_mlflows_own_error_logs_are_folded_into_the_stopped_line(tmp_path, synth
     from click.testing import CliRunner
 
     from harness.cli import main
-    from harness.tracking import Tracker
+    from harness.store.tracking import Tracker
 
     calls = []
     real_claim, real_commit = Tracker.claim, sqlalchemy.orm.Session.commit

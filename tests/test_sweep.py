@@ -6,10 +6,10 @@ import pytest
 
 from harness.config import load_config
 from harness.errors import HarnessError
-from harness.executors import Progress
-from harness.plan import SweepSettings
-from harness.sweep import run_sweep
-from harness.tracking import Tracker
+from harness.store.tracking import Tracker
+from harness.sweep.executors import Progress
+from harness.sweep.plan import SweepSettings
+from harness.sweep.sweep import run_sweep
 
 pytestmark = pytest.mark.slow  # trains models in worker processes or starts servers
 

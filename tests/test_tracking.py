@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.identity import RunIdentity
-from harness.schema import TAG_CLAIM, TAG_ERROR, TAG_HEARTBEAT, TAG_PARENT
-from harness.tracking import Tracker
+from harness.store.schema import TAG_CLAIM, TAG_ERROR, TAG_HEARTBEAT, TAG_PARENT
+from harness.store.tracking import Tracker
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_fail_never_overwrites_a_finished_run(tracker):
 
 
 def test_runs_fill_the_ui_columns_and_children_are_named_seed_first(tracker):
-    from harness.tracking import DataInput
+    from harness.store.tracking import DataInput
 
     data = DataInput(fingerprint="0123456789abcdef", source="/data/cifar10.npz")
     parent = tracker.parent_run(identity(0), description="baseline", params={"architecture": "r004_step1"}, data=data)
@@ -220,7 +220,7 @@ def test_a_parent_candidate_left_by_a_dead_command_is_closed(tracker):
     (KILLED, deleted, with why) by the next command, never finished as a second parent."""
     import socket
 
-    from harness.schema import TAG_CHOOSING, TAG_CLAIM
+    from harness.store.schema import TAG_CHOOSING, TAG_CLAIM
 
     parent = tracker.parent_run(identity(0), description="")
     orphan = tracker.parent_run(identity(0, "other"), description="")  # another group's, to be left unelected
@@ -273,7 +273,7 @@ SECRET_URI = "https://alice:s3cret@mlflow.example.com:5000/?token=t0ken&run=1"
     ],
 )
 def test_credentials_in_uris_are_redacted(text, shown):
-    from harness.tracking import redacted
+    from harness.store.tracking import redacted
 
     assert redacted(text) == shown
 
@@ -281,7 +281,7 @@ def test_credentials_in_uris_are_redacted(text, shown):
 def test_the_command_tag_and_the_run_failure_never_carry_credentials(tracker):
     """`bench --tracking-uri https://user:token@host …` is recorded as the run's command (the
     bench.command tag and MLflow's Source column): without the credentials."""
-    from harness.schema import TAG_COMMAND, TAG_SOURCE_NAME
+    from harness.store.schema import TAG_COMMAND, TAG_SOURCE_NAME
 
     tracker.command_line = ["bench", "--tracking-uri", SECRET_URI, "all", "--seeds", "3"]
     tracker.command = ["bench", f"--tracking-uri={SECRET_URI}", "all"]
@@ -312,10 +312,10 @@ def test_a_runs_failure_line_never_carries_credentials(test_config):
 
     from rich.console import Console
 
+    from harness.cli.progress import RichProgress
     from harness.config import load_config
-    from harness.executors import Outcome
-    from harness.plan import plan
-    from harness.progress import RichProgress
+    from harness.sweep.executors import Outcome
+    from harness.sweep.plan import plan
 
     config = load_config(test_config)
     [spec] = plan(config, [config.recipe("tiny-a")], profile="smoke", seeds=[0], data_fingerprint="fp")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from harness.config import load_config
-from harness.data import prepare_split, synthetic_cifar10
-from harness.train import Diverged, planned_epochs, train_and_evaluate
+from harness.run.data import prepare_split, synthetic_cifar10
+from harness.run.train import Diverged, planned_epochs, train_and_evaluate
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_evaluation_batch_shrinks_for_models_that_upsample_inside():
     import keras
     from keras import layers
 
-    from harness.train import ACTIVATION_BUDGET, EVALUATION_BATCH, evaluation_batch
+    from harness.run.train import ACTIVATION_BUDGET, EVALUATION_BATCH, evaluation_batch
 
     small = keras.Sequential([keras.Input((32, 32, 3)), layers.Conv2D(64, 3, padding="same"), layers.Flatten()])
     assert evaluation_batch(small, 64) == EVALUATION_BATCH
@@ -85,13 +85,13 @@ def test_evaluation_batch_shrinks_for_models_that_upsample_inside():
 def test_several_steps_per_execution_change_no_number(config, split, monkeypatch):
     """STEPS_PER_EXECUTION only batches the dispatch of train steps: the same seed gives the same
     losses, accuracies and confusion matrix as one step per call (augmented recipe included)."""
-    import harness.train
+    import harness.run.train
 
     recipe = config.recipes["tiny-b"]
     augmentation = config.augmentation(recipe.augmentation)
     profile = dataclasses.replace(config.profiles["smoke"], max_epochs=2)
     batched = train_and_evaluate(recipe, profile, split, seed=1, augmentation=augmentation)
-    monkeypatch.setattr(harness.train, "STEPS_PER_EXECUTION", 1)
+    monkeypatch.setattr(harness.run.train, "STEPS_PER_EXECUTION", 1)
     single = train_and_evaluate(recipe, profile, split, seed=1, augmentation=augmentation)
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert batched.history[key] == single.history[key], key
@@ -104,7 +104,7 @@ def test_several_steps_per_execution_change_no_number(config, split, monkeypatch
 
 def test_batch_norm_recalibration_leaves_a_model_without_batch_norm_bit_identical(config, split):
     """A profile that recalibrates BatchNorm changes nothing, to the bit, for a model without any."""
-    from harness.train import recalibrate_batch_norm
+    from harness.run.train import recalibrate_batch_norm
 
     recipe = config.recipes["tiny-a"]  # r004_step1: convolutions and a dense layer, no BatchNorm
     profile = dataclasses.replace(config.profiles["smoke"], max_epochs=2)
@@ -150,7 +150,7 @@ def test_batch_norm_recalibration_is_the_plain_average_over_unaugmented_batches_
     import keras
     from keras import layers
 
-    from harness.train import recalibrate_batch_norm
+    from harness.run.train import recalibrate_batch_norm
 
     keras.utils.set_random_seed(0)
     x = np.random.default_rng(0).random((96, 8, 8, 3)).astype("float32")

@@ -88,7 +88,7 @@ class BenchUI:
 
 @pytest.fixture
 def empty_store(tmp_path) -> str:
-    from harness.tracking import Tracker
+    from harness.store.tracking import Tracker
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     Tracker(uri)  # the store and its experiment, nothing in it
@@ -96,7 +96,7 @@ def empty_store(tmp_path) -> str:
 
 
 def test_ui_starts_light_and_binds_to_loopback_unless_told_otherwise(empty_store, monkeypatch):
-    from harness import ui
+    from harness.cli import ui
 
     launched = []
 
@@ -133,7 +133,7 @@ def test_ui_opens_the_link_on_a_desktop_and_says_what_the_link_cannot(
 ):
     """Once the UI answers, the model-training link is printed, with the one step it cannot take
     (MLflow 3.17 keeps its mode in the browser), and opened where a desktop is found."""
-    from harness import ui
+    from harness.cli import ui
 
     links = []
     monkeypatch.setattr(ui, "serve", lambda command, environment, *, url, on_ready=None: on_ready() or 0)
@@ -201,7 +201,7 @@ def test_a_busy_port_is_one_line_naming_it(empty_store):
 
 
 def test_a_server_that_exits_before_answering_is_one_error(tmp_path):
-    from harness import ui
+    from harness.cli import ui
     from harness.errors import HarnessError
 
     with pytest.raises(

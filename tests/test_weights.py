@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from harness import weights
-from harness.weights import BACKBONES, Backbone, WeightsMissing, resolve
+from harness.run import weights
+from harness.run.weights import BACKBONES, Backbone, WeightsMissing, resolve
 
 
 @pytest.fixture

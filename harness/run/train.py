@@ -2,7 +2,7 @@
 profile asks, evaluate once on the test set.
 
 Keras APIs only, so it runs under any Keras backend. This module does no tracking and no I/O;
-``harness.worker`` calls it inside a fresh process and logs what it returns.
+``harness.run.worker`` calls it inside a fresh process and logs what it returns.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.checkpoint import TrainingState
 from harness.config import Callback, Profile, Recipe
-from harness.data import NUM_CLASSES, Split
+from harness.run.checkpoint import TrainingState
+from harness.run.data import NUM_CLASSES, Split
 
 STEPS_PER_EXECUTION = 16  # train steps per call into the compiled step: per-step Python dispatch, not
 # the math, bounds small CNNs on a GPU. Callbacks here act per epoch, so nothing waits on a step, and
@@ -383,7 +383,7 @@ class _Bookkeeping:
         return Bookkeeping()
 
     def _checkpoint(self, model, epoch: int) -> None:
-        from harness.checkpoint import capture
+        from harness.run.checkpoint import capture
 
         started = time.perf_counter()
         state = capture(
@@ -477,7 +477,7 @@ def assemble(
     import keras
 
     import architectures
-    from harness.augment import build_augmentation
+    from harness.run.augment import build_augmentation
 
     keras.utils.set_random_seed(seed)
     kwargs = {**dict(recipe.architecture_options), **(build_kwargs or {})}
@@ -520,12 +520,12 @@ def train_and_evaluate(
 ) -> RunResult:
     """Train ``recipe`` on ``split`` with ``seed`` under ``profile``'s budget; evaluate once.
 
-    ``jit_compile`` is "auto" (Keras' rule, ``harness.devices.resolve_jit_compile``), "on" or
+    ``jit_compile`` is "auto" (Keras' rule, ``harness.run.devices.resolve_jit_compile``), "on" or
     "off"; it is resolved before anything is built, so augmentation is built for it. Under a
     mixed dtype policy the output softmax runs in float32 (``float32_output``). ``on_trained``
     receives the trained Keras model after evaluation (to log it, for instance).
 
-    Resume: ``on_checkpoint`` receives the run's state (``harness.checkpoint``) at the end of
+    Resume: ``on_checkpoint`` receives the run's state (``harness.run.checkpoint``) at the end of
     epochs (every one, unless writing it would take more than CHECKPOINT_SHARE of the time);
     ``resume``, such a state, is put back into the freshly built model before training, which
     continues at its next epoch, or does not train at all when a callback had stopped it.
@@ -541,8 +541,8 @@ def train_and_evaluate(
     """
     import keras
 
-    from harness.devices import resolve_jit_compile
     from harness.environment import accelerator_names
+    from harness.run.devices import resolve_jit_compile
 
     backend = keras.backend.backend()
     xla = resolve_jit_compile(
@@ -581,7 +581,7 @@ def train_and_evaluate(
     callbacks = _keras_callbacks(recipe.callbacks)
     first, prior_logs, prior_seconds = 0, [], 0.0
     if resume is not None:
-        from harness.checkpoint import CheckpointUnusable, restore
+        from harness.run.checkpoint import CheckpointUnusable, restore
 
         try:
             restore(trained, callbacks, resume)
@@ -605,7 +605,7 @@ def train_and_evaluate(
     )
     run_callbacks = _once_per_run([*callbacks, bookkeeping.callback()], trained)
     if first:
-        from harness.checkpoint import restore_callbacks
+        from harness.run.checkpoint import restore_callbacks
 
         run_callbacks.on_train_begin()  # resets EarlyStopping & co; their saved state goes back on
         restore_callbacks(callbacks, resume)
@@ -743,7 +743,7 @@ def _features(backbone, weights_id: str, arrays: tuple[np.ndarray, ...], extra: 
     import hashlib
     import json
 
-    from harness.features import cached_features
+    from harness.run.features import cached_features
 
     def unnamed(value: Any) -> Any:  # layer names are auto-numbered per process: not identity
         if isinstance(value, dict):

@@ -1,7 +1,7 @@
 """What a sweep will cost, before it starts: per recipe, one run's FLOPs and images
-(``harness.cost``), the epochs it is expected to train, and its seconds on this machine (from a
-cached probe, ``harness.probe``, else from its FLOPs at the rate the probes reached here) and on
-the reference GPU (measured there, ``harness.gpu_model``).
+(``harness.cost.run_cost``), the epochs it is expected to train, and its seconds on this machine (from a
+cached probe, ``harness.cost.probe``, else from its FLOPs at the rate the probes reached here) and on
+the reference GPU (measured there, ``harness.cost.gpu_model``).
 
 - **Epochs**: the mean epochs of the recipe's finished runs under its current training at this
   profile, on any device (``finished_runs``: the store's and the records under results/runs, as
@@ -13,7 +13,7 @@ the reference GPU (measured there, ``harness.gpu_model``).
   (``bench list --cost --calibrate``).
 
 The sweep process never imports a Keras backend: what the cache lacks (FLOPs of a model not
-built yet, a first probe to know this machine's rate) is filled by ``python -m harness.probe``
+built yet, a first probe to know this machine's rate) is filled by ``python -m harness.cost.probe``
 in a child process, which costs a few seconds the first time and nothing after.
 """
 
@@ -27,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.config import BenchConfig, Recipe
-from harness.cost import (
+from harness.cost.probe import load_probes, machine_rates, probe_key, rate_for
+from harness.cost.run_cost import (
     ModelFlops,
     Probe,
     RunCost,
@@ -37,7 +38,6 @@ from harness.cost import (
     run_cost,
 )
 from harness.errors import HarnessError
-from harness.probe import load_probes, machine_rates, probe_key, rate_for
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,11 @@ class Estimate:
     cost: RunCost
     here: RunSeconds
     basis: str  # "probe" (measured here) or "flops" (its FLOPs at this machine's probed rate)
-    gpu: RunSeconds | None  # on the reference GPU (harness.gpu_model.REFERENCE); None: no reference
+    gpu: RunSeconds | None  # on the reference GPU (harness.cost.gpu_model.REFERENCE); None: no reference
     gpu_basis: str  # "measured" (its training step was timed there), "fit", or "none"
     epochs: float  # expected: the mean of finished runs, else cost.epochs
     epochs_from: int = 0  # finished runs the expected epochs come from (0: at most, the profile's cap)
-    gpu_share: float = 1.0  # of one GPU a run takes when runs are packed (harness.gpu_model.gpu_share)
+    gpu_share: float = 1.0  # of one GPU a run takes when runs are packed (harness.cost.gpu_model.gpu_share)
 
     @property
     def seconds(self) -> float:
@@ -122,7 +122,7 @@ def fill_cache(
         "timed": timed,
     }
     process = subprocess.Popen(
-        [sys.executable, "-P", "-m", "harness.probe"],  # -P: the working directory is not on sys.path
+        [sys.executable, "-P", "-m", "harness.cost.probe"],  # -P: the working directory is not on sys.path
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -229,8 +229,8 @@ def estimate(
     (``finished_runs``) for the expected epochs. ``gpu_memory_bytes``: the memory of this
     machine's GPUs, for the share a run takes of one (default: the reference GPU's). ``on_status``
     hears, before each child process starts, what it is about to measure (a status line)."""
-    from harness.gpu_model import gpu_share, load_reference
-    from harness.gpu_model import run_seconds as gpu_run_seconds
+    from harness.cost.gpu_model import gpu_share, load_reference
+    from harness.cost.gpu_model import run_seconds as gpu_run_seconds
 
     options = {"precision": precision, "jit_compile": jit_compile}
     counted, stored = _counted(
@@ -276,10 +276,10 @@ def gpu_shares(
     precision: str = "float32",
     jit_compile: str = "auto",
 ) -> dict[str, float]:
-    """The share of one GPU a run of each recipe takes (``harness.gpu_model.gpu_share``), from
+    """The share of one GPU a run of each recipe takes (``harness.cost.gpu_model.gpu_share``), from
     FLOPs and activations alone (no probe): what ``--jobs-per-gpu auto`` packs by. Without a
     reference GPU every run takes a whole GPU."""
-    from harness.gpu_model import gpu_share, load_reference
+    from harness.cost.gpu_model import gpu_share, load_reference
 
     reference = load_reference()
     if reference is None:
@@ -294,10 +294,10 @@ def gpu_shares(
 
 def finished_runs(config: BenchConfig, store=None, profile: str | None = None) -> list:
     """The FINISHED runs this checkout knows of, as the leaderboard reads them: ``store``'s child
-    runs (a ``Tracker``, or None) and the records under results/runs (``harness.results``), a run
+    runs (a ``Tracker``, or None) and the records under results/runs (``harness.results.records``), a run
     in both counted once. A store or records that cannot be read give no runs (an estimate never
     fails on them)."""
-    from harness.results import RunSources, read_records, results_folder
+    from harness.results.records import RunSources, read_records, results_folder
 
     try:
         records = read_records(results_folder(config.path))
@@ -316,8 +316,8 @@ def training_hashes(config: BenchConfig, recipe: Recipe, profile: str) -> set[st
     what decides when early stopping ends them."""
     import itertools
 
-    from harness.devices import BACKENDS, DEVICE_CLASSES
     from harness.identity import PRECISIONS, Variant, config_hash
+    from harness.run.devices import BACKENDS, DEVICE_CLASSES
 
     chosen = config.profile(profile)
     return {
@@ -328,8 +328,8 @@ def training_hashes(config: BenchConfig, recipe: Recipe, profile: str) -> set[st
 
 def _runs_by_recipe(config: BenchConfig, recipes: list[Recipe], profile: str, runs: list) -> dict[str, list]:
     """``runs`` of each recipe under ``profile`` and its current training, one per identity."""
-    from harness.schema import TAG_CONFIG_HASH, TAG_PROFILE, TAG_RECIPE
-    from harness.tracking import one_per_identity
+    from harness.store.schema import TAG_CONFIG_HASH, TAG_PROFILE, TAG_RECIPE
+    from harness.store.tracking import one_per_identity
 
     wanted = {recipe.name: recipe for recipe in recipes}
     grouped: dict[str, list] = {}
@@ -351,7 +351,7 @@ def expected_epochs(
 ) -> dict[str, tuple[float, int]]:
     """(mean epochs, runs) of each recipe that has finished runs with a logged epoch count under
     ``profile`` and its current training; recipes without are left out (at most, then)."""
-    from harness.schema import METRIC_EPOCHS_RUN, metric
+    from harness.store.schema import METRIC_EPOCHS_RUN, metric
 
     found = {}
     for name, members in _runs_by_recipe(config, recipes, profile, runs).items():
@@ -382,7 +382,7 @@ class Calibration:
 def calibrate(config: BenchConfig, estimates: list[Estimate], runs: list, *, device: str = "cpu") -> list[Calibration]:
     """Each estimated recipe with finished runs under the estimates' profile on ``device``: its
     runs' measured fit seconds against this machine's estimate at the epochs they trained."""
-    from harness.schema import METRIC_EPOCHS_RUN, METRIC_TRAIN_SECONDS, PARAM_HARDWARE, TAG_DEVICE, metric
+    from harness.store.schema import METRIC_EPOCHS_RUN, METRIC_TRAIN_SECONDS, PARAM_HARDWARE, TAG_DEVICE, metric
 
     if not estimates:
         return []

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 
-from harness.executors import Outcome, Progress
-from harness.plan import RunSpec
+from harness.sweep.executors import Outcome, Progress
+from harness.sweep.plan import RunSpec
 
 
 class Eta:
@@ -188,7 +188,7 @@ class RichProgress(Progress):
         self.bars.update(self.run_tasks[spec.identity.identity], completed=epoch, detail=detail)
 
     def run_ended(self, outcome: Outcome) -> None:
-        from harness.tracking import redacted  # a failure's text may quote the store's URI
+        from harness.store.tracking import redacted  # a failure's text may quote the store's URI
 
         name = outcome.spec.label
         reason = redacted(outcome.reason or "")

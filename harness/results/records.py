@@ -23,7 +23,7 @@ from typing import Any
 from harness.errors import RecordError
 from harness.files import output_folder, write_text
 from harness.identity import RunIdentity, Variant, identity_key
-from harness.schema import (
+from harness.store.schema import (
     EPOCH_METRICS,
     METRIC_LEARNING_RATE,
     METRIC_TEST_ACCURACY,
@@ -410,7 +410,7 @@ class RunSources:
     @property
     def where(self) -> str:
         """Where the runs were looked for, for a message."""
-        from harness.tracking import redacted
+        from harness.store.tracking import redacted
 
         places = [] if self.store is None else [redacted(self.store.tracking_uri)]
         if self.folder is not None:
@@ -481,14 +481,14 @@ def import_records(tracker, config, records: list[RecordRun], *, base: Path | No
     under its recipe's parent run; then each parent's n / mean / std, seed-band plots where the
     records have curves, and the board metrics. A record whose identity already FINISHED in the
     store is skipped, so importing twice adds nothing. Paths are named relative to ``base``."""
-    from harness.executors import LocalExecutor
     from harness.identity import config_hash, current_hashes
-    from harness.leaderboard import collect_rows
-    from harness.plan import RunSpec
-    from harness.publish import publish_board_metrics, publish_parent_plots
-    from harness.recipe_params import parent_params
-    from harness.schema import PARAM_COMMIT, TAG_SOURCE_COMMIT
-    from harness.tracking import DataInput
+    from harness.results.leaderboard import collect_rows
+    from harness.results.publish import publish_board_metrics, publish_parent_plots
+    from harness.store.recipe_params import parent_params
+    from harness.store.schema import PARAM_COMMIT, TAG_SOURCE_COMMIT
+    from harness.store.tracking import DataInput
+    from harness.sweep.executors import LocalExecutor
+    from harness.sweep.plan import RunSpec
 
     finished = tracker.finished_identities()
     report = ImportReport()
@@ -564,9 +564,9 @@ def import_records(tracker, config, records: list[RecordRun], *, base: Path | No
 def reference_rows(config, runs, variant) -> list:
     """`full`'s rows of the current configuration, for a budget profile's agreement, from ``runs``
     (a ``RunSources``: the store's runs and the records, a run in both counted once)."""
-    from harness.agreement import REFERENCE
     from harness.identity import current_hashes
-    from harness.leaderboard import collect_rows
+    from harness.results.agreement import REFERENCE
+    from harness.results.leaderboard import collect_rows
 
     if REFERENCE not in config.profiles:
         return []
@@ -575,13 +575,13 @@ def reference_rows(config, runs, variant) -> list:
 
 
 def board_view(config, runs, rows, *, profile: str, variant, names=None, against: str = "previous"):
-    """``rows`` (one profile's, as shown) with their verdicts (``harness.agreement.view``); for a
+    """``rows`` (one profile's, as shown) with their verdicts (``harness.results.agreement.view``); for a
     budget profile its line, with the agreement measured over every recipe of the profile that
     has runs at both it and `full` among ``runs`` (not only those shown: a suite of three recipes
     measures nothing)."""
-    from harness.agreement import view
     from harness.identity import current_hashes
-    from harness.leaderboard import collect_rows
+    from harness.results.agreement import view
+    from harness.results.leaderboard import collect_rows
 
     reference = measured = None
     if config.profile(profile).is_budget:

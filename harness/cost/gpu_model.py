@@ -28,14 +28,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.cost import RUN_OVERHEAD_SECONDS, RunCost, RunSeconds
-from harness.train import FEATURE_BATCH
+from harness.cost.run_cost import RUN_OVERHEAD_SECONDS, RunCost, RunSeconds
+from harness.run.train import FEATURE_BATCH
 
 BYTES_PER_ELEMENT = 4  # float32 activations
 MAX_RUNS_PER_GPU = 4  # the packing that was measured: 4 × r004-step1 on one H200 gave 2.49× one alone
 MEMORY_BASE_BYTES = 0.3e9  # a run's GPU memory besides its activations (the framework, weights, workspace)
 MEMORY_HEADROOM = 0.9  # runs on one GPU may use this share of its memory together
-REFERENCE = Path(__file__).resolve().parents[1] / "results" / "gpu" / "h200-step-model.json"
+REFERENCE = Path(__file__).resolve().parents[2] / "results" / "gpu" / "h200-step-model.json"
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class MeasuredRecipe:
     eval_compile_seconds: float | None = None  # compiling prediction (None: not measured)
     predict_images_per_second: float | None = None  # None: not measured (the fit's evaluation step is used)
     peak_memory_bytes: float | None = None  # None: not measured
-    train_gflops: float = 0.0  # per image, as counted when measured (harness.cost)
+    train_gflops: float = 0.0  # per image, as counted when measured (harness.cost.run_cost)
     train_activations: int = 0  # per image, as counted by benchmarks/fit_gpu_model.py
 
 
@@ -232,7 +232,7 @@ def _sections(files: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def build_reference(files: list[dict[str, Any]], counted: dict[str, Any], *, sources: list[str]) -> dict[str, Any]:
     """The reference file's content from gpu_check.py's JSON ``files`` (in the order they were
-    made) and ``counted``: each measured recipe's ``harness.cost.ModelFlops`` per image."""
+    made) and ``counted``: each measured recipe's ``harness.cost.run_cost.ModelFlops`` per image."""
     sections = _sections(files)
     versions = sections["versions"]
     gpu = versions["nvidia_smi"]["gpus"][0]

@@ -11,13 +11,13 @@ the images a profile plans, and the seconds each part of a run takes on one devi
 - **Images** (``run_cost``): train × epochs + validation × epochs + test, at the recipe's
   epochs capped by the profile: every figure of a ``RunCost`` is "at most". A frozen
   backbone's features are extracted once per dataset and reused by every seed
-  (``harness.features``).
+  (``harness.run.features``).
 - **Seconds** (``RunSeconds``): a run's start-up and compilation, its features, one epoch
   (training and validation) and the test set, on one device; ``RunSeconds.total`` adds them up
-  for any number of epochs. On this machine they come from a probe (``harness.probe``,
+  for any number of epochs. On this machine they come from a probe (``harness.cost.probe``,
   ``probe_seconds``) or from FLOPs at the rate probes reached here (``flops_seconds``); on the
-  reference GPU from measurements (``harness.gpu_model``). How many epochs a run is expected to
-  train is ``harness.estimate``'s business.
+  reference GPU from measurements (``harness.cost.gpu_model``). How many epochs a run is expected to
+  train is ``harness.cost.estimate``'s business.
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def planned_images(config: BenchConfig, profile_name: str) -> tuple[int, int, in
 def run_cost(config: BenchConfig, recipe: Recipe, profile_name: str, *, flops: ModelFlops, head=None) -> RunCost:
     """The cost of one run of ``recipe``: ``flops`` of the whole model; for a recipe whose frozen
     backbone's features are cached, ``head`` is the FLOPs of the part that trains on them."""
-    from harness.train import planned_epochs
+    from harness.run.train import planned_epochs
 
     epochs = planned_epochs(recipe, config.profile(profile_name))
     train, validation, test = planned_images(config, profile_name)
@@ -191,7 +191,7 @@ def run_cost(config: BenchConfig, recipe: Recipe, profile_name: str, *, flops: M
 
 @dataclass(frozen=True)
 class Probe:
-    """Seconds per image of a recipe's model on this machine, measured by ``harness.probe``."""
+    """Seconds per image of a recipe's model on this machine, measured by ``harness.cost.probe``."""
 
     train_seconds_per_image: float  # one training step's share per image (forward + backward + update)
     predict_seconds_per_image: float  # inference of what trains, at the training batch (validation, test)

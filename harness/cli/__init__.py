@@ -16,7 +16,7 @@ from harness import files as outputs
 from harness.config import BenchConfig, load_config
 from harness.errors import HarnessError, TrackingError, WeightsMissing
 from harness.identity import PRECISIONS
-from harness.plan import SweepSettings
+from harness.sweep.plan import SweepSettings
 
 DEFAULT_CONFIG = "benchmarks.toml"
 EXIT_SKIPPED = 3  # everything that could train did, but some recipes (or all) could not: missing weights
@@ -40,7 +40,7 @@ class Context:
         local_copies that exists, else None (Keras downloads it)."""
         import os
 
-        from harness.data import DATA_ENV
+        from harness.run.data import DATA_ENV
 
         if self.data_path or os.environ.get(DATA_ENV):
             return self.data_path
@@ -49,7 +49,7 @@ class Context:
 
     def dataset_choice(self) -> tuple[str | None, str]:
         """The dataset a command will read (``dataset``) and why that one, in words."""
-        from harness.data import DATA_ENV
+        from harness.run.data import DATA_ENV
 
         if self.data_path:
             return self.data_path, f"from {DATA_ENV if self.data_origin == DATA_ENV else '--data'}"
@@ -75,7 +75,7 @@ class Context:
 
     def tracker(self, *, create: bool = True):
         """The MLflow store; ``create=False`` for commands that only read (they never create one)."""
-        from harness.tracking import fold_mlflow_errors, open_tracker
+        from harness.store.tracking import fold_mlflow_errors, open_tracker
 
         fold_mlflow_errors(not self.debug)  # MLflow's ERROR tracebacks: the harness says each failure in one line
         tracker = open_tracker(self.tracking_uri, self.experiment, create=create)
@@ -153,7 +153,7 @@ class BenchGroup(click.Group):
         except HarnessError as error:
             if ctx.obj is not None and ctx.obj.debug:
                 raise
-            from harness.tracking import redacted
+            from harness.store.tracking import redacted
 
             raise click.ClickException(redacted(str(error))) from None  # never a URI's credentials
 
@@ -194,7 +194,7 @@ class BenchGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, config_path, tracking_uri, data_path, weights_dir, experiment, debug) -> None:
     """Benchmark the CIFAR-10 CNNs of five reports over several seeds, tracked in MLflow."""
-    from harness.data import DATA_ENV
+    from harness.run.data import DATA_ENV
 
     ctx.obj = Context(config_path, tracking_uri, data_path, experiment, debug, weights_dir)
     if ctx.get_parameter_source("data_path") == click.core.ParameterSource.ENVIRONMENT:
@@ -352,7 +352,7 @@ def list_command(
 def _known_runs(context: Context, profile: str) -> list:
     """Finished runs for expected epochs: the store's, if there is one (never created here), and
     the records under results/runs."""
-    from harness.estimate import finished_runs
+    from harness.cost.estimate import finished_runs
 
     try:
         store = context.tracker(create=False)
@@ -366,9 +366,9 @@ def _print_costs(
 ) -> None:
     from rich.table import Table
 
-    from harness.cost import human_duration
-    from harness.estimate import estimate
-    from harness.gpu_model import load_reference
+    from harness.cost.estimate import estimate
+    from harness.cost.gpu_model import load_reference
+    from harness.cost.run_cost import human_duration
 
     context.config.profile(profile)
     console = _rich_console(stderr=True)
@@ -459,8 +459,8 @@ def _print_calibration(context: Context, estimates, runs: list, *, as_json: bool
     """``bench list --cost --calibrate``: estimate ÷ measured for every recipe with finished runs."""
     from rich.table import Table
 
-    from harness.estimate import calibrate
-    from harness.probe import machine_words
+    from harness.cost.estimate import calibrate
+    from harness.cost.probe import machine_words
 
     rows = calibrate(context.config, estimates, runs, device="gpu" if _gpus_here() else "cpu")
     if as_json:
@@ -506,7 +506,7 @@ def _print_calibration(context: Context, estimates, runs: list, *, as_json: bool
 
 
 def _gpus_here() -> bool:
-    from harness.devices import visible_gpus
+    from harness.run.devices import visible_gpus
 
     return bool(visible_gpus())
 
@@ -517,7 +517,7 @@ def data_command(context: Context) -> None:
     """Show where CIFAR-10 comes from, its shapes, class counts, split and fingerprint."""
     import numpy as np
 
-    from harness.data import CLASS_NAMES, load_cifar10, split_train_validation
+    from harness.run.data import CLASS_NAMES, load_cifar10, split_train_validation
 
     data = load_cifar10(context.dataset)
     split = context.config.data
@@ -561,7 +561,7 @@ def cache_command(clear: bool, match: str | None) -> None:
 
     from rich.table import Table
 
-    from harness.features import cache_entries, cache_root, clear_cache
+    from harness.run.features import cache_entries, cache_root, clear_cache
 
     console = _rich_console()
     root = cache_root()
@@ -606,7 +606,7 @@ def _sweep(
     max_seeds: int | None = None,
     assume_yes: bool = False,
 ) -> None:
-    """Run a sweep (``harness.sweep.run_sweep``, or ``harness.adaptive.run_adaptive`` rounds up to
+    """Run a sweep (``harness.sweep.sweep.run_sweep``, or ``harness.sweep.adaptive.run_adaptive`` rounds up to
     ``max_seeds``), print its summary and leaderboard, and exit non-zero if any run failed (1),
     a sweep expected to take over a day was not confirmed (1 declined, 2 no terminal and no --yes),
     recipes were skipped for missing weights (3), the time budget ran out first (4) or it was
@@ -614,10 +614,10 @@ def _sweep(
     import os
     import signal
 
-    from harness.cost import human_duration
-    from harness.progress import RichProgress
-    from harness.sweep import NotConfirmed, run_sweep
-    from harness.tracking import redacted, resolve_tracking_uri
+    from harness.cli.progress import RichProgress
+    from harness.cost.run_cost import human_duration
+    from harness.store.tracking import redacted, resolve_tracking_uri
+    from harness.sweep.sweep import NotConfirmed, run_sweep
 
     def terminate(signum, frame):
         raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
@@ -637,11 +637,11 @@ def _sweep(
         signal.signal(signal.SIGHUP, hang_up)
     if not recipes:
         raise click.UsageError("no recipe matches the selection")
-    from harness.tracking import ExperimentMissing, StoreMissing
+    from harness.store.tracking import ExperimentMissing, StoreMissing
 
     context.config.profile(settings.profile)  # a typo fails here, before any store is opened
     if settings.executor == "ray":  # a cluster elsewhere cannot reach a local store: said before one is opened
-        from harness.executors import refuse_local_store_on_a_cluster
+        from harness.sweep.executors import refuse_local_store_on_a_cluster
 
         refuse_local_store_on_a_cluster(resolve_tracking_uri(context.tracking_uri), settings.address)
     console = _rich_console(stderr=True)
@@ -662,7 +662,7 @@ def _sweep(
             if max_seeds is None or dry_run:
                 report = run_sweep(context.config, tracker, recipes, settings, progress, dry_run=dry_run)
             else:
-                from harness.adaptive import run_adaptive
+                from harness.sweep.adaptive import run_adaptive
 
                 adaptive = run_adaptive(
                     context.config, tracker, recipes, settings, max_seeds=max_seeds, progress=progress
@@ -765,7 +765,7 @@ def _print_budget_left(console, report, settings) -> None:
     """What the time budget left undone, and the command that continues it."""
     import shlex
 
-    from harness.cost import human_duration
+    from harness.cost.run_cost import human_duration
 
     finished = len(report.by_status("FINISHED"))
     paused, left = report.by_status("PAUSED"), report.by_status("LEFT")
@@ -783,7 +783,7 @@ def _print_budget_left(console, report, settings) -> None:
         console.print(f"  not started: {names}")
     if report.seconds_left:
         console.print(f"  about {human_duration(sum(report.seconds_left.values()))} of training left (estimated)")
-    from harness.tracking import redacted  # a --tracking-uri's credentials are never printed
+    from harness.store.tracking import redacted  # a --tracking-uri's credentials are never printed
 
     console.print(
         f"Continue with: {redacted(shlex.join(['bench', *_arguments()]))}",
@@ -796,14 +796,14 @@ def _print_budget_left(console, report, settings) -> None:
 def _view(context: Context, runs, rows, *, profile: str, variant, names=None, against: str = "previous"):
     """``rows`` (one profile's) with their verdicts and, for a budget profile, its line with the
     agreement measured against `full`'s runs among ``runs`` (store and records)."""
-    from harness.results import board_view
+    from harness.results.records import board_view
 
     return board_view(context.config, runs, rows, profile=profile, variant=variant, names=names, against=against)
 
 
 def _sweep_sources(context: Context, tracker):
     """After a sweep: the store it wrote, and the records under results/ (`full`'s, to compare with)."""
-    from harness import results
+    from harness.results import records as results
 
     folder = results.results_folder(context.config.path)
     return results.RunSources(tracker, results.read_records(folder), folder=folder)
@@ -812,7 +812,7 @@ def _sweep_sources(context: Context, tracker):
 def _stopped_line(why: str, *, kept_locally: int) -> str:
     """The one line a sweep stopped by its store ends with: why (without credentials), and what
     the rerun will do."""
-    from harness.tracking import redacted
+    from harness.store.tracking import redacted
 
     upload = (
         f"it uploads the results of the {kept_locally} run(s) kept locally and trains the rest"
@@ -826,10 +826,10 @@ def _stopped_line(why: str, *, kept_locally: int) -> str:
 
 
 def _print_leaderboard(context: Context, tracker, settings, *, recipes: set[str]) -> None:
-    from harness import leaderboard
-    from harness.devices import visible_gpus
     from harness.identity import current_hashes
-    from harness.plan import variant_here
+    from harness.results import leaderboard
+    from harness.run.devices import visible_gpus
+    from harness.sweep.plan import variant_here
 
     variant = variant_here(settings, visible_gpus() if settings.executor == "local" else [])
     hashes = current_hashes(context.config, settings.profile, variant)
@@ -844,8 +844,8 @@ def _print_leaderboard(context: Context, tracker, settings, *, recipes: set[str]
 
 def _print_steps(context: Context, tracker, settings, *, recipes: set[str]) -> None:
     """The step table of the recipes just trained whose previous step was trained too."""
-    from harness import leaderboard, steps
     from harness.identity import current_hashes
+    from harness.results import leaderboard, steps
 
     hashes = current_hashes(context.config, settings.profile, settings.variant)
     rows = leaderboard.only_recipes(
@@ -907,7 +907,7 @@ MAX_SEEDS_HELP = "With --seeds auto: the most seeds any recipe gets [default: 10
 
 def _seed_plan(seeds: int | str, max_seeds: int | None) -> tuple[int, int | None]:
     """(first round's seeds, adaptive limit or None) from --seeds / --max-seeds."""
-    from harness.adaptive import DEFAULT_MAX_SEEDS, START_SEEDS
+    from harness.sweep.adaptive import DEFAULT_MAX_SEEDS, START_SEEDS
 
     if seeds != "auto":
         if max_seeds is not None:
@@ -1188,11 +1188,11 @@ def source_options(command):
 
 
 def _run_sources(context: Context, source: str, results_dir: Path | None, *, create_store: bool = False):
-    """The runs a board reads (``harness.results.RunSources``). With ``both``, a store that does
+    """The runs a board reads (``harness.results.records.RunSources``). With ``both``, a store that does
     not exist is no store (never created by a reading command); with neither a store nor a
     record, the store's error says so."""
-    from harness import results
-    from harness.tracking import ExperimentMissing, StoreMissing
+    from harness.results import records as results
+    from harness.store.tracking import ExperimentMissing, StoreMissing
 
     folder = results.results_folder(context.config.path, results_dir)
     store, missing = None, None
@@ -1302,11 +1302,11 @@ def leaderboard_command(
     with its measured agreement with `full`, and checks no claim. Only runs of each recipe's
     current configuration count, with or without --profile.
     """
-    from harness import leaderboard
-    from harness.devices import visible_gpus
     from harness.identity import Variant, current_hashes
-    from harness.plan import variant_here
-    from harness.schema import TAG_PROFILE
+    from harness.results import leaderboard
+    from harness.run.devices import visible_gpus
+    from harness.store.schema import TAG_PROFILE
+    from harness.sweep.plan import variant_here
 
     if (readme is not None or plots_dir is not None or publish) and profile is None:
         raise click.UsageError("--update-readme, --plots and --publish need --profile: they show one profile")
@@ -1404,7 +1404,7 @@ def leaderboard_command(
 def _write_plots(runs, rows, plots_dir: Path, *, profile: str, budget: str | None = None) -> None:
     """--plots: the leaderboard's files and plots, logged to the store's leaderboard run where
     there is a store (with --source results there is none: the files only)."""
-    from harness.publish import publish_leaderboard, write_leaderboard_files
+    from harness.results.publish import publish_leaderboard, write_leaderboard_files
 
     if runs.store is None:
         files = write_leaderboard_files(rows, plots_dir, profile=profile, budget=budget)
@@ -1417,9 +1417,9 @@ def _write_plots(runs, rows, plots_dir: Path, *, profile: str, budget: str | Non
 def _publish(context: Context, runs, rows, pooled, results_dir: Path | None) -> None:
     """--publish: a record of each store run behind ``rows`` under results/runs; exit 1 (after
     writing the rest) where a file holds another run of the same identity."""
-    from harness import results
     from harness.environment import git_commit
-    from harness.tracking import redacted
+    from harness.results import records as results
+    from harness.store.tracking import redacted
 
     if not rows:
         raise click.ClickException("no finished runs for this profile: nothing to publish")
@@ -1447,7 +1447,7 @@ def import_command(context: Context, folder: Path | None) -> None:
     metrics, per-epoch curves, tags; tagged bench.imported) under its recipe's parent run, so the
     MLflow UI compares them as if they had been trained here. A run whose identity already
     finished in the store is skipped: importing twice adds nothing."""
-    from harness import results
+    from harness.results import records as results
 
     folder = folder if folder is not None else results.results_folder(context.config.path)
     records = results.read_records(folder)
@@ -1480,7 +1480,7 @@ def doctor_command(context: Context, jobs: int | None, jobs_per_gpu: int | str) 
     finds a problem."""
     from rich.table import Table
 
-    from harness.doctor import run_checks
+    from harness.cli.doctor import run_checks
     from harness.environment import import_keras_quietly
 
     import_keras_quietly()
@@ -1557,10 +1557,10 @@ def steps_command(
     profile's tables say so in their first line, with its measured agreement with `full`, and
     show no claim.
     """
-    from harness import leaderboard, steps
-    from harness.devices import visible_gpus
     from harness.identity import current_hashes
-    from harness.plan import variant_here
+    from harness.results import leaderboard, steps
+    from harness.run.devices import visible_gpus
+    from harness.sweep.plan import variant_here
 
     context.config.profile(profile)  # a typo fails here, before any store is opened
     _check_outputs(output, readme, plots=plots_dir)
@@ -1587,7 +1587,7 @@ def steps_command(
     if not deltas:
         raise click.ClickException(f"no recipe built from another in suite {suite!r}: no steps to compare")
     if readme is not None:
-        from harness.readme import replace_block
+        from harness.results.readme import replace_block
 
         command = _readme_command("steps", profile, suite, min_seeds, source) + (
             f" --against {against}" if against != "previous" else ""
@@ -1600,7 +1600,7 @@ def steps_command(
         click.echo(f"{readme}: {'updated' if changed else 'already up to date'} ({len(deltas)} steps)", err=True)
         return
     if plots_dir is not None:
-        from harness.publish import publish_steps, write_steps_files
+        from harness.results.publish import publish_steps, write_steps_files
 
         if runs.store is None:
             files = write_steps_files(
@@ -1666,12 +1666,12 @@ def agreement_command(
     under results/runs (--source). With a handful of recipes the interval over recipes is wide:
     read n before ρ.
     """
-    from harness import leaderboard
-    from harness.agreement import agreement, budget_line
-    from harness.devices import visible_gpus
     from harness.identity import current_hashes
-    from harness.plan import variant_here
-    from harness.results import reference_rows
+    from harness.results import leaderboard
+    from harness.results.agreement import agreement, budget_line
+    from harness.results.records import reference_rows
+    from harness.run.devices import visible_gpus
+    from harness.sweep.plan import variant_here
 
     chosen = context.config.profile(profile)
     if not chosen.is_budget:
@@ -1749,8 +1749,14 @@ def ui_command(context: Context, host: str, port: int, workers: int, job_executi
     """
     import tempfile
 
-    from harness import ui
-    from harness.tracking import ExperimentMissing, fold_mlflow_errors, open_tracker, redacted, resolve_tracking_uri
+    from harness.cli import ui
+    from harness.store.tracking import (
+        ExperimentMissing,
+        fold_mlflow_errors,
+        open_tracker,
+        redacted,
+        resolve_tracking_uri,
+    )
 
     uri = resolve_tracking_uri(context.tracking_uri)
     fold_mlflow_errors(not context.debug)

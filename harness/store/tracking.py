@@ -25,7 +25,7 @@ from typing import Any
 from harness.errors import TrackingError
 from harness.identity import RunIdentity
 from harness.locking import exclusive_lock
-from harness.schema import (
+from harness.store.schema import (
     DATASET_CONTEXT,
     EXPERIMENT_KIND,
     KIND_CHILD,
@@ -69,7 +69,7 @@ DATASET_SPLITS = ("train", "validation", "test")
 class DataInput:
     """The dataset a run read, as MLflow's Dataset column shows it: one input per split."""
 
-    fingerprint: str  # harness.data.Dataset.fingerprint: the digest
+    fingerprint: str  # harness.run.data.Dataset.fingerprint: the digest
     source: str  # absolute path of the file or folder, or where Keras downloads it from
 
 
@@ -326,7 +326,7 @@ def open_tracker(tracking_uri: str | None, experiment: str = EXPERIMENT, *, crea
 
 class Tracker:
     """The harness's one gateway to MLflow: every run it creates, every value it logs and every
-    value the leaderboard reads back goes through here, under the names in ``harness.schema``."""
+    value the leaderboard reads back goes through here, under the names in ``harness.store.schema``."""
 
     def __init__(self, tracking_uri: str, experiment: str = EXPERIMENT, *, create: bool = True) -> None:
         import logging

@@ -1,7 +1,7 @@
 """Run specs (recipe × seed × profile), each in its own process, with live progress.
 
 The parent process never imports TensorFlow: it plans the sweep, skips finished identities,
-creates each MLflow child run, starts ``python -m harness.worker`` for it, follows its epoch
+creates each MLflow child run, starts ``python -m harness.run.worker`` for it, follows its epoch
 events, and marks it FAILED with the reason if the process dies without finishing (a crash,
 out-of-memory, ``kill -9``). A failure never stops the sweep.
 """
@@ -23,17 +23,16 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import protocol
 from harness.config import BenchConfig
-from harness.devices import (
+from harness.run import protocol
+from harness.run.devices import (
     GpuSlots,
     threads_per_worker,
     worker_environment,
 )
-from harness.plan import RunSpec, SweepSettings, split_finished
-from harness.protocol import WorkerPayload
-from harness.schema import TAG_BOARD_ERROR, TAG_ERROR, TAG_PLOT_ERROR
-from harness.tracking import (
+from harness.run.protocol import WorkerPayload
+from harness.store.schema import TAG_BOARD_ERROR, TAG_ERROR, TAG_PLOT_ERROR
+from harness.store.tracking import (
     HEARTBEAT_SECONDS,
     DataInput,
     StoreError,
@@ -42,6 +41,7 @@ from harness.tracking import (
     store_failure,
     this_owner,
 )
+from harness.sweep.plan import RunSpec, SweepSettings, split_finished
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class Outcome:
     test_accuracy: float | None = None
     seconds: float = 0.0
     interrupted: bool = False  # the user stopped the sweep while this run was in flight
-    kept_locally: bool = False  # its results wait on disk for the store (harness.spool)
+    kept_locally: bool = False  # its results wait on disk for the store (harness.store.spool)
     epochs_done: int = 0  # the last epoch the worker reported
     epochs_planned: int = 0
     resumed_from: int = 0  # the epoch its checkpoint brought (0: trained from the start)
@@ -131,7 +131,7 @@ class LocalExecutor:
         """``gpus``: the ids runs are pinned to (default: none, every run on the CPU); ``jobs``:
         runs at once (default: ``settings.jobs`` or 1); ``shares``: the share of one GPU a run of
         each recipe takes (``--jobs-per-gpu auto``; default 1 / ``--jobs-per-gpu``)."""
-        from harness.plan import runs_per_gpu
+        from harness.sweep.plan import runs_per_gpu
 
         self.config = config
         self.tracker = tracker
@@ -291,7 +291,7 @@ class LocalExecutor:
 
     def _checkpointed_epochs(self, spec: RunSpec) -> int:
         """The epochs the run's checkpoint holds (0: none), as its next attempt will find them."""
-        from harness.checkpoint import checkpoint_path, finished_epochs
+        from harness.run.checkpoint import checkpoint_path, finished_epochs
 
         identity = spec.identity
         path = checkpoint_path(
@@ -307,14 +307,14 @@ class LocalExecutor:
 
     def data_input(self, spec: RunSpec) -> DataInput:
         """The dataset every run of this sweep reads, for MLflow's Dataset column."""
-        from harness.data import resolve_data_path
+        from harness.run.data import resolve_data_path
 
         path = resolve_data_path(self.settings.data_path)
         return DataInput(spec.identity.data_fingerprint, "keras.datasets.cifar10" if path is None else str(path))
 
     def parent_params(self, spec: RunSpec) -> dict[str, str]:
         """The recipe's flattened settings: what the compare view of two parents shows."""
-        from harness.recipe_params import parent_params
+        from harness.store.recipe_params import parent_params
 
         return parent_params(self.config, spec.recipe, spec.identity)
 
@@ -322,7 +322,7 @@ class LocalExecutor:
     def parent_description(spec: RunSpec, config) -> str:
         """The recipe, its source and claim; a budget profile's parent starts with its budget line
         (the measured agreement with `full` is added when the board is updated)."""
-        from harness.agreement import budget_line
+        from harness.results.agreement import budget_line
 
         budget = budget_line(config, spec.profile) if spec.profile in config.profiles else None
         return (f"{budget}\n\n" if budget else "") + LocalExecutor._recipe_description(spec, budget=budget is not None)
@@ -364,9 +364,9 @@ class LocalExecutor:
 
     def _store(self, what: str, call, *args, **kwargs):
         """A store call that must not end the sweep with a traceback: a locked sqlite store is
-        retried (``harness.spool.retry_while_locked``); on failure the sweep starts no new run and
+        retried (``harness.store.spool.retry_while_locked``); on failure the sweep starts no new run and
         reports why once (``store_error``); the next command repairs the store."""
-        from harness.spool import retry_while_locked
+        from harness.store.spool import retry_while_locked
 
         try:
             return retry_while_locked(call, *args, **kwargs)
@@ -414,9 +414,9 @@ class LocalExecutor:
         changed (``publish_board_metrics``): comparisons with the leader move whenever any recipe
         gains a seed."""
         from harness.identity import current_hashes
-        from harness.leaderboard import collect_rows
-        from harness.publish import publish_board_metrics
-        from harness.results import RunSources, board_view, read_records, results_folder
+        from harness.results.leaderboard import collect_rows
+        from harness.results.publish import publish_board_metrics
+        from harness.results.records import RunSources, board_view, read_records, results_folder
 
         try:
             hashes = current_hashes(self.config, profile, self.settings.variant)
@@ -434,7 +434,7 @@ class LocalExecutor:
                     self.tracker.set_tag(parent, TAG_BOARD_ERROR, str(error)[:500])
 
     def _publish(self, spec: RunSpec, parent_run_id: str, group: str) -> None:
-        from harness.publish import publish_parent_plots
+        from harness.results.publish import publish_parent_plots
 
         try:
             publish_parent_plots(self.tracker, parent_run_id, group, title=f"{spec.recipe.name} [{spec.profile}]")
@@ -542,7 +542,7 @@ class LocalExecutor:
 
     def worker_environment(self, gpu: str | None) -> dict[str, str]:
         """What a worker process starts with: this environment, the GPU memory policy, its GPU
-        pin and its CPU thread budget (``harness.devices.worker_environment``)."""
+        pin and its CPU thread budget (``harness.run.devices.worker_environment``)."""
         deterministic = self.settings.variant.deterministic
         environment = worker_environment(os.environ, gpu=gpu, threads=self.threads, deterministic=deterministic)
         environment["PYTHONUNBUFFERED"] = "1"
@@ -557,7 +557,7 @@ class LocalExecutor:
         with open(log_path, "w+b") as log:
             environment = self.worker_environment(gpu)
             process = subprocess.Popen(
-                [self.python, "-P", "-m", "harness.worker"],  # -P: the working directory is not on sys.path
+                [self.python, "-P", "-m", "harness.run.worker"],  # -P: the working directory is not on sys.path
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -730,10 +730,10 @@ def _node_paths(paths: dict[str, str]) -> tuple[str, list[str]]:
 def _worker_on_a_ray_node(
     payload: str, forwarded: dict[str, str], paths: dict[str, str], deterministic: bool = False
 ) -> tuple[int, list[str], bytes]:
-    """Body of a Ray task: one ``python -m harness.worker`` process on whichever node Ray chose,
+    """Body of a Ray task: one ``python -m harness.run.worker`` process on whichever node Ray chose,
     with the GPU share Ray gave this task (``CUDA_VISIBLE_DEVICES`` is inherited), the driver's
     ``forwarded`` environment over the node's, and the worker environment every run gets
-    (``harness.devices.run_environment``, made here so that its caches are this node's). A path
+    (``harness.run.devices.run_environment``, made here so that its caches are this node's). A path
     of ``paths`` missing on this node fails the run in one line before anything starts. Returns
     the exit code, the event lines and the worker's stderr."""
     import socket
@@ -743,7 +743,7 @@ def _worker_on_a_ray_node(
 
     import ray
 
-    from harness.devices import run_environment
+    from harness.run.devices import run_environment
 
     host, missing = _node_paths(paths)
     if missing:
@@ -754,7 +754,7 @@ def _worker_on_a_ray_node(
     environment[protocol.NODE_ENVIRONMENT] = f"{socket.gethostname()} ({ray.get_runtime_context().get_node_id()[:12]})"
     with tempfile.TemporaryFile() as log:
         process = subprocess.run(
-            [sys.executable, "-P", "-m", "harness.worker"],
+            [sys.executable, "-P", "-m", "harness.run.worker"],
             input=dataclasses.replace(WorkerPayload.from_json(payload), launched_at=time.time()).to_json(),
             stdout=subprocess.PIPE,
             stderr=log,
@@ -821,8 +821,9 @@ class RayExecutor(LocalExecutor):
         task's working directory (its recipe files with it; ``SHIPPED_EXCLUDES`` and anything
         .gitignore'd left out)."""
         import architectures
+        import harness
 
-        packages = [Path(__file__).resolve().parent, Path(architectures.__file__).resolve().parent]
+        packages = [Path(harness.__file__).resolve().parent, Path(architectures.__file__).resolve().parent]
         return {
             "py_modules": [str(package) for package in packages],
             "working_dir": str(self.config.path.resolve().parent),
@@ -832,7 +833,7 @@ class RayExecutor(LocalExecutor):
     def _node_paths_needed(self) -> dict[str, str]:
         """What each node must have at the driver's path: the dataset, the weights folder, and the
         benchmarks file unless it travels with the code."""
-        from harness.data import resolve_data_path
+        from harness.run.data import resolve_data_path
 
         paths = {}
         if not self.shipped:
@@ -868,7 +869,7 @@ class RayExecutor(LocalExecutor):
     def payload(self, spec: RunSpec, run_id: str) -> WorkerPayload:
         """The local payload, with the benchmarks file in the task's working directory when it
         travels with the task, and the dataset's path as the driver resolved it."""
-        from harness.data import resolve_data_path
+        from harness.run.data import resolve_data_path
 
         payload = super().payload(spec, run_id)
         data = resolve_data_path(self.settings.data_path)

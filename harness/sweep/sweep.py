@@ -12,13 +12,15 @@ import importlib.util
 import os
 
 from harness.config import BenchConfig, Recipe
-from harness.cost import human_count, human_duration
-from harness.devices import backend_gpus, check_gpus_usable, keras_backend, visible_gpus, worker_environment
+from harness.cost.estimate import MEASURING, estimate, finished_runs, gpu_shares, run_seconds
+from harness.cost.run_cost import human_count, human_duration
 from harness.errors import HarnessError, TrackingError, WeightsMissing
-from harness.estimate import MEASURING, estimate, finished_runs, gpu_shares, run_seconds
-from harness.executors import LocalExecutor, Outcome, Progress, SweepReport
 from harness.identity import is_transfer
-from harness.plan import (
+from harness.run.devices import backend_gpus, check_gpus_usable, keras_backend, visible_gpus, worker_environment
+from harness.run.train import planned_epochs
+from harness.store.tracking import Tracker, store_failure
+from harness.sweep.executors import LocalExecutor, Outcome, Progress, SweepReport
+from harness.sweep.plan import (
     RunSpec,
     SweepSettings,
     concurrent_jobs,
@@ -29,8 +31,6 @@ from harness.plan import (
     split_finished,
     variant_here,
 )
-from harness.tracking import Tracker, store_failure
-from harness.train import planned_epochs
 
 LONG_SWEEP_SECONDS = 86400.0  # a sweep estimated at more than this here asks before it starts (or --yes)
 
@@ -39,7 +39,7 @@ class NotConfirmed(HarnessError):
     """A sweep estimated at over a day on this machine was not confirmed: nothing was trained."""
 
     def __init__(self, seconds: float) -> None:
-        from harness.cost import human_duration
+        from harness.cost.run_cost import human_duration
 
         self.seconds = seconds
         super().__init__(f"not started: estimated at {human_duration(seconds)} on this machine, and not confirmed")
@@ -51,7 +51,7 @@ def check_weights(recipes: list[Recipe], weights_dir: str | None, progress: Prog
     fail their hash, one line naming the file, its hash and where it is published."""
     import architectures
     from harness.environment import import_keras_quietly
-    from harness.weights import resolve
+    from harness.run.weights import resolve
 
     backbones = sorted({b for r in recipes if (b := architectures.get(r.architecture).backbone) is not None})
     if not backbones:
@@ -81,8 +81,8 @@ def announce_cost(
     """Say what the runs to train will cost (runs, images and PFLOP at most, expected hours here
     and on the reference GPU, with the epochs they rest on) and, on a CPU with the ``full``
     profile, which profile fits instead. ``runs``: finished runs for the expected epochs
-    (``harness.estimate.finished_runs``); ``done``: the epochs each run's checkpoint holds, by
-    identity. Returns each run's expected seconds left by identity (``harness.estimate.run_seconds``),
+    (``harness.cost.estimate.finished_runs``); ``done``: the epochs each run's checkpoint holds, by
+    identity. Returns each run's expected seconds left by identity (``harness.cost.estimate.run_seconds``),
     for the order runs start in, the time budget and the progress bar's ETA; ``first_epoch``, where
     given, is filled with each run's seconds to the end of its next epoch (start-up included: a run
     starts under a time budget only if that fits). Estimating builds every recipe's model in a
@@ -139,7 +139,7 @@ def announce_cost(
         else f"epochs expected from finished runs for {expected} of {len(estimates)} recipes, at most for the rest"
     )
     already = f" ({skipped} already finished)" if skipped else ""
-    from harness.gpu_model import load_reference
+    from harness.cost.gpu_model import load_reference
 
     reference = load_reference()
     on_gpu = "" if reference is None else f", {human_duration(gpu)} on {reference.words} (float32, one run at a time)"
@@ -174,7 +174,7 @@ def packing_shares(
     config: BenchConfig, recipes: list[Recipe], settings: SweepSettings, gpus: list, progress: Progress
 ) -> dict[str, float] | None:
     """Under ``--jobs-per-gpu auto``, the share of one GPU a run of each recipe takes
-    (``harness.gpu_model.gpu_share``, against the smallest GPU's memory), each named in one line;
+    (``harness.cost.gpu_model.gpu_share``, against the smallest GPU's memory), each named in one line;
     None under a fixed ``--jobs-per-gpu`` (every run takes 1/N). Where the shares cannot be
     counted, every run takes a whole GPU, with a note."""
     if settings.jobs_per_gpu != "auto":
@@ -210,7 +210,7 @@ def check_optimizer_options(recipes: list[Recipe]) -> None:
     for recipe in recipes:
         if not recipe.training.optimizer_options:
             continue
-        from harness.train import make_optimizer
+        from harness.run.train import make_optimizer
 
         try:
             make_optimizer(recipe)
@@ -222,7 +222,7 @@ def check_optimizer_options(recipes: list[Recipe]) -> None:
 def resumable(config: BenchConfig, todo: list[RunSpec], tracker: Tracker, progress: Progress) -> dict[str, int]:
     """The runs of ``todo`` that a checkpoint in this store's cache continues, with its epochs;
     each is named in one line."""
-    from harness.checkpoint import checkpoint_path, finished_epochs
+    from harness.run.checkpoint import checkpoint_path, finished_epochs
 
     done = {}
     for spec in todo:
@@ -265,9 +265,9 @@ def expected_seconds(seconds: dict[str, float], jobs: int, deadline: float | Non
 
 
 def mend_store(tracker: Tracker, progress: Progress) -> None:
-    """Before planning: upload the results a store failure left on disk (``harness.spool``), then
+    """Before planning: upload the results a store failure left on disk (``harness.store.spool``), then
     mark runs left RUNNING by dead processes KILLED and close their parents."""
-    from harness.spool import replay
+    from harness.store.spool import replay
 
     try:
         replay(tracker, progress.note)
@@ -292,7 +292,7 @@ def run_sweep(
     """Train every (recipe, seed) of ``recipes`` not already FINISHED in ``tracker``'s store.
 
     First it names the runs a checkpoint continues (``resumable``) and says what the sweep will
-    cost (``announce_cost``), then orders the runs (``settings.order``, ``harness.plan.run_order``)
+    cost (``announce_cost``), then orders the runs (``settings.order``, ``harness.sweep.plan.run_order``)
     and, under a time budget, says when it ends. ``dry_run``: stop there, and return the runs it
     would train as PLANNED outcomes (finished ones as SKIPPED), in the order they would start,
     having written nothing to the store (``tracker`` None: there is no store yet, nothing is
@@ -303,7 +303,7 @@ def run_sweep(
     is missing, each stopped run from its last checkpoint. At ``settings.deadline`` the runs in
     flight pause (PAUSED) and the rest are LEFT (``report.budget_spent``).
     """
-    from harness.data import load_cifar10, split_indices
+    from harness.run.data import load_cifar10, split_indices
 
     progress = progress or Progress()
     if not recipes:
@@ -316,7 +316,7 @@ def run_sweep(
     if (
         settings.executor == "ray" and tracker is not None
     ):  # before anything is read: a cluster elsewhere cannot reach a local store
-        from harness.executors import refuse_local_store_on_a_cluster
+        from harness.sweep.executors import refuse_local_store_on_a_cluster
 
         refuse_local_store_on_a_cluster(tracker.tracking_uri, settings.address)
     if not dry_run:  # a dry run only reads: the spool and what needs repair wait for the real run
@@ -392,7 +392,7 @@ def run_sweep(
     ):
         raise NotConfirmed(expected)
     if settings.executor == "ray":
-        from harness.executors import RayExecutor
+        from harness.sweep.executors import RayExecutor
 
         executor: LocalExecutor = RayExecutor(config, tracker, settings, progress=progress, jobs=jobs)
     else:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.config import BenchConfig
-from harness.leaderboard import Row
+from harness.results.leaderboard import Row
 
 REFERENCE = "full"  # the profile that trains as the reports did
 BOOTSTRAP_DRAWS = 4000
@@ -151,7 +151,7 @@ def agreement(
 ) -> Agreement:
     """``rows`` (one budget profile's) against ``reference`` (`full`'s) over the recipes with a
     finished seed at both. Neither list is changed."""
-    from harness.steps import HELPED, HURT, step_deltas
+    from harness.results.steps import HELPED, HURT, step_deltas
 
     here = {r.recipe: r for r in rows if r.n}
     there = {r.recipe: r for r in reference if r.n}
@@ -216,7 +216,7 @@ class View:
     """One profile's rows as every output shows them (see ``view``)."""
 
     rows: list[Row]
-    deltas: list  # harness.steps.StepDelta
+    deltas: list  # harness.results.steps.StepDelta
     budget: str | None  # the budget line, None for a profile that trains as the reports did
     agreement: Agreement | None
 
@@ -233,11 +233,11 @@ def view(
 ) -> View:
     """``rows`` (one profile's, as shown) with their verdicts: each row against the leader and
     each step (of ``names``) against the step it is compared with, in one Holm family
-    (``harness.steps.step_deltas``). A budget profile's rows check no claim, and its line
+    (``harness.results.steps.step_deltas``). A budget profile's rows check no claim, and its line
     carries the agreement of ``measured`` (the profile's rows to compare, default ``rows``)
     with ``reference`` (`full`'s rows; None: not measured here)."""
-    from harness.leaderboard import without_claim_checks
-    from harness.steps import step_deltas
+    from harness.results.leaderboard import without_claim_checks
+    from harness.results.steps import step_deltas
 
     budget = config.profile(profile).is_budget
     if budget:

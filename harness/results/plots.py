@@ -637,11 +637,11 @@ def steps_figure(chains: dict[str, list], rows, deltas, *, title: str, budget: s
     against the step it is compared with. The axis fits the measured values; a claim past it is
     an arrow at the edge with its value; chance (10 %) is dotted where the axis reaches it.
 
-    ``chains`` maps a report to its recipes (``harness.steps.chains``), ``rows`` are the
-    leaderboard rows of one profile and ``deltas`` the ``harness.steps.StepDelta`` of its steps.
+    ``chains`` maps a report to its recipes (``harness.results.steps.chains``), ``rows`` are the
+    leaderboard rows of one profile and ``deltas`` the ``harness.results.steps.StepDelta`` of its steps.
     """
     plt = _pyplot()
-    from harness.steps import report_label
+    from harness.results.steps import report_label
 
     by_recipe = {row.recipe: row for row in rows}
     by_step = {delta.recipe: delta for delta in deltas}

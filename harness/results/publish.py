@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness.agreement import BUDGET_PREFIX
-from harness.data import CLASS_NAMES
 from harness.identity import group_key
-from harness.schema import (
+from harness.results.agreement import BUDGET_PREFIX
+from harness.run.data import CLASS_NAMES
+from harness.store.schema import (
     ARTIFACT_CONFUSION_CSV,
     ARTIFACT_LEADERBOARD_TABLE,
     ARTIFACT_SEED_BANDS,
@@ -23,12 +23,12 @@ from harness.schema import (
     PARAM_PARAMS,
     TAG_NOTE,
 )
-from harness.tracking import Tracker
+from harness.store.tracking import Tracker
 
 if TYPE_CHECKING:
     from harness.config import BenchConfig
-    from harness.leaderboard import Row
-    from harness.steps import StepDelta
+    from harness.results.leaderboard import Row
+    from harness.results.steps import StepDelta
 
 
 def _history(tracker: Tracker, run_id: str) -> dict[str, list[float]]:
@@ -47,7 +47,7 @@ def _confusion(tracker: Tracker, run_id: str, scratch: Path) -> np.ndarray | Non
 
 def publish_parent_plots(tracker: Tracker, parent_run_id: str, group: str, *, title: str) -> list[str]:
     """Learning curves (mean ± std bands) and the mean confusion matrix of a group's seeds."""
-    from harness.plots import learning_curves_png, mean_confusion_png
+    from harness.results.plots import learning_curves_png, mean_confusion_png
 
     children = tracker.group_children(group)
     if not children:
@@ -70,9 +70,9 @@ def write_leaderboard_files(rows, folder: Path, *, profile: str, budget: str | N
     """leaderboard.{md,csv,json} and the comparison plots, for one profile's rows. A budget
     profile's (``budget``: its line) say so at their top and leave the claims out: no claim
     column, no claims on the seed spread, no claimed-vs-measured plot."""
-    from harness import leaderboard
     from harness.files import output_folder, write_files
-    from harness.plots import claimed_vs_measured_png, pareto_png, seed_spread_png
+    from harness.results import leaderboard
+    from harness.results.plots import claimed_vs_measured_png, pareto_png, seed_spread_png
 
     output_folder(folder, "--plots")
     head = f"{budget}\n\n" if budget else ""
@@ -117,7 +117,7 @@ def publish_leaderboard(tracker: Tracker, rows, folder: Path, *, profile: str, b
 
 def leaderboard_table(rows) -> dict[str, list]:
     """One row per recipe, one column per figure of its leaderboard row (accuracies as fractions)."""
-    from harness.leaderboard import row_figures
+    from harness.results.leaderboard import row_figures
 
     figures = [row_figures(row) for row in rows]
     names = list(dict.fromkeys(name for figure in figures for name in figure))
@@ -141,7 +141,7 @@ def publish_board_metrics(tracker: Tracker, rows, *, budget: str | None = None) 
     the same board again logs nothing. Returns how many parents' figures changed."""
     import math
 
-    from harness.leaderboard import board_metrics
+    from harness.results.leaderboard import board_metrics
 
     parents: dict = {}
     for profile in {row.profile for row in rows}:
@@ -195,9 +195,9 @@ def write_steps_files(
 ) -> list[Path]:
     """steps.{md,csv,json} and steps.png (one panel per report) for one profile's step deltas;
     a budget profile's (``budget``: its line) say so at their top and show no claims."""
-    from harness import steps
     from harness.files import output_folder, write_files
-    from harness.plots import steps_png
+    from harness.results import steps
+    from harness.results.plots import steps_png
 
     output_folder(folder, "--plots")
     head = f"{budget}\n\n" if budget else ""

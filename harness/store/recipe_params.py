@@ -13,7 +13,7 @@ from typing import Any
 
 from harness.config import BenchConfig, Profile, Recipe
 from harness.identity import RunIdentity
-from harness.schema import (
+from harness.store.schema import (
     PARAM_PRECISION,
     PARAM_REPORTED_ACCURACY,
     PARAM_REPORTED_PARAMS,

@@ -1,4 +1,4 @@
-"""The contract between the sweep and ``python -m harness.worker``, used by both sides.
+"""The contract between the sweep and ``python -m harness.run.worker``, used by both sides.
 
 The sweep sends one ``WorkerPayload`` as JSON on the worker's stdin; the worker answers with
 one JSON event per line on its stdout: ``Start``, then (for a run continued from its checkpoint)
@@ -90,7 +90,7 @@ class Done:
     test_accuracy: float
     train_seconds: float
     epochs_run: int
-    spooled: str = ""  # why the results are kept on disk instead of the store (harness.spool), if they are
+    spooled: str = ""  # why the results are kept on disk instead of the store (harness.store.spool), if they are
     superseded: str = ""  # why the run ended KILLED instead: another run of its identity finished or took it over
 
 

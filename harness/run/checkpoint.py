@@ -6,7 +6,7 @@ every model variable (weights, BatchNorm statistics, and the state of each layer
 moments, learning rate), the state of EarlyStopping / ReduceLROnPlateau / keep-best (best
 value, patience waited, best weights), the epochs finished, and each finished epoch's logs.
 ``restore`` puts it back into a freshly built and compiled model. The order of the training
-images is not state: ``harness.train`` draws each epoch's permutation from (seed, epoch).
+images is not state: ``harness.run.train`` draws each epoch's permutation from (seed, epoch).
 
 Files live under ``$BENCH_CACHE/checkpoints`` (default ``~/.cache/cifar10-bench``), one ``.npz``
 per run identity and tracking store (``checkpoint_path``), written atomically: a temporary file,

@@ -78,7 +78,8 @@ def run_checks(
     read and why (``Context.dataset_choice`` in the CLI); by default $BENCH_DATA or Keras."""
     import keras
 
-    from harness.devices import (
+    from harness.environment import accelerator_names, cpu_description, library_versions
+    from harness.run.devices import (
         GPU_INSTALL,
         MEMORY_ENVIRONMENT,
         keras_backend,
@@ -86,8 +87,7 @@ def run_checks(
         threads_per_worker,
         visible_gpus,
     )
-    from harness.environment import accelerator_names, cpu_description, library_versions
-    from harness.plan import SweepSettings, runs_per_gpu
+    from harness.sweep.plan import SweepSettings, runs_per_gpu
 
     checks: list[Check] = []
     backend = keras.backend.backend()

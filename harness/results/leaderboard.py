@@ -1,7 +1,7 @@
 """The leaderboard: rebuilt from runs alone, one row per (recipe, profile).
 
 The runs are an MLflow store's child runs, or the per-run records under results/ read as such
-runs (``harness.results.RunSources``): rows are built the same way from either.
+runs (``harness.results.records.RunSources``): rows are built the same way from either.
 
 Rows aggregate the FINISHED seeds of one group (recipe, profile, config hash, data
 fingerprint). Given the current config hashes, only the group matching the current
@@ -20,7 +20,19 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness.schema import (
+from harness.results.stats import (
+    ALPHA,
+    CONFIDENCE,
+    Difference,
+    describe,
+    holm,
+    holm_levels,
+    moderated_prior,
+    robust_prediction_interval,
+    welch,
+    within,
+)
+from harness.store.schema import (
     METRIC_EPOCHS_RUN,
     METRIC_IMAGES_PER_SECOND,
     METRIC_TEST_ACCURACY,
@@ -40,19 +52,7 @@ from harness.schema import (
     metric,
     setting,
 )
-from harness.stats import (
-    ALPHA,
-    CONFIDENCE,
-    Difference,
-    describe,
-    holm,
-    holm_levels,
-    moderated_prior,
-    robust_prediction_interval,
-    welch,
-    within,
-)
-from harness.tracking import one_per_identity
+from harness.store.tracking import one_per_identity
 
 
 @dataclass
@@ -140,11 +140,11 @@ def _cut(bound: float | None) -> float | None:
 
 
 def board_metrics(row: Row) -> dict[str, float]:
-    """A parent run's metrics (``harness.schema.BOARD_*``): the few figures of ``row`` a reader
+    """A parent run's metrics (``harness.store.schema.BOARD_*``): the few figures of ``row`` a reader
     looks for, in reading order, accuracies as fractions, interval bounds cut to [0, 1], the claim
     check as 1/0, to 6 decimals. A figure without a value (the std of one seed, the leader's p, the
     claim of a recipe whose report makes none) is NaN: every parent carries the same names."""
-    from harness.schema import (
+    from harness.store.schema import (
         BOARD_CI_LOWER,
         BOARD_CI_UPPER,
         BOARD_CLAIM_IN_PI,
@@ -324,7 +324,7 @@ def _ranked(rows: list[Row]) -> list[Row]:
 def check_claims(rows: list[Row]) -> None:
     """Each row's prediction interval and claim check, on one board: below ROBUST_PI_BELOW seeds
     the wider of the row's own interval and the one from its variance moderated toward the
-    board's (``harness.stats.robust_prediction_interval``)."""
+    board's (``harness.results.stats.robust_prediction_interval``)."""
     prior = moderated_prior([r.std**2 if r.std is not None else 0.0 for r in rows], [max(r.n - 1, 0) for r in rows])
     for row in rows:
         row.pi_low, row.pi_high = robust_prediction_interval(row.values, prior)
@@ -380,7 +380,7 @@ def compare_with_leader(rows: list[Row], also: Sequence[tuple[str, str]] = ()) -
     ``also`` (a step and the step it is compared with), as ONE family of Welch tests: a pair
     asked twice is tested once, and Holm's adjustment runs over all of them, so a pair shown in
     the leaderboard and in the step table has one p and one verdict. Each difference's interval
-    is Welch's at the level Holm tested it at (``harness.stats.holm_levels``): it excludes 0
+    is Welch's at the level Holm tested it at (``harness.results.stats.holm_levels``): it excludes 0
     exactly where the Holm-adjusted p is below SIGNIFICANCE. Returns the tests of ``also``, in
     the orientation asked (mean of the first − mean of the second), and the family's size.
 
@@ -635,7 +635,7 @@ def update_readme(path, rows: list[Row], *, command: str, origin: str = "", budg
     """Rewrite the README block ``leaderboard:<profile>`` with ``rows`` (one profile), headed by
     its budget line (a budget profile), where they come from (``origin``: which runs, see
     ``RunSources.origin``) and the command that made them; True if the file changed."""
-    from harness.readme import replace_block
+    from harness.results.readme import replace_block
 
     profile = rows[0].profile
     head = " ".join(part for part in (header_line(rows), origin, f"Produced by `{command}`.") if part)

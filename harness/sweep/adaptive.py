@@ -2,13 +2,13 @@
 
 ``bench all --seeds auto --max-seeds N`` starts every selected recipe with START_SEEDS seeds,
 then, round by round, adds seeds only to the recipes on either side of a question still open:
-a step whose Δ against the step it was built from is not resolved (``harness.steps``), or a row not resolved
-from the leader (``harness.leaderboard``). Each open question asks for the seeds its power
+a step whose Δ against the step it was built from is not resolved (``harness.results.steps``), or a row not resolved
+from the leader (``harness.results.leaderboard``). Each open question asks for the seeds its power
 analysis says would resolve it, at least one more and at most double what a recipe has, never
 beyond N. Rounds end when every question is resolved or can get no more seeds.
 
 The decision (``plan_round``) is a pure function of leaderboard rows; ``run_adaptive`` runs the
-rounds with ``harness.sweep.run_sweep``, so a finished identity is never retrained and
+rounds with ``harness.sweep.sweep.run_sweep``, so a finished identity is never retrained and
 rerunning the same command resumes. The plan of every round is printed and logged as
 ``adaptive_plan.json`` on the profile's leaderboard run.
 
@@ -26,13 +26,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.config import BenchConfig, Recipe
-from harness.executors import Outcome, Progress, SweepReport
-from harness.leaderboard import VERDICT_INSUFFICIENT, VERDICT_NOT_RESOLVED, Row
-from harness.plan import SweepSettings
-from harness.schema import ARTIFACT_ADAPTIVE_PLAN
-from harness.stats import ALPHA, seeds_needed
-from harness.steps import INSUFFICIENT, step_deltas
-from harness.tracking import Tracker
+from harness.results.leaderboard import VERDICT_INSUFFICIENT, VERDICT_NOT_RESOLVED, Row
+from harness.results.stats import ALPHA, seeds_needed
+from harness.results.steps import INSUFFICIENT, step_deltas
+from harness.store.schema import ARTIFACT_ADAPTIVE_PLAN
+from harness.store.tracking import Tracker
+from harness.sweep.executors import Outcome, Progress, SweepReport
+from harness.sweep.plan import SweepSettings
 
 START_SEEDS = 3  # every recipe's first round
 DEFAULT_MAX_SEEDS = 10
@@ -219,7 +219,7 @@ Sweep = Callable[[BenchConfig, Tracker, list[Recipe], SweepSettings, Progress | 
 
 def _current_rows(config: BenchConfig, tracker: Tracker, settings: SweepSettings, names: set[str]) -> list[Row]:
     from harness.identity import current_hashes
-    from harness.leaderboard import collect_rows, only_recipes
+    from harness.results.leaderboard import collect_rows, only_recipes
 
     hashes = current_hashes(config, settings.profile, settings.variant)
     return only_recipes(collect_rows(tracker, profile=settings.profile, current_hashes=hashes), names)
@@ -248,7 +248,7 @@ def run_adaptive(
     from harness.errors import HarnessError
 
     if sweep is None:
-        from harness.sweep import run_sweep as sweep
+        from harness.sweep.sweep import run_sweep as sweep
     if max_seeds < START_SEEDS:
         raise HarnessError(f"--max-seeds must be at least {START_SEEDS} (the first round), got {max_seeds}")
     progress = progress or Progress()

@@ -1,6 +1,6 @@
 """Measure what a recipe costs on this machine: build its model as a run does, time training
 and prediction steps at its batch size until the timing is steady, and keep the result
-(``harness.cost``).
+(``harness.cost.run_cost``).
 
 A probe trains on random CIFAR-shaped images, with random backbone weights for transfer
 recipes: timing does not depend on the values. Steady means: after a call that compiles, each
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.config import BenchConfig, Recipe
-from harness.cost import ModelFlops, Probe, model_flops
+from harness.cost.run_cost import ModelFlops, Probe, model_flops
 from harness.identity import is_transfer
 
 PROBE_MIN_STEPS = 2  # training steps per call at the least (a 224x224 VGG16 step takes a minute on a CPU)
@@ -51,8 +51,8 @@ def machine_words() -> dict[str, str]:
     hardware in words (GPUs by name from the driver, else the CPU), the backend, the versions."""
     from importlib import metadata
 
-    from harness.devices import keras_backend, visible_gpus
     from harness.environment import cpu_description
+    from harness.run.devices import keras_backend, visible_gpus
 
     gpus = visible_gpus()
     backend = keras_backend()
@@ -152,7 +152,7 @@ def steady_steps(step_seconds: float, batch: int, bytes_per_row: int) -> int:
     """Training steps per timed call: enough to last ``PROBE_SECONDS`` at ``step_seconds`` a step,
     at least ``PROBE_MIN_STEPS``, in whole calls into the compiled step (``STEPS_PER_EXECUTION``)
     past one, and never more than ``PROBE_MAX_BYTES`` of input."""
-    from harness.train import STEPS_PER_EXECUTION
+    from harness.run.train import STEPS_PER_EXECUTION
 
     wanted = max(PROBE_MIN_STEPS, math.ceil(PROBE_SECONDS / max(step_seconds, 1e-6)))
     if wanted > STEPS_PER_EXECUTION:
@@ -169,9 +169,9 @@ def measure(
     FLOPs of the head that trains on cached features, or None). ``timed=False``: FLOPs only."""
     import keras
 
-    from harness.devices import TF32, keras_dtype_policy, resolve_jit_compile, set_tf32
     from harness.environment import accelerator_names
-    from harness.train import FEATURE_BATCH, STEPS_PER_EXECUTION, assemble, make_optimizer
+    from harness.run.devices import TF32, keras_dtype_policy, resolve_jit_compile, set_tf32
+    from harness.run.train import FEATURE_BATCH, STEPS_PER_EXECUTION, assemble, make_optimizer
 
     previous = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(keras_dtype_policy(precision))
@@ -262,7 +262,7 @@ def measure(
 
 
 def main() -> int:
-    """``python -m harness.probe``: a JSON request on stdin ({config, recipes, precision,
+    """``python -m harness.cost.probe``: a JSON request on stdin ({config, recipes, precision,
     jit_compile, timed}) fills the cache for those recipes; one line of JSON per recipe done on
     stdout. Run apart from the sweep process so that it never imports a backend."""
     from harness.config import load_config

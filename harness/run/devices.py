@@ -12,7 +12,7 @@ backend sees the device it was planned for. What is decided here, and why:
 - **Placement.** With several GPUs, each worker is pinned to one with ``CUDA_VISIBLE_DEVICES``:
   a run takes the least-loaded GPU when it starts and gives it back when it ends
   (``GpuSlots``). ``--jobs-per-gpu auto`` (the default) packs runs by the share of a GPU each
-  takes (``harness.gpu_model.gpu_share``: a small CNN a quarter, a 224×224 fine-tune all of one),
+  takes (``harness.cost.gpu_model.gpu_share``: a small CNN a quarter, a 224×224 fine-tune all of one),
   ``--jobs-per-gpu N`` puts N runs on each.
 - **CPU threads.** N workers on one CPU would each size their thread pools to all cores; each
   gets cores / N intra-op threads instead (one worker keeps the backend's default).
@@ -21,7 +21,7 @@ backend sees the device it was planned for. What is decided here, and why:
 - **XLA.** ``resolve_jit_compile`` is Keras' own rule for ``jit_compile="auto"`` (keras/src/
   trainers/trainer.py: off for torch, off for TensorFlow without a GPU or with op determinism,
   else on), decided before the model is built so augmentation can be built for it
-  (``harness.augment``).
+  (``harness.run.augment``).
 - **TF32.** On Ampere and later GPUs, TensorFlow (and JAX's default precision, and PyTorch's
   cuDNN) round float32 convolution and matmul inputs to TF32's 10-bit mantissa. ``float32``
   here means float32: every worker turns TF32 off (``set_tf32``) unless the run asked for
@@ -248,7 +248,7 @@ class GpuSlots:
     """Which GPU each concurrent run uses: a starting run takes the least-loaded GPU (lowest id
     on ties) that has room for it, and ``release`` gives it back. Room is counted two ways: at
     most ``per_gpu`` runs on a GPU, and the shares of one GPU that its runs take add up to 1 at
-    most (``--jobs-per-gpu auto``: each run's ``harness.gpu_model.gpu_share``; with a fixed
+    most (``--jobs-per-gpu auto``: each run's ``harness.cost.gpu_model.gpu_share``; with a fixed
     ``--jobs-per-gpu N`` every run takes 1/N). A run whose share does not fit anywhere waits, and
     runs start in the order they asked (a large run is never overtaken for ever by small ones)."""
 

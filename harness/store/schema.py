@@ -42,7 +42,7 @@ KIND_PARENT, KIND_CHILD, KIND_LEADERBOARD = "parent", "child", "leaderboard"
 PARAM_REPORTED_ACCURACY = "reported.test_accuracy"  # the report's claim, "None" where it makes none
 PARAM_REPORTED_PARAMS = "reported.params"
 # A recipe's summary and the trained settings that differ from the step it was built from: what a
-# step changed, in the compare view of two parents (harness.recipe_params.what_changed).
+# step changed, in the compare view of two parents (harness.store.recipe_params.what_changed).
 PARAM_WHAT_CHANGED = "what_changed"
 PARAM_COMMIT = "code_commit"  # of the code the worker ran (a Ray node's: the driver's, shipped with the task)
 PARAM_RAY_NODE = "ray.node"  # the Ray node a run trained on: host and node id (Ray runs only)
@@ -82,7 +82,7 @@ METRIC_SECONDS_PER_EPOCH = "time/seconds_per_epoch"
 METRIC_IMAGES_PER_SECOND = "time/images_per_second"
 METRIC_EPOCHS_RUN = "training/epochs_run"
 METRIC_BEST_EPOCH = "training/best_epoch"
-METRIC_CHECKPOINTS = "training/checkpoints"  # written by this process (harness.checkpoint)
+METRIC_CHECKPOINTS = "training/checkpoints"  # written by this process (harness.run.checkpoint)
 METRIC_CHECKPOINT_SECONDS = "time/checkpoint_seconds"  # spent capturing and writing them
 OVERHEAD_PREFIX = "overhead/"  # + <phase>_seconds: where a run's wall time goes besides fit and predict
 

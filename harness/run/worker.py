@@ -1,12 +1,12 @@
-"""The process one run trains in: ``python -m harness.worker`` with a JSON spec on stdin.
+"""The process one run trains in: ``python -m harness.run.worker`` with a JSON spec on stdin.
 
-The parent (``harness.executors``) has already created the MLflow child run; this process
+The parent (``harness.sweep.executors``) has already created the MLflow child run; this process
 loads the data, trains, and logs params, per-epoch metrics, test metrics and artifacts into
 that run, then marks it FINISHED. Progress goes to the parent as JSON lines on the original
 stdout; everything else written to stdout (Keras, TensorFlow) is sent to stderr, which the
 parent keeps as the run's log. Any exception marks the run FAILED with its reason.
 
-Resume: the run checkpoints at the end of its epochs (``harness.checkpoint``, under
+Resume: the run checkpoints at the end of its epochs (``harness.run.checkpoint``, under
 ``$BENCH_CACHE/checkpoints``). A run stopped by a signal (Ctrl-C, SIGTERM, SIGKILL, a lost
 machine) or by the time budget keeps its checkpoint, and the next command's run of the same
 identity in the same store continues from it: a new child run, tagged with the epoch it resumed
@@ -30,9 +30,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 
-from harness import checkpoint, protocol
-from harness.protocol import WorkerPayload
-from harness.schema import (
+from harness.run import checkpoint, protocol
+from harness.run.protocol import WorkerPayload
+from harness.store.schema import (
     ARTIFACT_CONFUSION_CSV,
     EPOCH_METRICS,
     METRIC_BEST_EPOCH,
@@ -66,7 +66,7 @@ from harness.schema import (
     TAG_RESUMED_FROM_RUN,
     TAG_WEIGHTS,
 )
-from harness.spool import SpoolingTracker
+from harness.store.spool import SpoolingTracker
 
 # Callbacks that change the learning rate during training: only their runs log it per epoch
 # (elsewhere it is the constant training.learning_rate param, and its chart would be a flat line).
@@ -77,7 +77,7 @@ def backbone_weights(architecture: str, weights_dir: str | None, random_weights:
     """Builder keyword arguments and the logged ``weights`` param for a transfer architecture
     (nothing for a CNN). The sweep already fetched the file; here it is only found and verified."""
     import architectures
-    from harness.weights import BACKBONES, resolve
+    from harness.run.weights import BACKBONES, resolve
 
     backbone = architectures.get(architecture).backbone
     if backbone is None:
@@ -100,20 +100,20 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
 
     # Where a run's wall time goes besides fit and evaluate, logged as overhead/* metrics.
     watch = Stopwatch(launched_at=payload.launched_at)
-    from harness.devices import prepare_compile_cache
+    from harness.run.devices import prepare_compile_cache
 
     prepare_compile_cache()  # the folders of the compilation caches this process was started with
     import keras  # here, so the backend import counts as import time, not build time
 
     from harness.config import load_config
-    from harness.data import CLASS_NAMES, load_cifar10, prepare_split
-    from harness.devices import keras_dtype_policy
     from harness.environment import library_versions
     from harness.identity import config_hash
-    from harness.plots import confusion_matrix_png
-    from harness.recipe_params import recipe_params, truncated
-    from harness.tracking import Tracker, store_failure
-    from harness.train import planned_epochs, train_and_evaluate
+    from harness.results.plots import confusion_matrix_png
+    from harness.run.data import CLASS_NAMES, load_cifar10, prepare_split
+    from harness.run.devices import keras_dtype_policy
+    from harness.run.train import planned_epochs, train_and_evaluate
+    from harness.store.recipe_params import recipe_params, truncated
+    from harness.store.tracking import Tracker, store_failure
 
     watch.lap("import")
     identity = payload.identity
@@ -130,7 +130,7 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
         store.get_run(run_id)  # the store is opened (for sqlite: engine, schema check) on first use
     except Exception as error:  # noqa: BLE001  nothing was trained: the store's failure, not the run's
         raise StoreUnavailable(f"the worker could not open the tracking store: {store_failure(error)}") from error
-    # A store that refuses a write from here on costs no result: it is kept on disk (harness.spool).
+    # A store that refuses a write from here on costs no result: it is kept on disk (harness.store.spool).
     tracker = SpoolingTracker(store, run_id)
     # The claim lives as long as this process trains (see _keep_claim); ended at the run's end.
     claim_kept = threading.Event()
@@ -306,7 +306,7 @@ def _keep_claim(tracker, run_id: str, done: threading.Event) -> None:
     claim lives as long as the worker that trains, not only its bench process: a bench process
     stopped (Ctrl-Z, SIGSTOP) while its worker trains on no longer lets another sweep take the
     seed over and train it twice. A missed beat only ages the claim."""
-    from harness import tracking
+    from harness.store import tracking
 
     while not done.wait(tracking.HEARTBEAT_SECONDS):
         with contextlib.suppress(Exception):
@@ -314,7 +314,7 @@ def _keep_claim(tracker, run_id: str, done: threading.Event) -> None:
 
 
 def run_checkpoint(payload: WorkerPayload) -> Path:
-    """Where this run keeps its checkpoint (``harness.checkpoint.checkpoint_path``)."""
+    """Where this run keeps its checkpoint (``harness.run.checkpoint.checkpoint_path``)."""
     identity = payload.identity
     return checkpoint.checkpoint_path(
         identity.recipe, identity.seed, identity.identity, payload.tracking_uri, payload.experiment
@@ -342,9 +342,9 @@ def check_platform(variant) -> str:
     for ``--precision tf32`` (float32 means float32); returns the TF32 switches as set."""
     import keras
 
-    from harness.devices import TF32, check_device, enable_determinism, set_tf32, tf32_setting
     from harness.environment import accelerator_names
     from harness.errors import HarnessError
+    from harness.run.devices import TF32, check_device, enable_determinism, set_tf32, tf32_setting
 
     backend = keras.backend.backend()
     if backend != variant.backend:
@@ -420,7 +420,7 @@ def main() -> int:
             events.flush()
         return 1
     except BaseException as error:  # noqa: BLE001  every failure must reach MLflow
-        from harness.train import Paused
+        from harness.run.train import Paused
 
         if isinstance(error, Paused):
             reason = f"{error}; its checkpoint is kept and the next command continues it"
@@ -437,7 +437,7 @@ def main() -> int:
             events.write(protocol.encode(event) + "\n")
             events.flush()
         try:
-            from harness.tracking import Tracker
+            from harness.store.tracking import Tracker
 
             status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
             Tracker(payload.tracking_uri, payload.experiment).fail(payload.run_id, reason, status=status)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from harness.config import BenchConfig, Recipe
-from harness.devices import Gpu, device_class, keras_backend
 from harness.identity import RunIdentity, Variant, identify
+from harness.run.devices import Gpu, device_class, keras_backend
 
 EXECUTORS = ("local", "ray")
 JIT_CHOICES = ("auto", "on", "off")
@@ -71,9 +71,9 @@ def machine_capacity() -> tuple[int, int | None]:
 
 def runs_per_gpu(settings: SweepSettings) -> int:
     """The most runs one GPU holds at once: ``--jobs-per-gpu N``, or under ``auto`` the packing
-    that was measured (``harness.gpu_model.MAX_RUNS_PER_GPU``; each run's share decides how many
+    that was measured (``harness.cost.gpu_model.MAX_RUNS_PER_GPU``; each run's share decides how many
     of them actually share a GPU)."""
-    from harness.gpu_model import MAX_RUNS_PER_GPU
+    from harness.cost.gpu_model import MAX_RUNS_PER_GPU
 
     return MAX_RUNS_PER_GPU if settings.jobs_per_gpu == "auto" else int(settings.jobs_per_gpu)
 

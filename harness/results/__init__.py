@@ -1,0 +1,1 @@
+"""Results read back: leaderboard, statistics, steps, agreement, figures, records, the README's blocks."""

@@ -1,0 +1,1 @@
+"""One run: the worker process it trains in, training, data, augmentation, weights, devices."""
