@@ -16,7 +16,8 @@ import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
-from harness.cli import EXIT_BUDGET, Duration, main
+from harness.cli import main
+from harness.cli.sweep import EXIT_BUDGET, Duration
 from harness.config import load_config
 from harness.store.tracking import Tracker
 from harness.sweep import executors

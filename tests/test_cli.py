@@ -36,7 +36,7 @@ def test_every_option_has_help(runner):
 
 
 def test_profile_help_names_every_profile_of_the_real_config():
-    from harness.cli import PROFILE_HELP
+    from harness.cli.sweep import PROFILE_HELP
     from harness.config import load_config
     from tests.conftest import REAL_CONFIG
 
@@ -193,7 +193,7 @@ def test_recipes_without_weights_are_skipped_and_the_rest_trains(runner, synthet
     one line naming its weights file, listed again at the end, and the exit code (3) says so."""
     import keras.utils
 
-    from harness.cli import EXIT_SKIPPED
+    from harness.cli.sweep import EXIT_SKIPPED
     from tests.conftest import TEST_CONFIG
 
     def offline(*args, **kwargs):
@@ -596,10 +596,10 @@ def test_a_write_that_fails_leaves_the_old_file_whole(tmp_path, store_with_runs,
 
 def test_a_published_record_never_carries_credentials(tmp_path, store_with_runs, monkeypatch):
     """A record's made_by is the command that published it: a tracking URI in it is redacted."""
-    from harness import cli
+    from harness.cli import results as cli
 
     secret = "https://alice:s3cret@mlflow.example.com/?token=t0ken"
-    monkeypatch.setattr(cli, "_command_line", lambda: ["bench", "--tracking-uri", secret, "leaderboard", "--publish"])
+    monkeypatch.setattr(cli, "command_line", lambda: ["bench", "--tracking-uri", secret, "leaderboard", "--publish"])
     result = CliRunner().invoke(
         main, [*store_with_runs[1], "leaderboard", "--profile", "smoke", "--publish", "--results", str(tmp_path)]
     )

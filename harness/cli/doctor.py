@@ -11,7 +11,12 @@ from __future__ import annotations
 import math
 import os
 import platform
+import sys
 from dataclasses import dataclass
+
+import click
+
+from harness.cli.options import Context, RunsPerGpu, pass_context, rich_console
 
 
 @dataclass(frozen=True)
@@ -179,3 +184,34 @@ def run_checks(
         dataset = (data, "from BENCH_DATA") if data else (None, "no BENCH_DATA: Keras downloads CIFAR-10")
     checks.append(dataset_check(*dataset))
     return checks
+
+
+@click.command("doctor")
+@click.option("--jobs", type=click.IntRange(1, 64), default=None, help="Check placement for this many runs at once.")
+@click.option(
+    "--jobs-per-gpu",
+    type=RunsPerGpu(),
+    default="auto",
+    show_default=True,
+    help="Runs sharing one GPU at once, or 'auto' (by each run's share of a GPU, at most 4), as a sweep takes it.",
+)
+@pass_context
+def doctor_command(context: Context, jobs: int | None, jobs_per_gpu: int | str) -> None:
+    """Check this machine before a long sweep: backend, GPUs (driver and backend), precision, XLA,
+    GPU memory policy, run placement, and which dataset a sweep would read. Exits 1 if a check
+    finds a problem."""
+    from rich.table import Table
+
+    from harness.environment import import_keras_quietly
+
+    import_keras_quietly()
+    checks = run_checks(jobs=jobs, jobs_per_gpu=jobs_per_gpu, dataset=context.dataset_choice())
+    table = Table(title="bench doctor")
+    for column in ("check", "status", "found"):
+        table.add_column(column, overflow="fold")
+    colour = {"ok": "green", "note": "yellow", "problem": "red"}
+    for check in checks:
+        table.add_row(check.topic, f"[{colour[check.status]}]{check.status}[/]", check.detail)
+    rich_console().print(table)
+    if any(check.status == "problem" for check in checks):
+        sys.exit(1)

@@ -28,6 +28,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
+import click
+
+from harness.cli.options import Context, pass_context
 from harness.errors import HarnessError
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -194,3 +197,72 @@ def serve(
             stop_group(process.pid)
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+@click.command("ui")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes the UI to your network."
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True, help="Port to listen on.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="uvicorn worker processes serving the UI (MLflow's own default is 4; one is plenty for one person).",
+)
+@click.option(
+    "--job-execution",
+    is_flag=True,
+    help="Also start MLflow's job consumers (only its GenAI evaluation jobs need them; off, the UI starts faster).",
+)
+@click.option(
+    "--browser/--no-browser",
+    default=None,
+    help="Open the experiment's link in this desktop's web browser once the UI answers [default: when a desktop "
+    "session is found: DISPLAY or WAYLAND_DISPLAY, macOS, Windows].",
+)
+@pass_context
+def ui_command(context: Context, host: str, port: int, workers: int, job_execution: bool, browser: bool | None) -> None:
+    """Open the MLflow UI on this harness's store (the same --tracking-uri resolution as runs).
+
+    Prints the experiment's run list in MLflow's "Model training" mode (and opens it on a
+    desktop). One Ctrl-C or SIGTERM stops the server and every process it started.
+    """
+    import tempfile
+
+    from harness.store.tracking import (
+        ExperimentMissing,
+        fold_mlflow_errors,
+        open_tracker,
+        redacted,
+        resolve_tracking_uri,
+    )
+
+    uri = resolve_tracking_uri(context.tracking_uri)
+    fold_mlflow_errors(not context.debug)
+    if uri.startswith(("http://", "https://")):
+        raise click.UsageError(f"{redacted(uri)} is a tracking server: open it in a browser instead")
+    try:
+        experiment_id = open_tracker(uri, context.experiment, create=False).experiment_id
+    except ExperimentMissing:
+        experiment_id = None  # a store without this experiment: the UI still shows what it has
+    check_port_free(host, port)
+    link = runs_url(host, port, experiment_id)
+    url = base_url(host, port)
+    click.echo(f"MLflow UI for {redacted(uri)}: starting on {url} (Ctrl-C to stop) …", err=True)
+
+    def ready() -> None:
+        click.echo(f"ready: {link}", err=True)
+        click.echo(MODE_TIP, err=True)
+        if browser or (browser is None and desktop_session()):
+            open_in_browser(link)
+
+    with tempfile.TemporaryDirectory(prefix="bench-ui-") as empty:  # the server's app dir: nothing to import
+        code = serve(
+            server_command(uri, host, port, workers, app_dir=empty),
+            server_environment(job_execution),
+            url=url,
+            on_ready=ready,
+        )
+    sys.exit(code)
