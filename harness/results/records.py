@@ -483,11 +483,11 @@ def import_records(tracker, config, records: list[RecordRun], *, base: Path | No
     store is skipped, so importing twice adds nothing. Paths are named relative to ``base``."""
     from harness.identity import config_hash, current_hashes
     from harness.results.leaderboard import collect_rows
+    from harness.results.parents import child_description, parent_description
     from harness.results.publish import publish_board_metrics, publish_parent_plots
     from harness.store.recipe_params import parent_params
     from harness.store.schema import PARAM_COMMIT, TAG_SOURCE_COMMIT
     from harness.store.tracking import DataInput
-    from harness.sweep.executors import LocalExecutor
     from harness.sweep.plan import RunSpec
 
     finished = tracker.finished_identities()
@@ -518,11 +518,11 @@ def import_records(tracker, config, records: list[RecordRun], *, base: Path | No
             spec = RunSpec(recipe=recipe, identity=identity)
             parent = tracker.parent_run(
                 identity,
-                description=LocalExecutor.parent_description(spec, config),
+                description=parent_description(spec, config),
                 params=parent_params(config, recipe, identity),
                 data=data,
             )
-            description = LocalExecutor.child_description(spec) + note
+            description = child_description(spec) + note
         else:  # a configuration benchmarks.toml no longer has: the parent shows the record's own settings
             settings = {k: v for k, v in run.data.params.items() if k != "seed"}
             parent = tracker.parent_run(

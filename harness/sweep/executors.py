@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.config import BenchConfig
+from harness.results.parents import child_description, parent_description
 from harness.run import protocol
 from harness.run.devices import (
     GpuSlots,
@@ -31,11 +32,10 @@ from harness.run.devices import (
     worker_environment,
 )
 from harness.run.protocol import WorkerPayload
-from harness.store.schema import TAG_BOARD_ERROR, TAG_ERROR, TAG_PLOT_ERROR
+from harness.store.schema import TAG_ERROR
 from harness.store.tracking import (
     HEARTBEAT_SECONDS,
     DataInput,
-    StoreError,
     Tracker,
     redacted,
     store_failure,
@@ -165,11 +165,18 @@ class LocalExecutor:
         self,
         specs: list[RunSpec],
         *,
-        on_group_done: Callable[[str, str], None] | None = None,
+        on_group_done: Callable[[RunSpec, str], None] | None = None,
+        on_board_moved: Callable[[str], None] | None = None,
         first_epoch_seconds: dict[str, float] | None = None,
     ) -> SweepReport:
-        """Run every spec not already FINISHED, in the order given; update each parent run when its
-        seeds have ended.
+        """Run every spec not already FINISHED, in the order given; close each parent run (its
+        status) when its seeds have ended.
+
+        What a parent shows beyond its status is the caller's (the sweep's
+        ``harness.results.parents.ParentFigures``): ``on_board_moved(profile)`` after each
+        finished seed, and once more for each profile when the sweep is stopped;
+        ``on_group_done(spec, parent_run_id)`` when a group's seeds have all ended. Both are
+        store calls: a store failure in them stops the sweep as any other.
 
         Ctrl-C or SIGTERM (as KeyboardInterrupt in this thread) stops the sweep: in-flight
         runs are terminated and marked KILLED, nothing new starts, finished runs are kept.
@@ -196,7 +203,7 @@ class LocalExecutor:
                         "create a parent run",
                         self.tracker.parent_run,
                         spec.identity,
-                        description=self.parent_description(spec, self.config),
+                        description=parent_description(spec, self.config),
                         params=self.parent_params(spec),
                         data=self.data_input(spec),
                     )
@@ -246,9 +253,9 @@ class LocalExecutor:
                     report.outcomes.append(outcome)
                     group = outcome.spec.identity.group
                     remaining[group] -= 1
-                    if outcome.status == "FINISHED" and not self._stopping.is_set():
+                    if outcome.status == "FINISHED" and not self._stopping.is_set() and on_board_moved:
                         # Each finished seed moves the board: every parent's figures follow it.
-                        self._store("update the board", self._update_boards, outcome.spec.profile)
+                        self._store("update the board", on_board_moved, outcome.spec.profile)
                     if remaining[group] == 0 and group in parents and not self._stopping.is_set():
                         self._store(
                             "update the parent run",
@@ -276,9 +283,9 @@ class LocalExecutor:
             ):  # every parent touched shows the seeds that did finish
                 for group, parent in list(parents.items()):
                     self._store("update the parent run", self.tracker.update_parent, parent, group)
-                if not self.store_error:
+                if not self.store_error and on_board_moved:
                     for profile in {spec.profile for spec in todo}:
-                        self._store("update the board metrics", self._update_boards, profile)
+                        self._store("update the board metrics", on_board_moved, profile)
             report.store_error = self.store_error
         return report
 
@@ -317,37 +324,6 @@ class LocalExecutor:
         from harness.store.recipe_params import parent_params
 
         return parent_params(self.config, spec.recipe, spec.identity)
-
-    @staticmethod
-    def parent_description(spec: RunSpec, config) -> str:
-        """The recipe, its source and claim; a budget profile's parent starts with its budget line
-        (the measured agreement with `full` is added when the board is updated)."""
-        from harness.results.agreement import budget_line
-
-        budget = budget_line(config, spec.profile) if spec.profile in config.profiles else None
-        return (f"{budget}\n\n" if budget else "") + LocalExecutor._recipe_description(spec, budget=budget is not None)
-
-    @staticmethod
-    def _recipe_description(spec: RunSpec, *, budget: bool) -> str:
-        recipe = spec.recipe
-        claim = (
-            f" The report claims {100 * recipe.reported.test_accuracy:.2f}% test accuracy from one run"
-            + (" of its training (not checked at a budget profile)." if budget else ".")
-            if recipe.reported.test_accuracy is not None
-            else ""
-        )
-        return (
-            f'{recipe.name}: {recipe.summary} (report {recipe.source.report}, section "{recipe.source.section}"), '
-            f"profile '{spec.profile}'.{claim} Its seeds are the child runs below; its board/* metrics are its "
-            "leaderboard figures, accuracies as fractions (0.7151 = 71.51 %)."
-        )
-
-    @staticmethod
-    def child_description(spec: RunSpec) -> str:
-        return (
-            f"Seed {spec.seed} of {spec.recipe.name} ({spec.recipe.summary}) under profile '{spec.profile}'; "
-            f'report {spec.recipe.source.report}, section "{spec.recipe.source.section}".'
-        )
 
     def _result_while_stopping(self, future) -> Outcome | None:
         """A run's outcome once its worker has stopped. Another Ctrl-C / SIGTERM meanwhile kills
@@ -405,41 +381,8 @@ class LocalExecutor:
 
     def _close_group(self, spec: RunSpec, parent_run_id: str, group: str, on_group_done) -> None:
         self.tracker.update_parent(parent_run_id, group)
-        self._publish(spec, parent_run_id, group)
         if on_group_done:
-            on_group_done(group, parent_run_id)
-
-    def _update_boards(self, profile: str) -> None:
-        """Every parent run of ``profile`` gets the figures of its current leaderboard row that
-        changed (``publish_board_metrics``): comparisons with the leader move whenever any recipe
-        gains a seed."""
-        from harness.identity import current_hashes
-        from harness.results.leaderboard import collect_rows
-        from harness.results.publish import publish_board_metrics
-        from harness.results.records import RunSources, board_view, read_records, results_folder
-
-        try:
-            hashes = current_hashes(self.config, profile, self.settings.variant)
-            rows = collect_rows(self.tracker, profile=profile, current_hashes=hashes)
-            # The rows are this store's; `full`'s runs to compare a budget profile with are its and the records'.
-            sources = RunSources(self.tracker, read_records(results_folder(self.config.path)))
-            shown = board_view(self.config, sources, rows, profile=profile, variant=self.settings.variant)
-            publish_board_metrics(self.tracker, rows, budget=shown.budget)
-        except StoreError:
-            raise  # the store's failure, not the board's: the sweep stops on it (see _store)
-        except Exception as error:  # noqa: BLE001  the board is a view of results already kept; never fail on it
-            log.warning("could not update the board metrics of profile %r: %s", profile, error)
-            with contextlib.suppress(Exception):
-                for parent in self.tracker.parent_runs(profile).values():
-                    self.tracker.set_tag(parent, TAG_BOARD_ERROR, str(error)[:500])
-
-    def _publish(self, spec: RunSpec, parent_run_id: str, group: str) -> None:
-        from harness.results.publish import publish_parent_plots
-
-        try:
-            publish_parent_plots(self.tracker, parent_run_id, group, title=f"{spec.recipe.name} [{spec.profile}]")
-        except Exception as error:  # noqa: BLE001  a plot must never cost the sweep its results
-            self.tracker.set_tag(parent_run_id, TAG_PLOT_ERROR, str(error)[:500])
+            on_group_done(spec, parent_run_id)
 
     def payload(self, spec: RunSpec, run_id: str) -> WorkerPayload:
         """What a worker needs to train one run (sent as JSON on its stdin)."""
@@ -465,7 +408,7 @@ class LocalExecutor:
             spec.identity,
             parent_run_id,
             self.owner,
-            description=self.child_description(spec),
+            description=child_description(spec),
             data=self.data_input(spec),
         )
         if claimed is None:

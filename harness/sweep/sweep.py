@@ -16,6 +16,7 @@ from harness.cost.estimate import MEASURING, estimate, finished_runs, gpu_shares
 from harness.cost.run_cost import human_count, human_duration
 from harness.errors import HarnessError, TrackingError, WeightsMissing
 from harness.identity import is_transfer
+from harness.results.parents import ParentFigures
 from harness.run.devices import backend_gpus, check_gpus_usable, keras_backend, visible_gpus, worker_environment
 from harness.run.train import planned_epochs
 from harness.store.tracking import Tracker, store_failure
@@ -398,7 +399,13 @@ def run_sweep(
     else:
         gpu_ids = [gpu.id for gpu in gpus]
         executor = LocalExecutor(config, tracker, settings, progress=progress, gpus=gpu_ids, jobs=jobs, shares=shares)
-    report = executor.sweep(specs, first_epoch_seconds=first_epoch)
+    parents = ParentFigures(config, tracker, settings.variant)  # what each parent shows as its seeds end
+    report = executor.sweep(
+        specs,
+        first_epoch_seconds=first_epoch,
+        on_board_moved=parents.update_boards,
+        on_group_done=parents.publish_plots,
+    )
     report.unavailable = unavailable
     report.seconds_left = {
         o.spec.identity.identity: seconds[o.spec.identity.identity]
