@@ -16,7 +16,7 @@ harness resolves) and always builds the backbone with ``include_top=False``. The
 Neither adds parameters. Resizing to 224×224 (bilinear, as the reports wrote it) is a layer
 inside the model, applied per batch. The frozen-backbone builders (``r002_proyecto_10``,
 ``r003_tl_basic``) also take ``part`` ("model" | "features" | "head"), the harness's protocol
-(``harness.run.train._frozen_parts``) for computing backbone features once and training only the
+(``harness.run.features.frozen_parts``) for computing backbone features once and training only the
 head on them.
 """
 

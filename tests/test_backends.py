@@ -45,7 +45,7 @@ def test_smoke_sweep_under_backend(backend, tmp_path, synthetic_npz, test_config
 RECALIBRATE = """
 import numpy as np, keras
 from keras import layers
-from harness.run.train import recalibrate_batch_norm
+from harness.run.batch_norm import recalibrate_batch_norm
 keras.utils.set_random_seed(0)
 x = np.random.default_rng(0).random((64, 8, 8, 3)).astype("float32")
 body = keras.Sequential([keras.Input((8, 8, 3)), layers.Conv2D(4, 3, activation="relu", name="conv"),

@@ -15,8 +15,9 @@ import pytest
 from scipy import stats
 
 from harness.results import leaderboard
-from harness.results.leaderboard import collect_rows, compare_with_leader, only_recipes
+from harness.results.leaderboard import collect_rows, only_recipes
 from harness.results.stats import holm_levels
+from harness.results.verdicts import compare_with_leader
 from tests.standins import StandInTracker, board, run, runs_of
 
 

@@ -9,8 +9,9 @@ import pytest
 from harness.config import load_config
 from harness.identity import Variant
 from harness.results.parents import ParentFigures
+from harness.store.connection import StoreError
 from harness.store.schema import TAG_BOARD_ERROR, TAG_PLOT_ERROR
-from harness.store.tracking import StoreError, Tracker
+from harness.store.tracking import Tracker
 from harness.sweep.executors import LocalExecutor
 from harness.sweep.plan import SweepSettings, plan
 from tests.standins import log_runs

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import main
-from harness.sweep.executors import RayExecutor, forwarded_environment, is_local_store, is_remote_address
+from harness.sweep.ray_executor import RayExecutor, forwarded_environment, is_local_store, is_remote_address
 from tests.test_reliability import mlflow_server as loopback_server  # noqa: F401  (a fixture, by its name)
 
 
@@ -172,7 +172,7 @@ def test_a_joined_cluster_with_nodes_elsewhere_refuses_a_local_store():
     """A local --address can still join a cluster whose nodes are other machines: once joined,
     their addresses are checked too; a server store is accepted either way."""
     from harness.errors import HarnessError
-    from harness.sweep.executors import refuse_local_store_on_a_cluster
+    from harness.sweep.ray_executor import refuse_local_store_on_a_cluster
 
     with pytest.raises(HarnessError, match=r"Ray nodes at 10\.9\.9\.9 runs on other machines"):
         refuse_local_store_on_a_cluster("sqlite:////tmp/m.db", "auto", ["127.0.0.1", "10.9.9.9"])
@@ -185,7 +185,7 @@ def test_a_path_missing_on_a_node_fails_in_one_line_before_training(tmp_path):
     naming the node and the path, exit 2; the sweep's check of every node says the same."""
     from harness.errors import HarnessError
     from harness.run import protocol
-    from harness.sweep.executors import _worker_on_a_ray_node
+    from harness.sweep.ray_executor import _worker_on_a_ray_node
 
     here, gone = tmp_path / "cifar10.npz", tmp_path / "weights"
     here.touch()
@@ -272,7 +272,7 @@ def test_the_driver_machine_is_known_by_the_address_ray_gives_it(monkeypatch):
     to: a local Ray instance on a sqlite store was refused as 'other machines'."""
     import ray.util
 
-    from harness.sweep.executors import refuse_local_store_on_a_cluster
+    from harness.sweep.ray_executor import refuse_local_store_on_a_cluster
 
     monkeypatch.setattr(ray.util, "get_node_ip_address", lambda: "192.0.2.77")
     refuse_local_store_on_a_cluster("sqlite:////tmp/m.db", None, ["192.0.2.77"])

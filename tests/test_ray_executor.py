@@ -58,8 +58,8 @@ def test_a_second_interrupt_stops_ray_runs_at_once(tmp_path, test_config, local_
     so the second Ctrl-C raised TypeError instead of stopping the runs."""
     from harness.config import load_config
     from harness.store.tracking import Tracker
-    from harness.sweep.executors import RayExecutor
     from harness.sweep.plan import SweepSettings
+    from harness.sweep.ray_executor import RayExecutor
 
     config = load_config(test_config)
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")

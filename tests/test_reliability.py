@@ -374,7 +374,7 @@ def wait_for_epochs(tmp_path: Path, epochs: int, timeout: float = 180) -> None:
 def checkpoint_of(tmp_path: Path, run) -> Path:
     """Where the run's checkpoint lives (the command's store is tmp_path/mlflow.db)."""
     from harness.run.checkpoint import checkpoint_path
-    from harness.store.tracking import default_tracking_uri
+    from harness.store.connection import default_tracking_uri
 
     tags = run.data.tags
     uri = default_tracking_uri(tmp_path)
@@ -433,7 +433,7 @@ def test_a_worker_killed_mid_run_resumes_at_its_last_epoch_and_ends_as_if_never_
 def test_a_corrupt_checkpoint_is_ignored_in_one_line_and_the_run_starts_over(tmp_path, synthetic_npz):
     from harness.config import load_config
     from harness.run.data import load_cifar10
-    from harness.store.tracking import default_tracking_uri
+    from harness.store.connection import default_tracking_uri
     from harness.sweep.plan import plan
 
     config_path = tmp_path / "benchmarks.toml"

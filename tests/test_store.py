@@ -378,10 +378,10 @@ def test_the_worker_that_trains_keeps_its_claim_alive(tmp_path, synthetic_npz, t
     from harness.run import worker
     from harness.run.data import load_cifar10
     from harness.run.protocol import WorkerPayload
-    from harness.store import tracking
+    from harness.store import claims, tracking
     from harness.sweep.plan import plan
 
-    monkeypatch.setattr(tracking, "HEARTBEAT_SECONDS", 0.2)
+    monkeypatch.setattr(claims, "HEARTBEAT_SECONDS", 0.2)
     config = load_config(test_config)
     fingerprint = load_cifar10(str(synthetic_npz)).fingerprint
     [spec] = plan(config, [config.recipe("tiny-a")], profile="smoke", seeds=[0], data_fingerprint=fingerprint)

@@ -273,7 +273,7 @@ SECRET_URI = "https://alice:s3cret@mlflow.example.com:5000/?token=t0ken&run=1"
     ],
 )
 def test_credentials_in_uris_are_redacted(text, shown):
-    from harness.store.tracking import redacted
+    from harness.store.connection import redacted
 
     assert redacted(text) == shown
 

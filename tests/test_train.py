@@ -104,7 +104,7 @@ def test_several_steps_per_execution_change_no_number(config, split, monkeypatch
 
 def test_batch_norm_recalibration_leaves_a_model_without_batch_norm_bit_identical(config, split):
     """A profile that recalibrates BatchNorm changes nothing, to the bit, for a model without any."""
-    from harness.run.train import recalibrate_batch_norm
+    from harness.run.batch_norm import recalibrate_batch_norm
 
     recipe = config.recipes["tiny-a"]  # r004_step1: convolutions and a dense layer, no BatchNorm
     profile = dataclasses.replace(config.profiles["smoke"], max_epochs=2)
@@ -150,7 +150,7 @@ def test_batch_norm_recalibration_is_the_plain_average_over_unaugmented_batches_
     import keras
     from keras import layers
 
-    from harness.run.train import recalibrate_batch_norm
+    from harness.run.batch_norm import recalibrate_batch_norm
 
     keras.utils.set_random_seed(0)
     x = np.random.default_rng(0).random((96, 8, 8, 3)).astype("float32")

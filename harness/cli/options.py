@@ -70,7 +70,8 @@ class Context:
 
     def tracker(self, *, create: bool = True):
         """The MLflow store; ``create=False`` for commands that only read (they never create one)."""
-        from harness.store.tracking import fold_mlflow_errors, open_tracker
+        from harness.store.connection import fold_mlflow_errors
+        from harness.store.tracking import open_tracker
 
         fold_mlflow_errors(not self.debug)  # MLflow's ERROR tracebacks: the harness says each failure in one line
         tracker = open_tracker(self.tracking_uri, self.experiment, create=create)
@@ -148,7 +149,7 @@ class BenchGroup(click.Group):
         except HarnessError as error:
             if ctx.obj is not None and ctx.obj.debug:
                 raise
-            from harness.store.tracking import redacted
+            from harness.store.connection import redacted
 
             raise click.ClickException(redacted(str(error))) from None  # never a URI's credentials
 
@@ -259,7 +260,7 @@ def run_sources(context: Context, source: str, results_dir: Path | None, *, crea
     not exist is no store (never created by a reading command); with neither a store nor a
     record, the store's error says so."""
     from harness.results import records as results
-    from harness.store.tracking import ExperimentMissing, StoreMissing
+    from harness.store.connection import ExperimentMissing, StoreMissing
 
     folder = results.results_folder(context.config.path, results_dir)
     store, missing = None, None

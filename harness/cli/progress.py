@@ -188,7 +188,7 @@ class RichProgress(Progress):
         self.bars.update(self.run_tasks[spec.identity.identity], completed=epoch, detail=detail)
 
     def run_ended(self, outcome: Outcome) -> None:
-        from harness.store.tracking import redacted  # a failure's text may quote the store's URI
+        from harness.store.connection import redacted  # a failure's text may quote the store's URI
 
         name = outcome.spec.label
         reason = redacted(outcome.reason or "")

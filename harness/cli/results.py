@@ -121,6 +121,7 @@ def leaderboard_command(
     """
     from harness.identity import Variant, current_hashes
     from harness.results import leaderboard
+    from harness.results.verdicts import without_claim_checks
     from harness.run.devices import visible_gpus
     from harness.store.schema import TAG_PROFILE
     from harness.sweep.plan import variant_here
@@ -179,7 +180,7 @@ def leaderboard_command(
             context, runs, subset, profile=name, variant=variant, names={r.recipe for r in subset}
         )
         if views[name].budget:  # its stale rows, ranked apart, check no claim either
-            leaderboard.without_claim_checks([r for r in rows if r.profile == name and r.stale])
+            without_claim_checks([r for r in rows if r.profile == name and r.stale])
     budget = views[profile].budget if profile in views else None
     if plots_dir is not None:
         _write_plots(runs, rows, plots_dir, profile=profile, budget=budget)
@@ -238,7 +239,7 @@ def _publish(context: Context, runs, rows, pooled, results_dir: Path | None) -> 
     writing the rest) where a file holds another run of the same identity."""
     from harness.environment import git_commit
     from harness.results import records as results
-    from harness.store.tracking import redacted
+    from harness.store.connection import redacted
 
     if not rows:
         raise click.ClickException("no finished runs for this profile: nothing to publish")

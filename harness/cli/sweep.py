@@ -43,7 +43,7 @@ def _sweep(
 
     from harness.cli.progress import RichProgress
     from harness.cost.run_cost import human_duration
-    from harness.store.tracking import redacted, resolve_tracking_uri
+    from harness.store.connection import redacted, resolve_tracking_uri
     from harness.sweep.sweep import NotConfirmed, run_sweep
 
     def terminate(signum, frame):
@@ -64,11 +64,11 @@ def _sweep(
         signal.signal(signal.SIGHUP, hang_up)
     if not recipes:
         raise click.UsageError("no recipe matches the selection")
-    from harness.store.tracking import ExperimentMissing, StoreMissing
+    from harness.store.connection import ExperimentMissing, StoreMissing
 
     context.config.profile(settings.profile)  # a typo fails here, before any store is opened
     if settings.executor == "ray":  # a cluster elsewhere cannot reach a local store: said before one is opened
-        from harness.sweep.executors import refuse_local_store_on_a_cluster
+        from harness.sweep.ray_executor import refuse_local_store_on_a_cluster
 
         refuse_local_store_on_a_cluster(resolve_tracking_uri(context.tracking_uri), settings.address)
     console = rich_console(stderr=True)
@@ -210,7 +210,7 @@ def _print_budget_left(console, report, settings) -> None:
         console.print(f"  not started: {names}")
     if report.seconds_left:
         console.print(f"  about {human_duration(sum(report.seconds_left.values()))} of training left (estimated)")
-    from harness.store.tracking import redacted  # a --tracking-uri's credentials are never printed
+    from harness.store.connection import redacted  # a --tracking-uri's credentials are never printed
 
     console.print(
         f"Continue with: {redacted(shlex.join(['bench', *given_arguments()]))}",
@@ -231,7 +231,7 @@ def _sweep_sources(context: Context, tracker):
 def _stopped_line(why: str, *, kept_locally: int) -> str:
     """The one line a sweep stopped by its store ends with: why (without credentials), and what
     the rerun will do."""
-    from harness.store.tracking import redacted
+    from harness.store.connection import redacted
 
     upload = (
         f"it uploads the results of the {kept_locally} run(s) kept locally and trains the rest"

@@ -231,13 +231,8 @@ def ui_command(context: Context, host: str, port: int, workers: int, job_executi
     """
     import tempfile
 
-    from harness.store.tracking import (
-        ExperimentMissing,
-        fold_mlflow_errors,
-        open_tracker,
-        redacted,
-        resolve_tracking_uri,
-    )
+    from harness.store.connection import ExperimentMissing, fold_mlflow_errors, redacted, resolve_tracking_uri
+    from harness.store.tracking import open_tracker
 
     uri = resolve_tracking_uri(context.tracking_uri)
     fold_mlflow_errors(not context.debug)

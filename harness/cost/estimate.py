@@ -328,8 +328,8 @@ def training_hashes(config: BenchConfig, recipe: Recipe, profile: str) -> set[st
 
 def _runs_by_recipe(config: BenchConfig, recipes: list[Recipe], profile: str, runs: list) -> dict[str, list]:
     """``runs`` of each recipe under ``profile`` and its current training, one per identity."""
+    from harness.store.claims import one_per_identity
     from harness.store.schema import TAG_CONFIG_HASH, TAG_PROFILE, TAG_RECIPE
-    from harness.store.tracking import one_per_identity
 
     wanted = {recipe.name: recipe for recipe in recipes}
     grouped: dict[str, list] = {}

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cost.run_cost import RUN_OVERHEAD_SECONDS, RunCost, RunSeconds
-from harness.run.train import FEATURE_BATCH
+from harness.run.features import FEATURE_BATCH
 
 BYTES_PER_ELEMENT = 4  # float32 activations
 MAX_RUNS_PER_GPU = 4  # the packing that was measured: 4 × r004-step1 on one H200 gave 2.49× one alone

@@ -171,7 +171,8 @@ def measure(
 
     from harness.environment import accelerator_names
     from harness.run.devices import TF32, keras_dtype_policy, resolve_jit_compile, set_tf32
-    from harness.run.train import FEATURE_BATCH, STEPS_PER_EXECUTION, assemble, make_optimizer
+    from harness.run.features import FEATURE_BATCH
+    from harness.run.train import STEPS_PER_EXECUTION, assemble, make_optimizer
 
     previous = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(keras_dtype_policy(precision))

@@ -236,8 +236,8 @@ def view(
     (``harness.results.steps.step_deltas``). A budget profile's rows check no claim, and its line
     carries the agreement of ``measured`` (the profile's rows to compare, default ``rows``)
     with ``reference`` (`full`'s rows; None: not measured here)."""
-    from harness.results.leaderboard import without_claim_checks
     from harness.results.steps import step_deltas
+    from harness.results.verdicts import without_claim_checks
 
     budget = config.profile(profile).is_budget
     if budget:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import logging
 
+from harness.store.connection import StoreError
 from harness.store.schema import TAG_BOARD_ERROR, TAG_PLOT_ERROR
-from harness.store.tracking import StoreError
 
 log = logging.getLogger(__name__)
 

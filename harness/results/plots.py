@@ -1,253 +1,47 @@
-"""Figures logged to MLflow (seaborn, PNG). Matplotlib runs headless (Agg).
+"""Figures logged to MLflow (seaborn, PNG): a run's confusion matrix and learning curves, a
+group's seed bands, a board's seed spread, accuracy against parameters, claimed against measured,
+and the step panels.
 
 Each ``*_png`` function writes the Figure its ``*_figure`` twin returns, so a test reads what is
 drawn (lines, labels, error-bar extents) before anything is saved. Every figure is built and saved
-under one house style (``house_style``) at ``DPI``; accuracies are in percent, and an interval is
-never drawn past 0 % or 100 %.
+under one house style (``harness.results.figure_style``) at its ``DPI``; accuracies are in percent,
+and an interval is never drawn past 0 % or 100 %.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-
-DPI = 110  # dots per inch of every PNG
-FONT_SCALE = 0.85  # seaborn's "notebook" context scaled: 10 pt labels, 9 pt ticks and legends
-SMALL = 7  # points: point labels, keys and footnotes
-MARKER_SIZE = 5  # points: a recipe's mean in the comparison plots
-KEY_LINE = 1.3 * SMALL  # points from one line of a numbered key to the next
-NOTE_COLOUR = "0.35"
-CLIPPED_NOTE = "intervals cut at 0–100 %"
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-@contextmanager
-def house_style() -> Iterator[None]:
-    """The one look of every figure: seaborn's white grid, notebook context, ``DPI``. Matplotlib's
-    settings are restored on leaving, so drawing a figure never changes how another one looks."""
-    plt = _pyplot()
-    import seaborn as sns
-
-    with plt.rc_context():
-        sns.set_theme(
-            style="whitegrid",
-            context="notebook",
-            font_scale=FONT_SCALE,
-            rc={"figure.dpi": DPI, "savefig.dpi": DPI, "legend.frameon": False, "axes.titlesize": "medium"},
-        )
-        yield
-
-
-def _styled(build: Callable[..., Figure]) -> Callable[..., Figure]:
-    @functools.wraps(build)
-    def styled(*args: Any, **kwargs: Any) -> Figure:
-        with house_style():
-            return build(*args, **kwargs)
-
-    return styled
-
-
-def _save(figure: Figure, path: Path) -> Path:
-    """Write ``figure`` to ``path`` whole or not at all (``harness.files.replacing``)."""
-    from harness.files import replacing
-
-    plt = _pyplot()
-    try:
-        with house_style(), replacing(path) as temporary:
-            figure.savefig(temporary, dpi=DPI, format=path.suffix.lstrip(".") or "png")
-    finally:
-        plt.close(figure)
-    return path
-
-
-def _clipped_errors(centres, lows, highs, *, floor: float = 0.0, ceiling: float = 100.0) -> tuple[np.ndarray, bool]:
-    """Error-bar lengths (2 × N: below, above) for intervals [low, high] around ``centres``, each
-    end cut to [floor, ceiling]: an accuracy below 0 % or above 100 % cannot happen, so a bar that
-    reached there would draw an impossible value. Also says whether any end was cut."""
-    centres = np.asarray(centres, dtype=float)
-    lows, highs = np.asarray(lows, dtype=float), np.asarray(highs, dtype=float)
-    cut_lows, cut_highs = np.clip(lows, floor, ceiling), np.clip(highs, floor, ceiling)
-    clipped = bool(np.any(cut_lows != lows) or np.any(cut_highs != highs))
-    return np.vstack([centres - cut_lows, cut_highs - centres]), clipped
-
-
-CHANCE = 10.0  # % : one of ten classes at random
-CHANCE_LABEL = "chance (10 %)"
-
-
-def _fitted_limits(values: Sequence[float], *, pad: float = 0.06, least: float = 2.0) -> tuple[float, float]:
-    """Axis limits that fit the measured ``values`` (seeds, means, interval ends, in %) with a
-    margin, never past -1 and 101 %: claims far from the data no longer squash it into a band."""
-    low, high = float(np.min(values)), float(np.max(values))
-    margin = max((high - low) * pad, least / 2)
-    return max(low - margin, -1.0), min(high + margin, 101.0)
-
-
-def _claims_at_edge(axes: Axes, positions, claims, limits: tuple[float, float], *, vertical: bool, **style) -> Any:
-    """The report's claims as markers: inside ``limits`` where they are, outside them at the edge
-    as an arrow pointing off the axis, with the claimed value written beside it. Returns a handle
-    for the legend (None where there was no claim)."""
-    low, high = limits
-    handle = None
-    for position, claim in zip(positions, claims, strict=True):
-        if low <= claim <= high:  # the legend shows the plain marker where there is one
-            handle = axes.scatter(*([[claim], [position]] if not vertical else [[position], [claim]]), **style)
-            continue
-        edge = high if claim > high else low
-        marker = ("^" if claim > high else "v") if vertical else (">" if claim > high else "<")
-        xy = (position, edge) if vertical else (edge, position)
-        edge_marker = axes.scatter([xy[0]], [xy[1]], **{**style, "marker": marker}, clip_on=False)
-        handle = handle or edge_marker
-        offset = (0, -9 if claim > high else 9) if vertical else (-9 if claim > high else 9, 0)
-        axes.annotate(
-            f"{claim:.1f}",
-            xy,
-            xytext=offset,
-            textcoords="offset points",
-            fontsize=SMALL,
-            color=style.get("color", "tab:red"),
-            ha="center" if vertical else ("right" if claim > high else "left"),
-            va=("top" if claim > high else "bottom") if vertical else "center",
-        )
-    return handle
-
-
-def _chance(axes: Axes, limits: tuple[float, float], *, vertical: bool) -> Any:
-    """A dashed line at 10 % where the axis shows it (a model at chance); None elsewhere."""
-    if not limits[0] <= CHANCE <= limits[1]:
-        return None
-    line = axes.axhline if vertical else axes.axvline
-    return line(CHANCE, color="0.45", linestyle=":", linewidth=1.2, zorder=1, label=CHANCE_LABEL)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _titled(title: str, budget: str | None, width: int = 100) -> str:
-    """A figure's title, and a budget profile's line under it (wrapped): the figure then shows no
-    report claim, as its outputs check none."""
-    import textwrap
-
-    return title if budget is None else title + "\n" + "\n".join(textwrap.wrap(budget, width))
-
-
-def _footnote(figure: Figure, lines: Sequence[str]) -> None:
-    if lines:
-        figure.text(0.01, 0.005, "; ".join(lines), fontsize=SMALL, color=NOTE_COLOUR, ha="left", va="bottom")
-
-
-# Where a point's label may go, tried in order: (dx, dy) in points from the point, and the
-# label's alignment. Eight places around the point, nearest first.
-LABEL_PLACES = (
-    (5, 3, "left", "bottom"),
-    (5, -3, "left", "top"),
-    (-5, 3, "right", "bottom"),
-    (-5, -3, "right", "top"),
-    (0, 6, "center", "bottom"),
-    (0, -6, "center", "top"),
-    (8, 0, "left", "center"),
-    (-8, 0, "right", "center"),
+from harness.results.figure_style import CHANCE as CHANCE  # read as plots.CHANCE too
+from harness.results.figure_style import (
+    CHANCE_LABEL,
+    CLIPPED_NOTE,
+    MARKER_SIZE,
+    NOTE_COLOUR,
+    SMALL,
+    chance_line,
+    claims_at_edge,
+    clipped_errors,
+    count,
+    fitted_limits,
+    footnote,
+    label_points,
+    log_axis_labels,
+    numbered_key,
+    plot_and_key,
+    pyplot,
+    save,
+    styled,
+    titled,
 )
+from harness.results.figure_style import DPI as DPI  # read as plots.DPI too
 
-
-def _label_points(axes: Axes, xs, ys, labels: Sequence[str], colours: Sequence[str]) -> None:
-    """Label every point, each at the first of ``LABEL_PLACES`` where it overlaps no label already
-    placed and no point (the least crowded one where every place is taken). Call once the axes'
-    limits and the figure's layout are final: places are judged on the drawn page."""
-    from matplotlib.transforms import Bbox
-
-    renderer = axes.figure.canvas.get_renderer()
-    radius = MARKER_SIZE / 2 * axes.figure.dpi / 72  # pixels
-    centres = axes.transData.transform(np.column_stack([xs, ys]))
-    markers = [Bbox.from_extents(x - radius, y - radius, x + radius, y + radius) for x, y in centres]
-    placed = []
-    for index in np.lexsort((np.asarray(ys), np.asarray(xs))):
-        best = None
-        for dx, dy, horizontal, vertical in LABEL_PLACES:
-            text = axes.annotate(
-                labels[index],
-                (xs[index], ys[index]),
-                xytext=(dx, dy),
-                textcoords="offset points",
-                ha=horizontal,
-                va=vertical,
-                fontsize=SMALL,
-                color=colours[index],
-            )
-            box = text.get_window_extent(renderer)
-            crowding = sum(box.overlaps(other) for other in [*placed, *markers])
-            if best is None or crowding < best[0]:
-                if best is not None:
-                    best[1].remove()
-                best = (crowding, text, box)
-            else:
-                text.remove()
-            if crowding == 0:
-                break
-        placed.append(best[2])
-
-
-def _numbered_key(
-    figure: Figure, left: float, numbers: Sequence[int], names: Sequence[str], highlighted: set[int]
-) -> None:
-    """The names behind the numbers drawn at the points, one line each, in the figure's right
-    margin from ``left`` (a fraction of its width); ``highlighted`` numbers in red."""
-    from matplotlib.transforms import offset_copy
-
-    lines = [("rank  recipe", "0.15", "bold")] + [
-        (f"{number:>4}  {name}", "tab:red" if number in highlighted else "0.15", "normal")
-        for number, name in sorted(zip(numbers, names, strict=True))
-    ]
-    for line, (text, colour, weight) in enumerate(lines):
-        below = offset_copy(figure.transFigure, figure, y=-line * KEY_LINE, units="points")
-        figure.text(
-            left, 0.97, text, transform=below, fontsize=SMALL, family="monospace", weight=weight, color=colour, va="top"
-        )
-
-
-def _plot_and_key(names: Sequence[str], *, plot_width: float, plot_height: float) -> tuple[Figure, Axes, float]:
-    """A figure with the plot on the left and, right of ``plot_width`` inches, room for the
-    numbered key of ``names`` (SMALL-point monospace: a glyph is 0.6 em wide). Returns the
-    figure, the plot's axes and the fraction of the width the plot takes."""
-    plt = _pyplot()
-    key_width = 0.4 + (max((len(name) for name in names), default=0) + 6) * 0.6 * SMALL / 72
-    key_height = 0.8 + (len(names) + 1) * KEY_LINE / 72
-    figure, axes = plt.subplots(figsize=(plot_width + key_width, max(plot_height, key_height)))
-    return figure, axes, plot_width / (plot_width + key_width)
-
-
-def _log_axis_labels(axis) -> None:
-    """Ticks at 1, 2 and 5 of each decade, written 20k, 1.5M: a log axis of parameter counts
-    that reads without counting powers of ten."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    def readable(value: float, _position) -> str:
-        for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-            if value >= size:
-                return f"{value / size:g}{suffix}"
-        return f"{value:g}"
-
-    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(FuncFormatter(readable))
-    axis.set_minor_formatter(NullFormatter())
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _row_normalised(confusion) -> np.ndarray:
@@ -278,10 +72,10 @@ def _confusion_heatmap(axes, normalised: np.ndarray, class_names: Sequence[str])
     axes.set_ylabel("true")
 
 
-@_styled
+@styled
 def confusion_matrix_figure(confusion: Sequence[Sequence[int]], class_names: Sequence[str], *, title: str) -> Figure:
     """Row-normalised confusion matrix (recall per class) annotated in percent."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(8, 6.5))
     _confusion_heatmap(axes, _row_normalised(confusion), class_names)
     axes.set_title(title)
@@ -293,7 +87,7 @@ def confusion_matrix_png(
     confusion: Sequence[Sequence[int]], class_names: Sequence[str], path: Path, *, title: str
 ) -> Path:
     """``confusion_matrix_figure`` as a PNG; the raw counts go in the CSV beside it."""
-    return _save(confusion_matrix_figure(confusion, class_names, title=title), path)
+    return save(confusion_matrix_figure(confusion, class_names, title=title), path)
 
 
 def _epoch_bands(series: list[list[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
@@ -311,7 +105,7 @@ def _epoch_bands(series: list[list[float]]) -> tuple[np.ndarray, np.ndarray, np.
 SHORT_RUN_TEXT = "fewer than 2 epochs: no curve to draw"
 
 
-@_styled
+@styled
 def learning_curves_figure(histories: list[dict[str, list[float]]], *, title: str) -> Figure:
     """Mean ± std across seeds per epoch of loss and accuracy (train and validation).
 
@@ -320,7 +114,7 @@ def learning_curves_figure(histories: list[dict[str, list[float]]], *, title: st
     instead of drawing points on an axis one epoch wide. Accuracy bands stay within [0, 1] and
     loss bands above 0.
     """
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     figure, panels = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -367,14 +161,14 @@ def learning_curves_figure(histories: list[dict[str, list[float]]], *, title: st
 
 def learning_curves_png(histories: list[dict[str, list[float]]], path: Path, *, title: str) -> Path:
     """``learning_curves_figure`` as a PNG."""
-    return _save(learning_curves_figure(histories, title=title), path)
+    return save(learning_curves_figure(histories, title=title), path)
 
 
-@_styled
+@styled
 def mean_confusion_figure(confusions: list[np.ndarray], class_names: Sequence[str], *, title: str) -> Figure:
     """Mean row-normalised confusion matrix across seeds, and per-class accuracy ± std with the
     bars cut at 0 and 100 % (a class near 100 % would otherwise show an impossible spread)."""
-    plt = _pyplot()
+    plt = pyplot()
 
     stack = np.stack([_row_normalised(counts) for counts in confusions])
     per_class = np.stack([np.diag(m) for m in stack]) * 100
@@ -386,7 +180,7 @@ def mean_confusion_figure(confusions: list[np.ndarray], class_names: Sequence[st
     errors = None
     if n > 1:
         spread = per_class.std(axis=0, ddof=1)
-        errors, _ = _clipped_errors(means, means - spread, means + spread)
+        errors, _ = clipped_errors(means, means - spread, means + spread)
     right.barh(list(class_names), means, xerr=errors, color="tab:blue", alpha=0.8, capsize=3)
     right.invert_yaxis()
     right.set_xlim(0, 101)  # a point past 100 %: room for a cap there
@@ -402,17 +196,17 @@ def mean_confusion_figure(confusions: list[np.ndarray], class_names: Sequence[st
 
 def mean_confusion_png(confusions: list[np.ndarray], class_names: Sequence[str], path: Path, *, title: str) -> Path:
     """``mean_confusion_figure`` as a PNG."""
-    return _save(mean_confusion_figure(confusions, class_names, title=title), path)
+    return save(mean_confusion_figure(confusions, class_names, title=title), path)
 
 
-@_styled
+@styled
 def seed_spread_figure(rows, *, title: str, budget: str | None = None) -> Figure:
     """Each recipe's seeds as points and its mean with the t-based 95% CI of the mean, leader on
     top, and the report's single-run claim as a red cross (not on a budget profile's figure,
     ``budget`` its line); the axis fits the measured values, a claim past it is an arrow at the
     edge with its value, and chance (10 %) is a dotted line where the axis reaches it. With three seeds a box plot would draw quartiles that are not there; a recipe with
     one seed shows its point only (one value has no interval)."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(9.5, 0.34 * max(len(rows), 1) + 1.9))
     rng = np.random.default_rng(0)  # the jitter only; fixed so the figure is the same every time
     handles: dict[str, Any] = {}
@@ -424,7 +218,7 @@ def seed_spread_figure(rows, *, title: str, budget: str | None = None) -> Figure
                 values, y + rng.uniform(-0.18, 0.18, size=len(values)), s=18, color="tab:blue", alpha=0.6, zorder=2
             )
         if row.n >= 2 and row.mean is not None and row.ci_low is not None and row.ci_high is not None:
-            errors, clipped = _clipped_errors([100 * row.mean], [100 * row.ci_low], [100 * row.ci_high])
+            errors, clipped = clipped_errors([100 * row.mean], [100 * row.ci_low], [100 * row.ci_high])
             handles["mean, 95% CI of the mean (t)"] = axes.errorbar(
                 [100 * row.mean], [y], xerr=errors, fmt="D", ms=5, color="black", capsize=4, zorder=3
             )
@@ -437,30 +231,30 @@ def seed_spread_figure(rows, *, title: str, budget: str | None = None) -> Figure
     measured = [100 * v for row in rows for v in row.values]
     measured += [100 * b for row in rows if row.n >= 2 for b in (row.ci_low, row.ci_high) if b is not None]
     if measured:
-        limits = _fitted_limits(measured)
+        limits = fitted_limits(measured)
         axes.set_xlim(*limits)
         claims = [(y, 100 * row.reported) for y, row in enumerate(rows) if row.reported is not None]
         if claims and budget is None:
             positions, values = zip(*claims, strict=True)
-            handles["report's claim (one run; ▸ past the axis)"] = _claims_at_edge(
+            handles["report's claim (one run; ▸ past the axis)"] = claims_at_edge(
                 axes, positions, values, limits, vertical=False, marker="x", s=30, color="tab:red", zorder=4
             )
-        if (chance := _chance(axes, limits, vertical=False)) is not None:
+        if (chance := chance_line(axes, limits, vertical=False)) is not None:
             handles[CHANCE_LABEL] = chance
     axes.set_yticks(range(len(rows)), [f"{r.recipe} (n={r.n})" for r in rows])
     axes.set_ylim(max(len(rows), 1) - 0.5, -0.5)  # leader on top
     axes.set_xlabel("test accuracy %")
-    axes.set_title(_titled(title, budget))
+    axes.set_title(titled(title, budget))
     if handles:
         axes.legend(list(handles.values()), list(handles), loc="upper left", bbox_to_anchor=(1.01, 1))
-    _footnote(figure, notes)
+    footnote(figure, notes)
     figure.tight_layout(rect=(0, 0.03 if notes else 0, 1, 1))
     return figure
 
 
 def seed_spread_png(rows, path: Path, *, title: str, budget: str | None = None) -> Path:
     """``seed_spread_figure`` as a PNG."""
-    return _save(seed_spread_figure(rows, title=title, budget=budget), path)
+    return save(seed_spread_figure(rows, title=title, budget=budget), path)
 
 
 def pareto_front(points: Sequence[tuple[int, float]]) -> list[int]:
@@ -474,25 +268,25 @@ def pareto_front(points: Sequence[tuple[int, float]]) -> list[int]:
     return front
 
 
-@_styled
+@styled
 def pareto_figure(rows, *, title: str, budget: str | None = None) -> Figure:
     """Mean accuracy against parameter count (log scale), error bars = the 95% CI of the mean (as in
     every figure here but claimed vs measured; none for one seed), chance (10 %) where the axis reaches it, the
     Pareto front drawn (ringed points joined by a line, so a front of one point shows too). Each
     point carries its leaderboard rank; the key beside the plot names it (front in red)."""
     points = [r for r in rows if r.params and r.mean is not None]
-    figure, axes, plot_fraction = _plot_and_key([r.recipe for r in points], plot_width=9, plot_height=6)
+    figure, axes, plot_fraction = plot_and_key([r.recipe for r in points], plot_width=9, plot_height=6)
     left_off = len(rows) - len(points)
-    notes = [f"not drawn, no parameter count: {_count(left_off, 'recipe')}"] if left_off else []
+    notes = [f"not drawn, no parameter count: {count(left_off, 'recipe')}"] if left_off else []
     axes.set_xlabel("parameters")
     axes.set_ylabel("test accuracy % (mean over seeds)")
-    axes.set_title(_titled(title, budget, width=80))
+    axes.set_title(titled(title, budget, width=80))
     if points:
         params = np.array([r.params for r in points], dtype=float)
         means = np.array([100 * r.mean for r in points])
         lows = np.array([100 * (r.ci_low if r.ci_low is not None else r.mean) for r in points])
         highs = np.array([100 * (r.ci_high if r.ci_high is not None else r.mean) for r in points])
-        errors, clipped = _clipped_errors(means, lows, highs)
+        errors, clipped = clipped_errors(means, lows, highs)
         if clipped:
             notes.append(CLIPPED_NOTE)
         axes.errorbar(
@@ -518,46 +312,46 @@ def pareto_figure(rows, *, title: str, budget: str | None = None) -> Figure:
             mew=1.5,
             label="Pareto front: most accurate for its size",
         )
-        limits = _fitted_limits([*lows, *highs, *means])
+        limits = fitted_limits([*lows, *highs, *means])
         axes.set_ylim(*limits)
-        _chance(axes, limits, vertical=True)
+        chance_line(axes, limits, vertical=True)
         axes.set_xscale("log")
-        _log_axis_labels(axes.xaxis)
+        log_axis_labels(axes.xaxis)
         axes.legend(loc="best")
         figure.tight_layout(rect=(0, 0.03 if notes else 0, plot_fraction, 1))
         axes.set_xlim(axes.get_xlim())
         axes.set_ylim(axes.get_ylim())
         on_front = {points[i].rank for i in front}
-        _label_points(
+        label_points(
             axes,
             params,
             means,
             [str(r.rank) for r in points],
             ["tab:red" if r.rank in on_front else "0.15" for r in points],
         )
-        _numbered_key(figure, plot_fraction, [r.rank for r in points], [r.recipe for r in points], on_front)
+        numbered_key(figure, plot_fraction, [r.rank for r in points], [r.recipe for r in points], on_front)
     else:
         axes.text(0.5, 0.5, "no recipe with a parameter count", transform=axes.transAxes, ha="center")
         figure.tight_layout(rect=(0, 0.03 if notes else 0, plot_fraction, 1))
-    _footnote(figure, notes)
+    footnote(figure, notes)
     return figure
 
 
 def pareto_png(rows, path: Path, *, title: str, budget: str | None = None) -> Path:
     """``pareto_figure`` as a PNG; ``budget``: a budget profile's line under the title."""
-    return _save(pareto_figure(rows, title=title, budget=budget), path)
+    return save(pareto_figure(rows, title=title, budget=budget), path)
 
 
-@_styled
+@styled
 def claimed_vs_measured_figure(rows, *, title: str) -> Figure:
     """Each report's single-run claim against our mean with its 95% prediction interval (where one
     more run would land: the interval a single-run claim is checked against, so this figure's
     whiskers alone are not the CI of the mean; its legend says so), cut at 0 and 100 %;
     the diagonal is agreement. Each point carries its leaderboard rank; the key beside names it."""
     points = [r for r in rows if r.reported is not None and r.mean is not None]
-    figure, axes, plot_fraction = _plot_and_key([r.recipe for r in points], plot_width=7.5, plot_height=7.5)
+    figure, axes, plot_fraction = plot_and_key([r.recipe for r in points], plot_width=7.5, plot_height=7.5)
     left_off = len(rows) - len(points)
-    notes = [f"not drawn, no claim: {_count(left_off, 'recipe')}"] if left_off else []
+    notes = [f"not drawn, no claim: {count(left_off, 'recipe')}"] if left_off else []
     axes.set_xlabel("claimed test accuracy % (report, one run)")
     axes.set_ylabel("measured test accuracy % (this harness)")
     axes.set_title(title)
@@ -566,7 +360,7 @@ def claimed_vs_measured_figure(rows, *, title: str) -> Figure:
         measured = np.array([100 * r.mean for r in points])
         lows = np.array([100 * (r.pi_low if r.pi_low is not None else r.mean) for r in points])
         highs = np.array([100 * (r.pi_high if r.pi_high is not None else r.mean) for r in points])
-        errors, clipped = _clipped_errors(measured, lows, highs)
+        errors, clipped = clipped_errors(measured, lows, highs)
         if clipped:
             notes.append(CLIPPED_NOTE)
         axes.errorbar(
@@ -586,21 +380,21 @@ def claimed_vs_measured_figure(rows, *, title: str) -> Figure:
         axes.plot([lo, hi], [lo, hi], "--", color="tab:red", label="measured = claimed")
         axes.set_xlim(lo, hi)
         axes.set_ylim(lo, hi)
-        _chance(axes, (lo, hi), vertical=True)
+        chance_line(axes, (lo, hi), vertical=True)
         axes.legend(loc="upper left")
         figure.tight_layout(rect=(0, 0.03 if notes else 0, plot_fraction, 1))
-        _label_points(axes, claimed, measured, [str(r.rank) for r in points], ["0.15"] * len(points))
-        _numbered_key(figure, plot_fraction, [r.rank for r in points], [r.recipe for r in points], set())
+        label_points(axes, claimed, measured, [str(r.rank) for r in points], ["0.15"] * len(points))
+        numbered_key(figure, plot_fraction, [r.rank for r in points], [r.recipe for r in points], set())
     else:
         axes.text(0.5, 0.5, "no recipe with a claim", transform=axes.transAxes, ha="center")
         figure.tight_layout(rect=(0, 0.03 if notes else 0, plot_fraction, 1))
-    _footnote(figure, notes)
+    footnote(figure, notes)
     return figure
 
 
 def claimed_vs_measured_png(rows, path: Path, *, title: str) -> Path:
     """``claimed_vs_measured_figure`` as a PNG."""
-    return _save(claimed_vs_measured_figure(rows, title=title), path)
+    return save(claimed_vs_measured_figure(rows, title=title), path)
 
 
 VERDICT_MARKS = {"helped": "▲ helped", "hurt": "▼ hurt"}
@@ -629,7 +423,7 @@ def _wrapped(name: str, width: int = 14) -> str:
     return "\n".join(lines)
 
 
-@_styled
+@styled
 def steps_figure(chains: dict[str, list], rows, deltas, *, title: str, budget: str | None = None) -> Figure:
     """One panel per report (titled by its name): its recipes in file order, each seed as a point,
     the mean with its 95% CI (cut at 0 and 100 %), the report's single-run claim as a red marker
@@ -640,7 +434,7 @@ def steps_figure(chains: dict[str, list], rows, deltas, *, title: str, budget: s
     ``chains`` maps a report to its recipes (``harness.results.steps.chains``), ``rows`` are the
     leaderboard rows of one profile and ``deltas`` the ``harness.results.steps.StepDelta`` of its steps.
     """
-    plt = _pyplot()
+    plt = pyplot()
     from harness.results.steps import report_label
 
     by_recipe = {row.recipe: row for row in rows}
@@ -668,7 +462,7 @@ def steps_figure(chains: dict[str, list], rows, deltas, *, title: str, budget: s
                 )
                 low = row.ci_low if row.ci_low is not None else row.mean
                 high = row.ci_high if row.ci_high is not None else row.mean
-                errors, _ = _clipped_errors([100 * row.mean], [100 * low], [100 * high])
+                errors, _ = clipped_errors([100 * row.mean], [100 * low], [100 * high])
                 measured += [100 * v for v in row.values] + [100 * low, 100 * high]
                 mean_label = axes.errorbar(
                     [x + 0.25], [100 * row.mean], yerr=errors, fmt="s", color="black", capsize=4, zorder=3
@@ -677,14 +471,14 @@ def steps_figure(chains: dict[str, list], rows, deltas, *, title: str, budget: s
                 claims.append((x - 0.25, 100 * recipe.reported.test_accuracy))
         chance_label = None
         if measured:
-            limits = _fitted_limits(measured)
+            limits = fitted_limits(measured)
             axes.set_ylim(*limits)
             if claims:
                 positions, values = zip(*claims, strict=True)
-                claim_label = _claims_at_edge(
+                claim_label = claims_at_edge(
                     axes, positions, values, limits, vertical=True, marker="D", s=36, color="tab:red", zorder=4
                 )
-            chance_label = _chance(axes, limits, vertical=True)
+            chance_label = chance_line(axes, limits, vertical=True)
         labels = []
         for recipe in chain:
             delta = by_step.get(recipe.name)
@@ -721,10 +515,10 @@ def steps_figure(chains: dict[str, list], rows, deltas, *, title: str, budget: s
                 loc="upper left",
                 bbox_to_anchor=(1.0, 1.0),
             )
-    figure.suptitle(_titled(title, budget, width=120))
+    figure.suptitle(titled(title, budget, width=120))
     return figure
 
 
 def steps_png(chains: dict[str, list], rows, deltas, path: Path, *, title: str, budget: str | None = None) -> Path:
     """``steps_figure`` as a PNG."""
-    return _save(steps_figure(chains, rows, deltas, title=title, budget=budget), path)
+    return save(steps_figure(chains, rows, deltas, title=title, budget=budget), path)

@@ -410,7 +410,7 @@ class RunSources:
     @property
     def where(self) -> str:
         """Where the runs were looked for, for a message."""
-        from harness.store.tracking import redacted
+        from harness.store.connection import redacted
 
         places = [] if self.store is None else [redacted(self.store.tracking_uri)]
         if self.folder is not None:

@@ -4,7 +4,7 @@ A report is a chain of steps, each built from an earlier one: the recipe's ``pre
 from the report's narrative; default its ``base``, the recipe it inherits its training from,
 which in report 004 is step 1 for steps 3-7). For each step: Δ = mean(step) − mean(previous)
 over seeds, Welch's p Holm-adjusted in ONE family with the leaderboard's comparisons
-(``harness.results.leaderboard.compare_with_leader``: a pair shown in both tables has one p and one
+(``harness.results.verdicts.compare_with_leader``: a pair shown in both tables has one p and one
 verdict), Welch's interval at the level Holm tested it at (it excludes 0 exactly where the
 verdict is helped / hurt), the report's own claimed Δ (claim(step) − claim(previous), each from
 one run; none at a budget profile), a verdict in words, and for an unresolved Δ the seeds per
@@ -24,8 +24,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 
 from harness.config import BenchConfig, Recipe
-from harness.results.leaderboard import FAMILY_WORDS, HOLM_CI_WORDS, Row, compare_with_leader, p_text
+from harness.results.leaderboard import FAMILY_WORDS, HOLM_CI_WORDS, Row, p_text
 from harness.results.stats import ALPHA, seeds_needed
+from harness.results.verdicts import compare_with_leader
 
 HELPED, HURT = "helped", "hurt"
 INSUFFICIENT = "insufficient (n<2)"

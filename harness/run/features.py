@@ -1,4 +1,5 @@
-"""Cached backbone features for frozen-backbone transfer recipes.
+"""Cached backbone features for frozen-backbone transfer recipes: the backbone split from its head
+(``frozen_parts``), its features of a split's arrays computed once (``backbone_features``).
 
 A frozen backbone maps the same image to the same features in every seed and every recipe that
 shares it, so computing them once is enough: only the head trains per seed. Features are cached
@@ -21,9 +22,11 @@ import hashlib
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -145,3 +148,69 @@ def clear_cache(match: str | None = None) -> list[CacheEntry]:
         entry.path.with_name(entry.path.name + ".lock").unlink(missing_ok=True)
         removed.append(entry)
     return removed
+
+
+FEATURE_BATCH = 128  # images per backbone forward pass when extracting features
+
+
+def frozen_parts(architecture: str, kwargs: dict[str, Any], seed: int):
+    """(backbone, head, weights id) for a builder that can be split at its frozen backbone (it
+    takes ``part``), else None. A backbone built without pretrained weights (tests,
+    ``--random-weights``) is drawn with a fixed seed, so it stands for one fixed set of weights
+    that every seed shares, as real ones would."""
+    import inspect
+
+    import keras
+
+    import architectures
+
+    entry = architectures.get(architecture)
+    if "part" not in inspect.signature(entry.builder).parameters:
+        return None
+    weights = kwargs.get("weights")
+    if weights is None:
+        keras.utils.set_random_seed(0)
+    backbone = entry.build(part="features", **kwargs)
+    keras.utils.set_random_seed(seed)
+    head = entry.build(part="head", **kwargs)
+    weights_id = "random-seed-0" if weights is None else _file_sha256(weights)
+    return backbone, head, weights_id
+
+
+def _file_sha256(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def backbone_features(backbone, weights_id: str, arrays: tuple[np.ndarray, ...], extra: dict[str, Any]) -> tuple:
+    """Backbone features of each array, from the on-disk cache where present."""
+    import hashlib
+    import json
+
+    def unnamed(value: Any) -> Any:  # layer names are auto-numbered per process: not identity
+        if isinstance(value, dict):
+            return {k: unnamed(v) for k, v in value.items() if k not in ("name", "inbound_nodes")}
+        if isinstance(value, list):
+            return [unnamed(v) for v in value]
+        return value
+
+    config = json.dumps(unnamed(backbone.get_config()), sort_keys=True, default=str)
+    key = hashlib.sha256(config.encode()).hexdigest()[:12]
+    feature_key = f"{backbone.name}-{key}"
+    started = time.perf_counter()
+    hits, out = 0, []
+    for x in arrays:
+        features, hit = cached_features(
+            feature_key, weights_id, x, lambda a: backbone.predict(a, batch_size=FEATURE_BATCH, verbose=0)
+        )
+        hits += hit
+        out.append(features)
+    extra["feature_seconds"] = time.perf_counter() - started
+    extra["feature_cache_hits"] = hits
+    extra["feature_cache_misses"] = len(arrays) - hits
+    return tuple(out)

@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 
 from harness.config import Callback, Profile, Recipe
+from harness.run.batch_norm import all_layers, recalibrate_batch_norm, trainable_batch_norms
 from harness.run.checkpoint import TrainingState
 from harness.run.data import NUM_CLASSES, Split
+from harness.run.features import backbone_features, frozen_parts
 
 STEPS_PER_EXECUTION = 16  # train steps per call into the compiled step: per-step Python dispatch, not
 # the math, bounds small CNNs on a GPU. Callbacks here act per epoch, so nothing waits on a step, and
@@ -34,14 +36,8 @@ def evaluation_batch(model, training_batch: int) -> int:
     layer output of one batch would pass ACTIVATION_BUDGET elements (1 GiB in float32). A
     224×224 VGG16 at 1,024 images needs 3.3 billion (13 GB; on TF/CPU the worker died from
     SIGSEGV). Never below the training batch, which already fitted with gradients."""
-    largest = max((_elements_per_image(layer) for layer in _all_layers(model)), default=1)
+    largest = max((_elements_per_image(layer) for layer in all_layers(model)), default=1)
     return int(min(EVALUATION_BATCH, max(training_batch, ACTIVATION_BUDGET // max(largest, 1))))
-
-
-def _all_layers(container):
-    for layer in getattr(container, "layers", []):
-        yield layer
-        yield from _all_layers(layer)  # nested models: backbones, Sequential wrappers
 
 
 def _elements_per_image(layer) -> int:
@@ -51,101 +47,6 @@ def _elements_per_image(layer) -> int:
         return 1
     shapes = shapes if isinstance(shapes, list | tuple) and shapes and isinstance(shapes[0], tuple) else [shapes]
     return max(int(np.prod([d for d in shape[1:] if d is not None])) for shape in shapes)
-
-
-RECALIBRATION_CHUNK = 1024  # images per forward pass while recalibrating (split into training-size batches)
-
-
-class _Recorded(Exception):
-    """Raised by a recording BatchNorm layer once it has seen its input: the rest of the forward
-    pass is not needed."""
-
-
-def trainable_batch_norms(model) -> list:
-    """The model's BatchNormalization layers that training updated: a frozen backbone's (set
-    trainable=False, as Keras propagates it into nested models) keep their statistics."""
-    import keras
-
-    return [
-        layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
-    ]
-
-
-def recalibrate_batch_norm(model, x: np.ndarray, *, batch_size: int, images: int, seed: int) -> int:
-    """Set every trainable BatchNormalization layer's moving mean and variance to plain averages
-    of its batch statistics over ``images`` training images ("precise BN", as pycls'
-    ``compute_precise_bn_stats``): the mean of the batch means and the mean of the (biased) batch
-    variances, over ⌊images / batch_size⌋ batches of the recipe's batch size drawn from ``x``
-    with ``seed``. After a few hundred steps the exponential moving averages (momentum 0.99)
-    still lag weights that moved, and inference uses them; these averages are what the trained
-    weights produce.
-
-    Layers go in the order the forward pass reaches them, and each is measured with everything
-    before it in inference mode (dropout off, earlier BatchNorm layers already recalibrated), so
-    every layer's statistics are those of the inputs it sees at test time. pycls and SWA's
-    ``bn_update`` run earlier layers in training mode instead. ``x`` goes through the model's own
-    front (augmentation layers are identity in inference mode; fixed preprocessing applies), so
-    the statistics are those of un-augmented images, the distribution the test set comes from.
-    Keras APIs only. Returns how many layers were recalibrated (0: the model is untouched)."""
-    import keras
-
-    layers = trainable_batch_norms(model)
-    if not layers:
-        return 0
-    batches = max(1, min(images, len(x)) // batch_size)
-    size = min(batch_size, len(x))
-    chosen = np.random.default_rng(seed).permutation(len(x))[: batches * size]
-    chunk = size * max(1, RECALIBRATION_CHUNK // size)
-    order: list = []
-
-    def forward(until=None) -> None:
-        for start in range(0, len(chosen), chunk):
-            try:
-                model(x[np.sort(chosen[start : start + chunk])], training=False)
-            except _Recorded:
-                continue
-            if until is not None:
-                raise RuntimeError(f"{until.name} was not reached by the forward pass")
-
-    def recording(layer, sink: list | None):
-        original = layer.call
-
-        def call(inputs, *args, **kwargs):
-            if sink is None:
-                if layer not in order:
-                    order.append(layer)
-                return original(inputs, *args, **kwargs)
-            # Each training-size batch's per-channel mean and (biased) variance, computed by the
-            # backend in float32: only the small per-batch results come back to NumPy.
-            values = keras.ops.cast(inputs, "float32")
-            values = keras.ops.moveaxis(values, layer.axis % len(values.shape), -1)
-            channels = values.shape[-1]
-            batches = keras.ops.reshape(values, (values.shape[0] // size, -1, channels))
-            means = keras.ops.convert_to_numpy(keras.ops.mean(batches, axis=1))
-            variances = keras.ops.convert_to_numpy(keras.ops.var(batches, axis=1))
-            sink.extend(zip(means.astype(np.float64), variances.astype(np.float64), strict=True))
-            raise _Recorded
-
-        return call
-
-    for layer in layers:  # the order the forward pass reaches them (nested models included)
-        object.__setattr__(layer, "call", recording(layer, None))
-    try:
-        model(x[chosen[:size]], training=False)
-    finally:
-        for layer in layers:
-            object.__delattr__(layer, "call")
-    for layer in order:
-        statistics: list = []
-        object.__setattr__(layer, "call", recording(layer, statistics))
-        try:
-            forward(until=layer)
-        finally:
-            object.__delattr__(layer, "call")
-        means, variances = zip(*statistics, strict=True)
-        layer.moving_mean.assign(np.mean(means, axis=0).astype(layer.moving_mean.dtype))
-        layer.moving_variance.assign(np.mean(variances, axis=0).astype(layer.moving_variance.dtype))
-    return len(order)
 
 
 class Diverged(RuntimeError):
@@ -481,7 +382,7 @@ def assemble(
 
     keras.utils.set_random_seed(seed)
     kwargs = {**dict(recipe.architecture_options), **(build_kwargs or {})}
-    parts = None if augmentation else _frozen_parts(recipe.architecture, kwargs, seed)
+    parts = None if augmentation else frozen_parts(recipe.architecture, kwargs, seed)
     if parts is not None:
         backbone, model, weights_id = parts
         params = int(backbone.count_params() + model.count_params())
@@ -557,7 +458,7 @@ def train_and_evaluate(
     if built.backbone is not None:
         # Frozen backbone, no augmentation: its features are the same in every seed. Compute them
         # once (or read them from the cache) and train only the head on them.
-        x_train, x_validation, x_test = _features(
+        x_train, x_validation, x_test = backbone_features(
             built.backbone, built.weights_id, (x_train, x_validation, x_test), extra
         )
 
@@ -699,71 +600,3 @@ def _test_metrics(model, x_test: np.ndarray, y_test: np.ndarray, batch: int) -> 
     picked = probabilities[np.arange(len(y_test)), y_test]
     test_loss = float(-np.log(np.clip(picked, PROBABILITY_FLOOR, 1.0)).mean())
     return predictions, test_loss, float((predictions == y_test).mean())
-
-
-FEATURE_BATCH = 128  # images per backbone forward pass when extracting features
-
-
-def _frozen_parts(architecture: str, kwargs: dict[str, Any], seed: int):
-    """(backbone, head, weights id) for a builder that can be split at its frozen backbone (it
-    takes ``part``), else None. A backbone built without pretrained weights (tests,
-    ``--random-weights``) is drawn with a fixed seed, so it stands for one fixed set of weights
-    that every seed shares, as real ones would."""
-    import inspect
-
-    import keras
-
-    import architectures
-
-    entry = architectures.get(architecture)
-    if "part" not in inspect.signature(entry.builder).parameters:
-        return None
-    weights = kwargs.get("weights")
-    if weights is None:
-        keras.utils.set_random_seed(0)
-    backbone = entry.build(part="features", **kwargs)
-    keras.utils.set_random_seed(seed)
-    head = entry.build(part="head", **kwargs)
-    weights_id = "random-seed-0" if weights is None else _file_sha256(weights)
-    return backbone, head, weights_id
-
-
-def _file_sha256(path: str) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _features(backbone, weights_id: str, arrays: tuple[np.ndarray, ...], extra: dict[str, Any]) -> tuple:
-    """Backbone features of each array, from the on-disk cache where present."""
-    import hashlib
-    import json
-
-    from harness.run.features import cached_features
-
-    def unnamed(value: Any) -> Any:  # layer names are auto-numbered per process: not identity
-        if isinstance(value, dict):
-            return {k: unnamed(v) for k, v in value.items() if k not in ("name", "inbound_nodes")}
-        if isinstance(value, list):
-            return [unnamed(v) for v in value]
-        return value
-
-    config = json.dumps(unnamed(backbone.get_config()), sort_keys=True, default=str)
-    key = hashlib.sha256(config.encode()).hexdigest()[:12]
-    feature_key = f"{backbone.name}-{key}"
-    started = time.perf_counter()
-    hits, out = 0, []
-    for x in arrays:
-        features, hit = cached_features(
-            feature_key, weights_id, x, lambda a: backbone.predict(a, batch_size=FEATURE_BATCH, verbose=0)
-        )
-        hits += hit
-        out.append(features)
-    extra["feature_seconds"] = time.perf_counter() - started
-    extra["feature_cache_hits"] = hits
-    extra["feature_cache_misses"] = len(arrays) - hits
-    return tuple(out)

@@ -112,8 +112,9 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
     from harness.run.data import CLASS_NAMES, load_cifar10, prepare_split
     from harness.run.devices import keras_dtype_policy
     from harness.run.train import planned_epochs, train_and_evaluate
+    from harness.store.connection import store_failure
     from harness.store.recipe_params import recipe_params, truncated
-    from harness.store.tracking import Tracker, store_failure
+    from harness.store.tracking import Tracker
 
     watch.lap("import")
     identity = payload.identity
@@ -306,9 +307,9 @@ def _keep_claim(tracker, run_id: str, done: threading.Event) -> None:
     claim lives as long as the worker that trains, not only its bench process: a bench process
     stopped (Ctrl-Z, SIGSTOP) while its worker trains on no longer lets another sweep take the
     seed over and train it twice. A missed beat only ages the claim."""
-    from harness.store import tracking
+    from harness.store import claims
 
-    while not done.wait(tracking.HEARTBEAT_SECONDS):
+    while not done.wait(claims.HEARTBEAT_SECONDS):
         with contextlib.suppress(Exception):
             tracker.heartbeat([run_id])
 

@@ -116,7 +116,7 @@ class SpoolingTracker:
                 try:
                     return retry_while_locked(call, *args, **kwargs)
                 except Exception as error:  # noqa: BLE001  any store failure: keep the results locally
-                    from harness.store.tracking import store_failure
+                    from harness.store.connection import store_failure
 
                     self.offline = store_failure(error)[:300]
             if name in REPLAYED:
@@ -272,7 +272,7 @@ def replay(tracker, note: Callable[[str], None]) -> int:
     cannot be read or uploaded is kept aside with one line, and the others go on; a run of
     another store stays spooled. Raises ``StoreError`` only when the store itself fails (the
     command cannot go on either). Returns how many runs were uploaded."""
-    from harness.store.tracking import StoreError, store_failure
+    from harness.store.connection import StoreError, store_failure
 
     uploaded = 0
     for folder in pending():

@@ -1,9 +1,11 @@
-"""MLflow layout: one parent run per (recipe, profile, config, data), one child run per seed.
+"""The one gateway to MLflow (``Tracker``): one parent run per (recipe, profile, config, data), one
+child run per seed, every value logged and read back.
 
 Tags identify every run (``bench.*``), so a finished run with the same identity is found and
-skipped, and the leaderboard is rebuilt from MLflow alone. Default store: ``sqlite:///mlflow.db``
-in the working directory with artifacts under ``./mlruns``; any other store or server via
-``--tracking-uri`` / ``MLFLOW_TRACKING_URI``.
+skipped, and the leaderboard is rebuilt from MLflow alone. Which store (default
+``sqlite:///mlflow.db`` in the working directory, artifacts under ``./mlruns``) and how its
+failures read: ``harness.store.connection``; which process trains which run (claims, the queue,
+repair): ``harness.store.claims``, mixed into ``Tracker``.
 """
 
 from __future__ import annotations
@@ -12,11 +14,9 @@ import contextlib
 import json
 import logging
 import os
-import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -24,7 +24,28 @@ from typing import Any
 
 from harness.errors import TrackingError
 from harness.identity import RunIdentity
-from harness.locking import exclusive_lock
+from harness.store.claims import (
+    Claims,
+    choosing,
+    claim_is_stale,
+    claim_tags,
+    one_per_identity,
+    queue_position,
+    this_owner,
+)
+from harness.store.connection import (
+    DEFAULT_ARTIFACTS,
+    ExperimentMissing,
+    StoreClient,
+    StoreError,
+    StoreMissing,
+    bound_http_retries,
+    check_reachable,
+    redacted,
+    resolve_tracking_uri,
+    store_creation_lock,
+    store_failure,
+)
 from harness.store.schema import (
     DATASET_CONTEXT,
     EXPERIMENT_KIND,
@@ -33,7 +54,6 @@ from harness.store.schema import (
     KIND_PARENT,
     LEGACY_NAMES,
     METRIC_TEST_ACCURACY,
-    TAG_CHOOSING,
     TAG_CLAIM,
     TAG_COMMAND,
     TAG_ERROR,
@@ -49,7 +69,6 @@ from harness.store.schema import (
     TAG_SOURCE_COMMIT,
     TAG_SOURCE_NAME,
     TAG_SOURCE_TYPE,
-    TAG_TICKET,
     TAG_USER,
     metric,
 )
@@ -74,231 +93,6 @@ class DataInput:
 
 
 EXPERIMENT = "cifar10-bench"
-HEARTBEAT_SECONDS = 30.0  # how often a sweep refreshes the claims of its running runs
-CLAIM_TIMEOUT_SECONDS = 5 * HEARTBEAT_SECONDS  # a claim not refreshed for this long is a dead process's
-QUEUE_POLL_SECONDS = 0.2  # how often a claimant looks again while a rival is still taking its ticket
-DEFAULT_DB = "mlflow.db"
-DEFAULT_ARTIFACTS = "mlruns"
-
-
-# By default MLflow retries a failing HTTP call 7 times with exponential backoff (sleeps of 0, 4, 8,
-# 16, 32, 64 and 120 s: about 4 minutes) and waits up to 120 s for each answer: a killed tracking
-# server held a sweep for about 21 minutes (issue 31), call after call, in every worker. Every harness process that talks to a server uses these bounds
-# instead (a dead server costs a few seconds per call), unless the user set them.
-HTTP_BOUNDS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
-}
-
-
-def bound_http_retries(environment: MutableMapping[str, str] | None = None) -> None:
-    """Set ``HTTP_BOUNDS`` in ``environment`` (this process's, by default) where not set already:
-    MLflow reads them at every call, and worker processes inherit them."""
-    environment = os.environ if environment is None else environment
-    for name, value in HTTP_BOUNDS.items():
-        environment.setdefault(name, value)
-
-
-def default_tracking_uri(directory: Path | None = None) -> str:
-    directory = (directory or Path.cwd()).resolve()
-    return f"sqlite:///{directory / DEFAULT_DB}"
-
-
-# Credentials a URI may carry: its userinfo (https://user:token@host) and the values of query
-# parameters with these names (?token=…, &password=…, a cloud store's presigned signature).
-_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#@\s]+@")
-HIDDEN_PARAMETERS = (  # the query parameters whose values are hidden
-    "token|access_token|refresh_token|id_token|auth|authorization|password|passwd|pwd|secret|client_secret|"
-    "key|api_key|apikey|access_key|secret_key|sig|signature|credential|sas|x-amz-[a-z-]+"
-)
-_SECRET_QUERY = re.compile(rf"([?&;](?:{HIDDEN_PARAMETERS})=)[^&;#\s]*", re.IGNORECASE)
-
-
-def redacted(text: str) -> str:
-    """``text`` (a URI, a command line, a message) with every URI's credentials replaced by
-    ``***``: what the harness records (the ``bench.command`` tag, results/ provenance) or
-    prints never carries them."""
-    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(r"\1***@", text))
-
-
-def resolve_tracking_uri(option: str | None) -> str:
-    """``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else the embedded sqlite store."""
-    return option or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
-
-
-class ExperimentMissing(TrackingError):
-    """The store exists but holds no experiment of that name (nothing was trained into it)."""
-
-
-class StoreMissing(TrackingError):
-    """No sqlite store at that path, or an empty file (nothing has been trained there); a reading
-    command creates none."""
-
-
-class TrackingUnreachable(TrackingError):
-    """The tracking server does not answer; raised before anything is trained."""
-
-
-class StoreError(TrackingError):
-    """A call to the store failed (server down, disk full, read-only, experiment deleted): every
-    MLflow client call the Tracker makes raises this, so a caller anywhere can end in one line.
-    ``reason`` is the underlying error in one line ("OSError: disk I/O error")."""
-
-    def __init__(self, call: str, error: BaseException) -> None:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]  # not SQL, not links
-        self.call = call
-        self.reason = redacted(f"{type(error).__name__}: {first}")
-        super().__init__(f"the tracking store failed ({call}): {self.reason}")
-
-
-def store_failure(error: BaseException) -> str:
-    """A store failure in one line, without repeating StoreError's own wrapping."""
-    if isinstance(error, StoreError):
-        return error.reason
-    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-    return redacted(f"{type(error).__name__}: {first}")
-
-
-class _StoreClient:
-    """An MlflowClient whose every call raises ``StoreError`` on failure: whatever the store does
-    (a refused write, a lost connection, a deleted experiment), the harness sees one error type."""
-
-    def __init__(self, client) -> None:
-        self._client = client
-
-    def __getattr__(self, name: str):
-        attribute = getattr(self._client, name)
-        if not callable(attribute):
-            return attribute
-
-        def call(*args, **kwargs):
-            try:
-                return attribute(*args, **kwargs)
-            except StoreError:
-                raise
-            except Exception as error:  # noqa: BLE001  any failure of the store is the same to a caller
-                raise StoreError(name, error) from error
-
-        return call
-
-
-def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
-    """For an HTTP tracking server, one quick GET of ``/health`` (MLflow's own client would
-    retry for minutes before failing). Local stores need no check."""
-    if not tracking_uri.startswith(("http://", "https://")):
-        return
-    import urllib.error
-    import urllib.request
-
-    url = tracking_uri.rstrip("/") + "/health"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310  http(s) only, checked above
-            if response.status != 200:
-                raise TrackingUnreachable(
-                    f"tracking server {redacted(tracking_uri)} answered {response.status} on /health"
-                )
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise TrackingUnreachable(
-            f"cannot reach tracking server {redacted(tracking_uri)}: {redacted(str(reason))}"
-        ) from None
-
-
-@contextlib.contextmanager
-def _store_creation_lock(tracking_uri: str):
-    """Hold an exclusive lock beside a sqlite store while it is opened: MLflow creates the schema
-    on first use, and two processes creating it at once can leave the file unusable ("table
-    _alembic_tmp_experiments already exists"). A server, or a folder without write access: no lock."""
-    if not tracking_uri.startswith("sqlite:///"):
-        yield
-        return
-    database = Path(tracking_uri.removeprefix("sqlite:///"))
-    with exclusive_lock(database.with_name(database.name + ".lock")):
-        yield
-
-
-def this_owner() -> str:
-    """How this process names itself in a claim: host and pid."""
-    import socket
-
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def claim_is_stale(tags: dict[str, str], now: float | None = None) -> bool:
-    """A RUNNING child's claim no longer holds: its heartbeat is older than the timeout, its
-    supervising process on this host is gone, or it has no claim at all (a run left RUNNING by a
-    process that died, or by a release without claims)."""
-    import socket
-
-    owner, beat = tags.get(TAG_CLAIM), tags.get(TAG_HEARTBEAT)
-    if owner is None or beat is None:
-        return True
-    now = time.time() if now is None else now
-    if now - float(beat) > CLAIM_TIMEOUT_SECONDS:
-        return True
-    host, _, pid = owner.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-    return False
-
-
-def _claim_tags(owner: str) -> dict[str, str]:
-    """A new claim: its owner, a first heartbeat, and "taking a ticket" (see ``Tracker._queue``)."""
-    return {TAG_CLAIM: owner, TAG_HEARTBEAT: f"{time.time():.0f}", TAG_CHOOSING: "1"}
-
-
-def claim_ticket(run) -> int:
-    """A claim's ticket in its queue; 0 for a claim made before tickets (it queues first)."""
-    value = run.data.tags.get(TAG_TICKET, "")
-    return int(value) if value.isdigit() else 0
-
-
-def _choosing(run) -> bool:
-    return run.data.tags.get(TAG_CHOOSING) == "1"
-
-
-def _queue_position(run) -> tuple[int, str]:
-    return claim_ticket(run), run.info.run_id
-
-
-def one_per_identity(runs: list) -> list:
-    """At most one run per identity (the earliest to end): a store written by two sweeps that
-    raced (or by a release without claims) never counts a seed twice."""
-    kept: dict[str, Any] = {}
-    for run in sorted(runs, key=lambda r: (r.info.end_time or 0, r.info.run_id)):
-        kept.setdefault(run.data.tags.get(TAG_IDENTITY) or run.info.run_id, run)
-    return list(kept.values())
-
-
-MLFLOW_LOGGERS = ("mlflow", "sqlalchemy.engine", "alembic", "huey")  # the loggers MLflow gives its own handler
-
-
-class _ErrorsTheHarnessReports(logging.Filter):
-    """Drops MLflow's own ERROR records (a traceback, SQL and links under each): every store
-    failure reaches the harness as an exception, which it reports in one line of its own."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno < logging.ERROR
-
-
-def fold_mlflow_errors(fold: bool = True) -> None:
-    """Keep MLflow's own ERROR logs off the terminal in this process, or (``fold=False``, the
-    CLI's ``--debug``) let them through again; its warnings always show. Imports MLflow, which
-    installs its handler first."""
-    import mlflow  # noqa: F401  configures MLflow's loggers and their handler
-
-    for name in MLFLOW_LOGGERS:
-        for handler in logging.getLogger(name).handlers:
-            for old in [f for f in handler.filters if isinstance(f, _ErrorsTheHarnessReports)]:
-                handler.removeFilter(old)
-            if fold:
-                handler.addFilter(_ErrorsTheHarnessReports())
 
 
 def open_tracker(tracking_uri: str | None, experiment: str = EXPERIMENT, *, create: bool = True) -> Tracker:
@@ -324,12 +118,11 @@ def open_tracker(tracking_uri: str | None, experiment: str = EXPERIMENT, *, crea
         raise TrackingError(f"cannot use tracking store {redacted(uri)}: {store_failure(error)}") from error
 
 
-class Tracker:
+class Tracker(Claims):
     """The harness's one gateway to MLflow: every run it creates, every value it logs and every
     value the leaderboard reads back goes through here, under the names in ``harness.store.schema``."""
 
     def __init__(self, tracking_uri: str, experiment: str = EXPERIMENT, *, create: bool = True) -> None:
-        import logging
 
         from mlflow.tracking import MlflowClient
 
@@ -345,8 +138,8 @@ class Tracker:
         # column, and the whole command line, global options included, for the TAG_COMMAND tag.
         self.command: list[str] | None = None
         self.command_line: list[str] | None = None
-        with _store_creation_lock(tracking_uri) if create else contextlib.nullcontext():  # a reader writes no lock
-            self.client = _StoreClient(MlflowClient(tracking_uri=tracking_uri))
+        with store_creation_lock(tracking_uri) if create else contextlib.nullcontext():  # a reader writes no lock
+            self.client = StoreClient(MlflowClient(tracking_uri=tracking_uri))
             self.experiment_id = self._experiment(experiment, create)
         if create:
             self._describe_experiment()
@@ -500,7 +293,7 @@ class Tracker:
         def candidates() -> list:
             found = []
             for run in self.search(query):
-                if _choosing(run) and claim_is_stale(run.data.tags):  # its creator died while electing it
+                if choosing(run) and claim_is_stale(run.data.tags):  # its creator died while electing it
                     self._close_lost(run.info.run_id, "a parent candidate whose command died while it was elected")
                     continue
                 found.append(run)
@@ -508,11 +301,11 @@ class Tracker:
 
         existing = self._settled(candidates)
         if existing:
-            return min(existing, key=_queue_position).info.run_id
+            return min(existing, key=queue_position).info.run_id
         tags = {k: v for k, v in identity.tags().items() if k not in (TAG_SEED, TAG_IDENTITY)}
-        tags.update({TAG_KIND: KIND_PARENT, TAG_NOTE: description, **_claim_tags(this_owner())})
+        tags.update({TAG_KIND: KIND_PARENT, TAG_NOTE: description, **claim_tags(this_owner())})
         run_id = self._create_run(f"{identity.recipe} [{identity.profile}]", tags)
-        winner = min(self._queue(run_id, candidates), key=_queue_position)
+        winner = min(self._queue(run_id, candidates), key=queue_position)
         if winner.info.run_id != run_id:
             self._close_lost(run_id, f"a second parent for its group, made at the same time as {winner.info.run_id}")
             return winner.info.run_id
@@ -538,7 +331,7 @@ class Tracker:
         began, if not now (a run imported from a record)."""
         tags = {**identity.tags(), TAG_PARENT: parent_run_id}
         if owner is not None:
-            tags.update(_claim_tags(owner))
+            tags.update(claim_tags(owner))
         if description:
             tags[TAG_NOTE] = description
         run_id = self._create_run(f"seed {identity.seed} · {identity.recipe}", tags, start_time)
@@ -556,7 +349,7 @@ class Tracker:
         the elected one where a group has two."""
         runs = self.search(f"tags.`{TAG_KIND}` = '{KIND_PARENT}' and tags.`{TAG_PROFILE}` = '{profile}'")
         by_group: dict[str, Any] = {}
-        for run in sorted((r for r in runs if not _choosing(r)), key=_queue_position, reverse=True):
+        for run in sorted((r for r in runs if not choosing(r)), key=queue_position, reverse=True):
             if TAG_GROUP in run.data.tags:
                 by_group[run.data.tags[TAG_GROUP]] = run
         return by_group
@@ -565,114 +358,6 @@ class Tracker:
     def latest_metrics(run) -> dict[str, tuple[int, float]]:
         """A run's latest value of each metric, with its step: (step, value) by name."""
         return {m.key: (m.step, m.value) for m in run.data._metric_objs}  # the Metric objects MLflow returned
-
-    def claim(
-        self,
-        identity: RunIdentity,
-        parent_run_id: str,
-        owner: str,
-        *,
-        description: str = "",
-        data: DataInput | None = None,
-    ) -> tuple[str | None, str]:
-        """Claim ``identity`` in the store itself, so that two sweeps (two commands, two machines
-        on one server) never train it twice: create a RUNNING child tagged with ``owner``, take a
-        place in the identity's queue (``_queue``), and look at every run of that identity. It
-        is ours if none FINISHED and ours is first among the live claims. No clock decides: a
-        claim that arrives later always queues behind one already there, whatever its machine's
-        clock says. Stale claims of dead processes are marked KILLED on the way. Returns
-        (run id, "") when won, else (None, why) after closing (KILLED, with why) and deleting
-        the run this call created."""
-        run_id = self.child_run(identity, parent_run_id, owner=owner, description=description, data=data)
-        query = f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and tags.`{TAG_IDENTITY}` = '{identity.identity}'"
-        finished: list = []
-
-        def live_claims() -> list:
-            live = []
-            for run in self.search(query):
-                if run.info.run_id != run_id and run.info.status == "FINISHED":
-                    finished.append(run)
-                elif run.info.status != "RUNNING":
-                    continue
-                elif run.info.run_id != run_id and claim_is_stale(run.data.tags):
-                    self.fail(run.info.run_id, "its claim went stale: the process that ran it is gone", status="KILLED")
-                else:
-                    live.append(run)
-            return live
-
-        live = self._queue(run_id, live_claims)
-        if finished:
-            why = f"already finished (run {finished[0].info.run_id})"
-        else:
-            winner = min(live, key=_queue_position)
-            if winner.info.run_id == run_id:
-                return run_id, ""
-            why = f"running in another sweep ({winner.data.tags.get(TAG_CLAIM, 'unknown owner')})"
-        self._close_lost(run_id, f"lost its claim: {why}")
-        return None, why
-
-    def _queue(self, run_id: str, rivals: Callable[[], list]) -> list:
-        """Lamport's bakery, with the store as its shared memory. ``run_id`` was created with
-        TAG_CHOOSING "1"; it takes a ticket one above every ticket ``rivals()`` shows, writes it
-        (and TAG_CHOOSING "0") in one call, then waits until no rival is still taking its own.
-        Returns ``rivals()`` as then seen, ``run_id`` among them: the smallest (ticket, run id)
-        is first. Only the order of the store's writes and reads decides: a rival that arrives
-        later reads this ticket and takes a larger one; two that take theirs at once may tie, and
-        the run id decides. A rival that died while taking its ticket drops out of ``rivals()``
-        once its claim is stale."""
-        from mlflow.entities import RunTag
-
-        seen = rivals()
-        ticket = 1 + max((claim_ticket(r) for r in seen if r.info.run_id != run_id), default=0)
-        self.client.log_batch(run_id, tags=[RunTag(TAG_TICKET, str(ticket)), RunTag(TAG_CHOOSING, "0")])
-        seen = self._settled(rivals, mine=run_id)
-        if not any(r.info.run_id == run_id for r in seen):  # not yet in a search: it is as written
-            seen.append(self.client.get_run(run_id))
-        return seen
-
-    @staticmethod
-    def _settled(rivals: Callable[[], list], mine: str | None = None) -> list:
-        """``rivals()`` once none but ``mine`` is still taking a ticket."""
-        while True:
-            seen = rivals()
-            if not any(_choosing(r) for r in seen if r.info.run_id != mine):
-                return seen
-            time.sleep(QUEUE_POLL_SECONDS)
-
-    def _close_lost(self, run_id: str, why: str) -> None:
-        """End a run that must not go on (a lost claim, a second parent) as KILLED with ``why``,
-        then delete it: the run list stays clean, and even the deleted view shows no RUNNING run."""
-        self.client.set_tag(run_id, TAG_ERROR, why[:5000])
-        self.client.set_terminated(run_id, status="KILLED")
-        self.client.delete_run(run_id)
-
-    def repair(self) -> list[str]:
-        """Mend what a crash or a store failure left behind: RUNNING child runs whose claim is
-        stale (their process died) become KILLED, deleted runs left RUNNING (a claim lost by a
-        release before this one, or deleted by hand mid-run) are closed KILLED too, and RUNNING
-        parents with no live child end with the status their seeds give them (``update_parent``).
-        Returns what was done."""
-        done = []
-        running = f"tags.`{TAG_KIND}` = '{KIND_CHILD}' and attributes.status = 'RUNNING'"
-        for run in self.search(running):
-            if claim_is_stale(run.data.tags):
-                self.fail(run.info.run_id, "left RUNNING by a process that is gone", status="KILLED")
-                done.append(f"marked {run.info.run_name} KILLED: left RUNNING by a process that is gone")
-        for run in self.search("attributes.status = 'RUNNING'", deleted=True):
-            if claim_is_stale(run.data.tags):
-                self.client.restore_run(run.info.run_id)  # MLflow changes only active runs
-                self._close_lost(run.info.run_id, "deleted while RUNNING (a lost claim, or deleted by hand mid-run)")
-                done.append(f"closed deleted run {run.info.run_name} (KILLED): it was left RUNNING")
-        live_groups = {run.data.tags.get(TAG_GROUP) for run in self.search(running)}
-        for parent in self.search(f"tags.`{TAG_KIND}` = '{KIND_PARENT}' and attributes.status = 'RUNNING'"):
-            group = parent.data.tags.get(TAG_GROUP, "")
-            if _choosing(parent) and claim_is_stale(parent.data.tags):  # a candidate its command left unelected
-                self._close_lost(parent.info.run_id, "a parent candidate whose command died while it was elected")
-                done.append(f"closed parent candidate {parent.info.run_name}: its command died while electing it")
-            elif group not in live_groups:
-                self.update_parent(parent.info.run_id, group)
-                done.append(f"closed parent {parent.info.run_name} left RUNNING")
-        return done
 
     def moved_store_note(self) -> str | None:
         """For an sqlite store whose experiment keeps its artifacts in another folder than the
@@ -689,23 +374,6 @@ class Tracker:
             f"note: this store's artifacts (plots, logs) go to {where}, not to {expected}: it was copied or "
             "moved from there. Keep both folders together, or use a new store for new runs."
         )
-
-    def release(self, run_id: str) -> None:
-        """Remove a run's claim once it has ended (FINISHED, FAILED or KILLED): its ``bench.claim``
-        and ``bench.heartbeat`` tags only described the process supervising it while it ran. A run
-        still RUNNING (its results kept on disk while the store refused them) keeps its claim."""
-        if self.client.get_run(run_id).info.status == "RUNNING":
-            return
-        tags = self.client.get_run(run_id).data.tags
-        for key in (TAG_CLAIM, TAG_HEARTBEAT):
-            if key in tags:
-                self.client.delete_tag(run_id, key)
-
-    def heartbeat(self, run_ids: list[str]) -> None:
-        """Refresh the claims of these RUNNING runs."""
-        now = f"{time.time():.0f}"
-        for run_id in run_ids:
-            self.client.set_tag(run_id, TAG_HEARTBEAT, now)
 
     def leaderboard_run(self, profile: str) -> str:
         """The run that holds a profile's leaderboard files (created on first use)."""

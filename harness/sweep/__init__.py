@@ -1,1 +1,2 @@
-"""A sweep: its plan (recipe × seed), running it through the executors, adaptive seeds."""
+"""A sweep: its plan (recipe × seed), its runs through an executor (local processes or Ray tasks),
+adaptive seeds."""

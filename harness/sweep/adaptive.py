@@ -26,9 +26,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.config import BenchConfig, Recipe
-from harness.results.leaderboard import VERDICT_INSUFFICIENT, VERDICT_NOT_RESOLVED, Row
+from harness.results.leaderboard import Row
 from harness.results.stats import ALPHA, seeds_needed
 from harness.results.steps import INSUFFICIENT, step_deltas
+from harness.results.verdicts import VERDICT_INSUFFICIENT, VERDICT_NOT_RESOLVED
 from harness.store.schema import ARTIFACT_ADAPTIVE_PLAN
 from harness.store.tracking import Tracker
 from harness.sweep.executors import Outcome, Progress, SweepReport

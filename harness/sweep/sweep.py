@@ -19,7 +19,8 @@ from harness.identity import is_transfer
 from harness.results.parents import ParentFigures
 from harness.run.devices import backend_gpus, check_gpus_usable, keras_backend, visible_gpus, worker_environment
 from harness.run.train import planned_epochs
-from harness.store.tracking import Tracker, store_failure
+from harness.store.connection import store_failure
+from harness.store.tracking import Tracker
 from harness.sweep.executors import LocalExecutor, Outcome, Progress, SweepReport
 from harness.sweep.plan import (
     RunSpec,
@@ -317,7 +318,7 @@ def run_sweep(
     if (
         settings.executor == "ray" and tracker is not None
     ):  # before anything is read: a cluster elsewhere cannot reach a local store
-        from harness.sweep.executors import refuse_local_store_on_a_cluster
+        from harness.sweep.ray_executor import refuse_local_store_on_a_cluster
 
         refuse_local_store_on_a_cluster(tracker.tracking_uri, settings.address)
     if not dry_run:  # a dry run only reads: the spool and what needs repair wait for the real run
@@ -393,7 +394,7 @@ def run_sweep(
     ):
         raise NotConfirmed(expected)
     if settings.executor == "ray":
-        from harness.sweep.executors import RayExecutor
+        from harness.sweep.ray_executor import RayExecutor
 
         executor: LocalExecutor = RayExecutor(config, tracker, settings, progress=progress, jobs=jobs)
     else:
