@@ -20,12 +20,9 @@ import contextlib
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 
 import click
@@ -72,6 +69,8 @@ def server_environment(job_execution: bool) -> dict[str, str]:
 def check_port_free(host: str, port: int) -> None:
     """``HarnessError`` naming the port when something already listens on it: the server would
     fail to bind, and the one already there would answer in its place."""
+    import socket  # here, not at the top: `bench --help` imports this module
+
     try:
         family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except socket.gaierror as error:
@@ -124,6 +123,9 @@ def open_in_browser(url: str) -> bool:
 
 def answers(url: str, timeout: float = 2.0) -> bool:
     """Whether the server at ``url`` answers its health check."""
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=timeout) as response:  # noqa: S310  our own http URL
             return response.status == 200
