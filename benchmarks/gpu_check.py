@@ -32,8 +32,8 @@ Sections, in this order (docs/gpu.md says what each number means):
 - ``throughput_all``: images/s and achieved TFLOP/s of every CNN recipe at its batch size,
   as long as time is left (for the cost model).
 
-``--tiny`` shrinks every size (few steps, small batches, two recipes, 32×32 backbones) so the
-whole script runs on a CPU in a test.
+``--tiny`` shrinks every size (few steps, small batches, the first recipe of each list, 32×32
+backbones) so the whole script, every section's code, runs on a CPU in a test.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ SCHEMA = 1
 FULL_TRAIN_IMAGES = 40_000  # a full-profile epoch (harness.cost.run_cost: 50,000 less 10,000 validation)
 # One representative per kind of CNN recipe (same layer types and augmentation values): the
 # list tests/test_gpu_proxies.py keeps (tests/test_gpu_check.py checks they are the same), the
-# two that --tiny takes first (an affine warp; BatchNorm and Dropout).
+# first of them is the one --tiny takes (an affine warp).
 CNN_REPRESENTATIVES = [
     "r004-step10",
     "r004-step3",
@@ -125,7 +125,7 @@ ENVIRONMENT_KEYS = [
 class Sizes:
     """Every size the sections use: the real ones, or ``tiny`` ones for a CPU test."""
 
-    recipes_cap: int | None = None  # at most this many recipes per list (tiny: 2)
+    recipes_cap: int | None = None  # at most this many recipes per list (tiny: 1)
     batch_cap: int | None = None  # at most this batch size (tiny: small)
     steady_train_images: int = 20_480  # per epoch; validation is a quarter, as in the full profile
     steady_epochs: int = 3  # the first compiles and is reported apart
@@ -145,7 +145,7 @@ class Sizes:
 
 FULL = Sizes()
 TINY = Sizes(
-    recipes_cap=2,
+    recipes_cap=1,
     batch_cap=16,
     steady_train_images=256,
     steady_epochs=2,
@@ -1155,7 +1155,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"Comma-separated sections to run, in this order (default: all, most valuable first: {','.join(SECTIONS)}).",
     )
     parser.add_argument(
-        "--tiny", action="store_true", help="Tiny sizes (few steps, small batches, two recipes): a CPU test."
+        "--tiny", action="store_true", help="Tiny sizes (few steps, small batches, one recipe per list): a CPU test."
     )
     parser.add_argument(
         "--backbone-timeout", type=float, default=150.0, help="Seconds one 224×224 backbone process may take at most."

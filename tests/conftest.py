@@ -89,3 +89,14 @@ def test_config(tmp_path: Path) -> Path:
     path = tmp_path / "benchmarks.toml"
     path.write_text(TEST_CONFIG)
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """For ``pytest -n 2`` (the README's command): the slow tests are handed out first, so the
+    last minutes are not one long test running while the other process idles; and every Ray
+    test stays in one process (two local Ray clusters at once would contend for the same
+    machine's ports and cores). The order changes nothing else: every test sets up its own."""
+    for item in items:
+        if Path(str(item.fspath)).name.startswith("test_ray_"):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

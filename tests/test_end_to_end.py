@@ -263,7 +263,9 @@ source = { report = "004_ad376a161039476f.txt", section = "3)" }
     )
     runner = CliRunner()
     result = runner.invoke(
-        main, ["--config", str(config), "--data", str(synthetic_npz), "run", "tiny-a", "tiny-bn", "--profile", "smoke"]
+        main,
+        ["--config", str(config), "--data", str(synthetic_npz), "run", "tiny-a", "tiny-bn", "--profile", "smoke"]
+        + ["--seeds", "1"],
     )
     assert result.exit_code == 0, result.output
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")

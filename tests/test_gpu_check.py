@@ -163,8 +163,8 @@ def test_feature_errors_separate_the_image_signal_from_the_offset(gpu_check):
 
 @pytest.mark.slow
 def test_the_whole_check_runs_at_tiny_sizes_under_jax(tmp_path):
-    """Every section at --tiny sizes, the way the GPU machine runs it (a fresh process under JAX):
-    nothing fails, and the numbers each section promises are there."""
+    """Every section at --tiny sizes (the first recipe of each list), the way the GPU machine runs
+    it (a fresh process under JAX): nothing fails, and the numbers each section promises are there."""
     pytest.importorskip("jax")
     out = tmp_path / "tiny.json"
     environment = {**os.environ, "KERAS_BACKEND": "jax"}
@@ -192,11 +192,14 @@ def test_the_whole_check_runs_at_tiny_sizes_under_jax(tmp_path):
     assert {(r["recipe"], r["kind"], r["precision"]) for r in steady} == {
         ("r004-step1", "harness", "float32"),
         ("r004-step1", "bare", "float32"),
-        ("r004-step7", "harness", "float32"),
-        ("r004-step7", "bare", "float32"),
         ("r004-step1", "harness", "mixed_bfloat16"),
-        ("r004-step7", "harness", "mixed_bfloat16"),
     }
+    compiled = sections["compiled_steps"]["result"]
+    assert [(r["recipe"], r["precision"]) for r in compiled["runs"]] == [
+        ("r004-step10", "float32"),
+        ("r004-step10", "mixed_bfloat16"),
+    ]
+    assert compiled["failed"] == []
     assert all(r["harness_over_bare"] > 0 for r in steady if r["kind"] == "harness" and r["precision"] == "float32")
     tf32 = sections["tf32"]["result"]
     # the precision reaches the compiled convolutions (on a CPU it changes no number)
@@ -206,8 +209,6 @@ def test_the_whole_check_runs_at_tiny_sizes_under_jax(tmp_path):
     packed = sections["packing"]["result"]
     assert len(packed["2_at_once"]["workers"]) == 2 and packed["2_at_once"]["overlap_seconds"] > 0
     assert packed["total_over_alone"] > 0
-    steps = sections["compiled_steps"]["result"]
-    assert len(steps["runs"]) == 4 and steps["failed"] == []
     assert all(r["tflops"] > 0 for r in sections["throughput_all"]["result"]["runs"])
 
 

@@ -7,8 +7,10 @@ changes is reproduced here in the way that fails on a CPU when it would fail the
 - Mixed precision policies run on a CPU as they do on a GPU (float16 / bfloat16 compute).
 
 Every CNN recipe is covered by one representative per distinct (layer types, augmentation
-preset) combination: recipes that share both run the same ops. The transfer backbones (224×224,
-minutes of XLA compilation each on two cores) are marked slow.
+preset) combination: recipes that share both run the same ops. The transfer backbones are built
+at a 48×48 resize instead of 224×224: the same layers and ops (the resize still upsamples), at a
+twentieth of the arithmetic (float16 compute is emulated on a CPU: VGG16's fine-tune step took
+380 s at 224). They, and every XLA compilation, are marked slow.
 """
 
 from __future__ import annotations
@@ -116,15 +118,23 @@ def policy():
     keras.mixed_precision.set_global_policy("float32")
 
 
-def micro_step(name: str, precision: str, jit: str, split, policy) -> None:
+# The fine-tunes' resize in these tests: an upsample as at 224, the smallest size VGG16's head
+# still reads as one 512-wide map (48 // 32 = 1).
+TEST_RESIZE = 48
+
+
+def micro_step(name: str, precision: str, jit: str, split, policy, monkeypatch) -> None:
     """One train step of the exact model a run of ``name`` trains (``harness.run.train.assemble``),
-    compiled as a run compiles it, under ``precision`` with XLA ``jit``."""
+    compiled as a run compiles it, under ``precision`` with XLA ``jit`` (transfer backbones at
+    ``TEST_RESIZE``)."""
     import keras
 
+    import architectures.transfer
     from harness.run.train import assemble, make_optimizer
 
     config = load_config(REAL_CONFIG)
     recipe = config.recipe(name)
+    monkeypatch.setattr(architectures.transfer, "RESIZED", TEST_RESIZE)
     policy(precision)
     built = assemble(
         recipe,
@@ -158,17 +168,18 @@ def test_every_cnn_recipe_has_a_representative():
 @pytest.mark.slow
 @pytest.mark.parametrize(("precision", "jit"), SETTINGS)
 @pytest.mark.parametrize("name", CNN_REPRESENTATIVES)
-def test_cnn_recipes_train_under_xla_and_mixed_precision(name, precision, jit, split, policy):
+def test_cnn_recipes_train_under_xla_and_mixed_precision(name, precision, jit, split, policy, monkeypatch):
     """One training step of every kind of CNN recipe with XLA forced on (what `auto` picks on a
     GPU) and under both mixed policies (their float16/bfloat16 compute)."""
-    micro_step(name, precision, jit, split, policy)
+    micro_step(name, precision, jit, split, policy, monkeypatch)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("precision", "jit"), SETTINGS)
 @pytest.mark.parametrize("name", transfer_representatives())
-def test_transfer_recipes_train_under_xla_and_mixed_precision(name, precision, jit, split, policy):
-    micro_step(name, precision, jit, split, policy)
+def test_transfer_recipes_train_under_xla_and_mixed_precision(name, precision, jit, split, policy, monkeypatch):
+    """The same for one transfer recipe per (backbone, augmentation), built at ``TEST_RESIZE``."""
+    micro_step(name, precision, jit, split, policy, monkeypatch)
 
 
 def test_mixed_precision_keeps_the_softmax_in_float32(policy):

@@ -21,6 +21,11 @@ pytestmark = pytest.mark.slow  # trains models in worker processes or starts ser
 # Long enough that a signal lands mid-training: 60 epochs of 200 images, about 16 s of training
 # here after the first epoch is logged (30 left about 8 s for the test to notice and strike).
 LONG_PROFILE = TEST_CONFIG.replace("max_epochs = 1", "max_epochs = 60").replace("epochs = 30 }", "epochs = 60 }")
+# For a test that never lets the run finish: so long that no load on the machine lets it end
+# before the signal (with 60 epochs a busy machine once noticed the first epoch too late).
+ENDLESS_PROFILE = LONG_PROFILE.replace("max_epochs = 60", "max_epochs = 100000").replace(
+    "epochs = 60 }", "epochs = 100000 }"
+)
 
 
 def start_sweep(tmp_path: Path, data: Path, *extra: str, config_text: str = LONG_PROFILE) -> subprocess.Popen:
@@ -87,7 +92,7 @@ def children_by_status(tmp_path: Path) -> dict[str, list[str]]:
 
 @pytest.mark.skipif(not Path("/proc").exists(), reason="needs Linux /proc to find the worker")
 def test_kill_9_of_a_worker_fails_that_run_only(tmp_path, synthetic_npz):
-    sweep = start_sweep(tmp_path, synthetic_npz, "--only", "tiny-a")
+    sweep = start_sweep(tmp_path, synthetic_npz, "--only", "tiny-a", config_text=ENDLESS_PROFILE)
     wait_for_training(tmp_path)
     os.kill(worker_pids(sweep.pid)[0], signal.SIGKILL)
     output = finish(sweep, tmp_path, 120)
@@ -120,7 +125,7 @@ def test_sighup_stops_the_sweep_as_sigterm_does(tmp_path, synthetic_npz):
     """A closed terminal or a dropped ssh session sends SIGHUP: bench died at once, its parent
     left RUNNING and its worker orphaned. It stops like SIGTERM: the run KILLED, the parent
     closed, exit 130."""
-    sweep = start_sweep(tmp_path, synthetic_npz, "--only", "tiny-a")
+    sweep = start_sweep(tmp_path, synthetic_npz, "--only", "tiny-a", config_text=ENDLESS_PROFILE)
     wait_for_training(tmp_path)
     sweep.send_signal(signal.SIGHUP)
     output = finish(sweep, tmp_path, 120)
