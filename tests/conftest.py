@@ -67,8 +67,10 @@ def session_cache(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch):
-    """Tests never write to a user's store or read their dataset setting."""
-    for name in ("MLFLOW_TRACKING_URI", "BENCH_DATA", "BENCH_CONFIG"):
+    """Tests never write to a user's store or read their dataset setting, nor a terminal's size:
+    pytest-xdist's workers (pytest -n 2) are given COLUMNS=80, which would wrap the one-line
+    messages the tests read (a pipe's width is COLUMNS when set, else the full table)."""
+    for name in ("MLFLOW_TRACKING_URI", "BENCH_DATA", "BENCH_CONFIG", "COLUMNS", "LINES"):
         monkeypatch.delenv(name, raising=False)
 
     def never(url: str) -> bool:  # a test never opens a browser on a developer's desktop
