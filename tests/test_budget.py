@@ -63,6 +63,10 @@ for epoch in range(1, epochs + 1):
     logs = [{"loss": 1.0}] * epoch
     checkpoint.save(path, checkpoint.TrainingState(epoch, False, [], [], [], logs, epoch * tick))
     event(event="epoch", epoch=epoch, logs={})
+    if epoch == int(os.environ.get("STAND_IN_PAUSE_AFTER", "0")):
+        # A worker that paused itself at the deadline and was killed before it closed its run.
+        event(event="paused", epoch=epoch, epochs=epochs)
+        os._exit(130)
 event(event="done", test_accuracy=0.5, train_seconds=epochs * tick, epochs_run=epochs)
 """
 
@@ -143,6 +147,24 @@ def test_at_the_deadline_the_run_in_flight_pauses_and_nothing_new_starts(tmp_pat
         [client.get_experiment_by_name("cifar10-bench").experiment_id], "tags.`bench.kind` = 'child'"
     )
     assert child.info.status == "KILLED" and "time budget" in child.data.tags["bench.error"]
+
+
+def test_a_paused_worker_killed_before_it_closed_its_run_leaves_no_run_running(
+    tmp_path, test_config, stand_in, monkeypatch
+):
+    """A worker says it paused at the deadline, then dies before it marks its run KILLED (on a
+    busy machine the deadline's SIGTERM cut its last store write short): the sweep closes the run
+    itself, KILLED with the reason, instead of leaving it RUNNING for the next command."""
+    python, _ = stand_in
+    monkeypatch.setenv("STAND_IN_EPOCHS", "10")
+    monkeypatch.setenv("STAND_IN_SECONDS", "0.01")
+    monkeypatch.setenv("STAND_IN_PAUSE_AFTER", "2")
+    report, _, store = sweep(tmp_path, test_config, python, tiny_runs(names=("tiny-a",)), deadline=time.time() + 600)
+    [paused] = report.by_status("PAUSED")
+    assert paused.epochs_done == 2
+    run = MlflowClient(store).get_run(paused.run_id)
+    assert run.info.status == "KILLED", run.info.status
+    assert "paused at the time budget after epoch 2 of 10" in run.data.tags["bench.error"]
 
 
 def test_runs_start_in_the_order_given(tmp_path, test_config, stand_in, monkeypatch):

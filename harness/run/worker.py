@@ -421,6 +421,10 @@ def main() -> int:
             events.flush()
         return 1
     except BaseException as error:  # noqa: BLE001  every failure must reach MLflow
+        # Closing the run must not be cut short by a second SIGTERM (the deadline's stop arriving
+        # just after a pause, or the orphan watch): the parent's grace-period SIGKILL still ends a
+        # worker that hangs here.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         from harness.run.train import Paused
 
         if isinstance(error, Paused):

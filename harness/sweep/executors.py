@@ -444,7 +444,11 @@ class LocalExecutor:
             returncode = self.execute(spec, payload, outcome, log_path, gpu=gpu)
             ended = outcome.status in ("FINISHED", "SKIPPED")  # SKIPPED: superseded, the worker ended it KILLED
             if outcome.status == "PAUSED":  # the worker paused itself before an epoch past the deadline
-                pass
+                # It closes its run KILLED itself, but the deadline's SIGTERM or the grace period's
+                # SIGKILL can cut that short on a busy machine: closed here too (fail() leaves an
+                # ended run as it is).
+                if not self.store_error:
+                    self._store("mark the run KILLED", self.tracker.fail, run_id, outcome.reason, status="KILLED")
             elif outcome.status == "NOT_STARTED":  # the worker could not open the store: not a failed run
                 self._store("mark the run KILLED", self.tracker.fail, run_id, outcome.reason, status="KILLED")
             elif not ended and self._budget_spent.is_set() and not self.store_error:
