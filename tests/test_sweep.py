@@ -51,3 +51,39 @@ def test_run_sweep_refuses_an_empty_selection(tmp_path, test_config):
     config = load_config(test_config)
     with pytest.raises(HarnessError, match="no recipe matches"):
         run_sweep(config, Tracker(f"sqlite:///{tmp_path / 'm.db'}"), [], SweepSettings())
+
+
+def test_stop_signals_land_between_the_sweep_loops_waits():
+    """A stop signal inside concurrent.futures.wait could leave a future's lock held and hang
+    the sweep: while the loop runs, a signal is only recorded, and the installed handler runs
+    when the loop asks (or when it ends); an ignored signal (nohup) stays ignored; the handlers
+    are put back after."""
+    import os
+    import signal
+    import time
+
+    from harness.sweep.executors import deferred_stop_signals
+
+    calls = []
+
+    def handler(signum, frame):
+        calls.append(signum)
+        raise KeyboardInterrupt("stop")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    ignored = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with pytest.raises(KeyboardInterrupt), deferred_stop_signals() as deliver:
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)  # delivered to this process: recorded, nothing raised yet
+            assert calls == []
+            deliver()
+        assert calls == [signal.SIGTERM] and signal.getsignal(signal.SIGTERM) is handler
+        with pytest.raises(KeyboardInterrupt), deferred_stop_signals():
+            os.kill(os.getpid(), signal.SIGTERM)  # after the loop's last check: raised as it ends
+            time.sleep(0.2)
+        assert calls == [signal.SIGTERM, signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGHUP, ignored)

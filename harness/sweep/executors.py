@@ -98,6 +98,44 @@ class Progress:
     def run_ended(self, outcome: Outcome) -> None: ...
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def deferred_stop_signals():
+    """Ctrl-C, SIGTERM and SIGHUP land between two waits of the sweep loop, not inside one.
+
+    Their handlers raise KeyboardInterrupt wherever the main thread is. Inside
+    ``concurrent.futures.wait`` that can be between taking a future's lock and the ``with`` that
+    releases it: the run's thread then blocks for ever on that lock, and so does the sweep (a
+    SIGHUP test hung for 120 s on a busy machine). Here a signal is only recorded; the loop calls
+    the function this yields, at a point where nothing is held, and it runs the handler that was
+    installed (the CLI's, or Python's Ctrl-C). A signal left at its default or ignored (nohup) is
+    not touched. Only in the main thread, where signal handlers run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+    received: list[tuple[int, object]] = []
+    previous = {}
+    for number in STOP_SIGNALS:
+        handler = signal.getsignal(number)
+        if callable(handler):
+            previous[number] = handler
+            signal.signal(number, lambda signum, frame: received.append((signum, frame)))
+
+    def deliver() -> None:
+        if received:
+            signum, frame = received.pop(0)
+            previous[signum](signum, frame)
+
+    try:
+        yield deliver
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        deliver()  # one that came after the last check still stops the sweep
+
+
 def _describe_exit(returncode: int) -> str:
     if returncode < 0:
         try:
@@ -240,27 +278,29 @@ class LocalExecutor:
         futures = {pool.submit(supervise, index, spec): spec for index, spec in enumerate(todo)}
         pending = set(futures)
         try:
-            while pending:
-                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                for future in done:
-                    outcome = future.result()
-                    if outcome.status == "NOT_STARTED":
-                        continue
-                    report.outcomes.append(outcome)
-                    group = outcome.spec.identity.group
-                    remaining[group] -= 1
-                    if outcome.status == "FINISHED" and not self._stopping.is_set() and on_board_moved:
-                        # Each finished seed moves the board: every parent's figures follow it.
-                        self._store("update the board", on_board_moved, outcome.spec.profile)
-                    if remaining[group] == 0 and group in parents and not self._stopping.is_set():
-                        self._store(
-                            "update the parent run",
-                            self._close_group,
-                            outcome.spec,
-                            parents[group],
-                            group,
-                            on_group_done,
-                        )
+            with deferred_stop_signals() as deliver:
+                while pending:
+                    deliver()  # a stop signal raises KeyboardInterrupt here, with no lock held
+                    done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        outcome = future.result()
+                        if outcome.status == "NOT_STARTED":
+                            continue
+                        report.outcomes.append(outcome)
+                        group = outcome.spec.identity.group
+                        remaining[group] -= 1
+                        if outcome.status == "FINISHED" and not self._stopping.is_set() and on_board_moved:
+                            # Each finished seed moves the board: every parent's figures follow it.
+                            self._store("update the board", on_board_moved, outcome.spec.profile)
+                        if remaining[group] == 0 and group in parents and not self._stopping.is_set():
+                            self._store(
+                                "update the parent run",
+                                self._close_group,
+                                outcome.spec,
+                                parents[group],
+                                group,
+                                on_group_done,
+                            )
         except KeyboardInterrupt:
             report.interrupted = True
             self.stop()
