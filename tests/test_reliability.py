@@ -39,6 +39,8 @@ def start_sweep(tmp_path: Path, data: Path, *extra: str, config_text: str = LONG
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
+        # SIGHUP at its default even when pytest runs under nohup (which bench obeys: it goes on)
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
     )
 
 

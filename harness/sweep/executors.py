@@ -108,7 +108,7 @@ def deferred_stop_signals():
     Their handlers raise KeyboardInterrupt wherever the main thread is. Inside
     ``concurrent.futures.wait`` that can be between taking a future's lock and the ``with`` that
     releases it: the run's thread then blocks for ever on that lock, and so does the sweep (a
-    SIGHUP test hung for 120 s on a busy machine). Here a signal is only recorded; the loop calls
+    hazard read from the standard library's code, not seen here). A signal is only recorded; the loop calls
     the function this yields, at a point where nothing is held, and it runs the handler that was
     installed (the CLI's, or Python's Ctrl-C). A signal left at its default or ignored (nohup) is
     not touched. Only in the main thread, where signal handlers run."""
