@@ -268,6 +268,22 @@ def pareto_front(points: Sequence[tuple[int, float]]) -> list[int]:
     return front
 
 
+def mean_with_whiskers(axes, x, rows, interval: str, label: str, notes: list[str]):
+    """Each row's mean (%) at ``x``, its whiskers its ``interval`` ("ci": of the mean, "pi": one
+    run) cut at 0–100 % (a note says so when one is); returns means, lows, highs and the errors."""
+    means = np.array([100 * r.mean for r in rows])
+    bounds = [(getattr(r, f"{interval}_low"), getattr(r, f"{interval}_high"), r.mean) for r in rows]
+    lows = np.array([100 * (low if low is not None else mean) for low, _, mean in bounds])
+    highs = np.array([100 * (high if high is not None else mean) for _, high, mean in bounds])
+    errors, clipped = clipped_errors(means, lows, highs)
+    if clipped:
+        notes.append(CLIPPED_NOTE)
+    axes.errorbar(
+        x, means, yerr=errors, fmt="o", ms=MARKER_SIZE, color="tab:blue", ecolor="0.6", capsize=3, label=label
+    )
+    return means, lows, highs, errors
+
+
 @styled
 def pareto_figure(rows, *, title: str, budget: str | None = None) -> Figure:
     """Mean accuracy against parameter count (log scale), error bars = the 95% CI of the mean (as in
@@ -283,22 +299,8 @@ def pareto_figure(rows, *, title: str, budget: str | None = None) -> Figure:
     axes.set_title(titled(title, budget, width=80))
     if points:
         params = np.array([r.params for r in points], dtype=float)
-        means = np.array([100 * r.mean for r in points])
-        lows = np.array([100 * (r.ci_low if r.ci_low is not None else r.mean) for r in points])
-        highs = np.array([100 * (r.ci_high if r.ci_high is not None else r.mean) for r in points])
-        errors, clipped = clipped_errors(means, lows, highs)
-        if clipped:
-            notes.append(CLIPPED_NOTE)
-        axes.errorbar(
-            params,
-            means,
-            yerr=errors,
-            fmt="o",
-            ms=MARKER_SIZE,
-            color="tab:blue",
-            ecolor="0.6",
-            capsize=3,
-            label="recipe: mean, 95% CI of the mean",
+        means, lows, highs, _ = mean_with_whiskers(
+            axes, params, points, "ci", "recipe: mean, 95% CI of the mean", notes
         )
         front = pareto_front(list(zip(params, means, strict=True)))
         axes.plot(
@@ -357,23 +359,8 @@ def claimed_vs_measured_figure(rows, *, title: str) -> Figure:
     axes.set_title(title)
     if points:
         claimed = np.array([100 * r.reported for r in points])
-        measured = np.array([100 * r.mean for r in points])
-        lows = np.array([100 * (r.pi_low if r.pi_low is not None else r.mean) for r in points])
-        highs = np.array([100 * (r.pi_high if r.pi_high is not None else r.mean) for r in points])
-        errors, clipped = clipped_errors(measured, lows, highs)
-        if clipped:
-            notes.append(CLIPPED_NOTE)
-        axes.errorbar(
-            claimed,
-            measured,
-            yerr=errors,
-            fmt="o",
-            ms=MARKER_SIZE,
-            color="tab:blue",
-            ecolor="0.6",
-            capsize=3,
-            label="mean, 95% prediction interval (one run)",
-        )
+        label = "mean, 95% prediction interval (one run)"
+        measured, _, _, errors = mean_with_whiskers(axes, claimed, points, "pi", label, notes)
         # The view stops a point past 0 and 100 %: room for a marker there, never for a bar.
         lo = max(-1.0, min(claimed.min(), (measured - errors[0]).min()) - 2)
         hi = min(101.0, max(claimed.max(), (measured + errors[1]).max()) + 2)
