@@ -212,6 +212,25 @@ def readme_options(block: str, what: str, kept: str):
     return decorate
 
 
+def output_options(format_help: str):
+    """--format table|markdown|csv|json and --output FILE, shared by `leaderboard` and `steps`."""
+
+    def decorate(command):
+        command = click.option(
+            "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout."
+        )(command)
+        return click.option(
+            "--format",
+            "output_format",
+            type=click.Choice(["table", "markdown", "csv", "json"]),
+            default="table",
+            show_default=True,
+            help=format_help,
+        )(command)
+
+    return decorate
+
+
 def check_outputs(output: Path | None, readme: Path | None, **folders: Path | None) -> None:
     """Every path a command will write, checked before it reads the store: one line naming the
     option and the path, not a traceback after the work."""

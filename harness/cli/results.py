@@ -16,6 +16,7 @@ from harness.cli.options import (
     board_view_of,
     check_outputs,
     command_line,
+    output_options,
     pass_context,
     readme_command,
     readme_options,
@@ -29,15 +30,7 @@ from harness.sweep.plan import SweepSettings
 
 @click.command("leaderboard")
 @click.option("--profile", default=None, help="Only this profile [default: every profile, each ranked on its own].")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "markdown", "csv", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout.")
+@output_options("Output format.")
 @readme_options("leaderboard", "this leaderboard", "recipes with at least this many finished seeds")
 @source_options
 @click.option(
@@ -300,15 +293,7 @@ def import_command(context: Context, folder: Path | None) -> None:
     help="Compare each step with the step it was built from (its `previous` in recipes/*.toml, read from "
     "the report), or with the first step of its chain (the cumulative effect).",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "markdown", "csv", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format: rich tables in the terminal (markdown when written to a file), or markdown, csv, json.",
-)
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout.")
+@output_options("Output format: rich tables in the terminal (markdown when written to a file), or markdown, csv, json.")
 @click.option(
     "--plots",
     "plots_dir",
