@@ -488,15 +488,17 @@ def legend(*, claims: bool = True) -> str:
     )
 
 
+COMPACT_MORE = "min–max, the gap's interval, params, s/run, img/s, epochs"
+
+
 def short_legend(*, claims: bool = True) -> str:
-    """The README's legend: what answers which question, in a few lines (``legend`` in full, and
-    docs/statistics.md, say the rest)."""
+    """The legend of the compact table (the README's and the terminal's): what answers which
+    question, in a few lines (``legend`` in full, and docs/statistics.md, say the rest)."""
     claim = "; ✓ / ✗: the report's single-run claim inside / outside it" if claims else ""
     return (
         "n = finished seeds; mean ± sample std. 95% CI: where the recipe's mean lies. 95% PI: where one more "
-        f"run would land{claim}. vs leader: Δ in pp with Welch's interval at the level Holm tested it at, and "
-        "Holm p (one family with the step table); ≈ = not resolved at these n, which is not equal. Every column: "
-        "docs/statistics.md."
+        f"run would land{claim}. vs leader: Δ in pp and its Holm p (one family with the step table); ≈ = not "
+        "resolved at these n, which is not equal. Every column: docs/statistics.md."
     )
 
 
@@ -536,13 +538,17 @@ def at_least(rows: list[Row], seeds: int) -> list[Row]:
 
 
 def to_markdown(rows: list[Row], *, budget: str | None = None, short: bool = False) -> str:
-    """The table and its legend (``short``: the README's); a budget profile's (``budget``: its
-    line, printed above by the caller) has no claim column."""
+    """The table and its legend (``short``: the README's, in the terminal's compact columns); a
+    budget profile's (``budget``: its line, printed above by the caller) has no claim column."""
     claims = budget is None
-    shown = columns(claims=claims)
+    if short:
+        shown, cells = tuple(c for c in COMPACT_COLUMNS if claims or c != COMPACT_CLAIM_COLUMN), compact_cells
+        caption = short_legend(claims=claims) + f" `--wide` or `--format markdown` add {COMPACT_MORE}."
+    else:
+        shown, cells, caption = columns(claims=claims), table_cells, legend(claims=claims)
     lines = ["| " + " | ".join(shown) + " |", "|" + "|".join("---" for _ in shown) + "|"]
-    lines += ["| " + " | ".join(table_cells(r, claims=claims)) + " |" for r in rows]
-    return "\n".join(lines) + "\n\n" + (short_legend if short else legend)(claims=claims) + "\n"
+    lines += ["| " + " | ".join(cells(r, claims=claims)) + " |" for r in rows]
+    return "\n".join(lines) + "\n\n" + caption + "\n"
 
 
 def to_csv(rows: list[Row]) -> str:
@@ -576,9 +582,7 @@ def to_rich_table(rows: list[Row], *, title: str, budget: str | None = None, wid
     else:
         shown = tuple(c for c in COMPACT_COLUMNS if claims or c != COMPACT_CLAIM_COLUMN)
         cells = compact_cells
-        caption = (
-            short_legend(claims=claims) + " --wide adds min–max, the gap's interval, params, s/run, img/s, epochs."
-        )
+        caption = short_legend(claims=claims) + f" --wide adds {COMPACT_MORE}."
         table = Table(
             title=heading,
             caption=caption,
