@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from harness.run.augment import build_augmentation, fit_standardization
 
@@ -82,3 +83,16 @@ def test_zca_whitening_decorrelates():
     covariance = flat.T @ flat / len(flat)
     off_diagonal = covariance - np.diag(np.diag(covariance))
     assert np.abs(off_diagonal).max() < 0.05
+
+
+@pytest.mark.parametrize("count", [20, 200])
+def test_zca_matrix_is_idgs_svd_of_the_covariance(count):
+    """Fewer images than features (the thin SVD) and more (eigh): both are Keras 2 IDG's
+    U diag(1/√(s+ε)) Uᵀ from the SVD of Σ, directions Σ does not span included."""
+    from harness.run.augment import EPSILON, zca_matrix
+
+    flat = images(count, seed=4)[:, :4, :4, :].reshape(count, -1).astype(np.float64)
+    flat -= flat.mean(axis=0)
+    u, s, _ = np.linalg.svd(flat.T @ flat / count)
+    idg = (u * (1.0 / np.sqrt(s[np.newaxis] + EPSILON))) @ u.T
+    assert np.abs(zca_matrix(flat) - idg).max() < 1e-6 * np.abs(idg).max()

@@ -10,7 +10,9 @@ Every CNN recipe is covered by one representative per distinct (layer types, aug
 preset) combination: recipes that share both run the same ops. The transfer backbones are built
 at a 48×48 resize instead of 224×224: the same layers and ops (the resize still upsamples), at a
 twentieth of the arithmetic (float16 compute is emulated on a CPU: VGG16's fine-tune step took
-380 s at 224). They, and every XLA compilation, are marked slow.
+380 s at 224), and each train step is on MICRO_BATCH images: the ops and dtypes are those of a
+run's batch, the emulated arithmetic a quarter of 16 images' (r002-proyecto-9's float16 step:
+32 s with 16, 9 s with 4). They, and every XLA compilation, are marked slow.
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ def policy():
 # The fine-tunes' resize in these tests: an upsample as at 224, the smallest size VGG16's head
 # still reads as one 512-wide map (48 // 32 = 1).
 TEST_RESIZE = 48
+MICRO_BATCH = 4  # images per proxy train step (BatchNormalization still sees a batch, not one image)
 
 
 def micro_step(name: str, precision: str, jit: str, split, policy, monkeypatch) -> None:
@@ -144,10 +147,10 @@ def micro_step(name: str, precision: str, jit: str, split, policy, monkeypatch) 
         xla=jit == "on",
         build_kwargs={"weights": None} if is_transfer(recipe) else None,
     )
-    x = split.x_train[:16]
+    x = split.x_train[:MICRO_BATCH]
     if built.backbone is not None:
         x = built.backbone.predict(x, verbose=0)
-    y = split.y_train[:16]
+    y = split.y_train[:MICRO_BATCH]
     if recipe.training.loss == "categorical_crossentropy":
         y = keras.utils.to_categorical(y, 10)
     built.model.compile(optimizer=make_optimizer(recipe), loss=recipe.training.loss, jit_compile=jit == "on")

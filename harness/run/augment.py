@@ -318,11 +318,24 @@ def fit_standardization(preset: dict[str, Any], x_train: np.ndarray) -> dict[str
         stats["std"] = x.std(axis=(0, 1, 2)).reshape(1, 1, 1, -1)
         x = x / (stats["std"] + EPSILON)
     if preset.get("zca_whitening"):
-        flat = x.reshape(len(x), -1)
-        sigma = flat.T @ flat / len(flat)
-        u, s, _ = np.linalg.svd(sigma)
-        stats["zca"] = (u * (1.0 / np.sqrt(s[np.newaxis] + EPSILON))) @ u.T
+        stats["zca"] = zca_matrix(x.reshape(len(x), -1))
     return stats
+
+
+def zca_matrix(flat: np.ndarray) -> np.ndarray:
+    """Keras 2's IDG ZCA of ``flat`` (n images × d features, centred): with Σ = XᵀX/n = U diag(s) Uᵀ
+    over all d directions, U diag(1/√(s+ε)) Uᵀ. Σ is symmetric, so ``eigh`` finds U and s (IDG's SVD
+    of Σ gives the same, slower). With fewer images than features (a test's few images; never a
+    run's 40,000 against 3,072), Σ has rank ≤ n: from the thin SVD X = W S Vᵀ, Σ = V (S²/n) Vᵀ and
+    0 on the rest, where IDG's factor is 1/√ε, so the same matrix is V diag(1/√(S²/n+ε) − 1/√ε) Vᵀ
+    + I/√ε, in O(n²d) instead of O(d³)."""
+    n, d = flat.shape
+    if n < d:
+        _, singular, vt = np.linalg.svd(flat, full_matrices=False)
+        null = 1.0 / np.sqrt(EPSILON)
+        return (vt.T * (1.0 / np.sqrt(singular**2 / n + EPSILON) - null)) @ vt + null * np.eye(d)
+    values, vectors = np.linalg.eigh(flat.T @ flat / n)
+    return (vectors * (1.0 / np.sqrt(np.clip(values, 0.0, None) + EPSILON))) @ vectors.T
 
 
 def build_augmentation(
