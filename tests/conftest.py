@@ -55,14 +55,17 @@ callbacks = [{ kind = "early_stopping", monitor = "val_loss", patience = 2 }]
 @pytest.fixture(scope="session", autouse=True)
 def session_cache(tmp_path_factory):
     """One cache for the whole session (probes, features): never the user's, and a probe made
-    by one test's sweep serves the next."""
-    previous = os.environ.get("BENCH_CACHE")
+    by one test's sweep serves the next. Probes time calls of 0.2 s, not 2 s: a test's sweep
+    prints an estimate but no test checks its accuracy (tests/test_cost.py tests the probe)."""
+    previous = {name: os.environ.get(name) for name in ("BENCH_CACHE", "BENCH_PROBE_SECONDS")}
     os.environ["BENCH_CACHE"] = str(tmp_path_factory.mktemp("bench-cache"))
+    os.environ["BENCH_PROBE_SECONDS"] = "0.2"
     yield
-    if previous is None:
-        os.environ.pop("BENCH_CACHE", None)
-    else:
-        os.environ["BENCH_CACHE"] = previous
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ reference GPU's measured step model, and `bench list --cost` end to end."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -120,14 +121,18 @@ def test_a_probe_keeps_the_fastest_of_its_timed_calls(monkeypatch):
     assert probe._seconds_per_image(run, images=10, repeats=3) == pytest.approx(0.01)
 
 
-def test_a_steady_probe_runs_enough_steps():
-    """A timed call lasts PROBE_SECONDS where it can: a 1.5 ms GPU step (results/gpu) gets whole
-    calls of 16 steps until the input cap, a minute-long CPU step the minimum."""
-    from harness.cost.probe import PROBE_MAX_BYTES, PROBE_MIN_STEPS, PROBE_SECONDS, steady_steps
+def test_a_steady_probe_runs_enough_steps(monkeypatch):
+    """A timed call lasts PROBE_SECONDS (2 s, a user's; the tests' sweeps use 0.2) where it can: a
+    1.5 ms GPU step (results/gpu) gets whole calls of 16 steps until the input cap, a minute-long
+    CPU step the minimum."""
+    from harness.cost import probe
+    from harness.cost.probe import PROBE_MAX_BYTES, PROBE_MIN_STEPS, steady_steps
+
+    monkeypatch.setattr(probe, "PROBE_SECONDS", 2.0)
 
     image = 32 * 32 * 3 * 4
     fast = steady_steps(0.0015, 128, image)
-    assert fast % 16 == 0 and fast == 16 * (min(PROBE_SECONDS / 0.0015, PROBE_MAX_BYTES // (128 * image)) // 16)
+    assert fast % 16 == 0 and fast == 16 * (min(probe.PROBE_SECONDS / 0.0015, PROBE_MAX_BYTES // (128 * image)) // 16)
     assert fast * 0.0015 > 0.4  # a probe once timed 3 steps: 4.5 ms, a call's dispatch and an epoch's set-up
     assert steady_steps(60.0, 128, image) == PROBE_MIN_STEPS
     assert steady_steps(0.2, 64, image) == 10  # 2 s at 0.2 s a step: fewer than one call of 16
@@ -285,3 +290,15 @@ def test_image_counts_keep_their_size():
 
     assert human_count(30_000) == "30,000" and human_count(999_999) == "999,999"
     assert human_count(21.6e6) == "21.6 M" and human_count(1e6) == "1.0 M"
+
+
+def test_bench_probe_seconds_sets_how_long_a_timed_call_lasts():
+    import subprocess
+    import sys
+
+    read = [sys.executable, "-c", "from harness.cost import probe; print(probe.PROBE_SECONDS)"]
+    for value, expected in (("0.5", "0.5"), ("", "2.0"), (None, "2.0")):
+        environment = {k: v for k, v in os.environ.items() if k != "BENCH_PROBE_SECONDS"}
+        if value is not None:
+            environment["BENCH_PROBE_SECONDS"] = value
+        assert subprocess.run(read, env=environment, capture_output=True, text=True).stdout.strip() == expected

@@ -35,7 +35,9 @@ from harness.cost.run_cost import ModelFlops, Probe, model_flops
 from harness.identity import is_transfer
 
 PROBE_MIN_STEPS = 2  # training steps per call at the least (a 224x224 VGG16 step takes a minute on a CPU)
-PROBE_SECONDS = 2.0  # ...and more, up to what the input allows, until one timed call lasts this long
+# ...and more, up to what the input allows, until one timed call lasts this long: 2 s, or
+# $BENCH_PROBE_SECONDS (the tests' 0.2: quicker, noisier estimates; they never check one's accuracy).
+PROBE_SECONDS = float(os.environ.get("BENCH_PROBE_SECONDS") or 2.0)
 PROBE_MAX_BYTES = 512 * 2**20  # the most input a probe holds in memory (images, or a frozen backbone's features)
 PROBE_REPEATS = 3  # timed calls after the one that compiles; the fastest counts
 COST_MODEL = 2  # part of every probe's key: probes of an older model (3 steps, no activations) are remeasured
