@@ -28,7 +28,10 @@ def layout(store: str) -> dict:
 
 @pytest.fixture
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    """A new local Ray instance (address "local"): with no address, ray.init joins the cluster
+    the last one left in /tmp/ray (test_ray_cluster's, shut down a moment before, once made this
+    fail with "When connecting to an existing cluster, num_cpus … must not be provided")."""
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield
     ray.shutdown()
 
