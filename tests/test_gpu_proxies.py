@@ -223,7 +223,7 @@ def test_the_lowered_step_fails_on_an_op_without_an_xla_kernel():
             return y
 
     inputs = keras.Input((8,))
-    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(PythonOp()(keras.layers.Dense(4)(inputs))))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.Dense(4)(PythonOp()(inputs))))
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", jit_compile=True)
     with pytest.raises(ValueError, match="PyFuncStateless"):
         lowered_train_step(model, np.zeros((4, 8), "float32"), np.zeros((4,), "int32"))
