@@ -57,15 +57,10 @@ def session_cache(tmp_path_factory):
     """One cache for the whole session (probes, features): never the user's, and a probe made
     by one test's sweep serves the next. Probes time calls of 0.2 s, not 2 s: a test's sweep
     prints an estimate but no test checks its accuracy (tests/test_cost.py tests the probe)."""
-    previous = {name: os.environ.get(name) for name in ("BENCH_CACHE", "BENCH_PROBE_SECONDS")}
-    os.environ["BENCH_CACHE"] = str(tmp_path_factory.mktemp("bench-cache"))
-    os.environ["BENCH_PROBE_SECONDS"] = "0.2"
-    yield
-    for name, value in previous.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with pytest.MonkeyPatch.context() as environment:
+        environment.setenv("BENCH_CACHE", str(tmp_path_factory.mktemp("bench-cache")))
+        environment.setenv("BENCH_PROBE_SECONDS", "0.2")
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -100,9 +95,8 @@ def pytest_collection_modifyitems(config, items):
     """For ``pytest -n 3`` (the README's command: three processes on two cores, because the slow
     tests spend a sixth of their time waiting on servers, signals and budgets, not computing):
     the slow tests are handed out first, so the last minutes are not one long test running while
-    the others idle; and every Ray
-    test stays in one process (two local Ray clusters at once would contend for the same
-    machine's ports and cores). The order changes nothing else: every test sets up its own."""
+    the others idle; and every Ray test stays in one process (two local Ray clusters at once
+    would contend for the same machine's ports and cores). The order changes nothing else: every test sets up its own."""
     for item in items:
         if Path(str(item.fspath)).name.startswith("test_ray_"):
             item.add_marker(pytest.mark.xdist_group("ray"))

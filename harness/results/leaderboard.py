@@ -436,6 +436,11 @@ def columns(*, claims: bool = True) -> tuple[str, ...]:
     return COLUMNS if claims else tuple(c for c in COLUMNS if c != CLAIM_COLUMN)
 
 
+def compact_columns(*, claims: bool = True) -> tuple[str, ...]:
+    """The compact table's columns (the terminal's and the README's); without claims, no claim column."""
+    return COMPACT_COLUMNS if claims else tuple(c for c in COMPACT_COLUMNS if c != COMPACT_CLAIM_COLUMN)
+
+
 def table_cells(row: Row, *, claims: bool = True) -> list[str]:
     cells = [
         str(row.rank) + (" ≈" if row.leader_verdict == VERDICT_NOT_RESOLVED else ""),
@@ -542,7 +547,7 @@ def to_markdown(rows: list[Row], *, budget: str | None = None, short: bool = Fal
     budget profile's (``budget``: its line, printed above by the caller) has no claim column."""
     claims = budget is None
     if short:
-        shown, cells = tuple(c for c in COMPACT_COLUMNS if claims or c != COMPACT_CLAIM_COLUMN), compact_cells
+        shown, cells = compact_columns(claims=claims), compact_cells
         caption = short_legend(claims=claims) + f" `--wide` or `--format markdown` add {COMPACT_MORE}."
     else:
         shown, cells, caption = columns(claims=claims), table_cells, legend(claims=claims)
@@ -580,7 +585,7 @@ def to_rich_table(rows: list[Row], *, title: str, budget: str | None = None, wid
         shown, cells = columns(claims=claims), table_cells
         table = Table(title=heading, caption=legend(claims=claims), caption_justify="left")
     else:
-        shown = tuple(c for c in COMPACT_COLUMNS if claims or c != COMPACT_CLAIM_COLUMN)
+        shown = compact_columns(claims=claims)
         cells = compact_cells
         caption = short_legend(claims=claims) + f" --wide adds {COMPACT_MORE}."
         table = Table(
