@@ -302,3 +302,41 @@ def test_bench_probe_seconds_sets_how_long_a_timed_call_lasts():
         if value is not None:
             environment["BENCH_PROBE_SECONDS"] = value
         assert subprocess.run(read, env=environment, capture_output=True, text=True).stdout.strip() == expected
+
+
+def test_processes_saving_probes_at_once_lose_none(tmp_path):
+    """The probe cache is one file that every probing process rewrites: processes adding entries at
+    once (xdist workers, two sweeps on one machine) must each find theirs in it afterwards."""
+    import subprocess
+    import sys
+
+    write = (
+        "import sys\n"
+        "from harness.cost.probe import save_probe\n"
+        "for i in range(40):\n"
+        "    save_probe(f'{sys.argv[1]}-{i}', {'probe': None, 'flops': {}, 'head': None, 'hardware': 'x'})\n"
+    )
+    environment = {**os.environ, "BENCH_CACHE": str(tmp_path)}
+    writers = [subprocess.Popen([sys.executable, "-c", write, f"w{n}"], env=environment) for n in range(4)]
+    assert [writer.wait(timeout=120) for writer in writers] == [0] * 4
+    stored = json.loads((tmp_path / "probes.json").read_text())
+    assert sorted(stored) == sorted(f"w{n}-{i}" for n in range(4) for i in range(40))
+
+
+@pytest.mark.slow
+def test_an_estimate_needs_no_writable_cache(tmp_path, monkeypatch):
+    """Where the cache cannot be written (here its folder would sit under a file), the estimate
+    uses what the probe child reported instead of failing on the entry the file lacks."""
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "a-file" / "cache"))
+    result = CliRunner().invoke(
+        main, ["--config", str(REAL_CONFIG), "list", "--cost", "--json", "--only", "r004-step1"]
+    )
+    assert result.exit_code == 0, result.output
+    [record] = json.loads(result.stdout)
+    assert record["recipe"] == "r004-step1" and record["basis"] == "probe"
+    assert record["forward_gflops"] == pytest.approx(R004_STEP1_FORWARD / 1e9)

@@ -142,15 +142,21 @@ def test_kill_9_of_bench_itself_stops_its_worker_and_a_rerun_resumes(tmp_path, s
     sweep = start_sweep(tmp_path, synthetic_npz, "--only", "tiny-a")
     wait_for_training(tmp_path)
     [worker] = worker_pids(sweep.pid)
+    # The worker's stderr: a file in bench's scratch folder, which a killed bench leaves behind.
+    worker_log = Path(os.readlink(f"/proc/{worker}/fd/2"))
     sweep.kill()  # SIGKILL: no handler of bench runs, its worker is orphaned mid-training
     sweep.wait(timeout=30)
     deadline = time.monotonic() + 60
     while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
         time.sleep(0.5)
+    log_tail = worker_log.read_text(errors="replace")[-3000:] if worker_log.exists() else "(no worker log)"
+    with contextlib.suppress(OSError):  # the scratch folder held only the log
+        worker_log.unlink()
+        worker_log.parent.rmdir()
     # Gone or a zombie waiting for init to reap it: either way, not training on.
-    assert not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text().split()[2]
+    assert not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text().split()[2], log_tail
     [killed] = [r for r in runs(tmp_path) if r.data.tags.get("bench.kind") == "child"]
-    assert killed.info.status == "KILLED"
+    assert killed.info.status == "KILLED", log_tail
     assert "bench process that started this run died" in killed.data.tags["bench.error"]
 
     rerun = start_sweep(tmp_path, synthetic_npz, "--only", "tiny-a")

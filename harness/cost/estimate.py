@@ -109,11 +109,12 @@ def fill_cache(
     precision: str = "float32",
     jit_compile: str = "auto",
     on_done: Callable[[str, bool], None] | None = None,
-) -> None:
-    """Count FLOPs of (and, if ``timed``, probe) ``recipes`` in a child process. However this
-    call ends (an error, Ctrl-C or SIGTERM as KeyboardInterrupt), the child has ended with it."""
+) -> dict[str, dict]:
+    """Count FLOPs of (and, if ``timed``, probe) ``recipes`` in a child process, and return the
+    cache entries it made by key (also saved to the cache file where it can be written). However
+    this call ends (an error, Ctrl-C or SIGTERM as KeyboardInterrupt), the child has ended with it."""
     if not recipes:
-        return
+        return {}
     request = {
         "config": str(config.path.resolve()),
         "recipes": [r.name for r in recipes],
@@ -128,11 +129,13 @@ def fill_cache(
         stderr=subprocess.PIPE,
         text=True,
     )
+    made = {}
     try:
         process.stdin.write(json.dumps(request))
         process.stdin.close()
         for line in process.stdout:
             with_result = json.loads(line)
+            made[with_result["key"]] = with_result["entry"]
             if on_done:
                 on_done(with_result["recipe"], with_result["measured"])
         stderr = process.stderr.read()
@@ -142,6 +145,7 @@ def fill_cache(
     if returncode != 0:
         last = [line for line in stderr.strip().splitlines() if line.strip()][-1:] or ["no output"]
         raise HarnessError(f"measuring the recipes' cost failed: {last[0]}")
+    return made
 
 
 def _end(process: subprocess.Popen, grace: float = 5.0) -> None:
@@ -194,14 +198,16 @@ def _counted(
     if missing and on_status:
         what = "timing" if measure else "counting the FLOPs of"
         on_status(f"{MEASURING}: {what} {len(missing)} model{'s' * (len(missing) != 1)} …")
-    fill_cache(config, missing, timed=measure, on_done=on_done, **options)
-    stored = load_probes()
+    # The child's own entries win over the file: another process may rewrite it meanwhile, and a
+    # cache that cannot be written holds none of them.
+    made = fill_cache(config, missing, timed=measure, on_done=on_done, **options)
+    stored = load_probes() | made
     if probes and len(machine_rates(stored)) < REFERENCE_PROBES:
         references = _references(recipes, stored, keys)
         if references and on_status:
             on_status(f"{MEASURING}: timing {len(references)} reference model{'s' * (len(references) != 1)} …")
-        fill_cache(config, references, timed=True, on_done=on_done, **options)
-        stored = load_probes()
+        made |= fill_cache(config, references, timed=True, on_done=on_done, **options)
+        stored = load_probes() | made
     counted = {}
     for recipe in recipes:
         entry = stored[keys[recipe.name]]

@@ -91,23 +91,32 @@ def load_probes() -> dict[str, dict]:
         return {}
 
 
-def save_probe(key: str, probe: Probe | None, flops: ModelFlops, head: ModelFlops | None) -> None:
-    """Add one entry to the cache file, atomically (a reader never sees half a file): the FLOPs
-    of a recipe's model, and its probe when one was measured."""
-    stored = load_probes()
-    stored[key] = {
+def probe_entry(probe: Probe | None, flops: ModelFlops, head: ModelFlops | None) -> dict:
+    """One cache entry: the FLOPs of a recipe's model, its head's, and its probe when one was
+    measured."""
+    return {
         "probe": None if probe is None else asdict(probe),
         "flops": asdict(flops),
         "head": None if head is None else asdict(head),
         "hardware": machine_words()["hardware"],
     }
+
+
+def save_probe(key: str, entry: dict) -> None:
+    """Add one entry to the cache file, atomically (a reader never sees half a file) and under a
+    file lock (two processes probing at once each add their entry; neither's is lost)."""
+    from harness.locking import exclusive_lock
+
     path = probes_path()
     with contextlib.suppress(OSError):  # an unwritable cache only means measuring again next time
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".json.partial")
-        with os.fdopen(handle, "w") as stream:
-            json.dump(stored, stream, indent=1, sort_keys=True)
-        os.replace(temporary, path)
+        with exclusive_lock(path.with_name(path.name + ".lock")):
+            stored = load_probes()
+            stored[key] = entry
+            handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".json.partial")
+            with os.fdopen(handle, "w") as stream:
+                json.dump(stored, stream, indent=1, sort_keys=True)
+            os.replace(temporary, path)
 
 
 def machine_rates(stored: dict[str, dict]) -> list[tuple[float, float]]:
@@ -267,7 +276,8 @@ def measure(
 def main() -> int:
     """``python -m harness.cost.probe``: a JSON request on stdin ({config, recipes, precision,
     jit_compile, timed}) fills the cache for those recipes; one line of JSON per recipe done on
-    stdout. Run apart from the sweep process so that it never imports a backend."""
+    stdout, with its cache key and entry (the parent uses them even where the cache cannot be
+    written). Run apart from the sweep process so that it never imports a backend."""
     from harness.config import load_config
     from harness.environment import import_keras_quietly
 
@@ -283,8 +293,9 @@ def main() -> int:
             first = (str(error).strip().splitlines() or [""])[0][:300]
             print(f"recipe {name}: {type(error).__name__}: {first}", file=sys.stderr, flush=True)
             return 1
-        save_probe(probe_key(config, recipe, **options), probe, flops, head)
-        print(json.dumps({"recipe": name, "measured": probe is not None}), flush=True)
+        key, entry = probe_key(config, recipe, **options), probe_entry(probe, flops, head)
+        save_probe(key, entry)
+        print(json.dumps({"recipe": name, "measured": probe is not None, "key": key, "entry": entry}), flush=True)
     return 0
 
 

@@ -442,11 +442,16 @@ def main() -> int:
             events.write(protocol.encode(event) + "\n")
             events.flush()
         try:
+            from harness.store.spool import retry_while_locked
             from harness.store.tracking import Tracker
 
             status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
-            Tracker(payload.tracking_uri, payload.experiment).fail(payload.run_id, reason, status=status)
-        except Exception:  # noqa: BLE001  the parent marks it from the exit code instead
+            # An orphan is the only process left to close its run now (else the next command
+            # does): a sqlite store busy with another writer is waited for, not given up on.
+            retry_while_locked(
+                Tracker(payload.tracking_uri, payload.experiment).fail, payload.run_id, reason, status=status
+            )
+        except Exception:  # noqa: BLE001  the parent marks it from the exit code instead (or the next command)
             traceback.print_exc()
         return 130 if isinstance(error, KeyboardInterrupt) else 1
     return 0
