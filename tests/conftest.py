@@ -75,6 +75,13 @@ def isolated_environment(monkeypatch):
         raise AssertionError(f"a test tried to open {url} in a browser")
 
     monkeypatch.setattr("harness.cli.ui.open_in_browser", never)
+    # This machine in words is cached per process; a test that fakes a GPU (PATH's nvidia-smi, the
+    # backend) must not leave the next test's estimates keyed to that GPU.
+    from harness.cost.probe import machine_words
+
+    machine_words.cache_clear()
+    yield
+    machine_words.cache_clear()
 
 
 @pytest.fixture

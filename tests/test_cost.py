@@ -340,3 +340,21 @@ def test_an_estimate_needs_no_writable_cache(tmp_path, monkeypatch):
     [record] = json.loads(result.stdout)
     assert record["recipe"] == "r004-step1" and record["basis"] == "probe"
     assert record["forward_gflops"] == pytest.approx(R004_STEP1_FORWARD / 1e9)
+
+
+def test_the_probe_child_saves_under_the_callers_keys(tmp_path, monkeypatch):
+    """The sweep looks entries up by its own keys: a child that describes the machine otherwise
+    (here the caller's view is faked; in CI a test's faked GPU once stayed cached in a process)
+    must not leave the caller with a KeyError."""
+    from harness.cost import estimate as cost_estimate
+    from harness.cost import probe
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+    real = probe.machine_words()
+    monkeypatch.setattr(probe, "machine_words", lambda: {**real, "hardware": "NVIDIA H100 + a faked view"})
+    config = load_config(REAL_CONFIG)
+    recipe = config.recipe("r004-step1")
+    key = probe.probe_key(config, recipe)
+    made = cost_estimate.fill_cache(config, [recipe], timed=False)
+    assert list(made) == [key] and made[key]["flops"]["forward"] == R004_STEP1_FORWARD
+    assert list(json.loads((tmp_path / "probes.json").read_text())) == [key]

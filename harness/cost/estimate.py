@@ -118,6 +118,8 @@ def fill_cache(
     request = {
         "config": str(config.path.resolve()),
         "recipes": [r.name for r in recipes],
+        # the cache keys this process looks the entries up by: the child saves under these
+        "keys": {r.name: probe_key(config, r, precision=precision, jit_compile=jit_compile) for r in recipes},
         "precision": precision,
         "jit_compile": jit_compile,
         "timed": timed,

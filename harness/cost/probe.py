@@ -274,8 +274,9 @@ def measure(
 
 
 def main() -> int:
-    """``python -m harness.cost.probe``: a JSON request on stdin ({config, recipes, precision,
-    jit_compile, timed}) fills the cache for those recipes; one line of JSON per recipe done on
+    """``python -m harness.cost.probe``: a JSON request on stdin ({config, recipes, keys,
+    precision, jit_compile, timed}) fills the cache for those recipes, each under the key the
+    caller gave (its own ``probe_key`` where none is given); one line of JSON per recipe done on
     stdout, with its cache key and entry (the parent uses them even where the cache cannot be
     written). Run apart from the sweep process so that it never imports a backend."""
     from harness.config import load_config
@@ -293,7 +294,8 @@ def main() -> int:
             first = (str(error).strip().splitlines() or [""])[0][:300]
             print(f"recipe {name}: {type(error).__name__}: {first}", file=sys.stderr, flush=True)
             return 1
-        key, entry = probe_key(config, recipe, **options), probe_entry(probe, flops, head)
+        key = request.get("keys", {}).get(name) or probe_key(config, recipe, **options)
+        entry = probe_entry(probe, flops, head)
         save_probe(key, entry)
         print(json.dumps({"recipe": name, "measured": probe is not None, "key": key, "entry": entry}), flush=True)
     return 0
