@@ -277,7 +277,8 @@ def test_a_killed_server_loses_no_result_and_the_next_command_repairs(tmp_path, 
 
 @pytest.mark.parametrize("store", ["sqlite", "server"])
 def test_parallel_workers_lose_no_run_and_no_metric(tmp_path, synthetic_npz, monkeypatch, store, request):
-    """--jobs 4 against the default sqlite store: every run finishes with every epoch logged."""
+    """--jobs 4 against the default sqlite store, and against a real MLflow server on loopback:
+    every run finishes with every epoch logged."""
     from click.testing import CliRunner
 
     from harness.cli import main
@@ -285,25 +286,15 @@ def test_parallel_workers_lose_no_run_and_no_metric(tmp_path, synthetic_npz, mon
     config = tmp_path / "benchmarks.toml"
     config.write_text(TEST_CONFIG.replace("max_epochs = 1", "max_epochs = 3").replace("patience = 2", "patience = 50"))
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(
-        main,
-        [
-            "--config",
-            str(config),
-            "--data",
-            str(synthetic_npz),
-            "all",
-            "--profile",
-            "smoke",
-            "--seeds",
-            "2",
-            "--jobs",
-            "4",
-        ],
-    )
+    uri = request.getfixturevalue("mlflow_server") if store == "server" else f"sqlite:///{tmp_path / 'mlflow.db'}"
+    arguments = ["--config", str(config), "--data", str(synthetic_npz)]
+    arguments += [] if store == "sqlite" else ["--tracking-uri", uri]  # sqlite: the default store, ./mlflow.db
+    result = CliRunner().invoke(main, [*arguments, "all", "--profile", "smoke", "--seeds", "2", "--jobs", "4"])
     assert result.exit_code == 0, result.output
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    children = [r for r in runs(tmp_path) if r.data.tags.get("bench.kind") == "child"]
+    assert (tmp_path / "mlflow.db").exists() == (store == "sqlite")
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("cifar10-bench")
+    children = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("bench.kind") == "child"]
     assert len(children) == 4 and {r.info.status for r in children} == {"FINISHED"}
     for child in children:
         for key in ("loss/train", "accuracy/train", "loss/validation", "accuracy/validation", "time/epoch_seconds"):
