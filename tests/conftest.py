@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 REAL_CONFIG = REPO / "benchmarks.toml"
 REAL_DATA = REPO.parent / "shared" / "data" / "cifar10.npz"
+
+SYNTHETIC = {"train": 400, "test": 150, "seed": 3}  # the synthetic_npz fixture's images
+ISOLATED = ("MLFLOW_TRACKING_URI", "BENCH_DATA", "BENCH_CONFIG", "COLUMNS", "LINES")  # never read from the user
 
 TEST_CONFIG = """
 [data]
@@ -68,7 +73,7 @@ def isolated_environment(monkeypatch):
     """Tests never write to a user's store or read their dataset setting, nor a terminal's size:
     pytest-xdist's workers (pytest -n 3) are given COLUMNS=80, which would wrap the one-line
     messages the tests read (a pipe's width is COLUMNS when set, else the full table)."""
-    for name in ("MLFLOW_TRACKING_URI", "BENCH_DATA", "BENCH_CONFIG", "COLUMNS", "LINES"):
+    for name in ISOLATED:
         monkeypatch.delenv(name, raising=False)
 
     def never(url: str) -> bool:  # a test never opens a browser on a developer's desktop
@@ -88,7 +93,77 @@ def isolated_environment(monkeypatch):
 def synthetic_npz(tmp_path: Path) -> Path:
     from harness.run.data import save_npz, synthetic_cifar10
 
-    return save_npz(synthetic_cifar10(train=400, test=150, seed=3), tmp_path / "synthetic.npz")
+    return save_npz(synthetic_cifar10(**SYNTHETIC), tmp_path / "synthetic.npz")
+
+
+# The sweep several tests start from (the smoke test, the MLflow UI test, the README-block test, the
+# Ray comparison): 2 recipes × 2 seeds of TEST_CONFIG on the synthetic data, two runs at once.
+SMOKE_SWEEP = ["all", "--profile", "smoke", "--seeds", "2", "--jobs", "2"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SmokeSweep:
+    store: str  # the copy's tracking URI (sqlite:///…/mlflow.db)
+    output: str  # what the sweep printed
+    exit_code: int
+
+
+@pytest.fixture(scope="session")
+def _smoke_sweep_once(tmp_path_factory) -> Path:
+    """SMOKE_SWEEP trained once per test session, shared by pytest-xdist's processes: the first
+    to need it trains it under a file lock in their common temporary folder, the others wait and
+    reuse it. Tests never use it in place: ``smoke_sweep`` gives each its own copy."""
+    from click.testing import CliRunner
+
+    from harness.cli import main
+    from harness.locking import exclusive_lock
+    from harness.run.data import save_npz, synthetic_cifar10
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    root = tmp_path_factory.getbasetemp().parent if worker else tmp_path_factory.getbasetemp()
+    folder = root / "smoke-sweep"
+    with exclusive_lock(root / "smoke-sweep.lock"):
+        if not (folder / "exit_code").exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a build cut short
+            folder.mkdir()
+            (folder / "benchmarks.toml").write_text(TEST_CONFIG)
+            data = save_npz(synthetic_cifar10(**SYNTHETIC), folder / "synthetic.npz")
+            base = ["--config", str(folder / "benchmarks.toml"), "--data", str(data)]
+            with pytest.MonkeyPatch.context() as environment:
+                for name in ISOLATED:
+                    environment.delenv(name, raising=False)
+                environment.chdir(folder)
+                result = CliRunner().invoke(main, [*base, *SMOKE_SWEEP])
+            (folder / "output.txt").write_text(result.output)
+            (folder / "exit_code").write_text(str(result.exit_code))
+    return folder
+
+
+@pytest.fixture
+def smoke_sweep(_smoke_sweep_once, tmp_path) -> SmokeSweep:
+    """A copy of the shared SMOKE_SWEEP store in ``tmp_path`` (mlflow.db and mlruns/, the paths
+    in it rewritten to the copy's), as if this test had run the sweep there with its own
+    ``test_config`` and ``synthetic_npz`` (the same text and the same images: the same runs)."""
+    import sqlite3
+
+    source = _smoke_sweep_once
+    shutil.copy2(source / "mlflow.db", tmp_path / "mlflow.db")
+    shutil.copytree(source / "mlruns", tmp_path / "mlruns")
+    connection = sqlite3.connect(tmp_path / "mlflow.db")
+    with connection:  # artifact locations (and any other recorded path) name the folder the sweep ran in
+        for (table,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+            for _, column, kind, *_ in connection.execute(f'PRAGMA table_info("{table}")').fetchall():
+                if kind.upper().startswith(("VARCHAR", "TEXT")):
+                    connection.execute(
+                        f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) WHERE instr("{column}", ?) > 0',
+                        (str(source), str(tmp_path), str(source)),
+                    )
+    connection.close()
+    return SmokeSweep(
+        store=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        output=(source / "output.txt").read_text(),
+        exit_code=int((source / "exit_code").read_text()),
+    )
 
 
 @pytest.fixture

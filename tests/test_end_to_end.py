@@ -9,18 +9,20 @@ from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
 from harness.cli import main
+from tests.conftest import SMOKE_SWEEP
 
 pytestmark = pytest.mark.slow  # trains models in worker processes or starts servers
 
 
-def test_smoke_sweep_logs_ranks_and_skips(tmp_path, synthetic_npz, test_config, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # default store: ./mlflow.db and ./mlruns
+def test_smoke_sweep_logs_ranks_and_skips(tmp_path, synthetic_npz, test_config, monkeypatch, smoke_sweep):
+    """SMOKE_SWEEP (run once per session in its own folder, copied here) on the default store,
+    ./mlflow.db and ./mlruns: what each run and parent logs, the leaderboard, and a rerun that
+    trains nothing."""
+    monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     base = ["--config", str(test_config), "--data", str(synthetic_npz)]
-    result = runner.invoke(main, [*base, "all", "--profile", "smoke", "--seeds", "2"])
-    assert result.exit_code == 0, result.output
-    assert "4 trained, 0 already finished" in result.output
-    assert (tmp_path / "mlflow.db").exists() and (tmp_path / "mlruns").is_dir()
+    assert smoke_sweep.exit_code == 0, smoke_sweep.output
+    assert "4 trained, 0 already finished" in smoke_sweep.output
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("cifar10-bench")
@@ -97,20 +99,20 @@ def test_smoke_sweep_logs_ranks_and_skips(tmp_path, synthetic_npz, test_config, 
     assert {a.path for a in client.list_artifacts(board_runs[0].info.run_id)} == expected | {"leaderboard_table.json"}
     runs = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags["bench.kind"] != "leaderboard"]
 
-    again = runner.invoke(main, [*base, "all", "--profile", "smoke", "--seeds", "2"])
+    again = runner.invoke(main, [*base, *SMOKE_SWEEP])
     assert again.exit_code == 0, again.output
     assert "0 trained, 4 already finished" in again.output
     assert len(client.search_runs([experiment.experiment_id])) == len(runs) + 1
 
 
-def test_readme_blocks_and_published_results(tmp_path, synthetic_npz, test_config, monkeypatch):
+def test_readme_blocks_and_published_results(tmp_path, synthetic_npz, test_config, monkeypatch, smoke_sweep):
     """--update-readme rewrites only its block and is idempotent; bench steps fills its own block;
     --publish writes a record of each run, whole, that reads back as the same board; --min-seeds drops
     the rest."""
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     base = ["--config", str(test_config), "--data", str(synthetic_npz)]
-    assert runner.invoke(main, [*base, "run", "tiny-a", "tiny-b", "--profile", "smoke", "--seeds", "2"]).exit_code == 0
+    assert smoke_sweep.exit_code == 0  # tiny-a and tiny-b, 2 seeds each
     assert runner.invoke(main, [*base, "run", "tiny-a", "--profile", "smoke", "--seeds", "3"]).exit_code == 0
     readme = tmp_path / "README.md"
     readme.write_text(

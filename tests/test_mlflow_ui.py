@@ -36,13 +36,13 @@ def browser():
 
 
 @pytest.fixture
-def tiny_store(tmp_path, synthetic_npz, test_config, monkeypatch) -> str:
-    """2 recipes × 2 seeds, smoke profile, synthetic data, plus the leaderboard run."""
+def tiny_store(tmp_path, synthetic_npz, test_config, monkeypatch, smoke_sweep) -> str:
+    """2 recipes × 2 seeds, smoke profile, synthetic data (a copy of the session's SMOKE_SWEEP),
+    plus the leaderboard run."""
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     base = ["--config", str(test_config), "--data", str(synthetic_npz)]
-    result = runner.invoke(main, [*base, "all", "--profile", "smoke", "--seeds", "2"])
-    assert result.exit_code == 0, result.output
+    assert smoke_sweep.exit_code == 0, smoke_sweep.output
     board = runner.invoke(main, [*base, "leaderboard", "--profile", "smoke", "--plots", str(tmp_path / "board")])
     assert board.exit_code == 0, board.output
     return f"sqlite:///{tmp_path / 'mlflow.db'}"

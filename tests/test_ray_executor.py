@@ -7,6 +7,7 @@ from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
 from harness.cli import main
+from tests.conftest import SMOKE_SWEEP
 
 pytestmark = pytest.mark.slow  # trains models in worker processes or starts servers
 
@@ -36,19 +37,18 @@ def local_ray():
     ray.shutdown()
 
 
-def test_ray_sweep_matches_the_local_one(tmp_path, synthetic_npz, test_config, monkeypatch, local_ray):
-    runner = CliRunner()
-    stores = {}
-    for executor in ("local", "ray"):
-        folder = tmp_path / executor
-        folder.mkdir()
-        monkeypatch.chdir(folder)
-        arguments = ["--config", str(test_config), "--data", str(synthetic_npz), "all", "--profile", "smoke"]
-        result = runner.invoke(main, [*arguments, "--seeds", "2", "--executor", executor, "--jobs", "2"])
-        assert result.exit_code == 0, result.output
-        assert "4 trained" in result.output
-        stores[executor] = f"sqlite:///{folder / 'mlflow.db'}"
-    local, remote = layout(stores["local"]), layout(stores["ray"])
+def test_ray_sweep_matches_the_local_one(tmp_path, synthetic_npz, test_config, monkeypatch, local_ray, smoke_sweep):
+    """SMOKE_SWEEP through Ray gives the runs the local executor gave (the session's shared sweep,
+    copied into tmp_path): the same runs, numbers, metrics and artifacts."""
+    assert smoke_sweep.exit_code == 0 and "4 trained" in smoke_sweep.output, smoke_sweep.output
+    folder = tmp_path / "ray"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    arguments = ["--config", str(test_config), "--data", str(synthetic_npz), *SMOKE_SWEEP, "--executor", "ray"]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 0, result.output
+    assert "4 trained" in result.output
+    local, remote = layout(smoke_sweep.store), layout(f"sqlite:///{folder / 'mlflow.db'}")
     assert set(local) == set(remote) and len([k for k in local if k[0] == "child"]) == 4
     for key, (status, accuracy, metrics, artifacts) in local.items():
         assert remote[key][0] == status == "FINISHED"
