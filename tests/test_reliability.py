@@ -418,6 +418,8 @@ def test_a_worker_killed_mid_run_resumes_at_its_last_epoch_and_ends_as_if_never_
     assert resumed.data.tags["bench.resumed_from_epoch"] == str(kept)
     assert resumed.data.tags["bench.resumed_from_run"] == killed.info.run_id
     assert resumed.data.metrics["training/epochs_run"] == STOPS_AFTER  # patience counted across the break
+    # build time is this process's own: the killed piece's fit time is not taken off it
+    assert 0 <= resumed.data.metrics["overhead/build_seconds"] < 120
     for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
         assert [step for step, _ in curve(tmp_path, resumed, key)] == list(range(1, STOPS_AFTER + 1)), key
     assert not path.exists()  # a finished run leaves no checkpoint

@@ -73,6 +73,7 @@ class RunResult:
     model_summary: str
     best_epoch: int | None = None
     resumed_from: int = 0  # the epochs a checkpoint brought (0: trained from the start)
+    resumed_train_seconds: float = 0.0  # of train_seconds, the fit time of the processes before this one
     extra: dict[str, Any] = field(default_factory=dict)
     bn_recalibrated_layers: int = 0  # BatchNorm layers whose statistics were recomputed after training
     test_accuracy_before_bn_recalibration: float | None = None  # where any were
@@ -582,6 +583,7 @@ def train_and_evaluate(
         epochs_planned=epochs,
         train_seconds=train_seconds,
         resumed_from=first,
+        resumed_train_seconds=prior_seconds,
         evaluation_seconds=evaluation_seconds,
         train_images=len(split.y_train),
         images_per_second=len(split.y_train) * epochs_run / train_seconds if train_seconds else 0.0,

@@ -234,8 +234,10 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
         if monitor is not None:
             monitor.finish()
     # Inside train_and_evaluate but outside fit and predict: seeding, building, compiling (and
-    # for frozen backbones, feature extraction, which is also logged as feature_seconds).
-    watch.lap("build", less=result.train_seconds + result.evaluation_seconds)
+    # for frozen backbones, feature extraction, which is also logged as feature_seconds). A
+    # resumed run's train_seconds holds earlier processes' fit time too: only this one's is here.
+    fit_here = result.train_seconds - result.resumed_train_seconds
+    watch.lap("build", less=fit_here + result.evaluation_seconds)
     extra = dict(result.extra)
     settings = {
         PARAM_PARAMS: str(result.params),
