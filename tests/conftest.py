@@ -57,13 +57,24 @@ callbacks = [{ kind = "early_stopping", monitor = "val_loss", patience = 2 }]
 """
 
 
+def session_root(tmp_path_factory) -> Path:
+    """The temporary folder every process of this test session shares: pytest-xdist's workers
+    each have their own base folder inside it; without xdist, the base folder."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session", autouse=True)
 def session_cache(tmp_path_factory):
-    """One cache for the whole session (probes, features): never the user's, and a probe made
-    by one test's sweep serves the next. Probes time calls of 0.2 s, not 2 s: a test's sweep
-    prints an estimate but no test checks its accuracy (tests/test_cost.py tests the probe)."""
+    """One cache for the whole session, shared by pytest-xdist's processes (probes, features,
+    compilation caches): never the user's, and a probe made by one test's sweep serves the next
+    test's, in any process (the probe cache is written under a file lock). Probes time calls of
+    0.2 s, not 2 s: a test's sweep prints an estimate but no test checks its accuracy
+    (tests/test_cost.py tests the probe)."""
+    cache = session_root(tmp_path_factory) / "bench-cache"
+    cache.mkdir(exist_ok=True)
     with pytest.MonkeyPatch.context() as environment:
-        environment.setenv("BENCH_CACHE", str(tmp_path_factory.mktemp("bench-cache")))
+        environment.setenv("BENCH_CACHE", str(cache))
         environment.setenv("BENCH_PROBE_SECONDS", "0.2")
         yield
 
@@ -119,8 +130,7 @@ def _smoke_sweep_once(tmp_path_factory) -> Path:
     from harness.locking import exclusive_lock
     from harness.run.data import save_npz, synthetic_cifar10
 
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    root = tmp_path_factory.getbasetemp().parent if worker else tmp_path_factory.getbasetemp()
+    root = session_root(tmp_path_factory)
     folder = root / "smoke-sweep"
     with exclusive_lock(root / "smoke-sweep.lock"):
         if not (folder / "exit_code").exists():

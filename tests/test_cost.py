@@ -323,23 +323,20 @@ def test_processes_saving_probes_at_once_lose_none(tmp_path):
     assert sorted(stored) == sorted(f"w{n}-{i}" for n in range(4) for i in range(40))
 
 
-@pytest.mark.slow
 def test_an_estimate_needs_no_writable_cache(tmp_path, monkeypatch):
     """Where the cache cannot be written (here its folder would sit under a file), the estimate
     uses what the probe child reported instead of failing on the entry the file lacks."""
-    from click.testing import CliRunner
-
-    from harness.cli import main
+    from harness.cost.estimate import _counted
 
     (tmp_path / "a-file").write_text("")
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "a-file" / "cache"))
-    result = CliRunner().invoke(
-        main, ["--config", str(REAL_CONFIG), "list", "--cost", "--json", "--only", "r004-step1"]
+    config = load_config(REAL_CONFIG)
+    options = {"precision": "float32", "jit_compile": "auto"}
+    counted, _ = _counted(
+        config, [config.recipe("r004-step1")], "full", options=options, measure=False, on_done=None, probes=False
     )
-    assert result.exit_code == 0, result.output
-    [record] = json.loads(result.stdout)
-    assert record["recipe"] == "r004-step1" and record["basis"] == "probe"
-    assert record["forward_gflops"] == pytest.approx(R004_STEP1_FORWARD / 1e9)
+    cost, entry = counted["r004-step1"]
+    assert entry["flops"]["forward"] == R004_STEP1_FORWARD and cost.epochs == 30
 
 
 def test_the_probe_child_saves_under_the_callers_keys(tmp_path, monkeypatch):
