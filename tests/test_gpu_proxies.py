@@ -424,11 +424,14 @@ def test_float32_means_float32_in_what_the_gpu_would_compile(backend):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
-def test_the_tf32_choice_reaches_every_worker_and_is_its_own_identity(backend, tmp_path, synthetic_npz, test_config):
-    """Each worker logs its backend's TF32 switches as it set them: off for float32 (the default,
-    one worker), on for --precision tf32 (two concurrent workers: every worker gets it, not only
-    the first); the tf32 runs are another identity (config hash), so a float32 sweep never counts
-    them."""
+def test_the_tf32_choice_reaches_every_worker_and_is_its_own_identity(
+    backend, tmp_path, synthetic_npz, test_config, request
+):
+    """Each worker logs its backend's TF32 switches as it set them: off for float32 (the default),
+    on for --precision tf32 (two concurrent workers: every worker gets it, not only the first);
+    the tf32 runs are another identity (config hash), so a float32 sweep never counts them. Under
+    TensorFlow the float32 runs are the session's shared smoke sweep (2 seeds at once, copied
+    here); under another backend one float32 run is trained here."""
     import importlib.util
     import os
     import subprocess
@@ -438,22 +441,17 @@ def test_the_tf32_choice_reaches_every_worker_and_is_its_own_identity(backend, t
 
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"Keras backend {backend!r} is not installed")
+    sweeps, float32_seeds = [("tf32", "2")], ["0", "1"]
+    if backend == "tensorflow":
+        shared = request.getfixturevalue("smoke_sweep")
+        assert shared.exit_code == 0, shared.output
+    else:
+        sweeps, float32_seeds = [("float32", "1"), *sweeps], ["0"]
     command = [sys.executable, "-m", "harness.cli", "--config", str(test_config), "--data", str(synthetic_npz)]
-    for precision, seeds in (("float32", "1"), ("tf32", "2")):
+    for precision, seeds in sweeps:
         sweep = subprocess.run(
-            [
-                *command,
-                "run",
-                "tiny-a",
-                "--profile",
-                "smoke",
-                "--seeds",
-                seeds,
-                "--jobs",
-                seeds,
-                "--precision",
-                precision,
-            ],
+            [*command, "run", "tiny-a", "--profile", "smoke", "--seeds", seeds, "--jobs", seeds]
+            + ["--precision", precision],
             cwd=tmp_path,
             env={**os.environ, "KERAS_BACKEND": backend},
             capture_output=True,
@@ -463,10 +461,14 @@ def test_the_tf32_choice_reaches_every_worker_and_is_its_own_identity(backend, t
         assert sweep.returncode == 0, sweep.stdout + sweep.stderr
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("cifar10-bench")
-    children = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags["bench.kind"] == "child"]
+    children = [
+        r
+        for r in client.search_runs([experiment.experiment_id])
+        if r.data.tags["bench.kind"] == "child" and r.data.tags["bench.recipe"] == "tiny-a"
+    ]
     off, on, _, _ = TF32_EXPECTED[backend]
     seen = sorted((r.data.params["precision"], r.data.tags["bench.seed"], r.data.params["tf32"]) for r in children)
-    assert seen == [("float32", "0", off), ("tf32", "0", on), ("tf32", "1", on)]
-    assert all(r.info.status == "FINISHED" for r in children)
+    assert seen == [("float32", seed, off) for seed in float32_seeds] + [("tf32", "0", on), ("tf32", "1", on)]
+    assert all(r.info.status == "FINISHED" and r.data.params["keras_backend"] == backend for r in children)
     hashes = {r.data.params["precision"]: r.data.tags["bench.config_hash"] for r in children}
     assert hashes["float32"] != hashes["tf32"]
