@@ -107,73 +107,105 @@ def synthetic_npz(tmp_path: Path) -> Path:
     return save_npz(synthetic_cifar10(**SYNTHETIC), tmp_path / "synthetic.npz")
 
 
-# The sweep several tests start from (the smoke test, the MLflow UI test, the README-block test, the
-# Ray comparison): 2 recipes × 2 seeds of TEST_CONFIG on the synthetic data, two runs at once.
+# Sweeps several tests start from, each trained once per session (``shared_sweep``):
+# - "smoke": 2 recipes × 2 seeds of TEST_CONFIG, two runs at once, under TensorFlow
+#   (the smoke test, the MLflow UI test, the README-block test, the Ray comparison, TF32's float32);
+# - "jax": 2 recipes × 1 seed under KERAS_BACKEND=jax (the JAX backend test, TF32's float32 under JAX).
 SMOKE_SWEEP = ["all", "--profile", "smoke", "--seeds", "2", "--jobs", "2"]
+SHARED_SWEEPS = {"smoke": (SMOKE_SWEEP, "tensorflow"), "jax": (["all", "--profile", "smoke", "--seeds", "1"], "jax")}
 
 
 @dataclasses.dataclass(frozen=True)
-class SmokeSweep:
+class SharedSweep:
     store: str  # the copy's tracking URI (sqlite:///…/mlflow.db)
     output: str  # what the sweep printed
     exit_code: int
 
 
-@pytest.fixture(scope="session")
-def _smoke_sweep_once(tmp_path_factory) -> Path:
-    """SMOKE_SWEEP trained once per test session, shared by pytest-xdist's processes: the first
-    to need it trains it under a file lock in their common temporary folder, the others wait and
-    reuse it. Tests never use it in place: ``smoke_sweep`` gives each its own copy."""
+def _train_shared_sweep(folder: Path, arguments: list[str], backend: str) -> tuple[str, int]:
+    """Run ``bench <arguments>`` in ``folder`` on TEST_CONFIG and the synthetic images, in this
+    process (the sweep never imports a backend) with its workers under ``backend``."""
     from click.testing import CliRunner
 
     from harness.cli import main
-    from harness.locking import exclusive_lock
+    from harness.cost.probe import machine_words
     from harness.run.data import save_npz, synthetic_cifar10
 
+    (folder / "benchmarks.toml").write_text(TEST_CONFIG)
+    data = save_npz(synthetic_cifar10(**SYNTHETIC), folder / "synthetic.npz")
+    base = ["--config", str(folder / "benchmarks.toml"), "--data", str(data)]
+    with pytest.MonkeyPatch.context() as environment:
+        for name in ISOLATED:
+            environment.delenv(name, raising=False)
+        environment.setenv("KERAS_BACKEND", backend)
+        environment.chdir(folder)
+        machine_words.cache_clear()  # it names the backend: the test that asked goes on under its own
+        try:
+            result = CliRunner().invoke(main, [*base, *arguments])
+        finally:
+            machine_words.cache_clear()
+    return result.output, result.exit_code
+
+
+@pytest.fixture(scope="session")
+def _shared_sweeps(tmp_path_factory):
+    """``get(name)``: the folder of SHARED_SWEEPS[name], trained once per test session and shared
+    by pytest-xdist's processes: the first to need it trains it under a file lock in their common
+    temporary folder, the others wait and reuse it. Tests never use it in place: ``shared_sweep``
+    gives each its own copy."""
+    from harness.locking import exclusive_lock
+
     root = session_root(tmp_path_factory)
-    folder = root / "smoke-sweep"
-    with exclusive_lock(root / "smoke-sweep.lock"):
-        if not (folder / "exit_code").exists():
-            shutil.rmtree(folder, ignore_errors=True)  # a build cut short
-            folder.mkdir()
-            (folder / "benchmarks.toml").write_text(TEST_CONFIG)
-            data = save_npz(synthetic_cifar10(**SYNTHETIC), folder / "synthetic.npz")
-            base = ["--config", str(folder / "benchmarks.toml"), "--data", str(data)]
-            with pytest.MonkeyPatch.context() as environment:
-                for name in ISOLATED:
-                    environment.delenv(name, raising=False)
-                environment.chdir(folder)
-                result = CliRunner().invoke(main, [*base, *SMOKE_SWEEP])
-            (folder / "output.txt").write_text(result.output)
-            (folder / "exit_code").write_text(str(result.exit_code))
-    return folder
+
+    def get(name: str) -> Path:
+        folder = root / f"shared-sweep-{name}"
+        with exclusive_lock(root / f"shared-sweep-{name}.lock"):
+            if not (folder / "exit_code").exists():
+                shutil.rmtree(folder, ignore_errors=True)  # a build cut short
+                folder.mkdir()
+                output, exit_code = _train_shared_sweep(folder, *SHARED_SWEEPS[name])
+                (folder / "output.txt").write_text(output)
+                (folder / "exit_code").write_text(str(exit_code))
+        return folder
+
+    return get
 
 
 @pytest.fixture
-def smoke_sweep(_smoke_sweep_once, tmp_path) -> SmokeSweep:
-    """A copy of the shared SMOKE_SWEEP store in ``tmp_path`` (mlflow.db and mlruns/, the paths
-    in it rewritten to the copy's), as if this test had run the sweep there with its own
-    ``test_config`` and ``synthetic_npz`` (the same text and the same images: the same runs)."""
+def shared_sweep(_shared_sweeps, tmp_path):
+    """``shared_sweep(name)``: a copy of SHARED_SWEEPS[name]'s store in ``tmp_path`` (mlflow.db and
+    mlruns/, the paths in it rewritten to the copy's), as if this test had run the sweep there
+    with its own ``test_config`` and ``synthetic_npz`` (the same text and images: the same runs)."""
     import sqlite3
 
-    source = _smoke_sweep_once
-    shutil.copy2(source / "mlflow.db", tmp_path / "mlflow.db")
-    shutil.copytree(source / "mlruns", tmp_path / "mlruns")
-    connection = sqlite3.connect(tmp_path / "mlflow.db")
-    with connection:  # artifact locations (and any other recorded path) name the folder the sweep ran in
-        for (table,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
-            for _, column, kind, *_ in connection.execute(f'PRAGMA table_info("{table}")').fetchall():
-                if kind.upper().startswith(("VARCHAR", "TEXT")):
-                    connection.execute(
-                        f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) WHERE instr("{column}", ?) > 0',
-                        (str(source), str(tmp_path), str(source)),
-                    )
-    connection.close()
-    return SmokeSweep(
-        store=f"sqlite:///{tmp_path / 'mlflow.db'}",
-        output=(source / "output.txt").read_text(),
-        exit_code=int((source / "exit_code").read_text()),
-    )
+    def copy(name: str) -> SharedSweep:
+        source = _shared_sweeps(name)
+        shutil.copy2(source / "mlflow.db", tmp_path / "mlflow.db")
+        shutil.copytree(source / "mlruns", tmp_path / "mlruns")
+        connection = sqlite3.connect(tmp_path / "mlflow.db")
+        with connection:  # artifact locations (and any other recorded path) name the folder the sweep ran in
+            for (table,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+                for _, column, kind, *_ in connection.execute(f'PRAGMA table_info("{table}")').fetchall():
+                    if kind.upper().startswith(("VARCHAR", "TEXT")):
+                        connection.execute(
+                            f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) '
+                            f'WHERE instr("{column}", ?) > 0',
+                            (str(source), str(tmp_path), str(source)),
+                        )
+        connection.close()
+        return SharedSweep(
+            store=f"sqlite:///{tmp_path / 'mlflow.db'}",
+            output=(source / "output.txt").read_text(),
+            exit_code=int((source / "exit_code").read_text()),
+        )
+
+    return copy
+
+
+@pytest.fixture
+def smoke_sweep(shared_sweep) -> SharedSweep:
+    """The "smoke" shared sweep, copied into ``tmp_path``."""
+    return shared_sweep("smoke")
 
 
 @pytest.fixture

@@ -15,20 +15,26 @@ pytestmark = pytest.mark.slow  # trains models in worker processes or starts ser
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_smoke_sweep_under_backend(backend, tmp_path, synthetic_npz, test_config):
+def test_smoke_sweep_under_backend(backend, tmp_path, synthetic_npz, test_config, shared_sweep):
+    """`bench all --profile smoke --seeds 1` under the backend (for JAX the session's shared
+    sweep, copied here: tests/conftest.py SHARED_SWEEPS)."""
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"Keras backend {backend!r} is not installed (pip install {backend})")
-    environment = {**os.environ, "KERAS_BACKEND": backend}
-    command = [sys.executable, "-m", "harness.cli", "--config", str(test_config), "--data", str(synthetic_npz)]
-    sweep = subprocess.run(
-        [*command, "all", "--profile", "smoke", "--seeds", "1"],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert sweep.returncode == 0, sweep.stdout + sweep.stderr
+    if backend == "jax":
+        shared = shared_sweep("jax")
+        assert shared.exit_code == 0, shared.output
+    else:
+        environment = {**os.environ, "KERAS_BACKEND": backend}
+        command = [sys.executable, "-m", "harness.cli", "--config", str(test_config), "--data", str(synthetic_npz)]
+        sweep = subprocess.run(
+            [*command, "all", "--profile", "smoke", "--seeds", "1"],
+            cwd=tmp_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert sweep.returncode == 0, sweep.stdout + sweep.stderr
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("cifar10-bench")

@@ -425,13 +425,13 @@ def test_float32_means_float32_in_what_the_gpu_would_compile(backend):
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_the_tf32_choice_reaches_every_worker_and_is_its_own_identity(
-    backend, tmp_path, synthetic_npz, test_config, request
+    backend, tmp_path, synthetic_npz, test_config, shared_sweep
 ):
     """Each worker logs its backend's TF32 switches as it set them: off for float32 (the default),
     on for --precision tf32 (two concurrent workers: every worker gets it, not only the first);
-    the tf32 runs are another identity (config hash), so a float32 sweep never counts them. Under
-    TensorFlow the float32 runs are the session's shared smoke sweep (2 seeds at once, copied
-    here); under another backend one float32 run is trained here."""
+    the tf32 runs are another identity (config hash), so a float32 sweep never counts them. The
+    float32 runs are the session's shared sweeps, copied here (tests/conftest.py SHARED_SWEEPS):
+    under TensorFlow two seeds at once, under JAX one; under another backend one is trained here."""
     import importlib.util
     import os
     import subprocess
@@ -441,12 +441,12 @@ def test_the_tf32_choice_reaches_every_worker_and_is_its_own_identity(
 
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"Keras backend {backend!r} is not installed")
-    sweeps, float32_seeds = [("tf32", "2")], ["0", "1"]
-    if backend == "tensorflow":
-        shared = request.getfixturevalue("smoke_sweep")
+    sweeps, float32_seeds = [("tf32", "2")], {"tensorflow": ["0", "1"]}.get(backend, ["0"])
+    if backend in ("tensorflow", "jax"):
+        shared = shared_sweep({"tensorflow": "smoke", "jax": "jax"}[backend])
         assert shared.exit_code == 0, shared.output
     else:
-        sweeps, float32_seeds = [("float32", "1"), *sweeps], ["0"]
+        sweeps = [("float32", "1"), *sweeps]
     command = [sys.executable, "-m", "harness.cli", "--config", str(test_config), "--data", str(synthetic_npz)]
     for precision, seeds in sweeps:
         sweep = subprocess.run(
