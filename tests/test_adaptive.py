@@ -201,9 +201,11 @@ def test_bench_all_seeds_auto(tmp_path, config, monkeypatch):
 
 
 @pytest.mark.slow
-def test_seeds_auto_trains_for_real_and_resumes(tmp_path, synthetic_npz, test_config, monkeypatch):
-    """Real worker processes on the 200-image smoke profile: 3 seeds each, at most 4, and a rerun
-    trains nothing."""
+def test_seeds_auto_trains_for_real_and_resumes(tmp_path, synthetic_npz, test_config, monkeypatch, smoke_sweep):
+    """Real worker processes on the 200-image smoke profile, on a store that holds 2 seeds of each
+    recipe already (the session's shared smoke sweep, copied here): 3 seeds each, at most 4, the
+    finished seeds counted, and a rerun trains nothing."""
+    assert smoke_sweep.exit_code == 0, smoke_sweep.output
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     command = ["--config", str(test_config), "--data", str(synthetic_npz), "all", "--profile", "smoke"]
@@ -215,7 +217,7 @@ def test_seeds_auto_trains_for_real_and_resumes(tmp_path, synthetic_npz, test_co
     children = tracker.search("tags.`bench.kind` = 'child'")
     per_recipe = {name: sum(c.data.tags["bench.recipe"] == name for c in children) for name in ("tiny-a", "tiny-b")}
     assert set(per_recipe.values()) <= {3, 4} and all(c.info.status == "FINISHED" for c in children)
-    assert f"{len(children)} trained, 0 already finished" in result.output
+    assert f"{len(children) - 4} trained, 4 already finished" in result.output, result.output
     [board_run] = tracker.search("tags.`bench.kind` = 'leaderboard'")
     plan_file = tracker.download_artifact(board_run.info.run_id, "adaptive_plan.json", tmp_path / "plan")
     assert json.loads(plan_file.read_text())["rounds"][0]["requests"][0]["seeds"] == 3
