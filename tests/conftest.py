@@ -82,7 +82,7 @@ def session_cache(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch):
     """Tests never write to a user's store or read their dataset setting, nor a terminal's size:
-    pytest-xdist's workers (pytest -n 3) are given COLUMNS=80, which would wrap the one-line
+    pytest-xdist's workers (pytest -n 4) are given COLUMNS=80, which would wrap the one-line
     messages the tests read (a pipe's width is COLUMNS when set, else the full table)."""
     for name in ISOLATED:
         monkeypatch.delenv(name, raising=False)
@@ -216,8 +216,9 @@ def test_config(tmp_path: Path) -> Path:
 
 
 def pytest_collection_modifyitems(config, items):
-    """For ``pytest -n 3`` (the README's command: three processes on two cores, because the slow
-    tests spend a sixth of their time waiting on servers, signals and budgets, not computing):
+    """For ``pytest -n 4`` (the README's command: four processes on two cores, because the slow
+    tests spend much of their time waiting on servers, signals, budgets and the shared sweeps,
+    not computing: at -n 3 the suite kept the two cores 84 % busy):
     the slow tests are handed out first, so the last minutes are not one long test running while
     the others idle; and every Ray test stays in one process (two local Ray clusters at once
     would contend for the same machine's ports and cores). The order changes nothing else: every test sets up its own."""
