@@ -108,3 +108,17 @@ def test_board_metrics_land_on_each_recipes_parent_each_value_once(tmp_path):
         for key in tracker.get_run(parents[recipe]).data.metrics:
             steps = [step for step, _ in history(recipe, key)]
             assert len(steps) == len(set(steps)), (recipe, key, steps)
+
+
+def test_the_header_names_every_seeds_hardware_and_commit_not_only_each_rows_most_common():
+    """A recipe whose seeds ran on two machines or at two commits (a campaign that moved machines)
+    names both in the header the README and the files carry: the row's own column keeps the most
+    common, the header every one (it named only 'cpu A' and 'aaa' before)."""
+    from harness.results.leaderboard import header_line, to_csv
+
+    mixed = row(hardware="cpu A", hardwares=["cpu A", "cpu B"], commit="aaa", commits=["aaa", "bbb"])
+    other = row(recipe="tiny-b", hardware="cpu A", hardwares=["cpu A"], commit="ccc", commits=["ccc"])
+    header = header_line([mixed, other])
+    assert "hardware: cpu A; cpu B;" in header and "code commit aaa, bbb, ccc." in header
+    assert "cpu A; cpu B" in to_csv([mixed]) and "aaa bbb" in to_csv([mixed])
+    assert "hardware: cpu;" in header_line([row()])  # rows made before these fields: their own column

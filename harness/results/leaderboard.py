@@ -16,7 +16,7 @@ import csv
 import io
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.results.stats import (
@@ -83,8 +83,8 @@ class Row:
     report: str
     config_hash: str
     data_fingerprint: str
-    hardware: str
-    commit: str
+    hardware: str  # the most common of its seeds' (the row's column); every one in ``hardwares``
+    commit: str  # likewise, with every one in ``commits``
     finished_at: int | None
     # Where one more run would land (95% prediction interval), and the claim checked against it.
     pi_low: float | None = None
@@ -101,6 +101,9 @@ class Row:
     p_vs_leader_holm: float | None = None
     leader_verdict: str = ""  # leader | resolved | not resolved | insufficient (n<2) | no finished run
     delta_ci_confidence: float | None = None
+    # Every seed's hardware and code commit (``hardware`` and ``commit`` above: the most common).
+    hardwares: list[str] = field(default_factory=list)
+    commits: list[str] = field(default_factory=list)
     # Runs of a configuration that is not the current one (--include-stale): ranked apart, marked.
     stale: bool = False
 
@@ -278,6 +281,8 @@ def collect_rows(
                 data_fingerprint=tags.get(TAG_DATA, ""),
                 hardware=_most_common([r.data.params.get(PARAM_HARDWARE, "") for r in valid]),
                 commit=_most_common([r.data.params.get(PARAM_COMMIT, "") for r in valid]),
+                hardwares=_distinct([r.data.params.get(PARAM_HARDWARE, "") for r in valid]),
+                commits=_distinct([r.data.params.get(PARAM_COMMIT, "") for r in valid]),
                 finished_at=max((r.info.end_time or 0 for r in valid), default=None),
                 pi_low=summary.pi_low,
                 pi_high=summary.pi_high,
@@ -311,6 +316,11 @@ def _ranked(rows: list[Row]) -> list[Row]:
 def only_recipes(rows: list[Row], names: set[str]) -> list[Row]:
     """The rows of ``names``, ranked again among themselves (a suite's own leader and ≈)."""
     return _ranked([r for r in rows if r.recipe in names])
+
+
+def _distinct(values: list[str]) -> list[str]:
+    """Every non-empty value once, sorted."""
+    return sorted({v for v in values if v})
 
 
 def _most_common(values: list[str]) -> str:
@@ -516,8 +526,10 @@ def header_line(rows: list[Row]) -> str:
     seed_text = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
     stamps = [r.finished_at for r in rows if r.finished_at]
     date = datetime.datetime.fromtimestamp(max(stamps) / 1000, datetime.UTC).strftime("%Y-%m-%d") if stamps else "–"
-    hardware = sorted({r.hardware for r in rows if r.hardware}) or ["unknown"]
-    commits = sorted({r.commit for r in rows if r.commit}) or ["unknown"]
+    # Every seed's, not each row's most common: a recipe whose seeds ran on two machines or at two
+    # commits names both.
+    hardware = sorted({h for r in rows for h in (r.hardwares or [r.hardware]) if h}) or ["unknown"]
+    commits = sorted({c for r in rows for c in (r.commits or [r.commit]) if c}) or ["unknown"]
     return (
         f"Profile `{', '.join(profiles)}`, {seed_text} seeds per recipe, {len(rows)} recipes; "
         f"hardware: {'; '.join(hardware)}; last run finished {date}; code commit {', '.join(commits)}."
@@ -564,6 +576,8 @@ def to_csv(rows: list[Row]) -> str:
     for row in rows:
         record: dict[str, Any] = asdict(row)
         record["seeds"] = " ".join(map(str, row.seeds))
+        record["hardwares"] = "; ".join(row.hardwares)
+        record["commits"] = " ".join(row.commits)
         writer.writerow(record)
     return buffer.getvalue()
 
