@@ -33,8 +33,10 @@ def start_sweep(tmp_path: Path, data: Path, *extra: str, config_text: str = LONG
     config.write_text(config_text)
     command = [sys.executable, "-m", "harness.cli", "--config", str(config), "--data", str(data)]
     log = open(tmp_path / "sweep.log", "w")  # noqa: SIM115  closed when the process ends
+    # --yes: ENDLESS_PROFILE's estimate is about a day here, and over a day on a loaded machine,
+    # where a sweep without a terminal refuses to start (tests/test_first_run.py tests that).
     return subprocess.Popen(
-        [*command, "all", "--profile", "smoke", "--seeds", "1", *extra],
+        [*command, "all", "--profile", "smoke", "--seeds", "1", "--yes", *extra],
         cwd=tmp_path,
         stdout=log,
         stderr=subprocess.STDOUT,
