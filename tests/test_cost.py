@@ -4,6 +4,7 @@ reference GPU's measured step model, and `bench list --cost` end to end."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -225,6 +226,12 @@ def test_calibration_sets_the_estimate_against_the_runs_it_can_find():
     assert row.measured_wall_seconds == 1020.0 and row.estimated_wall_seconds == 10 + 30 * 40 + 2
     assert row.hardware == "CPU only: other; CPU only: test"
     assert calibrate(config, [estimate], runs, device="gpu") == []
+    # The footer names each other machine once, a row of mixed machines included (it printed
+    # "CPU only: other; CPU only: test, CPU only: other" for these two rows).
+    from harness.cli.catalogue import other_machines
+
+    alone = dataclasses.replace(row, hardware="CPU only: other")
+    assert other_machines([row, alone], "CPU only: test") == ["CPU only: other"]
 
 
 @pytest.mark.slow

@@ -300,11 +300,17 @@ def _print_calibration(context: Context, estimates, runs: list, *, as_json: bool
         )
     console.print(table)
     ratios = [row.ratio for row in rows]
-    other = sorted({row.hardware for row in rows if row.hardware != here})
+    other = other_machines(rows, here)
     console.print(
         f"estimate ÷ measured: {min(ratios):.2f}–{max(ratios):.2f} over {len(rows)} recipe(s)"
         + (f"; * trained on {', '.join(other)}" if other else "")
     )
+
+
+def other_machines(rows: list, here: str) -> list[str]:
+    """Every machine but this one that the calibration rows' runs trained on, each once (a row's
+    ``hardware`` joins its runs' machines with "; ")."""
+    return sorted({machine for row in rows for machine in row.hardware.split("; ") if machine != here})
 
 
 def _gpus_here() -> bool:
