@@ -36,7 +36,7 @@ def start_sweep(tmp_path: Path, data: Path, *extra: str, config_text: str = LONG
     # --yes: ENDLESS_PROFILE's estimate is about a day here, and over a day on a loaded machine,
     # where a sweep without a terminal refuses to start (tests/test_first_run.py tests that).
     return subprocess.Popen(
-        [*command, "all", "--profile", "smoke", "--seeds", "1", "--yes", *extra],
+        [*command, "all", "--profile", "smoke", "--seeds", "1", *extra, "--yes"],
         cwd=tmp_path,
         stdout=log,
         stderr=subprocess.STDOUT,
