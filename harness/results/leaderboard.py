@@ -252,6 +252,8 @@ def collect_rows(
             return _mean([value for r in runs if (value := metric(r.data.metrics, name)) is not None])
 
         tags = members[0].data.tags
+        machines = [r.data.params.get(PARAM_HARDWARE, "") for r in valid]
+        commits = [r.data.params.get(PARAM_COMMIT, "") for r in valid]
         rows.append(
             Row(
                 rank=0,
@@ -279,10 +281,10 @@ def collect_rows(
                 report=tags.get(TAG_REPORT, ""),
                 config_hash=tags.get(TAG_CONFIG_HASH, ""),
                 data_fingerprint=tags.get(TAG_DATA, ""),
-                hardware=_most_common([r.data.params.get(PARAM_HARDWARE, "") for r in valid]),
-                commit=_most_common([r.data.params.get(PARAM_COMMIT, "") for r in valid]),
-                hardwares=_distinct([r.data.params.get(PARAM_HARDWARE, "") for r in valid]),
-                commits=_distinct([r.data.params.get(PARAM_COMMIT, "") for r in valid]),
+                hardware=_most_common(machines),
+                commit=_most_common(commits),
+                hardwares=_distinct(machines),
+                commits=_distinct(commits),
                 finished_at=max((r.info.end_time or 0 for r in valid), default=None),
                 pi_low=summary.pi_low,
                 pi_high=summary.pi_high,
