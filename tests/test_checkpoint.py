@@ -15,7 +15,7 @@ import pytest
 from harness.config import Callback, load_config
 from harness.run import checkpoint
 from harness.run.data import prepare_split, synthetic_cifar10
-from harness.run.train import Paused, epoch_batches, epoch_permutation, train_and_evaluate
+from harness.run.train import TIMING_LOGS, Paused, epoch_batches, epoch_permutation, train_and_evaluate
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def heard_into(heard: list):
 
 def learned(result) -> dict:
     """What a run learned: everything but wall times."""
-    history = {k: v for k, v in result.history.items() if k != "epoch_seconds"}
+    history = {k: v for k, v in result.history.items() if k not in TIMING_LOGS}
     return {"history": history, "test": (result.test_accuracy, result.test_loss), "confusion": result.confusion}
 
 

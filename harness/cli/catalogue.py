@@ -170,7 +170,7 @@ def _print_costs(
 
     from harness.cost.estimate import estimate
     from harness.cost.gpu_model import load_reference
-    from harness.cost.run_cost import human_duration
+    from harness.cost.run_cost import BUSY, human_duration
 
     context.config.profile(profile)
     console = rich_console(stderr=True)
@@ -208,6 +208,7 @@ def _print_costs(
                 "seconds_here": rounded(e.seconds),
                 "seconds_here_at_most": rounded(e.max_seconds),
                 "basis": e.basis,
+                "contended": e.contended,
                 "gpu_reference": gpu_words,
                 "gpu_reference_seconds": rounded(e.gpu_seconds),
                 "gpu_reference_seconds_at_most": rounded(None if e.gpu is None else e.gpu.total(e.cost.epochs)),
@@ -222,6 +223,8 @@ def _print_costs(
         title=f"One run of each recipe, profile '{profile}': expected epochs from finished runs, else at most the "
         "profile's (early stopping can end a run sooner)",
         caption=f"here: this machine, from a probe of the recipe (probe) or its FLOPs at the probed rate (flops); "
+        f"busy: that probe was timed while other work held over {BUSY:.0%} of the CPU, so it reads slow (timed again "
+        "once the machine is quiet); "
         f"GPU: {gpu_words}, float32, its step measured there (measured) or fitted from FLOPs and activations "
         "(fit); TensorFlow on a GPU is unmeasured. PFLOP: at most. `bench list --cost --measure` probes every "
         "recipe.",
@@ -240,7 +243,7 @@ def _print_costs(
             f"{c.forward_gflops:.3f}",
             f"{c.total_pflop:.3f}",
             human_duration(e.seconds),
-            e.basis,
+            e.basis + (", busy" if e.contended else ""),
             "–" if e.gpu_seconds is None else human_duration(e.gpu_seconds),
             e.gpu_basis,
         )
@@ -277,10 +280,21 @@ def _print_calibration(context: Context, estimates, runs: list, *, as_json: bool
         title=f"Estimate here ({here}) ÷ measured, per recipe: training epochs with their validation",
         caption="measured: the runs' mean time/train_seconds (fit) at the epochs they trained; estimated: this "
         "machine's epoch estimate × those epochs. wall: MLflow start to end of runs that record both, against the "
-        "whole estimated run. Runs on other hardware than this machine are marked *.",
+        "whole estimated run. others' CPU: the share of the CPUs other work held while the runs trained (– where "
+        "not recorded); above about 0.1 the measured times were slowed by it. Runs on other hardware than this "
+        "machine are marked *.",
         caption_justify="left",
     )
-    for column in ("recipe", "runs", "epochs", "measured", "estimated", "est ÷ measured", "wall est ÷ measured"):
+    for column in (
+        "recipe",
+        "runs",
+        "epochs",
+        "measured",
+        "estimated",
+        "est ÷ measured",
+        "wall est ÷ measured",
+        "others' CPU",
+    ):
         table.add_column(column, justify="left" if column == "recipe" else "right", no_wrap=True)
     for row in rows:
         wall = (
@@ -297,6 +311,7 @@ def _print_calibration(context: Context, estimates, runs: list, *, as_json: bool
             f"{row.estimated_seconds:,.0f} s",
             f"{row.ratio:.2f}",
             wall,
+            "–" if row.others_cpu is None else f"{row.others_cpu:.2f}",
         )
     console.print(table)
     ratios = [row.ratio for row in rows]

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.config import BenchConfig, Recipe
-from harness.cost.probe import load_probes, machine_rates, probe_key, rate_for
+from harness.cost.probe import contended, load_probes, machine_rates, probe_key, rate_for
 from harness.cost.run_cost import (
     ModelFlops,
     Probe,
@@ -53,6 +53,7 @@ class Estimate:
     epochs: float  # expected: the mean of finished runs, else cost.epochs
     epochs_from: int = 0  # finished runs the expected epochs come from (0: at most, the profile's cap)
     gpu_share: float = 1.0  # of one GPU a run takes when runs are packed (harness.cost.gpu_model.gpu_share)
+    contended: bool = False  # its probe (or the rate it reads) was timed while other work held the CPU
 
     @property
     def seconds(self) -> float:
@@ -164,6 +165,16 @@ def _end(process: subprocess.Popen, grace: float = 5.0) -> None:
 
 
 REFERENCE_PROBES = 3  # probes a machine needs before FLOPs alone are turned into seconds
+QUIET_LOAD = 0.25  # 1-minute load average per CPU under which the machine counts as quiet
+
+
+def quiet_now() -> bool:
+    """Whether the machine is quiet enough now to time a probe again (load average per CPU
+    under ``QUIET_LOAD``; unknown counts as busy)."""
+    from harness.environment import machine_load
+
+    load = machine_load()
+    return load is not None and load < QUIET_LOAD
 MEASURING = "measuring this machine, first run only"  # what a status line says while a probe child works
 
 
@@ -210,6 +221,17 @@ def _counted(
             on_status(f"{MEASURING}: timing {len(references)} reference model{'s' * (len(references) != 1)} …")
         made |= fill_cache(config, references, timed=True, on_done=on_done, **options)
         stored = load_probes() | made
+    # A probe that other work slowed is timed again once the machine is quiet (never while it is
+    # busy: that would only time the same contention again, at every sweep's start).
+    slowed = [r for r in recipes if contended(stored[keys[r.name]])]
+    if slowed and (probes or measure) and quiet_now():
+        if on_status:
+            on_status(
+                f"{MEASURING}: timing again {len(slowed)} model{'s' * (len(slowed) != 1)} "
+                "timed while other work held the CPU …"
+            )
+        made |= fill_cache(config, slowed, timed=True, on_done=on_done, **options)
+        stored = load_probes() | made
     counted = {}
     for recipe in recipes:
         entry = stored[keys[recipe.name]]
@@ -252,9 +274,10 @@ def estimate(
         cost, entry = counted[recipe.name]
         probe = None if entry.get("probe") is None else Probe(**entry["probe"])
         if probe is not None:
-            here, basis = probe_seconds(cost, probe), "probe"
+            here, basis, slowed = probe_seconds(cost, probe), "probe", probe.contended
         else:
-            here, basis = flops_seconds(cost, rate_for(cost.train_gflops * 1e9, rates)), "flops"
+            rate = rate_for(cost.train_gflops * 1e9, rates)
+            here, basis, slowed = flops_seconds(cost, rate.flops_per_second), "flops", rate.contended
         gpu, gpu_basis, share = None, "none", 1.0
         if reference is not None:
             gpu, gpu_basis = gpu_run_seconds(reference, cost)
@@ -270,6 +293,7 @@ def estimate(
                 epochs=min(epochs, float(cost.epochs)),
                 epochs_from=runs_behind,
                 gpu_share=share,
+                contended=slowed,
             )
         )
     return estimates
@@ -381,6 +405,7 @@ class Calibration:
     estimated_seconds: float  # this machine's estimate of those epochs (``RunSeconds.epoch`` × epochs)
     measured_wall_seconds: float | None  # start to end of the runs that have both (None: not known)
     estimated_wall_seconds: float  # the whole run at those epochs
+    others_cpu: float | None = None  # other work's mean share of the CPUs while they trained (None: not recorded)
 
     @property
     def ratio(self) -> float:
@@ -390,7 +415,14 @@ class Calibration:
 def calibrate(config: BenchConfig, estimates: list[Estimate], runs: list, *, device: str = "cpu") -> list[Calibration]:
     """Each estimated recipe with finished runs under the estimates' profile on ``device``: its
     runs' measured fit seconds against this machine's estimate at the epochs they trained."""
-    from harness.store.schema import METRIC_EPOCHS_RUN, METRIC_TRAIN_SECONDS, PARAM_HARDWARE, TAG_DEVICE, metric
+    from harness.store.schema import (
+        METRIC_EPOCHS_RUN,
+        METRIC_OTHERS_CPU,
+        METRIC_TRAIN_SECONDS,
+        PARAM_HARDWARE,
+        TAG_DEVICE,
+        metric,
+    )
 
     if not estimates:
         return []
@@ -415,6 +447,7 @@ def calibrate(config: BenchConfig, estimates: list[Estimate], runs: list, *, dev
             for _, _, run in timed
             if run.info.end_time and run.info.start_time and run.info.end_time > run.info.start_time
         ]
+        shares = [share for _, _, run in timed if (share := metric(run.data.metrics, METRIC_OTHERS_CPU)) is not None]
         rows.append(
             Calibration(
                 recipe=name,
@@ -425,6 +458,7 @@ def calibrate(config: BenchConfig, estimates: list[Estimate], runs: list, *, dev
                 estimated_seconds=e.here.epoch * epochs,
                 measured_wall_seconds=statistics.fmean(walls) if walls else None,
                 estimated_wall_seconds=run_seconds(e, epochs=epochs),
+                others_cpu=statistics.fmean(shares) if shares else None,
             )
         )
     return sorted(rows, key=lambda row: row.recipe)

@@ -40,7 +40,9 @@ PROBE_MIN_STEPS = 2  # training steps per call at the least (a 224x224 VGG16 ste
 PROBE_SECONDS = float(os.environ.get("BENCH_PROBE_SECONDS") or 2.0)
 PROBE_MAX_BYTES = 512 * 2**20  # the most input a probe holds in memory (images, or a frozen backbone's features)
 PROBE_REPEATS = 3  # timed calls after the one that compiles; the fastest counts
-COST_MODEL = 2  # part of every probe's key: probes of an older model (3 steps, no activations) are remeasured
+# Part of every probe's key: probes of an older model are remeasured (1: 3 steps, no activations;
+# 2: no record of the other work that ran meanwhile, so one slowed by it could not be told apart).
+COST_MODEL = 3
 
 
 def probes_path() -> Path:
@@ -119,21 +121,28 @@ def save_probe(key: str, entry: dict) -> None:
             os.replace(temporary, path)
 
 
-def machine_rates(stored: dict[str, dict]) -> list[tuple[float, float]]:
-    """(training FLOPs per image, FLOP/s reached) of every probe measured on this machine, by
-    FLOPs: a small model keeps a device further from its peak than a large one."""
+def machine_rates(stored: dict[str, dict]) -> list[tuple[float, Probe]]:
+    """(training FLOPs per image, its probe) of every probe measured on this machine, by FLOPs:
+    the FLOP rate a probe reached (``Probe.flops_per_second``) depends on the model's size, a small
+    model keeping a device further from its peak than a large one. Probes that other work slowed
+    (``Probe.contended``) count only where no other was measured."""
     here = machine_words()["hardware"]
+    probes = [(e, Probe(**e["probe"])) for e in stored.values() if e.get("probe") and e.get("hardware") == here]
+    quiet = [(e, probe) for e, probe in probes if not probe.contended]
     return sorted(
-        (float(e["head"]["train"] if e.get("head") else e["flops"]["train"]), e["probe"]["flops_per_second"])
-        for e in stored.values()
-        if e.get("probe") and e.get("hardware") == here
+        ((float(e["head"]["train"] if e.get("head") else e["flops"]["train"]), probe) for e, probe in quiet or probes),
+        key=lambda pair: pair[0],
     )
 
 
-def rate_for(train_flops: float, rates: list[tuple[float, float]]) -> float:
-    """The FLOP rate of the probed model nearest in size (log scale) to one of ``train_flops``."""
-    import math
+def contended(entry: dict | None) -> bool:
+    """Whether a cache entry holds a probe that other work on the machine slowed."""
+    return bool(entry and entry.get("probe") and Probe(**entry["probe"]).contended)
 
+
+def rate_for(train_flops: float, rates: list[tuple[float, Probe]]) -> Probe:
+    """The probe of the model nearest in size (log scale) to one of ``train_flops``: its FLOP
+    rate stands in for that model's."""
     return min(rates, key=lambda r: abs(math.log(max(r[0], 1.0)) - math.log(max(train_flops, 1.0))))[1]
 
 
@@ -180,7 +189,7 @@ def measure(
     FLOPs of the head that trains on cached features, or None). ``timed=False``: FLOPs only."""
     import keras
 
-    from harness.environment import accelerator_names
+    from harness.environment import OthersCpu, accelerator_names
     from harness.run.devices import TF32, keras_dtype_policy, resolve_jit_compile, set_tf32
     from harness.run.features import FEATURE_BATCH
     from harness.run.train import STEPS_PER_EXECUTION, assemble, make_optimizer
@@ -257,8 +266,10 @@ def measure(
         short_predict = _timed(predict(inputs))
         steps = steady_steps(short_fit / PROBE_MIN_STEPS, batch, inputs[0].nbytes)
         x = np.resize(inputs, (batch * steps, *inputs.shape[1:]))  # rows repeated: timing does not depend on values
+        others = OthersCpu()
         train = _seconds_per_image(fit(x, labels(len(x))), len(x), warm=True)
         inference = _seconds_per_image(predict(x), len(x), warm=True)
+        others_cpu = others.share()
         trained_flops = head.train if head is not None else flops.train
         probe = Probe(
             train_seconds_per_image=train,
@@ -266,6 +277,7 @@ def measure(
             feature_seconds_per_image=feature_seconds,
             flops_per_second=trained_flops / train if train else 0.0,
             compile_seconds=max(first_fit - short_fit, 0.0) + max(first_predict - short_predict, 0.0),
+            others_cpu=others_cpu,
         )
         return probe, flops, head
     finally:

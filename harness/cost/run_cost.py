@@ -189,6 +189,9 @@ def run_cost(config: BenchConfig, recipe: Recipe, profile_name: str, *, flops: M
     )
 
 
+BUSY = 0.15  # other work's share of the CPUs above which a timing is taken as slowed by it
+
+
 @dataclass(frozen=True)
 class Probe:
     """Seconds per image of a recipe's model on this machine, measured by ``harness.cost.probe``."""
@@ -198,6 +201,13 @@ class Probe:
     feature_seconds_per_image: float  # a frozen backbone's forward pass (0: no cached features)
     flops_per_second: float  # the training FLOP rate the probe reached
     compile_seconds: float = 0.0  # the first training and prediction calls less steady ones: tracing, XLA
+    # Other work's share of this machine's CPUs while it was timed (harness.environment.OthersCpu;
+    # None: not measurable). Over ``BUSY`` the probe reads slow and is re-timed once the machine is quiet.
+    others_cpu: float | None = None
+
+    @property
+    def contended(self) -> bool:
+        return (self.others_cpu or 0.0) > BUSY
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from harness.config import Callback, Profile, Recipe
+from harness.environment import OthersCpu
 from harness.run.batch_norm import all_layers, recalibrate_batch_norm, trainable_batch_norms
 from harness.run.checkpoint import TrainingState
 from harness.run.data import NUM_CLASSES, Split
@@ -77,6 +78,9 @@ class RunResult:
     extra: dict[str, Any] = field(default_factory=dict)
     bn_recalibrated_layers: int = 0  # BatchNorm layers whose statistics were recomputed after training
     test_accuracy_before_bn_recalibration: float | None = None  # where any were
+    # Other work's share of this machine's CPUs over the training epochs (OthersCpu, weighted by
+    # epoch time; None: not measurable here). Above about 0.1, the times above were slowed by it.
+    others_cpu: float | None = None
 
 
 def planned_epochs(recipe: Recipe, profile: Profile) -> int:
@@ -211,7 +215,15 @@ class RunData:
             lambda index, data: (tf.gather(data[0], index), tf.gather(data[1], index)),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
-        return gathered.prefetch(tf.data.AUTOTUNE)
+        # Without tf.data's model-based autotuning: each epoch's iterator is destroyed when its
+        # fit call returns, and the destructor joins the autotuning thread, which (TF 2.21) could
+        # sleep out its optimisation period first (up to a minute): in the r004-step7 campaign run,
+        # 5 of 10 epochs of ~47 s were followed by 29–40 s with the CPU idle, the main thread in
+        # ~RootDataset::Iterator (gdb). AUTOTUNE above then means TF's default parallelism and the
+        # prefetch buffer's own autotuner, which a gather of one batch needs no more than.
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return gathered.prefetch(tf.data.AUTOTUNE).with_options(options)
 
     def epoch(self, epoch: int):
         """The training batches of ``epoch`` (from 0)."""
@@ -254,6 +266,11 @@ def _once_per_run(callbacks: list, model):
     return OncePerRun(callbacks, add_history=True, model=model)
 
 
+# What each epoch's logs hold about the machine rather than the learning: a run repeated with the
+# same seed learns the same and differs only in these.
+TIMING_LOGS = frozenset({"epoch_seconds", "others_cpu"})
+
+
 class _Bookkeeping:
     """The end of every epoch, after the recipe's callbacks: epoch time and learning rate into
     the logs, NaN stops training, a checkpoint (``on_checkpoint``), the epoch reported
@@ -266,12 +283,17 @@ class _Bookkeeping:
         self.callbacks = callbacks
         self.extra = extra
         self.fit_started = self.epoch_started = time.perf_counter()
+        self.others = OthersCpu()  # what other work took of the CPUs during each epoch
         self.saved_at: float | None = None  # perf_counter when the last checkpoint was written
         self.save_seconds = 0.0  # how long the last one took
         self.saved_epoch = 0
 
     def train_seconds(self) -> float:
         return self.prior_seconds + time.perf_counter() - self.fit_started
+
+    def epoch_starts(self) -> None:
+        self.epoch_started = time.perf_counter()
+        self.others.restart()
 
     def callback(self):
         import keras
@@ -309,6 +331,9 @@ class _Bookkeeping:
         seconds = time.perf_counter() - self.epoch_started
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
         logs["epoch_seconds"] = seconds
+        others = self.others.share()
+        if others is not None:
+            logs["others_cpu"] = others
         record = {k: float(v) for k, v in logs.items()}
         self.logs.append(record)
         finite = all(math.isfinite(v) for k, v in record.items() if "loss" in k)
@@ -522,7 +547,7 @@ def train_and_evaluate(
         seed=seed,
     )
     for epoch in range(first, last):
-        bookkeeping.epoch_started = time.perf_counter()
+        bookkeeping.epoch_starts()
         trained.fit(
             data.epoch(epoch),
             epochs=epoch + 1,
@@ -541,6 +566,8 @@ def train_and_evaluate(
         for key, value in logs.items():
             history.setdefault(key, []).append(value)
     epoch_seconds = history.get("epoch_seconds", [])
+    shared = [(logs["epoch_seconds"], logs["others_cpu"]) for logs in bookkeeping.logs if "others_cpu" in logs]
+    others_cpu = sum(s * share for s, share in shared) / sum(s for s, _ in shared) if shared else None
     for epoch, loss in enumerate(history.get("loss", []), start=1):
         if not math.isfinite(loss):
             raise Diverged(f"diverged at epoch {epoch} (loss={loss})")
@@ -592,6 +619,7 @@ def train_and_evaluate(
         extra=extra,
         bn_recalibrated_layers=recalibrated,
         test_accuracy_before_bn_recalibration=accuracy_before,
+        others_cpu=others_cpu,
     )
 
 

@@ -42,6 +42,7 @@ from harness.store.schema import (
     METRIC_EVALUATION_SECONDS,
     METRIC_IMAGES_PER_SECOND,
     METRIC_LEARNING_RATE,
+    METRIC_OTHERS_CPU,
     METRIC_SECONDS_PER_EPOCH,
     METRIC_TEST_ACCURACY,
     METRIC_TEST_ACCURACY_BEFORE_BN,
@@ -259,6 +260,8 @@ def run(payload: WorkerPayload, events: TextIO) -> None:
     }
     if result.best_epoch is not None:
         final[METRIC_BEST_EPOCH] = result.best_epoch
+    if result.others_cpu is not None:
+        final[METRIC_OTHERS_CPU] = result.others_cpu
     if result.test_accuracy_before_bn_recalibration is not None:
         final[METRIC_TEST_ACCURACY_BEFORE_BN] = result.test_accuracy_before_bn_recalibration
     # Checkpoints written and their time; frozen-backbone runs: feature extraction time and cache

@@ -84,6 +84,9 @@ METRIC_EPOCHS_RUN = "training/epochs_run"
 METRIC_BEST_EPOCH = "training/best_epoch"
 METRIC_CHECKPOINTS = "training/checkpoints"  # written by this process (harness.run.checkpoint)
 METRIC_CHECKPOINT_SECONDS = "time/checkpoint_seconds"  # spent capturing and writing them
+# Other work's share of the CPUs this run trained on, 0–1, over its epochs (harness.environment.
+# OthersCpu): 0.5 on 2 cores means another job held about one of them, and the times read slow.
+METRIC_OTHERS_CPU = "time/others_cpu"
 OVERHEAD_PREFIX = "overhead/"  # + <phase>_seconds: where a run's wall time goes besides fit and predict
 
 # Per-epoch metrics (step = epoch, from 1): what Keras calls each value → its name in MLflow.
@@ -93,6 +96,7 @@ EPOCH_METRICS = {
     "loss": "loss/train",
     "val_loss": "loss/validation",
     "epoch_seconds": "time/epoch_seconds",
+    "others_cpu": "time/epoch_others_cpu",  # the same share, epoch by epoch
     "learning_rate": "training/learning_rate",  # only where a callback can change it
 }
 METRIC_LEARNING_RATE = EPOCH_METRICS["learning_rate"]

@@ -134,6 +134,12 @@ def announce_cost(
         if basis == {"flops"}
         else "probes and FLOPs"
     )
+    slowed = sum(1 for e in estimates if e.contended)
+    if slowed:
+        how += (
+            f"; {slowed} of {len(estimates)} recipes from probes timed while other work held the CPU, which read "
+            "slow: they are timed again once the machine is quiet"
+        )
     expected = sum(1 for e in estimates if e.epochs_from)
     epochs = (
         "every run at its most epochs"
