@@ -101,6 +101,7 @@ def probe_entry(probe: Probe | None, flops: ModelFlops, head: ModelFlops | None)
         "flops": asdict(flops),
         "head": None if head is None else asdict(head),
         "hardware": machine_words()["hardware"],
+        "cost_model": COST_MODEL,
     }
 
 
@@ -125,9 +126,14 @@ def machine_rates(stored: dict[str, dict]) -> list[tuple[float, Probe]]:
     """(training FLOPs per image, its probe) of every probe measured on this machine, by FLOPs:
     the FLOP rate a probe reached (``Probe.flops_per_second``) depends on the model's size, a small
     model keeping a device further from its peak than a large one. Probes that other work slowed
-    (``Probe.contended``) count only where no other was measured."""
+    (``Probe.contended``) count only where no other was measured; those of an older ``COST_MODEL``
+    not at all."""
     here = machine_words()["hardware"]
-    probes = [(e, Probe(**e["probe"])) for e in stored.values() if e.get("probe") and e.get("hardware") == here]
+    probes = [
+        (e, Probe(**e["probe"]))
+        for e in stored.values()
+        if e.get("probe") and e.get("hardware") == here and e.get("cost_model") == COST_MODEL
+    ]
     quiet = [(e, probe) for e, probe in probes if not probe.contended]
     return sorted(
         ((float(e["head"]["train"] if e.get("head") else e["flops"]["train"]), probe) for e, probe in quiet or probes),
