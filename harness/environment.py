@@ -41,9 +41,16 @@ class OthersCpu:
     ``os.times``); 0 means the CPUs were this process's or idle, 0.5 on 2 cores that other work
     held about one. ``share`` is None where /proc/stat cannot be read (not Linux)."""
 
-    def __init__(self, read: Callable[[], str | None] = _proc_stat, times: Callable[[], os.times_result] = os.times):
+    def __init__(
+        self,
+        read: Callable[[], str | None] = _proc_stat,
+        times: Callable[[], os.times_result] = os.times,
+        cpus: set[int] | None = None,
+    ) -> None:
         self._read, self._times = read, times
-        self._cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        if cpus is None and hasattr(os, "sched_getaffinity"):
+            cpus = os.sched_getaffinity(0)
+        self._cpus = cpus
         self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self.restart()
 

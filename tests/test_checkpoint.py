@@ -121,6 +121,9 @@ def test_every_backend_trains_on_the_same_batches():
     if data.tensorflow:
         validation = [np.asarray(b) for _, b in data.validation]
         assert [list(v) for v in validation] == [[0, 1, 2, 3], [4]]
+        # Without tf.data's autotuning thread, which each epoch's iterator joined at the end of its
+        # fit call: up to 40 s idle after an epoch in the campaign (docs/performance.md).
+        assert data.epoch(0).options().autotune.enabled is False and data.validation.options().autotune.enabled is False
 
 
 def test_a_resumed_run_ends_exactly_as_one_that_never_stopped(config, split, tmp_path, every_epoch):

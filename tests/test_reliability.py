@@ -303,10 +303,21 @@ def test_parallel_workers_lose_no_run_and_no_metric(tmp_path, synthetic_npz, mon
     children = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("bench.kind") == "child"]
     assert len(children) == 4 and {r.info.status for r in children} == {"FINISHED"}
     for child in children:
-        for key in ("loss/train", "accuracy/train", "loss/validation", "accuracy/validation", "time/epoch_seconds"):
+        for key in (
+            "loss/train",
+            "accuracy/train",
+            "loss/validation",
+            "accuracy/validation",
+            "time/epoch_seconds",
+        ):
             steps = [m.step for m in client.get_metric_history(child.info.run_id, key)]
             assert sorted(steps) == [1, 2, 3], (key, steps)
         assert {"accuracy/test", "loss/test", "time/train_seconds"} <= set(child.data.metrics)
+        # What other work took of the CPUs (/proc/stat, Linux), over the run and per epoch where
+        # a clock tick passed (a tiny model's epoch may be shorter).
+        assert 0.0 <= child.data.metrics["time/others_cpu"] <= 1.0
+        shares = client.get_metric_history(child.info.run_id, "time/epoch_others_cpu")
+        assert {m.step for m in shares} <= {1, 2, 3} and all(0.0 <= m.value <= 1.0 for m in shares)
         assert "confusion_matrix.png" in {a.path for a in client.list_artifacts(child.info.run_id)}
     # the four runs overlapped in time: they really ran in parallel
     spans = sorted((r.info.start_time, r.info.end_time) for r in children)

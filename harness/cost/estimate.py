@@ -175,6 +175,8 @@ def quiet_now() -> bool:
 
     load = machine_load()
     return load is not None and load < QUIET_LOAD
+
+
 MEASURING = "measuring this machine, first run only"  # what a status line says while a probe child works
 
 
