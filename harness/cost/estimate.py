@@ -229,8 +229,8 @@ def _counted(
     if slowed and (probes or measure) and quiet_now():
         if on_status:
             on_status(
-                f"{MEASURING}: timing again {len(slowed)} model{'s' * (len(slowed) != 1)} "
-                "timed while other work held the CPU …"
+                f"measuring this machine again, now that it is quiet: {len(slowed)} model"
+                f"{'s' * (len(slowed) != 1)} timed while other work held the CPU …"
             )
         made |= fill_cache(config, slowed, timed=True, on_done=on_done, **options)
         stored = load_probes() | made

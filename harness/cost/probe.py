@@ -11,7 +11,11 @@ small CNN's step is about 1.5 ms (results/gpu), that overstates a run many times
 
 Results are cached per (model, batch, augmentation, precision, XLA, backend, hardware, library
 versions, ``COST_MODEL``) in ``$BENCH_CACHE/probes.json``, so a sweep can print its cost at once;
-``bench list --cost`` measures the recipes not cached yet.
+``bench list --cost`` measures the recipes not cached yet. The fastest call guards against a
+moment's load, not minutes of it (a pip install beside a probe left one 3.4× slow in the cache):
+each probe also records the share of the CPUs other work held while it was timed
+(``Probe.others_cpu``), and one over ``BUSY`` is timed again by the next estimate made while the
+machine is quiet (``harness.cost.estimate``).
 """
 
 from __future__ import annotations
