@@ -462,4 +462,9 @@ def test_a_probe_slowed_by_other_work_is_timed_again_once_the_machine_is_quiet(t
     monkeypatch.setattr(cost_estimate, "quiet_now", lambda: quiet)
     [result] = cost_estimate.estimate(config, [recipe], "full")
     assert calls == ([(["r004-step1"], True)] if quiet else [])
-    assert result.basis == "probe" and result.contended is not quiet
+    # Until then its estimate comes from a quiet probe's FLOP rate, not from its own slowed probe.
+    assert (result.basis, result.contended) == ("probe" if quiet else "flops", False)
+    with monkeypatch.context() as alone:  # no quiet probe at all: the slowed one, said to be
+        alone.setattr(cost_estimate, "machine_rates", lambda stored: [(1.0, Probe(**_probe_entry(0.6)["probe"]))])
+        [result] = cost_estimate.estimate(config, [recipe], "full")
+        assert (result.basis, result.contended) == ("probe", not quiet)

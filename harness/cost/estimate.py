@@ -275,6 +275,8 @@ def estimate(
     for recipe in recipes:
         cost, entry = counted[recipe.name]
         probe = None if entry.get("probe") is None else Probe(**entry["probe"])
+        if probe is not None and probe.contended and not all(rate.contended for _, rate in rates):
+            probe = None  # a quiet probe's FLOP rate reads nearer than this one slowed by other work
         if probe is not None:
             here, basis, slowed = probe_seconds(cost, probe), "probe", probe.contended
         else:
