@@ -78,12 +78,9 @@ class OthersCpu:
     def restart(self) -> None:
         self._mark = self._sample()
 
-    def share(self, *, restart: bool = False) -> float | None:
+    def share(self) -> float | None:
         """Other work's share of these CPUs since the mark, 0–1 (None: unknown, or no tick passed)."""
-        now = self._sample()
-        mark = self._mark
-        if restart:
-            self._mark = now
+        now, mark = self._sample(), self._mark
         if now is None or mark is None or now[1] <= mark[1]:
             return None
         others = (now[0] - mark[0]) - (now[2] - mark[2])

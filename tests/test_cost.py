@@ -226,7 +226,7 @@ def test_calibration_sets_the_estimate_against_the_runs_it_can_find():
         _run("r004-step1", "full", current, 30, 1400.0, identity="b", hardware="CPU only: other"),
     ]
     [row] = calibrate(config, [estimate], runs)
-    assert row.others_cpu == pytest.approx(0.1)  # the one run that recorded it
+    assert row.others_cpu == pytest.approx(0.1) and row.others_runs == 1  # the one run that recorded it
     assert (row.recipe, row.runs, row.epochs, row.measured_seconds) == ("r004-step1", 2, 30.0, 1200.0)
     assert row.estimated_seconds == 40 * 30 and row.ratio == pytest.approx(1.0)
     assert row.measured_wall_seconds == 1020.0 and row.estimated_wall_seconds == 10 + 30 * 40 + 2

@@ -266,6 +266,7 @@ def _print_calibration(context: Context, estimates, runs: list, *, as_json: bool
 
     from harness.cost.estimate import calibrate
     from harness.cost.probe import machine_words
+    from harness.cost.run_cost import BUSY
 
     rows = calibrate(context.config, estimates, runs, device="gpu" if _gpus_here() else "cpu")
     if as_json:
@@ -281,7 +282,7 @@ def _print_calibration(context: Context, estimates, runs: list, *, as_json: bool
         caption="measured: the runs' mean time/train_seconds (fit) at the epochs they trained; estimated: this "
         "machine's epoch estimate × those epochs. wall: MLflow start to end of runs that record both, against the "
         "whole estimated run. others' CPU: the share of the CPUs other work held while the runs trained (– where "
-        "not recorded); above about 0.1 the measured times were slowed by it. Runs on other hardware than this "
+        f"not recorded); above {BUSY:.2f} the measured times were slowed by it. Runs on other hardware than this "
         "machine are marked *.",
         caption_justify="left",
     )
@@ -311,7 +312,10 @@ def _print_calibration(context: Context, estimates, runs: list, *, as_json: bool
             f"{row.estimated_seconds:,.0f} s",
             f"{row.ratio:.2f}",
             wall,
-            "–" if row.others_cpu is None else f"{row.others_cpu:.2f}",
+            "–"
+            if row.others_cpu is None
+            else f"{row.others_cpu:.2f}"
+            + ("" if row.others_runs == row.runs else f" ({row.others_runs} of {row.runs})"),
         )
     console.print(table)
     ratios = [row.ratio for row in rows]

@@ -410,6 +410,7 @@ class Calibration:
     measured_wall_seconds: float | None  # start to end of the runs that have both (None: not known)
     estimated_wall_seconds: float  # the whole run at those epochs
     others_cpu: float | None = None  # other work's mean share of the CPUs while they trained (None: not recorded)
+    others_runs: int = 0  # the runs that recorded it
 
     @property
     def ratio(self) -> float:
@@ -463,6 +464,7 @@ def calibrate(config: BenchConfig, estimates: list[Estimate], runs: list, *, dev
                 measured_wall_seconds=statistics.fmean(walls) if walls else None,
                 estimated_wall_seconds=run_seconds(e, epochs=epochs),
                 others_cpu=statistics.fmean(shares) if shares else None,
+                others_runs=len(shares),
             )
         )
     return sorted(rows, key=lambda row: row.recipe)

@@ -79,7 +79,7 @@ class RunResult:
     bn_recalibrated_layers: int = 0  # BatchNorm layers whose statistics were recomputed after training
     test_accuracy_before_bn_recalibration: float | None = None  # where any were
     # Other work's share of this machine's CPUs over the training epochs (OthersCpu, weighted by
-    # epoch time; None: not measurable here). Above about 0.1, the times above were slowed by it.
+    # epoch time; None: not measurable here). Above about 0.15 (run_cost.BUSY) its times read slow.
     others_cpu: float | None = None
 
 
