@@ -16,12 +16,13 @@ intervals, and ``time/others_cpu`` (other work's share of the CPUs, where the ru
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from store_args import add_store_options, open_store  # noqa: E402  (benchmarks/, beside this script)
 
 from harness.store.schema import (  # noqa: E402  (after the path is set)
     EPOCH_METRICS,
@@ -52,13 +53,7 @@ def gaps(points: list, *, restart: float) -> list[tuple[float, float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--tracking-uri",
-        default=os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"),
-        help="MLflow store to read (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db).",
-    )
-    parser.add_argument("--experiment", default="cifar10-bench", help="MLflow experiment name.")
-    parser.add_argument("--profile", help="Only runs of this profile.")
+    add_store_options(parser)
     parser.add_argument("--recipe", action="append", help="Only runs of this recipe (repeatable).")
     parser.add_argument("--over", type=float, default=5.0, help="A gap counts as long above this many seconds (5).")
     parser.add_argument(
@@ -67,13 +62,7 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true", help="Print a markdown table.")
     args = parser.parse_args()
 
-    from harness.errors import TrackingError
-    from harness.store.tracking import open_tracker
-
-    try:
-        tracker = open_tracker(args.tracking_uri, args.experiment, create=False)
-    except TrackingError as error:
-        sys.exit(str(error))
+    tracker = open_store(args)
     rows = []
     for run in tracker.child_runs(args.profile):
         recipe = run.data.tags.get(TAG_RECIPE, "?")

@@ -15,11 +15,12 @@ most is one glance away. Runs from before these metrics existed are left out.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from store_args import add_store_options, open_store  # noqa: E402  (benchmarks/, beside this script)
 
 from harness.store.schema import (  # noqa: E402  (after the path is set)
     METRIC_EVALUATION_SECONDS,
@@ -43,23 +44,11 @@ PHASES = (
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--tracking-uri",
-        default=os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"),
-        help="MLflow store to read (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db).",
-    )
-    parser.add_argument("--experiment", default="cifar10-bench", help="MLflow experiment name.")
-    parser.add_argument("--profile", help="Only runs of this profile.")
+    add_store_options(parser)
     parser.add_argument("--markdown", action="store_true", help="Print a markdown table for the README.")
     args = parser.parse_args()
 
-    from harness.errors import TrackingError
-    from harness.store.tracking import open_tracker
-
-    try:
-        tracker = open_tracker(args.tracking_uri, args.experiment, create=False)
-    except TrackingError as error:
-        sys.exit(str(error))
+    tracker = open_store(args)
     runs = [
         r
         for r in tracker.child_runs(args.profile)

@@ -271,11 +271,12 @@ def estimate(
     rates = machine_rates(stored)
     expected = expected_epochs(config, recipes, profile, runs or [])
     reference = load_reference()
+    every_probe_slowed = all(rate.contended for _, rate in rates)
     estimates = []
     for recipe in recipes:
         cost, entry = counted[recipe.name]
         probe = None if entry.get("probe") is None else Probe(**entry["probe"])
-        if probe is not None and probe.contended and not all(rate.contended for _, rate in rates):
+        if probe is not None and probe.contended and not every_probe_slowed:
             probe = None  # a quiet probe's FLOP rate reads nearer than this one slowed by other work
         if probe is not None:
             here, basis, slowed = probe_seconds(cost, probe), "probe", probe.contended
