@@ -468,3 +468,39 @@ def test_a_probe_slowed_by_other_work_is_timed_again_once_the_machine_is_quiet(t
         alone.setattr(cost_estimate, "machine_rates", lambda stored: [(1.0, Probe(**_probe_entry(0.6)["probe"]))])
         [result] = cost_estimate.estimate(config, [recipe], "full")
         assert (result.basis, result.contended) == ("probe", not quiet)
+
+
+@pytest.mark.parametrize(
+    ("load_before", "fresh_others", "retimed"),
+    [
+        (True, 0.0, True),  # quiet before; our own probing then lifts the load average: still quiet
+        (False, 0.0, True),  # a busy load average (e.g. a run just ended), but the probe just made saw no other work
+        (True, 0.6, False),  # the probe just made saw other work: busy, whatever the load said before
+    ],
+)
+def test_whether_to_time_a_slowed_probe_again_is_not_judged_by_our_own_probing(
+    tmp_path, monkeypatch, load_before, fresh_others, retimed
+):
+    """`bench list --cost --measure` on a quiet machine left every slowed probe as it was: after a
+    minute of its own probing, the load average (which counts our probe children) read busy. The
+    machine's quietness is read before any probe of ours, and a probe this call made says best."""
+    from harness.cost import estimate as cost_estimate
+    from harness.cost import probe
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+    config = load_config(REAL_CONFIG)
+    slowed, unprobed = config.recipe("r004-step1"), config.recipe("r004-step7")
+    probe.save_probe(probe.probe_key(config, slowed), _probe_entry(0.6))
+    for name in ("r004-step2", "r004-step6"):
+        probe.save_probe(probe.probe_key(config, config.recipe(name)), _probe_entry(0.01))
+    calls = []
+
+    def fill_cache(config, recipes, *, timed: bool, on_done=None, **options):
+        if recipes:
+            calls.append([r.name for r in recipes])
+        return {probe.probe_key(config, r): _probe_entry(fresh_others) for r in recipes}
+
+    monkeypatch.setattr(cost_estimate, "fill_cache", fill_cache)
+    monkeypatch.setattr(cost_estimate, "quiet_now", lambda: load_before and not calls)  # busy once we probe
+    cost_estimate.estimate(config, [slowed, unprobed], "full", measure=True)
+    assert calls == ([["r004-step7"], ["r004-step1"]] if retimed else [["r004-step7"]])

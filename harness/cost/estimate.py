@@ -208,6 +208,9 @@ def _counted(
     ``probes``, a probe of the references a machine needs; with ``measure``, of every recipe).
     ``on_status`` hears, before each such child process starts, what it is about to measure."""
     keys = {r.name: probe_key(config, r, **options) for r in recipes}
+    # Read before any probe of ours runs: the load average counts our own probe children too (a
+    # minute of probing alone read as busy, so `--measure` never re-timed a slowed probe).
+    quiet = quiet_now()
     stored = load_probes()
     missing = [r for r in recipes if keys[r.name] not in stored or (measure and not stored[keys[r.name]]["probe"])]
     if missing and on_status:
@@ -224,9 +227,13 @@ def _counted(
         made |= fill_cache(config, references, timed=True, on_done=on_done, **options)
         stored = load_probes() | made
     # A probe that other work slowed is timed again once the machine is quiet (never while it is
-    # busy: that would only time the same contention again, at every sweep's start).
+    # busy: that would only time the same contention again, at every sweep's start). Probes this
+    # call just made are the latest word on that: each recorded the share other work held.
+    fresh = [entry for entry in made.values() if entry.get("probe")]
+    if fresh:
+        quiet = not any(contended(entry) for entry in fresh)
     slowed = [r for r in recipes if contended(stored[keys[r.name]])]
-    if slowed and (probes or measure) and quiet_now():
+    if slowed and (probes or measure) and quiet:
         if on_status:
             on_status(
                 f"measuring this machine again, now that it is quiet: {len(slowed)} model"
