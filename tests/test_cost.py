@@ -225,13 +225,20 @@ def test_calibration_sets_the_estimate_against_the_runs_it_can_find():
         _run("r004-step1", "full", current, 30, 1000.0, identity="a", wall=1020.0, others=0.1),
         _run("r004-step1", "full", current, 30, 1400.0, identity="b", hardware="CPU only: other"),
     ]
-    [row] = calibrate(config, [estimate], runs)
+    [row] = calibrate(config, [estimate], runs, hardware="CPU only: test")
     assert row.others_cpu == pytest.approx(0.1) and row.others_runs == 1  # the one run that recorded it
     assert (row.recipe, row.runs, row.epochs, row.measured_seconds) == ("r004-step1", 2, 30.0, 1200.0)
     assert row.estimated_seconds == 40 * 30 and row.ratio == pytest.approx(1.0)
     assert row.measured_wall_seconds == 1020.0 and row.estimated_wall_seconds == 10 + 30 * 40 + 2
     assert row.hardware == "CPU only: other; CPU only: test"
     assert calibrate(config, [estimate], runs, device="gpu") == []
+    # The quiet ratio counts only runs here that recorded little other work: a run beside a test
+    # suite (others 0.4) and one on other hardware say nothing about this machine's estimate.
+    busy = _run("r004-step1", "full", current, 20, 1600.0, identity="c", others=0.4)
+    [row] = calibrate(config, [estimate], [*runs, busy], hardware="CPU only: test")
+    assert (row.quiet_runs, row.quiet_ratio) == (1, pytest.approx(30 * 40 / 1000.0))
+    [row] = calibrate(config, [estimate], [*runs, busy], hardware="CPU only: other")
+    assert (row.quiet_runs, row.quiet_ratio) == (0, None)
     # The footer names each other machine once, a row of mixed machines included (it printed
     # "CPU only: other; CPU only: test, CPU only: other" for these two rows).
     from harness.cli.catalogue import other_machines

@@ -268,7 +268,8 @@ def _print_calibration(context: Context, estimates, runs: list, *, as_json: bool
     from harness.cost.probe import machine_words
     from harness.cost.run_cost import BUSY
 
-    rows = calibrate(context.config, estimates, runs, device="gpu" if _gpus_here() else "cpu")
+    here = machine_words()["hardware"]
+    rows = calibrate(context.config, estimates, runs, device="gpu" if _gpus_here() else "cpu", hardware=here)
     if as_json:
         click.echo(json.dumps([{**dataclasses.asdict(row), "ratio": round(row.ratio, 3)} for row in rows], indent=2))
         return
@@ -276,14 +277,14 @@ def _print_calibration(context: Context, estimates, runs: list, *, as_json: bool
     if not rows:
         console.print("No finished run of these recipes at this profile on this device class to calibrate against.")
         return
-    here = machine_words()["hardware"]
     table = Table(
         title=f"Estimate here ({here}) ÷ measured, per recipe: training epochs with their validation",
         caption="measured: the runs' mean time/train_seconds (fit) at the epochs they trained; estimated: this "
         "machine's epoch estimate × those epochs. wall: MLflow start to end of runs that record both, against the "
         "whole estimated run. others' CPU: the share of the CPUs other work held while the runs trained (– where "
-        f"not recorded); above {BUSY:.2f} the measured times were slowed by it. Runs on other hardware than this "
-        "machine are marked *.",
+        f"not recorded); above {BUSY:.2f} the measured times were slowed by it. quiet: est ÷ measured over the "
+        f"runs here that recorded at most {BUSY:.2f} (how many), the ones that test the estimate. Runs on other "
+        "hardware than this machine are marked *.",
         caption_justify="left",
     )
     for column in (
@@ -295,6 +296,7 @@ def _print_calibration(context: Context, estimates, runs: list, *, as_json: bool
         "est ÷ measured",
         "wall est ÷ measured",
         "others' CPU",
+        "quiet",
     ):
         table.add_column(column, justify="left" if column == "recipe" else "right", no_wrap=True)
     for row in rows:
@@ -316,12 +318,15 @@ def _print_calibration(context: Context, estimates, runs: list, *, as_json: bool
             if row.others_cpu is None
             else f"{row.others_cpu:.2f}"
             + ("" if row.others_runs == row.runs else f" ({row.others_runs} of {row.runs})"),
+            "–" if row.quiet_ratio is None else f"{row.quiet_ratio:.2f} ({row.quiet_runs})",
         )
     console.print(table)
     ratios = [row.ratio for row in rows]
+    quiet = [row.quiet_ratio for row in rows if row.quiet_ratio is not None]
     other = other_machines(rows, here)
     console.print(
         f"estimate ÷ measured: {min(ratios):.2f}–{max(ratios):.2f} over {len(rows)} recipe(s)"
+        + (f"; over quiet runs here {min(quiet):.2f}–{max(quiet):.2f} ({len(quiet)} recipe(s))" if quiet else "")
         + (f"; * trained on {', '.join(other)}" if other else "")
     )
 

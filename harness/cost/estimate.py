@@ -419,15 +419,25 @@ class Calibration:
     estimated_wall_seconds: float  # the whole run at those epochs
     others_cpu: float | None = None  # other work's mean share of the CPUs while they trained (None: not recorded)
     others_runs: int = 0  # the runs that recorded it
+    # Estimate ÷ measured over the quiet runs alone: on this machine's hardware, other work's
+    # share recorded and at most ``BUSY`` (None: no such run). The other runs' seconds include
+    # whatever slowed them; these say how good the estimate is.
+    quiet_ratio: float | None = None
+    quiet_runs: int = 0
 
     @property
     def ratio(self) -> float:
         return self.estimated_seconds / self.measured_seconds
 
 
-def calibrate(config: BenchConfig, estimates: list[Estimate], runs: list, *, device: str = "cpu") -> list[Calibration]:
+def calibrate(
+    config: BenchConfig, estimates: list[Estimate], runs: list, *, device: str = "cpu", hardware: str | None = None
+) -> list[Calibration]:
     """Each estimated recipe with finished runs under the estimates' profile on ``device``: its
-    runs' measured fit seconds against this machine's estimate at the epochs they trained."""
+    runs' measured fit seconds against this machine's estimate at the epochs they trained.
+    ``hardware``: this machine in words (default ``machine_words``), for the quiet runs' ratio."""
+    from harness.cost.probe import machine_words
+    from harness.cost.run_cost import BUSY
     from harness.store.schema import (
         METRIC_EPOCHS_RUN,
         METRIC_OTHERS_CPU,
@@ -443,6 +453,7 @@ def calibrate(config: BenchConfig, estimates: list[Estimate], runs: list, *, dev
     by_name = {e.cost.recipe: e for e in estimates}
     recipes = [config.recipe(name) for name in by_name]
     here = [run for run in runs if run.data.tags.get(TAG_DEVICE, "cpu") == device]
+    hardware = hardware or machine_words()["hardware"]
     rows = []
     for name, members in _runs_by_recipe(config, recipes, profile, here).items():
         timed = [
@@ -461,6 +472,13 @@ def calibrate(config: BenchConfig, estimates: list[Estimate], runs: list, *, dev
             if run.info.end_time and run.info.start_time and run.info.end_time > run.info.start_time
         ]
         shares = [share for _, _, run in timed if (share := metric(run.data.metrics, METRIC_OTHERS_CPU)) is not None]
+        quiet = [
+            (epochs, seconds)
+            for epochs, seconds, run in timed
+            if run.data.params.get(PARAM_HARDWARE) == hardware
+            and (share := metric(run.data.metrics, METRIC_OTHERS_CPU)) is not None
+            and share <= BUSY
+        ]
         rows.append(
             Calibration(
                 recipe=name,
@@ -473,6 +491,10 @@ def calibrate(config: BenchConfig, estimates: list[Estimate], runs: list, *, dev
                 estimated_wall_seconds=run_seconds(e, epochs=epochs),
                 others_cpu=statistics.fmean(shares) if shares else None,
                 others_runs=len(shares),
+                quiet_ratio=e.here.epoch * statistics.fmean(q[0] for q in quiet) / statistics.fmean(q[1] for q in quiet)
+                if quiet
+                else None,
+                quiet_runs=len(quiet),
             )
         )
     return sorted(rows, key=lambda row: row.recipe)
