@@ -100,8 +100,9 @@ def test_bench_list_cost_probes_this_machine(tmp_path, monkeypatch):
     assert record["recipe"] == "r004-step1" and record["basis"] == "probe"
     assert record["forward_gflops"] == pytest.approx(R004_STEP1_FORWARD / 1e9)
     assert record["seconds_here"] > 10 and record["gpu_reference_seconds"] > 10
-    # Its three full runs are in results/runs (30 epochs, no early stopping); its step was timed on the H200.
-    assert record["epochs_from_runs"] == 3 and record["expected_epochs"] == 30
+    # Its full runs are in results/runs (30 epochs each, no early stopping; results/ grows with
+    # every published run, so at least the first three); its step was timed on the H200.
+    assert record["epochs_from_runs"] >= 3 and record["expected_epochs"] == 30
     assert record["gpu_basis"] == "measured" and "H200" in record["gpu_reference"]
     stored = json.loads((tmp_path / "probes.json").read_text())
     assert len(stored) == 1
