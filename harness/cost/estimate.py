@@ -456,8 +456,8 @@ def calibrate(
     hardware = hardware or machine_words()["hardware"]
     rows = []
     for name, members in _runs_by_recipe(config, recipes, profile, here).items():
-        timed = [
-            (epochs, seconds, run)
+        timed = [  # (epochs, fit seconds, run, other work's share or None)
+            (epochs, seconds, run, metric(run.data.metrics, METRIC_OTHERS_CPU))
             for run in members
             if (epochs := metric(run.data.metrics, METRIC_EPOCHS_RUN)) is not None
             and (seconds := metric(run.data.metrics, METRIC_TRAIN_SECONDS)) is not None
@@ -468,16 +468,12 @@ def calibrate(
         epochs = statistics.fmean(t[0] for t in timed)
         walls = [
             (run.info.end_time - run.info.start_time) / 1000
-            for _, _, run in timed
+            for _, _, run, _ in timed
             if run.info.end_time and run.info.start_time and run.info.end_time > run.info.start_time
         ]
-        shares = [share for _, _, run in timed if (share := metric(run.data.metrics, METRIC_OTHERS_CPU)) is not None]
+        shares = [t[3] for t in timed if t[3] is not None]
         quiet = [
-            (epochs, seconds)
-            for epochs, seconds, run in timed
-            if run.data.params.get(PARAM_HARDWARE) == hardware
-            and (share := metric(run.data.metrics, METRIC_OTHERS_CPU)) is not None
-            and share <= BUSY
+            t for t in timed if t[3] is not None and t[3] <= BUSY and t[2].data.params.get(PARAM_HARDWARE) == hardware
         ]
         rows.append(
             Calibration(
@@ -491,7 +487,7 @@ def calibrate(
                 estimated_wall_seconds=run_seconds(e, epochs=epochs),
                 others_cpu=statistics.fmean(shares) if shares else None,
                 others_runs=len(shares),
-                quiet_ratio=e.here.epoch * statistics.fmean(q[0] for q in quiet) / statistics.fmean(q[1] for q in quiet)
+                quiet_ratio=e.here.epoch * statistics.fmean(t[0] for t in quiet) / statistics.fmean(t[1] for t in quiet)
                 if quiet
                 else None,
                 quiet_runs=len(quiet),
